@@ -1,0 +1,57 @@
+# The two commands of the README do all set-up on a fresh machine:
+#   make demo   set up, then run the main job
+#   make test   set up, then run the tests (the default, fast selection)
+# Set-up is idempotent: a stamp file skips the install when nothing changed.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch 2.14.1 + torchvision 0.29.1: the pair that installs here with open_clip's torchvision.
+# On a GPU machine with your own CUDA torch in the venv, run `make TORCH_SPEC= test`.
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.genreward-installed
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+DEMO_DIR ?= runs/demo
+DEMO_TASK ?= pick-place-v3
+
+.PHONY: setup sysdeps test test-all demo docs bench clean
+
+setup: sysdeps $(STAMP)
+
+# System packages: Mesa's EGL for offscreen MuJoCo rendering, the HDF5 command-line tools.
+sysdeps:
+	@if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libEGL_mesa' \
+	    || ! command -v h5ls >/dev/null; then \
+	  echo "installing system packages (EGL/Mesa, hdf5-tools)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 hdf5-tools >/dev/null; \
+	fi
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	@if [ -n "$(TORCH_SPEC)" ]; then $(PY) -m pip install -q $(TORCH_SPEC); fi
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q --runslow
+
+demo: setup
+	$(VENV)/bin/genreward collect --task $(DEMO_TASK) --policy expert --episodes 4 --workers 2 \
+	  --out $(DEMO_DIR)/expert.h5 --force
+	$(VENV)/bin/genreward inspect $(DEMO_DIR)/expert.h5 --video $(DEMO_DIR)/expert_ep0.mp4
+
+docs: setup
+	$(PY) -m genreward_cli.artifacts > docs/artifacts.md
+
+bench: setup
+	$(PY) bench/env_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,3 @@
+from genreward_cli.cli import main
+
+main()

@@ -1,0 +1,420 @@
+"""HDF5 artifacts: the kinds, their schema, provenance, strict reading and atomic writing.
+
+Every file a stage writes is one *artifact*: an HDF5 file whose root attrs say what it is
+(``kind``, ``schema_version``), who made it (``producer``, ``config``, ``created_at``,
+``versions``) and from what (``parents``: path, kind and sha256 of each input artifact).
+
+- :func:`open_artifact` checks kind, version, required datasets, dtypes, shapes and finiteness,
+  and fails with one line naming the file, the dataset and what was expected.
+- :func:`write_artifact` writes ``NAME.tmp``, checks it against the schema, flushes and renames,
+  so an interrupted stage leaves nothing that looks finished; it refuses to overwrite an
+  existing file unless ``force``.
+
+The schema below is the single source of ``docs/artifacts.md`` (``python -m
+genreward_cli.artifacts``); a test keeps the two equal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shlex
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+from genreward_cli import __version__
+from genreward_cli.errors import BadInput
+
+SCHEMA_VERSION = 1
+COMPRESSION = "gzip"  # readable by every HDF5 build, h5ls/h5dump included
+
+
+class VersionMismatchWarning(UserWarning):
+    """The reading environment's simulator or library differs from the writer's."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of a kind. ``path`` may hold ``<k>``: one per group under that prefix.
+
+    ``shape`` entries are ints (fixed), names (``"T"``, bound on first use inside one
+    group) or ``"T+1"`` (a name plus a constant).
+    """
+
+    path: str
+    dtype: str
+    shape: tuple
+    doc: str
+    finite: bool = False  # float data must have no NaN/inf
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    written_by: str
+    doc: str
+    datasets: tuple[Dataset, ...]
+    attrs: dict[str, str] = field(default_factory=dict)  # group or root attrs, documented
+    group: str | None = None  # the ``<k>`` group prefix, if per-item groups exist
+    min_groups: int = 0
+
+
+ROOT_ATTRS = {
+    "kind": "the artifact kind (this page's section name)",
+    "schema_version": f"integer, currently {SCHEMA_VERSION}; readers refuse versions they don't know",
+    "producer": "`genreward <version>` and the full command line",
+    "config": "JSON of every resolved option, defaults included",
+    "created_at": "ISO 8601 UTC time of writing",
+    "parents": "JSON list of `{path, kind, sha256}` of the input artifacts",
+    "versions": "JSON of the writer's python, genreward, torch, metaworld, mujoco, h5py, numpy",
+}
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+    KINDS[kind.name] = kind
+    return kind
+
+
+register(
+    Kind(
+        name="episodes",
+        written_by="`collect`",
+        doc="Recorded episodes of a Meta-World task: N+1 observations, N actions per episode "
+        "(Minari's convention). Images are uint8 RGB, channels last, upright.",
+        group="episodes",
+        min_groups=1,
+        datasets=(
+            Dataset("episodes/<k>/image", "uint8", ("T+1", "H", "W", 3), "observation frames", False),
+            Dataset("episodes/<k>/state", "float32", ("T+1", "S"), "Meta-World state vector (S=39)", True),
+            Dataset("episodes/<k>/action", "float32", ("T", "A"), "actions in [-1, 1] (A=4)", True),
+            Dataset("episodes/<k>/reward", "float32", ("T",), "reward the agent received (dense or sparse mode)", True),
+            Dataset("episodes/<k>/env_reward", "float32", ("T",), "dense env reward, whatever the mode", True),
+            Dataset("episodes/<k>/success", "bool", ("T",), "Meta-World success flag after each step"),
+        ),
+        attrs={
+            "episodes/<k> task": "Meta-World task name",
+            "episodes/<k> seed": "the seed of `reset(seed=...)`; replays the initial scene",
+            "episodes/<k> prompt": "the task description (CLIP text, generation prompt)",
+            "episodes/<k> policy": "`random`, `expert` or the agent that acted",
+            "root task": "Meta-World task name",
+        },
+    )
+)
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def environment_versions() -> dict[str, str]:
+    """Versions of what shapes an artifact's content, recorded by writers, compared by readers."""
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "genreward": __version__}
+    for pkg in ("torch", "metaworld", "mujoco", "h5py", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+COMPARED_VERSIONS = ("metaworld", "mujoco", "torch")
+
+
+def command_line() -> str:
+    """The `genreward ...` command being run (from click's context), else ``sys.argv``."""
+    import click
+
+    from genreward_cli.options import ARGV_KEY
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ARGV_KEY in ctx.meta:
+        return shlex.join(["genreward", *ctx.meta[ARGV_KEY]])
+    return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class Artifact:
+    """An open, validated artifact. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: Path, file: h5py.File, kind: Kind):
+        self.path = path
+        self.file = file
+        self.kind = kind
+        self.warnings: list[str] = []
+
+    @property
+    def attrs(self) -> h5py.AttributeManager:
+        return self.file.attrs
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return json.loads(self.file.attrs["config"])
+
+    @property
+    def parents(self) -> list[dict[str, str]]:
+        return json.loads(self.file.attrs["parents"])
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return json.loads(self.file.attrs.get("versions", "{}"))
+
+    def groups(self) -> list[str]:
+        """Names of the per-item groups (e.g. episodes), in order."""
+        if self.kind.group is None:
+            return []
+        return sorted(self.file[self.kind.group].keys())
+
+    def ref(self) -> dict[str, str]:
+        """This file as a parent entry: {path, kind, sha256}."""
+        return {"path": str(self.path), "kind": self.kind.name, "sha256": sha256_file(self.path)}
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __enter__(self) -> "Artifact":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _fail(path, message: str) -> BadInput:
+    return BadInput(f"{path}: {message}")
+
+
+def _bind(dim, actual: int, bound: dict[str, int]) -> str | None:
+    """Check one dimension against its symbol; return an expectation string on mismatch."""
+    if isinstance(dim, int):
+        return None if actual == dim else str(dim)
+    m = re.fullmatch(r"([A-Za-z]+)([+-]\d+)?", dim)
+    assert m, dim
+    name, offset = m.group(1), int(m.group(2) or 0)
+    if name not in bound:
+        bound[name] = actual - offset
+        return None if bound[name] >= 0 else f"{dim} >= 0"
+    expected = bound[name] + offset
+    return None if actual == expected else f"{dim} = {expected}"
+
+
+def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict) -> None:
+    if name not in h5 or not isinstance(h5[name], h5py.Dataset):
+        raise _fail(path, f"missing dataset '{name}' ({spec.doc})")
+    ds = h5[name]
+    if ds.dtype != np.dtype(spec.dtype):
+        raise _fail(path, f"dataset '{name}' has dtype {ds.dtype}, expected {spec.dtype}")
+    shape_txt = "[" + ",".join(str(d) for d in spec.shape) + "]"
+    if ds.ndim != len(spec.shape):
+        raise _fail(path, f"dataset '{name}' has shape {list(ds.shape)}, expected {shape_txt}")
+    for dim, actual in zip(spec.shape, ds.shape):
+        expected = _bind(dim, actual, bound)
+        if expected is not None:
+            raise _fail(
+                path, f"dataset '{name}' has shape {list(ds.shape)}, expected {shape_txt} with {expected}"
+            )
+    if spec.finite:
+        data = ds[()]
+        if not np.all(np.isfinite(data)):
+            raise _fail(path, f"dataset '{name}' contains NaN or inf")
+
+
+def validate(path, h5: h5py.File, kind: Kind) -> None:
+    """Check every dataset of ``kind`` in ``h5``; raise BadInput naming the first problem."""
+    if kind.group is None:
+        bound: dict[str, int] = {}
+        for spec in kind.datasets:
+            _check_dataset(path, h5, spec, spec.path, bound)
+        return
+    if kind.group not in h5:
+        raise _fail(path, f"missing group '{kind.group}'")
+    names = sorted(h5[kind.group].keys())
+    if len(names) < kind.min_groups:
+        raise _fail(path, f"group '{kind.group}' is empty, expected at least {kind.min_groups}")
+    for k in names:
+        bound = {}
+        for spec in kind.datasets:
+            _check_dataset(path, h5, spec, spec.path.replace("<k>", k), bound)
+
+
+def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = None) -> Artifact:
+    """Open and validate an artifact; ``kind`` restricts which kinds are accepted.
+
+    Raises BadInput (one line: file, dataset, expectation) on a missing or unreadable file,
+    a wrong kind, an unknown schema version, or a dataset of the wrong dtype or shape.
+    A difference between the writer's and this environment's metaworld/mujoco/torch versions
+    is recorded in ``Artifact.warnings`` and issued as a :class:`VersionMismatchWarning`.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as e:
+        raise BadInput(f"{path}: not a readable HDF5 file (truncated or corrupt?): {e}") from None
+    try:
+        found = h5.attrs.get("kind")
+        if found is None:
+            raise _fail(path, "not a genreward artifact (no 'kind' attribute)")
+        if isinstance(found, bytes):
+            found = found.decode()
+        wanted = (kind,) if isinstance(kind, str) else kind
+        if wanted is not None and found not in wanted:
+            raise _fail(path, f"artifact kind is '{found}', expected {' or '.join(repr(w) for w in wanted)}")
+        if found not in KINDS:
+            raise _fail(path, f"unknown artifact kind '{found}' (this genreward knows {', '.join(KINDS)})")
+        version = int(h5.attrs.get("schema_version", -1))
+        if version != SCHEMA_VERSION:
+            raise _fail(
+                path,
+                f"schema_version {version} is not supported by genreward {__version__} "
+                f"(it reads version {SCHEMA_VERSION})",
+            )
+        for attr in ("config", "parents"):
+            if attr not in h5.attrs:
+                raise _fail(path, f"missing root attribute '{attr}'")
+        art = Artifact(path, h5, KINDS[found])
+        validate(path, h5, art.kind)
+    except BaseException:
+        h5.close()
+        raise
+    mine = environment_versions()
+    for pkg in COMPARED_VERSIONS:
+        theirs = art.versions.get(pkg)
+        if theirs is not None and theirs != mine.get(pkg):
+            msg = f"{path}: written with {pkg} {theirs}, reading with {pkg} {mine.get(pkg)}"
+            art.warnings.append(msg)
+            warnings.warn(msg, VersionMismatchWarning, stacklevel=2)
+    return art
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def check_output(path: str | os.PathLike, force: bool) -> Path:
+    """Refuse an existing output without ``force``; call before doing any work."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise BadInput(f"{path}: already exists; pass --force to overwrite")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory, expected a file path")
+    return path
+
+
+@contextlib.contextmanager
+def write_artifact(
+    path: str | os.PathLike,
+    kind: str,
+    *,
+    config: str | dict,
+    parents: list[dict[str, str]] = (),
+    force: bool = False,
+) -> Iterator[h5py.File]:
+    """Write an artifact atomically: yields an h5py.File on ``PATH.tmp``; on success the file
+    is validated against its kind, flushed and renamed to ``PATH``; on any error it is removed.
+    """
+    spec = KINDS[kind]
+    path = check_output(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    h5 = h5py.File(tmp, "w")
+    try:
+        h5.attrs["kind"] = kind
+        h5.attrs["schema_version"] = SCHEMA_VERSION
+        h5.attrs["producer"] = f"genreward {__version__}: {command_line()}"
+        h5.attrs["config"] = config if isinstance(config, str) else json.dumps(config, sort_keys=True)
+        h5.attrs["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        h5.attrs["parents"] = json.dumps(list(parents))
+        h5.attrs["versions"] = json.dumps(environment_versions(), sort_keys=True)
+        yield h5
+        validate(path, h5, spec)
+        h5.flush()
+        h5.close()
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        h5.close()
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def frames_dataset(h5: h5py.Group, name: str, frames: np.ndarray) -> h5py.Dataset:
+    """A uint8 [N,H,W,3] dataset chunked one frame per chunk, compressed."""
+    assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3, (
+        frames.dtype,
+        frames.shape,
+    )
+    return h5.create_dataset(
+        name, data=frames, chunks=(1, *frames.shape[1:]), compression=COMPRESSION
+    )
+
+
+def array_dataset(h5: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
+    """A small array dataset (one chunk), compressed."""
+    return h5.create_dataset(name, data=data, compression=COMPRESSION if data.size > 0 else None)
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def markdown() -> str:
+    """docs/artifacts.md, generated from the schema above."""
+    lines = [
+        "# Artifact kinds",
+        "",
+        "<!-- generated by `python -m genreward_cli.artifacts`; do not edit by hand -->",
+        "",
+        "Every stage writes one HDF5 file. Images and videos are `uint8`, channels last",
+        f"(`[..., H, W, 3]`), chunked one frame per chunk and {COMPRESSION}-compressed. Files open",
+        "with `h5ls -r` and `h5dump -H` as well as with h5py; `genreward inspect FILE` summarises",
+        "any of them and checks the hashes of its parents.",
+        "",
+        "## Root attributes (every kind)",
+        "",
+        "| attr | meaning |",
+        "|---|---|",
+    ]
+    lines += [f"| `{k}` | {v} |" for k, v in ROOT_ATTRS.items()]
+    lines += [
+        "",
+        "Shapes: a name (`T`, `H`) is bound by its first use inside one group and must agree",
+        "elsewhere in it; `T+1` means one more than `T`. Float datasets marked finite must hold",
+        "no NaN or inf.",
+    ]
+    for kind in KINDS.values():
+        lines += ["", f"## `{kind.name}`", "", f"Written by {kind.written_by}. {kind.doc}", ""]
+        lines += ["| dataset | dtype | shape | meaning |", "|---|---|---|---|"]
+        for d in kind.datasets:
+            shape = "[" + ", ".join(str(s) for s in d.shape) + "]"
+            doc = d.doc + (" (finite)" if d.finite else "")
+            lines.append(f"| `{d.path}` | {d.dtype} | {shape} | {doc} |")
+        if kind.attrs:
+            lines += ["", "| attr (where, name) | meaning |", "|---|---|"]
+            lines += [f"| `{k}` | {v} |" for k, v in kind.attrs.items()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown())

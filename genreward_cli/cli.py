@@ -1,0 +1,96 @@
+"""The `genreward` command: a click group of pipeline stages that hand over HDF5 files.
+
+Error mapping: bad usage or bad input (BadInput, click's usage errors) exits 2, a failure
+while running exits 1; either prints one line on stderr, with the traceback only under
+``--debug`` (or GENREWARD_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import click
+
+from genreward_cli import __version__
+from genreward_cli.errors import GenrewardError
+from genreward_cli.options import ARGV_KEY, DEBUG_KEY, debug_option
+
+
+class _Reported(click.ClickException):
+    """A one-line error with the exit code of the error it reports."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class StageGroup(click.Group):
+    """Maps exceptions from stages to one-line errors and exit codes, and keeps the command
+    line for the provenance of what the stages write."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGV_KEY] = list(args)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except GenrewardError as e:
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            raise _Reported(_one_line(e), e.exit_code) from None
+        except KeyboardInterrupt:
+            raise click.Abort() from None
+        except Exception as e:  # a failure while running: exit 1
+            if ctx.meta.get(DEBUG_KEY):
+                raise
+            msg = f"{type(e).__name__}: {_one_line(e)} (rerun with --debug for the traceback)"
+            raise _Reported(msg, 1) from None
+
+
+def _format_warning(message, category, filename, lineno, line=None):
+    return f"Warning: {message}\n"
+
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=StageGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "--version", prog_name="genreward")
+@debug_option
+def cli():
+    """genreward: pretrained video diffusion models as goal-driven rewards for RL.
+
+    Each stage reads files, writes one HDF5 artifact, and runs alone (on its own node if you
+    like). Quickstart on a CPU:
+
+    \b
+      genreward tasks                                  # the 50 Meta-World tasks
+      genreward collect --task pick-place-v3 --policy expert --episodes 5 --out expert.h5
+      genreward collect --task pick-place-v3 --policy random --episodes 5 --out random.h5
+      genreward inspect expert.h5 --video ep0.mp4      # tree, provenance, a video
+
+    Exit codes: 0 success, 2 bad usage or input, 1 failure while running.
+    """
+    warnings.formatwarning = _format_warning
+
+
+def _register() -> None:
+    from genreward_cli.commands import collect, inspect, tasks
+
+    cli.add_command(collect.collect)
+    cli.add_command(inspect.inspect_cmd)
+    cli.add_command(tasks.tasks)
+
+
+_register()
+
+
+def main() -> None:
+    cli(prog_name="genreward")

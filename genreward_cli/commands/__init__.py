@@ -1,0 +1,1 @@
+"""One thin module per subcommand: parse, load, call the library, write, report."""

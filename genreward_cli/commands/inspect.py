@@ -1,0 +1,66 @@
+"""`genreward inspect`: show any artifact, verify its provenance, export video or frames."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from genreward_cli.options import debug_option, json_option
+
+
+def _parse_frame(value: str) -> tuple[int, int]:
+    try:
+        ep, t = value.split(":")
+        return int(ep), int(t)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not EPISODE:STEP, e.g. 0:12") from None
+
+
+@click.command("inspect")
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--video", type=click.Path(dir_okay=False),
+              help="Write one episode's frames as a video (.mp4 or .gif).")
+@click.option("--episode", type=int, default=0, show_default=True,
+              help="Which episode --video exports (its index among the file's episodes).")
+@click.option("--fps", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Frame rate of --video.")
+@click.option("--frame", nargs=2, type=(str, click.Path(dir_okay=False)), default=None,
+              metavar="EPISODE:STEP OUT.png", help="Write one frame as an image.")
+@click.option("--depth", type=click.IntRange(min=0), default=5, show_default=True,
+              help="How many generations of parents to follow.")
+@click.option("--kind", "expect_kind", default=None,
+              help="Fail (exit 2) unless the file is of this artifact kind.")
+@json_option
+@debug_option
+def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, as_json):
+    """Show an artifact: kind, provenance (with hash checks), datasets and a summary.
+
+    \b
+      genreward inspect expert.h5
+      genreward inspect expert.h5 --video ep0.mp4 --episode 0
+      genreward inspect expert.h5 --frame 0:12 frame.png
+    """
+    from genreward_cli import artifacts, inspection, media
+
+    if video:
+        media.check_video_path(video)
+    if frame:
+        media.check_image_path(frame[1])
+        frame_at = _parse_frame(frame[0])
+    with artifacts.open_artifact(path, expect_kind) as art:
+        report = inspection.report(art, depth=depth)
+        if video:
+            frames = inspection.frames(art, episode)
+            media.write_video(video, frames, fps=fps)
+            report["exported"] = {"video": str(video)}
+        if frame:
+            frames = inspection.frames(art, frame_at[0])
+            if not 0 <= frame_at[1] < len(frames):
+                raise inspection.bad_index(art, "step", frame_at[1], len(frames))
+            media.write_image(frame[1], frames[frame_at[1]])
+            report.setdefault("exported", {})["frame"] = str(frame[1])
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        inspection.print_report(report)

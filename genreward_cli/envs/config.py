@@ -1,0 +1,37 @@
+"""Options of the Meta-World pixel environment, with the paper's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from genreward_cli.config import option
+
+CAMERAS = ("corner", "corner2", "corner3", "corner4")
+# Meta-World raises once an episode steps past this many simulator steps.
+MAX_PATH_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """How a Meta-World task is turned into a pixel environment."""
+
+    task: str = option("pick-place-v3", "Meta-World v3 task name (`genreward tasks` lists all 50).")
+    size: int = option(64, "Image height and width in pixels (the agent sees 64x64).", minimum=16)
+    camera: str = option(
+        "corner", "Meta-World camera; `corner` as in the paper's code.", choices=CAMERAS
+    )
+    max_steps: int = option(256, "Episode length in agent steps (the paper: 256).", minimum=1)
+    action_repeat: int = option(1, "Simulator steps per agent action (the paper: 1).", minimum=1)
+    reward_mode: str = option(
+        "dense",
+        "`dense`: the env reward every step. `sparse`: the env reward of the current step only "
+        "every --sparse-interval steps, 0 otherwise (the paper's sparse setting).",
+        choices=("dense", "sparse"),
+    )
+    sparse_interval: int = option(64, "Steps between sparse rewards (the paper: 64).", minimum=1)
+    render_quality: str = option(
+        "fast",
+        "`fast`: no shadows, multisampling, reflections or skybox (6x faster on a CPU); "
+        "`full`: MuJoCo's default rendering.",
+        choices=("fast", "full"),
+    )

@@ -1,0 +1,182 @@
+"""A Meta-World v3 task as a gymnasium environment with pixel observations.
+
+Observations are a dict, as DreamerV3's embodied envs have them:
+
+- ``image``: uint8 [H, W, 3], RGB, upright (MuJoCo renders the corner cameras upside down;
+  the frame is flipped vertically here).
+- ``state``: float32 [39], Meta-World's goal-observable state vector.
+- ``is_first``, ``is_last``, ``is_terminal``: bool scalars. Meta-World never terminates, so an
+  episode ends by the time limit: ``is_last`` without ``is_terminal``.
+
+``info`` carries ``success`` (bool) and ``env_reward`` (the dense reward, also in sparse mode).
+
+Initial object and goal positions are drawn from the env's own RNG, seeded by
+``reset(seed=...)``: the same seed gives the same scene, different seeds different scenes
+(Meta-World freezes them otherwise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from genreward_cli.envs import gl
+from genreward_cli.envs.config import MAX_PATH_LENGTH, EnvConfig
+from genreward_cli.envs.tasks import check_task
+from genreward_cli.errors import BadInput
+
+STATE_DIM = 39
+ACTION_DIM = 4
+
+
+def _bool_space() -> gym.spaces.Box:
+    return gym.spaces.Box(0, 1, shape=(), dtype=bool)
+
+
+def _make_viewer(env, quality: str):
+    """Create the offscreen viewer; for `fast`, switch off what a small agent image does not
+    need (shadow map, multisampling, reflections, skybox: ~10x faster on a CPU)."""
+    import mujoco
+
+    if quality == "fast":
+        env.model.vis.quality.shadowsize = 0  # read when the GL context is created
+        env.model.vis.quality.offsamples = 0
+    viewer = env.mujoco_renderer._get_viewer(render_mode="rgb_array")
+    if quality == "fast":
+        for flag in ("mjRND_SHADOW", "mjRND_REFLECTION", "mjRND_SKYBOX"):
+            viewer.scn.flags[getattr(mujoco.mjtRndFlag, flag)] = 0
+    return viewer
+
+
+class MetaWorldPixelEnv(gym.Env):
+    """One Meta-World task with image and state observations (see module docstring)."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, config: EnvConfig):
+        check_task(config.task)
+        if config.max_steps * config.action_repeat > MAX_PATH_LENGTH:
+            raise BadInput(
+                f"--max-steps {config.max_steps} x --action-repeat {config.action_repeat} exceeds "
+                f"Meta-World's limit of {MAX_PATH_LENGTH} simulator steps per episode"
+            )
+        gl.check()
+        from metaworld.env_dict import ALL_V3_ENVIRONMENTS
+
+        self.config = config
+        self.render_mode = "rgb_array"
+        env = ALL_V3_ENVIRONMENTS[config.task](
+            render_mode="rgb_array",
+            camera_name=config.camera,
+            width=config.size,
+            height=config.size,
+        )
+        # Goal-observable, with fresh random positions drawn from the env's seeded RNG.
+        env._partially_observable = False
+        env.__dict__.pop("sawyer_observation_space", None)  # cached property: recompute
+        env._freeze_rand_vec = False
+        env.seeded_rand_vec = True
+        env._set_task_called = True
+        self._viewer = _make_viewer(env, config.render_quality)
+        self._env = env
+        size = config.size
+        self.observation_space = gym.spaces.Dict(
+            {
+                "image": gym.spaces.Box(0, 255, (size, size, 3), np.uint8),
+                "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
+                "is_first": _bool_space(),
+                "is_last": _bool_space(),
+                "is_terminal": _bool_space(),
+            }
+        )
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (ACTION_DIM,), np.float32)
+        self._step = 0
+        self._needs_reset = True
+
+    @property
+    def unwrapped_metaworld(self):
+        """The underlying Meta-World env (for scripted experts and tests)."""
+        return self._env
+
+    def render(self) -> np.ndarray:
+        """The current frame: uint8 [H, W, 3], RGB, upright."""
+        # Freeing any other env's EGL context releases this thread's current context (MuJoCo's
+        # `GLContext.free` calls eglReleaseThread), after which frames come out black: make
+        # ours current before every render. Cheap, and it keeps several envs in one process
+        # (tests, evaluation next to training) correct.
+        self._viewer.make_context_current()
+        frame = self._env.render()
+        return np.ascontiguousarray(frame[::-1])
+
+    def _obs(self, state, first=False, last=False) -> dict[str, Any]:
+        return {
+            "image": self.render(),
+            "state": np.asarray(state, np.float32),
+            "is_first": np.bool_(first),
+            "is_last": np.bool_(last),
+            "is_terminal": np.bool_(False),
+        }
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._env.seed(int(seed))
+        state, _ = self._env.reset()
+        self._step = 0
+        self._needs_reset = False
+        return self._obs(state, first=True), {"success": False, "env_reward": 0.0}
+
+    def step(self, action):
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step(); the episode has ended")
+        action = np.asarray(action, np.float32)
+        if action.shape != (ACTION_DIM,):
+            raise ValueError(f"action must have shape ({ACTION_DIM},), got {action.shape}")
+        if not np.all(np.isfinite(action)) or np.any(np.abs(action) > 1.0 + 1e-6):
+            raise ValueError(f"action must be finite and within [-1, 1], got {action}")
+        reward = 0.0
+        success = False
+        info: dict[str, Any] = {}
+        for _ in range(self.config.action_repeat):
+            state, r, _, _, info = self._env.step(action)
+            reward += float(r)
+            success = success or bool(info.get("success", 0.0))
+        self._step += 1
+        last = self._step >= self.config.max_steps
+        self._needs_reset = last
+        env_reward = reward
+        if self.config.reward_mode == "sparse":
+            reward = sparse_reward(env_reward, self._step, self.config.sparse_interval)
+        info = {k: v for k, v in info.items() if np.isscalar(v)}
+        info.update(success=success, env_reward=env_reward)
+        return self._obs(state, last=last), reward, False, last, info
+
+    def close(self):
+        """Free the GL resources with our own context current, then the context.
+
+        MuJoCo frees an ``MjrContext`` on whatever GL context is current: left to the garbage
+        collector, a dead env's free deletes the framebuffers of a live one (its frames turn
+        black; Metaworld #448). Freeing here, with our context current, avoids that.
+        """
+        viewer = self.__dict__.pop("_viewer", None)
+        if viewer is None:
+            return
+        try:
+            viewer.make_context_current()
+            viewer.con.free()
+        finally:
+            self._env.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def sparse_reward(env_reward: float, step: int, interval: int) -> float:
+    """The paper's sparse setting: pay the env reward of step ``step`` (1-based) only at
+    multiples of ``interval`` (64, 128, ...), 0 before that."""
+    return env_reward if step % interval == 0 else 0.0

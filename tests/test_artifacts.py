@@ -1,0 +1,171 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genreward_cli import artifacts
+from genreward_cli.cli import cli
+from genreward_cli.errors import BadInput
+from helpers import fake_episode, write_episodes
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
+
+
+def test_round_trip_keeps_data_and_root_attrs(tmp_path, rng):
+    eps = [fake_episode(rng, T=5), fake_episode(rng, T=7)]
+    parent = write_episodes(tmp_path / "parent.h5", [fake_episode(rng)])
+    with artifacts.open_artifact(parent) as p:
+        ref = p.ref()
+    path = write_episodes(tmp_path / "eps.h5", eps, parents=[ref])
+    with artifacts.open_artifact(path, "episodes") as art:
+        assert art.groups() == ["000000", "000001"]
+        for k, ep in zip(art.groups(), eps):
+            for name, value in ep.items():
+                stored = art.file[f"episodes/{k}/{name}"]
+                assert stored.dtype == value.dtype
+                np.testing.assert_array_equal(stored[()], value)
+        assert art.attrs["schema_version"] == artifacts.SCHEMA_VERSION
+        assert art.config == {"test": True}
+        assert art.parents == [ref]
+        assert art.parents[0]["sha256"] == artifacts.sha256_file(parent)
+        assert art.attrs["producer"].startswith("genreward ")
+        assert "T" in art.attrs["created_at"]
+        assert art.versions["metaworld"]
+        # images are chunked one frame per chunk and compressed
+        image = art.file["episodes/000000/image"]
+        assert image.chunks == (1, 8, 8, 3) and image.compression == "gzip"
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda h5: h5.attrs.__setitem__("kind", "videos_x"), "unknown artifact kind 'videos_x'"),
+        (lambda h5: h5.attrs.__setitem__("schema_version", 99), "schema_version 99 is not supported"),
+        (lambda h5: h5.__delitem__("episodes/000000/action"), "missing dataset 'episodes/000000/action'"),
+        (
+            lambda h5: (h5.__delitem__("episodes/000000/reward"),
+                        h5.create_dataset("episodes/000000/reward", data=np.zeros(5, np.float64))),
+            "dataset 'episodes/000000/reward' has dtype float64, expected float32",
+        ),
+        (
+            lambda h5: (h5.__delitem__("episodes/000000/action"),
+                        h5.create_dataset("episodes/000000/action", data=np.zeros((4, 4), np.float32))),
+            "dataset 'episodes/000000/action' has shape [4, 4], expected [T,A] with T = 5",
+        ),
+        (
+            lambda h5: h5["episodes/000000/reward"].__setitem__(2, np.nan),
+            "dataset 'episodes/000000/reward' contains NaN or inf",
+        ),
+    ],
+)
+def test_bad_files_give_one_line_and_exit_2(tmp_path, rng, mutate, message):
+    good = write_episodes(tmp_path / "good.h5", [fake_episode(rng, T=5)])
+    bad = tmp_path / "bad.h5"
+    shutil.copy(good, bad)
+    with h5py.File(bad, "a") as h5:
+        mutate(h5)
+    with pytest.raises(BadInput, match="^" + str(bad).replace(".", r"\.") + ": "):
+        artifacts.open_artifact(bad).close()
+    result = CliRunner().invoke(cli, ["inspect", str(bad)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("Error: ")
+
+
+def test_wrong_kind_is_refused(tmp_path, rng):
+    path = write_episodes(tmp_path / "eps.h5", [fake_episode(rng)])
+    with pytest.raises(BadInput, match="artifact kind is 'episodes', expected 'goal_video'"):
+        artifacts.open_artifact(path, "goal_video")
+    result = CliRunner().invoke(cli, ["inspect", str(path), "--kind", "goal_video"])
+    assert result.exit_code == 2
+    assert "artifact kind is 'episodes', expected 'goal_video'" in result.stderr
+
+
+def test_truncated_and_missing_files(tmp_path, rng):
+    path = write_episodes(tmp_path / "eps.h5", [fake_episode(rng)])
+    data = path.read_bytes()
+    (tmp_path / "cut.h5").write_bytes(data[: len(data) // 2])
+    for name, message in [("cut.h5", "not a readable HDF5 file"), ("none.h5", "no such file")]:
+        result = CliRunner().invoke(cli, ["inspect", str(tmp_path / name)])
+        assert result.exit_code == 2
+        assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_content_is_never_written(tmp_path, rng):
+    out = tmp_path / "eps.h5"
+    with pytest.raises(BadInput, match="contains NaN"):
+        write_episodes(out, [fake_episode(rng)],
+                       mutate=lambda h5: h5["episodes/000000/state"].__setitem__(0, np.inf))
+    assert not out.exists() and not (tmp_path / "eps.h5.tmp").exists()
+
+
+def test_crash_mid_write_leaves_no_final_file(tmp_path):
+    out = tmp_path / "eps.h5"
+    code = f"""
+import os, numpy as np
+from genreward_cli import artifacts
+with artifacts.write_artifact({str(out)!r}, "episodes", config={{}}) as h5:
+    h5.create_dataset("episodes/000000/reward", data=np.zeros(3, np.float32))
+    h5.flush()
+    os._exit(9)  # killed mid-write
+"""
+    proc = subprocess.run([sys.executable, "-c", code])
+    assert proc.returncode == 9
+    assert not out.exists()
+    assert (tmp_path / "eps.h5.tmp").exists()  # visibly unfinished
+
+
+def test_exception_mid_write_removes_tmp(tmp_path):
+    out = tmp_path / "eps.h5"
+    with pytest.raises(RuntimeError):
+        with artifacts.write_artifact(out, "episodes", config={}):
+            raise RuntimeError("interrupted")
+    assert not out.exists() and not (tmp_path / "eps.h5.tmp").exists()
+
+
+def test_force_semantics(tmp_path, rng):
+    out = write_episodes(tmp_path / "eps.h5", [fake_episode(rng, T=3)])
+    before = out.read_bytes()
+    with pytest.raises(BadInput, match="already exists; pass --force"):
+        write_episodes(out, [fake_episode(rng, T=4)])
+    assert out.read_bytes() == before
+    write_episodes(out, [fake_episode(rng, T=4)], force=True)
+    with artifacts.open_artifact(out) as art:
+        assert art.file["episodes/000000/action"].shape == (4, 4)
+
+
+def test_version_mismatch_is_recorded(tmp_path, rng):
+    path = write_episodes(tmp_path / "eps.h5", [fake_episode(rng)])
+    with h5py.File(path, "a") as h5:
+        versions = json.loads(h5.attrs["versions"])
+        versions["metaworld"] = "0.0.1"
+        h5.attrs["versions"] = json.dumps(versions)
+    with pytest.warns(artifacts.VersionMismatchWarning, match="written with metaworld 0.0.1"):
+        art = artifacts.open_artifact(path)
+    assert len(art.warnings) == 1 and "metaworld 0.0.1" in art.warnings[0]
+    art.close()
+
+
+def test_hdf5_command_line_tools_read_artifacts(tmp_path, rng):
+    assert shutil.which("h5ls"), "h5ls missing: `make sysdeps` installs hdf5-tools"
+    path = write_episodes(tmp_path / "eps.h5", [fake_episode(rng, T=5)])
+    ls = subprocess.run(["h5ls", "-r", str(path)], capture_output=True, text=True, check=True)
+    assert "/episodes/000000/image" in ls.stdout and "{6, 8, 8, 3}" in ls.stdout
+    dump = subprocess.run(["h5dump", "-H", str(path)], capture_output=True, text=True, check=True)
+    assert 'ATTRIBUTE "kind"' in dump.stdout and '"episodes"' in dump.stdout
+
+
+def test_docs_match_schema():
+    docs = os.path.join(os.path.dirname(__file__), "..", "docs", "artifacts.md")
+    with open(docs) as f:
+        assert f.read() == artifacts.markdown(), "run `make docs` to regenerate docs/artifacts.md"

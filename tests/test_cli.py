@@ -1,0 +1,175 @@
+import json
+
+import h5py
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from genreward_cli import __version__, artifacts, config
+from genreward_cli.cli import cli
+from genreward_cli.envs.config import EnvConfig
+from genreward_cli.errors import BadInput
+from genreward_cli.options import resolve_device
+
+COMMANDS = ["collect", "inspect", "tasks"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_version_and_help_of_every_command():
+    result = run("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+    result = run("-h")
+    assert result.exit_code == 0 and "Quickstart" in result.output
+    assert sorted(cli.commands) == sorted(COMMANDS)
+    for name in COMMANDS:
+        result = run(name, "--help")
+        assert result.exit_code == 0, name
+        assert "Usage: " in result.output
+
+
+def test_collect_help_shows_paper_defaults():
+    text = run("collect", "--help").output
+    for snippet in ["--max-steps", "[default: 256]", "[default: corner]", "[default: 64]"]:
+        assert snippet in text
+
+
+@pytest.fixture(scope="module")
+def collected(tmp_path_factory):
+    out = tmp_path_factory.mktemp("collect") / "eps.h5"
+    result = run("collect", "--task", "reach-v3", "--policy", "random", "--episodes", 2,
+                 "--max-steps", 12, "--reward-mode", "sparse", "--sparse-interval", 4,
+                 "--seed", 3, "--out", out, "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    return out, json.loads(result.stdout)
+
+
+def test_collect_writes_a_valid_episodes_artifact(collected):
+    out, summary = collected
+    assert summary["episodes"] == 2 and summary["task"] == "reach-v3"
+    assert 0.0 <= summary["success_rate"] <= 1.0
+    with artifacts.open_artifact(out, "episodes") as art:
+        assert art.groups() == ["000000", "000001"]
+        g = art.file["episodes/000001"]
+        assert g["image"].shape == (13, 64, 64, 3) and g["action"].shape == (12, 4)
+        assert g.attrs["task"] == "reach-v3" and g.attrs["policy"] == "random"
+        assert g.attrs["prompt"] == "reach the goal position with the gripper"
+        reward, env_reward = g["reward"][()], g["env_reward"][()]
+        np.testing.assert_array_equal(reward[3::4], env_reward[3::4])
+        assert not reward[0:3].any()
+        cfg = art.config
+        assert cfg["max_steps"] == 12 and cfg["seed"] == 3 and cfg["camera"] == "corner"
+        assert "collect --task reach-v3" in art.attrs["producer"]
+
+
+def test_collect_refuses_existing_output_without_force(collected):
+    out, _ = collected
+    before = out.read_bytes()
+    result = run("collect", "--task", "reach-v3", "--episodes", 1, "--max-steps", 2, "--out", out)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {out}: already exists; pass --force to overwrite"
+    assert out.read_bytes() == before
+
+
+def test_unknown_task_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "x.h5"
+    result = run("collect", "--task", "pick-plac-v3", "--out", out)
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("Error: unknown Meta-World task 'pick-plac-v3'")
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_bad_option_value_exits_2(tmp_path):
+    result = run("collect", "--camera", "top", "--out", tmp_path / "x.h5")
+    assert result.exit_code == 2 and "'top' is not one of" in result.stderr
+
+
+def test_failure_while_running_exits_1_with_one_line(tmp_path, monkeypatch):
+    import genreward_cli.envs.rollout as rollout
+
+    def boom(*a, **k):
+        raise RuntimeError("renderer died")
+        yield
+
+    monkeypatch.setattr(rollout, "collect", boom)
+    out = tmp_path / "x.h5"
+    result = run("collect", "--episodes", 1, "--out", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: RuntimeError: renderer died (rerun with --debug for the traceback)"
+    )
+    assert not list(tmp_path.iterdir()), "no partial output"
+    result = run("--debug", "collect", "--episodes", 1, "--out", out)
+    assert isinstance(result.exception, RuntimeError)  # the traceback is shown
+
+
+def test_inspect_tree_json_video_and_frame(collected, tmp_path):
+    out, _ = collected
+    result = run("inspect", out)
+    assert result.exit_code == 0
+    assert "episodes" in result.output and "success_rate" in result.output
+    rep = json.loads(run("inspect", out, "--json").stdout)
+    assert rep["kind"] == "episodes" and rep["summary"]["episodes"] == 2
+    assert rep["attrs"]["config"]["task"] == "reach-v3"
+    for name in ("ep.mp4", "ep.gif"):
+        result = run("inspect", out, "--video", tmp_path / name, "--episode", 1)
+        assert result.exit_code == 0, result.stderr
+        video = imageio.mimread(tmp_path / name)
+        assert len(video) == 13 and video[0].shape[:2] == (64, 64)
+    result = run("inspect", out, "--frame", "1:5", tmp_path / "f.png")
+    assert result.exit_code == 0
+    with h5py.File(out) as h5:
+        expected = h5["episodes/000001/image"][5]
+    np.testing.assert_array_equal(imageio.imread(tmp_path / "f.png"), expected)
+    result = run("inspect", out, "--frame", "1:13", tmp_path / "g.png")
+    assert result.exit_code == 2 and "step 13 out of range (the file has 13)" in result.stderr
+    result = run("inspect", out, "--video", tmp_path / "v.avi")
+    assert result.exit_code == 2 and "must end in .mp4 or .gif" in result.stderr
+
+
+def test_inspect_verifies_parent_hashes(tmp_path):
+    from helpers import fake_episode, write_episodes
+
+    rng = np.random.default_rng(0)
+    parent = write_episodes(tmp_path / "parent.h5", [fake_episode(rng)])
+    with artifacts.open_artifact(parent) as p:
+        ref = p.ref()
+    child = write_episodes(tmp_path / "child.h5", [fake_episode(rng)], parents=[ref])
+    rep = json.loads(run("inspect", child, "--json").stdout)
+    assert rep["provenance"][0]["status"] == "ok"
+    write_episodes(parent, [fake_episode(rng)], force=True)  # the parent changes
+    rep = json.loads(run("inspect", child, "--json").stdout)
+    assert rep["provenance"][0]["status"] == "changed since use"
+    parent.unlink()
+    rep = json.loads(run("inspect", child, "--json").stdout)
+    assert rep["provenance"][0]["status"] == "missing"
+
+
+def test_tasks_lists_fifty():
+    result = run("tasks", "--json")
+    assert result.exit_code == 0 and len(json.loads(result.stdout)) == 50
+    assert len(json.loads(run("tasks", "--paper", "--json").stdout)) == 5
+
+
+def test_strict_config_overrides():
+    assert config.build(EnvConfig, {"size": 96}).size == 96
+    with pytest.raises(BadInput, match="unknown EnvConfig option"):
+        config.build(EnvConfig, {"sise": 96})
+    with pytest.raises(BadInput, match="--size: expected int, got str"):
+        config.build(EnvConfig, {"size": "96"})
+    with pytest.raises(BadInput, match="--reward-mode: 'dence' is not one of"):
+        config.build(EnvConfig, {"reward_mode": "dence"})
+    with pytest.raises(BadInput, match="--max-steps: must be at least 1"):
+        config.build(EnvConfig, {"max_steps": 0})
+
+
+def test_device_resolution():
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BadInput, match="--device cuda: no CUDA GPU is visible"):
+            resolve_device("cuda")

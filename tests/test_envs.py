@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+
+from genreward_cli.envs import EnvConfig, make_env
+from genreward_cli.envs.metaworld_env import sparse_reward
+from genreward_cli.envs.rollout import collect
+from genreward_cli.errors import BadInput
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = make_env(EnvConfig(max_steps=256))
+    yield e
+    e.close()
+
+
+def test_observation_shapes_and_dtypes(env):
+    obs, info = env.reset(seed=0)
+    assert obs["image"].shape == (64, 64, 3) and obs["image"].dtype == np.uint8
+    assert obs["state"].shape == (39,) and obs["state"].dtype == np.float32
+    assert obs["is_first"] and not obs["is_last"] and not obs["is_terminal"]
+    assert env.observation_space.contains(obs)
+    obs, reward, term, trunc, info = env.step(np.zeros(4, np.float32))
+    assert env.observation_space.contains(obs)
+    assert not obs["is_first"] and isinstance(reward, float)
+    assert isinstance(info["success"], bool) and info["env_reward"] == reward
+    assert obs["image"].std() > 10, "a rendered scene, not a blank frame"
+
+
+def test_same_seed_same_frames_different_seed_different_scene(env):
+    a, _ = env.reset(seed=3)
+    b, _ = env.reset(seed=3)
+    c, _ = env.reset(seed=4)
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_array_equal(a["state"], b["state"])
+    # object positions (state[4:7]) and the goal (state[36:39]) are randomised per seed
+    assert not np.allclose(a["state"][4:7], c["state"][4:7])
+    assert not np.array_equal(a["image"], c["image"])
+
+
+def test_episode_ends_at_256_steps(env):
+    env.reset(seed=0)
+    for t in range(1, 257):
+        obs, _, term, trunc, _ = env.step(np.zeros(4, np.float32))
+        assert not term
+        assert trunc == (t == 256) and bool(obs["is_last"]) == (t == 256)
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(np.zeros(4, np.float32))
+
+
+def test_sparse_reward_pays_only_at_multiples_of_interval():
+    e = make_env(EnvConfig(reward_mode="sparse", sparse_interval=16, max_steps=64))
+    e.reset(seed=0)
+    rng = np.random.default_rng(0)
+    paid = []
+    for t in range(1, 65):
+        _, reward, _, _, info = e.step(rng.uniform(-1, 1, 4).astype(np.float32))
+        if t % 16 == 0:
+            assert reward == info["env_reward"] and reward > 0
+            paid.append(t)
+        else:
+            assert reward == 0.0 and info["env_reward"] > 0
+    e.close()
+    assert paid == [16, 32, 48, 64]
+    assert sparse_reward(2.5, 64, 64) == 2.5 and sparse_reward(2.5, 63, 64) == 0.0
+
+
+def test_action_repeat_sums_rewards():
+    one = make_env(EnvConfig(max_steps=8))
+    two = make_env(EnvConfig(max_steps=4, action_repeat=2))
+    one.reset(seed=1)
+    two.reset(seed=1)
+    a = np.array([0.5, -0.2, 0.3, 1.0], np.float32)
+    r1 = [one.step(a)[1] for _ in range(8)]
+    r2, trunc = [], False
+    for _ in range(4):
+        obs, r, _, trunc, _ = two.step(a)
+        r2.append(r)
+    assert trunc
+    np.testing.assert_allclose(r2, np.add(r1[0::2], r1[1::2]), rtol=1e-5)
+    one.close()
+    two.close()
+
+
+@pytest.mark.parametrize("camera", ["corner", "corner2", "corner4"])
+def test_frames_are_upright(camera):
+    """The empty space above the scene (black without the skybox) is at the top of the
+    image; MuJoCo's raw frame has it at the bottom."""
+    e = make_env(EnvConfig(camera=camera))
+    image = e.reset(seed=0)[0]["image"].astype(float)
+    e.close()
+    assert image[:12].mean() < image[-12:].mean() - 20
+
+
+def test_bad_actions_and_options(env):
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"within \[-1, 1\]"):
+        env.step(np.array([2.0, 0, 0, 0], np.float32))
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(3, np.float32))
+    with pytest.raises(BadInput, match="exceeds Meta-World's limit of 500"):
+        make_env(EnvConfig(max_steps=256, action_repeat=2))
+    with pytest.raises(BadInput, match="did you mean pick-place-v3"):
+        make_env(EnvConfig(task="pick-plac-v3"))
+
+
+def test_scripted_expert_succeeds_on_pick_place():
+    episodes = list(collect(EnvConfig(), "expert", episodes=5, seed=0))
+    successes = [bool(ep.success.any()) for ep in episodes]
+    assert sum(successes) >= 4, successes
+    assert all(np.abs(ep.action).max() <= 1.0 for ep in episodes)
+    assert len({ep.seed for ep in episodes}) == 5
+
+
+def test_parallel_workers_give_the_same_episodes():
+    config = EnvConfig(max_steps=20)
+    serial = list(collect(config, "random", episodes=3, seed=7, workers=1))
+    parallel = list(collect(config, "random", episodes=3, seed=7, workers=2))
+    assert [e.index for e in parallel] == [0, 1, 2]
+    for a, b in zip(serial, parallel):
+        assert a.seed == b.seed
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.action, b.action)
+        np.testing.assert_allclose(a.reward, b.reward)
