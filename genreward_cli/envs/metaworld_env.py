@@ -114,9 +114,9 @@ class MetaWorldPixelEnv(gym.Env):
         return {
             "image": self.render(),
             "state": np.asarray(state, np.float32),
-            "is_first": np.bool_(first),
-            "is_last": np.bool_(last),
-            "is_terminal": np.bool_(False),
+            "is_first": np.asarray(first, dtype=bool),
+            "is_last": np.asarray(last, dtype=bool),
+            "is_terminal": np.asarray(False, dtype=bool),
         }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
