@@ -122,3 +122,15 @@ def test_parallel_workers_give_the_same_episodes():
         np.testing.assert_array_equal(a.image, b.image)
         np.testing.assert_array_equal(a.action, b.action)
         np.testing.assert_allclose(a.reward, b.reward)
+
+
+def test_every_task_builds_resets_and_renders():
+    from genreward_cli.envs.tasks import TASKS
+
+    for task in TASKS:
+        e = make_env(EnvConfig(task=task, size=32, max_steps=2))
+        obs, _ = e.reset(seed=0)
+        obs, reward, *_ = e.step(np.zeros(4, np.float32))
+        e.close()
+        assert obs["image"].shape == (32, 32, 3) and obs["image"].std() > 5, task
+        assert np.isfinite(reward), task
