@@ -67,6 +67,7 @@ class Kind:
     attrs: dict[str, str] = field(default_factory=dict)  # group or root attrs, documented
     group: str | None = None  # the ``<k>`` group prefix, if per-item groups exist
     min_groups: int = 0
+    frames: str | None = None  # the dataset holding a video, for export (may hold ``<k>``)
 
 
 ROOT_ATTRS = {
@@ -95,6 +96,7 @@ register(
         "(Minari's convention). Images are uint8 RGB, channels last, upright.",
         group="episodes",
         min_groups=1,
+        frames="episodes/<k>/image",
         datasets=(
             Dataset("episodes/<k>/image", "uint8", ("T+1", "H", "W", 3), "observation frames", False),
             Dataset("episodes/<k>/state", "float32", ("T+1", "S"), "Meta-World state vector (S=39)", True),
@@ -110,6 +112,58 @@ register(
             "episodes/<k> policy": "`random`, `expert` or the agent that acted",
             "root task": "Meta-World task name",
         },
+    )
+)
+
+
+register(
+    Kind(
+        name="videos",
+        written_by="`import-videos`",
+        doc="Domain video clips with their prompts, for `finetune` (e.g. Bridge or RT-1 clips).",
+        group="videos",
+        min_groups=1,
+        frames="videos/<k>/frames",
+        datasets=(Dataset("videos/<k>/frames", "uint8", ("F", "H", "W", 3), "clip frames"),),
+        attrs={
+            "videos/<k> prompt": "the clip's text description",
+            "videos/<k> source": "the file the clip was read from",
+            "videos/<k> fps": "the source's frame rate (before temporal resampling)",
+        },
+    )
+)
+
+register(
+    Kind(
+        name="goal_video",
+        written_by="`generate`",
+        doc="A generated goal video (paper section 3.1) and the image it was conditioned on.",
+        frames="frames",
+        datasets=(
+            Dataset("frames", "uint8", ("F", "H", "W", 3), "generated frames"),
+            Dataset("condition_image", "uint8", ("H", "W", 3), "the first-frame condition"),
+        ),
+        attrs={
+            "root prompt": "the text prompt",
+            "root model": "the model: hub id, local directory or `tiny`",
+            "root model_revision": "fingerprint of the model directory (configs, weight sizes)",
+            "root fps": "frame rate",
+            "root task, seed": "with `--task`: the task and env seed of the condition frame",
+        },
+    )
+)
+
+register(
+    Kind(
+        name="finetune_log",
+        written_by="`finetune` (as `finetune_log.h5` in its output directory)",
+        doc="The training curve of a video-model finetuning run.",
+        datasets=(
+            Dataset("metrics/step", "int64", ("N",), "optimisation step"),
+            Dataset("metrics/loss", "float32", ("N",), "training loss (v-prediction MSE)", True),
+            Dataset("metrics/lr", "float32", ("N",), "learning rate", True),
+        ),
+        attrs={"root model": "the base model", "root trainable": "`lora` or `full`"},
     )
 )
 

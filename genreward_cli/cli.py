@@ -75,6 +75,9 @@ def cli():
       genreward collect --task pick-place-v3 --policy expert --episodes 5 --out expert.h5
       genreward collect --task pick-place-v3 --policy random --episodes 5 --out random.h5
       genreward inspect expert.h5 --video ep0.mp4      # tree, provenance, a video
+      genreward init-model --preset tiny --out models/tiny
+      genreward finetune --videos expert.h5 --model models/tiny --steps 200 --out models/ft
+      genreward generate --task pick-place-v3 --model models/ft --out goal_video.h5
 
     Exit codes: 0 success, 2 bad usage or input, 1 failure while running.
     """
@@ -82,9 +85,15 @@ def cli():
 
 
 def _register() -> None:
-    from genreward_cli.commands import collect, inspect, tasks
+    from genreward_cli.commands import (
+        collect, finetune, generate, import_videos, init_model, inspect, tasks,
+    )
 
     cli.add_command(collect.collect)
+    cli.add_command(import_videos.import_videos)
+    cli.add_command(finetune.finetune)
+    cli.add_command(init_model.init_model)
+    cli.add_command(generate.generate)
     cli.add_command(inspect.inspect_cmd)
     cli.add_command(tasks.tasks)
 

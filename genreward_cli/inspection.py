@@ -21,12 +21,15 @@ def bad_index(art: Artifact, what: str, index: int, count: int) -> BadInput:
 
 def frames(art: Artifact, episode: int) -> np.ndarray:
     """The video frames of an artifact, uint8 [F,H,W,3]; ``episode`` picks one of several."""
-    if art.kind.name == "episodes":
+    template = art.kind.frames
+    if template is None:
+        raise BadInput(f"{art.path}: kind '{art.kind.name}' holds no frames to export")
+    if "<k>" in template:
         names = art.groups()
         if not 0 <= episode < len(names):
             raise bad_index(art, "episode", episode, len(names))
-        return art.file[f"episodes/{names[episode]}/image"][()]
-    raise BadInput(f"{art.path}: kind '{art.kind.name}' holds no frames to export")
+        template = template.replace("<k>", names[episode])
+    return art.file[template][()]
 
 
 def _attr(value: Any) -> Any:

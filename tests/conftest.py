@@ -1,8 +1,12 @@
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
+# Built-in presets are materialised here, never in the user's cache.
+os.environ["GENREWARD_CACHE"] = tempfile.mkdtemp(prefix="genreward-test-cache-")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def pytest_addoption(parser):

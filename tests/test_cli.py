@@ -13,7 +13,7 @@ from genreward_cli.envs.config import EnvConfig
 from genreward_cli.errors import BadInput
 from genreward_cli.options import resolve_device
 
-COMMANDS = ["collect", "inspect", "tasks"]
+COMMANDS = ["collect", "finetune", "generate", "import-videos", "init-model", "inspect", "tasks"]
 
 
 def run(*args):

@@ -134,3 +134,18 @@ def test_every_task_builds_resets_and_renders():
         e.close()
         assert obs["image"].shape == (32, 32, 3) and obs["image"].std() > 5, task
         assert np.isfinite(reward), task
+
+
+def test_rendering_then_loading_torch_models_does_not_crash():
+    """Mesa's llvmpipe and triton both carry LLVM; the wrong load order segfaults."""
+    import subprocess
+    import sys
+
+    code = (
+        "from genreward_cli.envs import EnvConfig, make_env\n"
+        "e = make_env(EnvConfig(size=32)); e.reset(seed=0); e.close()\n"
+        "import triton.runtime\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-500:]

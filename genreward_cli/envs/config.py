@@ -15,8 +15,13 @@ MAX_PATH_LENGTH = 500
 class EnvConfig:
     """How a Meta-World task is turned into a pixel environment."""
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.size, self.width or self.size, 3)
+
     task: str = option("pick-place-v3", "Meta-World v3 task name (`genreward tasks` lists all 50).")
     size: int = option(64, "Image height and width in pixels (the agent sees 64x64).", minimum=16)
+    width: int = option(0, "Image width in pixels; 0 = the same as --size (square).", minimum=0)
     camera: str = option(
         "corner", "Meta-World camera; `corner` as in the paper's code.", choices=CAMERAS
     )

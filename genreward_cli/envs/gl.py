@@ -19,6 +19,22 @@ DEFAULT_BACKEND = "egl"
 _LIBS = {"egl": "EGL", "osmesa": "OSMesa", "glfw": "glfw"}
 
 
+def _load_triton_first() -> None:
+    """Load triton's native library before Mesa's.
+
+    Mesa's software renderer (llvmpipe) loads libLLVM; triton's ``libtriton`` carries its own
+    LLVM, and loading it *after* Mesa crashes the process (segmentation fault when torch or
+    diffusers later import triton). Loaded in the other order, both work.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        try:
+            import triton._C.libtriton  # noqa: F401
+        except ImportError:
+            pass
+
+
 def configure() -> str:
     """Set ``MUJOCO_GL`` (and PyOpenGL's platform) if unset; return the backend in use."""
     backend = os.environ.setdefault("MUJOCO_GL", DEFAULT_BACKEND)
@@ -39,3 +55,4 @@ def check() -> None:
 
 
 configure()
+_load_triton_first()

@@ -70,8 +70,8 @@ class MetaWorldPixelEnv(gym.Env):
         env = ALL_V3_ENVIRONMENTS[config.task](
             render_mode="rgb_array",
             camera_name=config.camera,
-            width=config.size,
-            height=config.size,
+            width=config.image_shape[1],
+            height=config.image_shape[0],
         )
         # Goal-observable, with fresh random positions drawn from the env's seeded RNG.
         env._partially_observable = False
@@ -81,10 +81,9 @@ class MetaWorldPixelEnv(gym.Env):
         env._set_task_called = True
         self._viewer = _make_viewer(env, config.render_quality)
         self._env = env
-        size = config.size
         self.observation_space = gym.spaces.Dict(
             {
-                "image": gym.spaces.Box(0, 255, (size, size, 3), np.uint8),
+                "image": gym.spaces.Box(0, 255, config.image_shape, np.uint8),
                 "state": gym.spaces.Box(-np.inf, np.inf, (STATE_DIM,), np.float32),
                 "is_first": _bool_space(),
                 "is_last": _bool_space(),
@@ -174,6 +173,15 @@ class MetaWorldPixelEnv(gym.Env):
             self.close()
         except Exception:
             pass
+
+
+def initial_frame(config: EnvConfig, seed: int) -> np.ndarray:
+    """The first observation image of an episode seeded ``seed``: uint8 [H, W, 3]."""
+    env = MetaWorldPixelEnv(config)
+    try:
+        return env.reset(seed=seed)[0]["image"]
+    finally:
+        env.close()
 
 
 def sparse_reward(env_reward: float, step: int, interval: int) -> float:

@@ -1,0 +1,1 @@
+"""Video diffusion: CogVideoX image-to-video models (diffusers), presets, finetuning, generation."""
