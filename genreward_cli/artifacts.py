@@ -155,6 +155,43 @@ register(
 
 register(
     Kind(
+        name="goal_frame",
+        written_by="`select-frame`",
+        doc="The goal frame I* picked from a goal video by CLIP (paper eq. 6).",
+        datasets=(
+            Dataset("frame", "uint8", ("H", "W", 3), "the selected frame"),
+            Dataset("scores", "float32", ("F",), "CLIP text-image cosine of every frame", True),
+            Dataset("topk", "int64", ("K",), "indices of the best frames, best first"),
+        ),
+        attrs={
+            "root index": "the selected frame's index (ties: the earliest)",
+            "root text": "the text G scored against",
+            "root clip_model, clip_pretrained": "the OpenCLIP model and weights",
+        },
+    )
+)
+
+register(
+    Kind(
+        name="goal",
+        written_by="`encode-goal`",
+        doc="The encoded goals: the video latent of the goal video (eq. 4) and the DINOv3 "
+        "embedding psi(I*) of the goal frame, with both encoders' full configurations.",
+        datasets=(
+            Dataset("video_latent", "float32", ("C", "Fz", "h", "w"), "3D VAE latent (scaled)", True),
+            Dataset("frame_embedding", "float32", ("D",), "image-encoder embedding of I*", True),
+            Dataset("frame", "uint8", ("H", "W", 3), "the goal frame I*"),
+        ),
+        attrs={
+            "root video_encoder": "JSON VideoEncoderConfig: vae, height, width, frames, latent, ...",
+            "root image_encoder": "JSON ImageEncoderConfig: model, resolution, mean, std, output",
+            "root prompt": "the goal video's prompt",
+        },
+    )
+)
+
+register(
+    Kind(
         name="finetune_log",
         written_by="`finetune` (as `finetune_log.h5` in its output directory)",
         doc="The training curve of a video-model finetuning run.",

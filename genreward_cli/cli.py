@@ -78,6 +78,8 @@ def cli():
       genreward init-model --preset tiny --out models/tiny
       genreward finetune --videos expert.h5 --model models/tiny --steps 200 --out models/ft
       genreward generate --task pick-place-v3 --model models/ft --out goal_video.h5
+      genreward select-frame goal_video.h5 --clip-model tiny --out goal_frame.h5
+      genreward encode-goal goal_video.h5 goal_frame.h5 --image-encoder tiny --out goal.h5
 
     Exit codes: 0 success, 2 bad usage or input, 1 failure while running.
     """
@@ -86,7 +88,8 @@ def cli():
 
 def _register() -> None:
     from genreward_cli.commands import (
-        collect, finetune, generate, import_videos, init_model, inspect, tasks,
+        collect, encode_goal, finetune, generate, import_videos, init_model, inspect,
+        select_frame, tasks,
     )
 
     cli.add_command(collect.collect)
@@ -94,6 +97,8 @@ def _register() -> None:
     cli.add_command(finetune.finetune)
     cli.add_command(init_model.init_model)
     cli.add_command(generate.generate)
+    cli.add_command(select_frame.select_frame)
+    cli.add_command(encode_goal.encode_goal)
     cli.add_command(inspect.inspect_cmd)
     cli.add_command(tasks.tasks)
 

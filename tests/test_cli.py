@@ -13,7 +13,10 @@ from genreward_cli.envs.config import EnvConfig
 from genreward_cli.errors import BadInput
 from genreward_cli.options import resolve_device
 
-COMMANDS = ["collect", "finetune", "generate", "import-videos", "init-model", "inspect", "tasks"]
+COMMANDS = [
+    "collect", "encode-goal", "finetune", "generate", "import-videos", "init-model", "inspect",
+    "select-frame", "tasks",
+]
 
 
 def run(*args):

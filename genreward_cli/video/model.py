@@ -24,20 +24,28 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GENREWARD_CACHE", Path.home() / ".cache" / "genreward"))
 
 
+def cached_preset(name: str, marker: str, write) -> Path:
+    """``cache_dir()/name``, written once by ``write(tmp_dir)`` and renamed into place;
+    ``marker`` is the file whose presence means the preset is complete."""
+    path = cache_dir() / name
+    if not (path / marker).exists():
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        write(tmp)
+        try:
+            tmp.rename(path)
+        except OSError:  # another process built it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
 def resolve(model: str) -> str:
     """A path or hub id that ``from_pretrained`` accepts; builds the preset if needed."""
     from genreward_cli import __version__
 
     if model in PRESETS:
-        path = cache_dir() / f"{model}-cogvideox-i2v-{__version__}"
-        if not (path / "model_index.json").exists():
-            tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-            write_preset(model, tmp)
-            try:
-                tmp.rename(path)
-            except OSError:  # another process built it meanwhile
-                shutil.rmtree(tmp, ignore_errors=True)
-        return str(path)
+        name = f"{model}-cogvideox-i2v-{__version__}"
+        return str(cached_preset(name, "model_index.json", lambda d: write_preset(model, d)))
     path = Path(model)
     if path.exists():
         if not (path / "model_index.json").exists():

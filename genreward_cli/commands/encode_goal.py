@@ -1,0 +1,94 @@
+"""`genreward encode-goal`: the goal video's VAE latent and the goal frame's DINOv3 embedding."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import click
+
+from genreward_cli.goal.image_encoder import DEFAULT_IMAGE_ENCODER
+from genreward_cli.options import (
+    debug_option, device_option, force_option, json_option, out_option, seed_option,
+)
+
+
+@click.command("encode-goal")
+@click.argument("goal_video", type=click.Path(dir_okay=False))
+@click.argument("goal_frame", type=click.Path(dir_okay=False))
+@click.option("--vae", default=None,
+              help="Diffusers directory, hub id or `tiny` whose VAE encodes videos; "
+                   "default: the model that generated the goal video.")
+@click.option("--image-encoder", default=DEFAULT_IMAGE_ENCODER, show_default=True,
+              help="DINOv3: transformers hub id or directory, a `timm/...` hub id, or `tiny`.")
+@click.option("--image-resolution", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Image-encoder input size; 0 = 224 (64 for `tiny`).")
+@click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Frames uniformly sampled from a video before encoding (the paper: 16).")
+@click.option("--height", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Height frames are resized to before VAE encoding; 0 = the goal video's.")
+@click.option("--width", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Width frames are resized to before VAE encoding; 0 = the goal video's.")
+@click.option("--latent", type=click.Choice(["mean", "sample"]), default="mean", show_default=True,
+              help="`mean`: the VAE posterior mean (deterministic); `sample`: a draw (paper's code).")
+@out_option("Output `goal` artifact (.h5).")
+@seed_option
+@device_option
+@force_option
+@json_option
+@debug_option
+def encode_goal(goal_video, goal_frame, vae, image_encoder, image_resolution, frames, height,
+                width, latent, out, seed, device, force, as_json):
+    """Encode the video-level goal (eq. 4) and the frame-level goal psi(I*).
+
+    The encoders' full configurations are stored in the file, so `train-fb` and
+    `train-agent` rebuild identical encoders from it alone.
+
+    \b
+      genreward encode-goal goal_video.h5 goal_frame.h5 --out goal.h5
+      genreward encode-goal goal_video.h5 goal_frame.h5 --image-encoder tiny --out goal.h5
+    """
+    from genreward_cli import artifacts
+    from genreward_cli.errors import BadInput
+    from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
+    from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig
+    from genreward_cli.options import resolve_device
+
+    artifacts.check_output(out, force)
+    with artifacts.open_artifact(goal_video, "goal_video") as art:
+        video = art.file["frames"][()]
+        prompt, model = art.attrs["prompt"], art.attrs["model"]
+        video_ref = art.ref()
+    with artifacts.open_artifact(goal_frame, "goal_frame") as art:
+        frame = art.file["frame"][()]
+        frame_ref = art.ref()
+        sources = [p for p in art.parents if p.get("kind") == "goal_video"]
+    if len(video) == 0:
+        raise BadInput(f"{goal_video}: the goal video has no frames")
+    if frame.shape != video.shape[1:]:
+        raise BadInput(f"{goal_frame}: frame is {frame.shape[0]}x{frame.shape[1]}, but the frames of "
+                       f"{goal_video} are {video.shape[1]}x{video.shape[2]}: mismatched resolutions")
+    if sources and sources[0]["sha256"] != video_ref["sha256"]:
+        warnings.warn(f"{goal_frame} was selected from {sources[0]['path']}, not from this "
+                      f"{goal_video} (different sha256)")
+    device = resolve_device(device)
+    video_config = VideoEncoderConfig(vae=vae or model, height=height or video.shape[1],
+                                      width=width or video.shape[2], frames=frames, latent=latent)
+    image_config = ImageEncoderConfig.for_model(image_encoder, image_resolution)
+    z = VideoEncoder(video_config, device=device).encode(video, seed=seed)
+    e = ImageEncoder(image_config, device=device).encode(frame[None])[0]
+    config = {"video_encoder": json.loads(video_config.to_json()),
+              "image_encoder": json.loads(image_config.to_json()), "seed": seed, "device": device}
+    with artifacts.write_artifact(out, "goal", config=config, parents=[video_ref, frame_ref],
+                                  force=force) as h5:
+        artifacts.array_dataset(h5, "video_latent", z)
+        artifacts.array_dataset(h5, "frame_embedding", e)
+        artifacts.array_dataset(h5, "frame", frame)
+        h5.attrs.update(video_encoder=video_config.to_json(), image_encoder=image_config.to_json(),
+                        prompt=prompt)
+    summary = {"out": str(out), "video_latent": list(z.shape), "frame_embedding": list(e.shape)}
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"wrote {out}: video latent {list(z.shape)}, frame embedding {list(e.shape)}",
+                   err=True)

@@ -1,0 +1,73 @@
+"""`genreward select-frame`: the goal frame of a goal video, by CLIP (paper eq. 6)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+from genreward_cli.options import (
+    debug_option, device_option, force_option, json_option, out_option,
+)
+
+
+@click.command("select-frame")
+@click.argument("goal_video", type=click.Path(dir_okay=False))
+@click.option("--text", default=None, help="Task description G; default: the video's prompt.")
+@click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
+              help="OpenCLIP architecture, or `tiny` (built-in, random weights).")
+@click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
+              help="OpenCLIP pretrained tag or a local checkpoint path.")
+@click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
+              help="How many best frames to record.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+              help="Write the scores-over-frames figure (png) with thumbnails.")
+@out_option("Output `goal_frame` artifact (.h5).")
+@device_option
+@force_option
+@json_option
+@debug_option
+def select_frame(goal_video, text, clip_model, clip_pretrained, top_k, plot, out, device, force,
+                 as_json):
+    """Pick the goal frame I*: the frame whose CLIP embedding is closest to the text.
+
+    \b
+      genreward select-frame goal_video.h5 --out goal_frame.h5 --plot scores.png
+      genreward select-frame goal_video.h5 --clip-model tiny --out goal_frame.h5
+    """
+    from genreward_cli import artifacts, media
+    from genreward_cli.goal.clip import FrameScorer, select
+    from genreward_cli.goal.plot import plot_scores
+    from genreward_cli.options import resolve_device
+
+    if plot:
+        media.check_image_path(plot)
+    artifacts.check_output(out, force)
+    with artifacts.open_artifact(goal_video, "goal_video") as art:
+        frames = art.file["frames"][()]
+        prompt = art.attrs["prompt"]
+        parent = art.ref()
+    text = text or prompt
+    device = resolve_device(device)
+    scorer = FrameScorer(clip_model, clip_pretrained, device=device)
+    scores = scorer.scores(frames, text)
+    index, topk = select(scores, top_k)
+    config = {"text": text, "clip_model": clip_model, "clip_pretrained": clip_pretrained,
+              "top_k": top_k, "device": device}
+    with artifacts.write_artifact(out, "goal_frame", config=config, parents=[parent],
+                                  force=force) as h5:
+        artifacts.array_dataset(h5, "frame", frames[index])
+        artifacts.array_dataset(h5, "scores", scores)
+        artifacts.array_dataset(h5, "topk", topk)
+        h5.attrs.update(index=index, text=text, clip_model=clip_model,
+                        clip_pretrained=scorer.pretrained)
+    if plot:
+        plot_scores(plot, frames, scores, index, text)
+    summary = {"out": str(out), "index": index, "score": float(scores[index]),
+               "topk": topk.tolist(), "frames": len(frames), "text": text}
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        click.echo(f"wrote {out}: goal frame {index} of {len(frames)} "
+                   f"(score {scores[index]:.3f}) for {text!r}", err=True)

@@ -1,0 +1,134 @@
+"""The frame-level goal's state space: DINOv3 ViT-S/16+ embeddings of images (paper 3.3).
+
+Backends: transformers (``DINOv3ViTModel`` through ``AutoModel.from_pretrained``: a hub id
+such as the default, or a local directory) and timm (hub ids ``timm/...``). `tiny` is a
+DINOv3 ViT of the same family (gated MLP, 4 register tokens, RoPE) at a CPU size with random
+weights, materialised once in the cache directory and loaded like any local directory.
+
+Input is RGB uint8, always; the paper's code fed BGR frames, which changes the embedding.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from genreward_cli.errors import BadInput
+
+DEFAULT_IMAGE_ENCODER = "facebook/dinov3-vits16plus-pretrain-lvd1689m"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TINY_RESOLUTION = 64
+
+
+@dataclass(frozen=True)
+class ImageEncoderConfig:
+    """Everything that determines an image embedding."""
+
+    model: str = DEFAULT_IMAGE_ENCODER
+    resolution: int = 224  # square input size after resizing (bilinear, antialiased)
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    output: str = "cls"  # the final-norm CLS token (the pooled output)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ImageEncoderConfig":
+        d = json.loads(text)
+        d["mean"], d["std"] = tuple(d["mean"]), tuple(d["std"])
+        return cls(**d)
+
+    @classmethod
+    def for_model(cls, model: str, resolution: int = 0) -> "ImageEncoderConfig":
+        default = TINY_RESOLUTION if model == "tiny" else 224
+        return cls(model=model, resolution=resolution or default)
+
+
+def tiny_dinov3_dir():
+    """The tiny DINOv3 preset as a transformers directory (built once, seeded)."""
+    import torch
+    from transformers import DINOv3ViTConfig, DINOv3ViTModel
+
+    from genreward_cli import __version__
+    from genreward_cli.video.model import cached_preset
+
+    def write(directory):
+        torch.manual_seed(0)
+        config = DINOv3ViTConfig(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            use_gated_mlp=True, num_register_tokens=4, image_size=TINY_RESOLUTION, patch_size=16,
+        )
+        DINOv3ViTModel(config).save_pretrained(directory)
+
+    return cached_preset(f"tiny-dinov3-{__version__}", "config.json", write)
+
+
+class ImageEncoder:
+    """Embeds RGB uint8 images; eval mode, inference only, batched."""
+
+    def __init__(self, config: ImageEncoderConfig, device: str = "cpu", batch_size: int = 64):
+        import torch
+
+        from genreward_cli.video.model import quiet_libraries
+
+        quiet_libraries()
+        self.config = config
+        self.device = device
+        self.batch_size = batch_size
+        name = config.model
+        try:
+            if name.startswith(("timm/", "hf-hub:timm/")):
+                import timm
+
+                self.backend = "timm"
+                model = timm.create_model(name if name.startswith("hf-hub:") else "hf-hub:" + name,
+                                          pretrained=True, num_classes=0)
+            else:
+                from transformers import AutoModel
+
+                self.backend = "transformers"
+                source = tiny_dinov3_dir() if name == "tiny" else name
+                model = AutoModel.from_pretrained(source)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise BadInput(f"--image-encoder {name}: cannot load: {e}") from None
+        self.model = model.to(device).eval().requires_grad_(False)
+        self.mean = torch.tensor(config.mean, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(config.std, device=device).view(1, 3, 1, 1)
+
+    @property
+    def dim(self) -> int:
+        return int(self.encode(np.zeros((1, 16, 16, 3), np.uint8)).shape[1])
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """Embed images.
+
+        Args:
+            images: uint8 [N, H, W, 3], RGB, any size (resized to the configured resolution).
+        Returns:
+            float32 [N, D] (D = 384 for DINOv3 ViT-S/16+).
+        """
+        import torch
+        import torch.nn.functional as F
+
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise BadInput(f"images must be uint8 [N,H,W,3], got {images.dtype} {list(images.shape)}")
+        out = []
+        r = self.config.resolution
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                x = torch.from_numpy(images[start:start + self.batch_size]).to(self.device)
+                x = x.permute(0, 3, 1, 2).float() / 255.0
+                if x.shape[-2:] != (r, r):
+                    x = F.interpolate(x, size=(r, r), mode="bilinear", antialias=True,
+                                      align_corners=False)
+                x = (x - self.mean) / self.std
+                if self.backend == "timm":
+                    z = self.model(x)
+                else:
+                    z = self.model(pixel_values=x).pooler_output
+                out.append(z.float().cpu().numpy())
+        return np.concatenate(out, axis=0)

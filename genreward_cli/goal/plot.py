@@ -1,0 +1,45 @@
+"""The frame-score figure of `select-frame` (as the paper's Fig. 8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def plot_scores(path: str | Path, frames: np.ndarray, scores: np.ndarray, index: int,
+                text: str, thumbnails: int = 8) -> Path:
+    """CLIP score per frame with the chosen frame highlighted, and a row of thumbnails."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    picks = sorted(set(np.linspace(0, len(frames) - 1, thumbnails).round().astype(int)) | {index})
+    fig = plt.figure(figsize=(max(8, 1.1 * len(picks)), 4.2))
+    grid = fig.add_gridspec(2, len(picks), height_ratios=(2.2, 1))
+    ax = fig.add_subplot(grid[0, :])
+    ax.plot(np.arange(len(scores)), scores, color="tab:blue", lw=1.5)
+    ax.axvline(index, color="tab:red", lw=1.2, ls="--")
+    ax.scatter([index], [scores[index]], color="tab:red", zorder=3,
+               label=f"goal frame {index} ({scores[index]:.3f})")
+    ax.set_xlabel("frame")
+    ax.set_ylabel("CLIP cosine")
+    ax.set_title(f'"{text}"', fontsize=10)
+    ax.legend(loc="best", fontsize=8)
+    for j, i in enumerate(picks):
+        thumb = fig.add_subplot(grid[1, j])
+        thumb.imshow(frames[i])
+        thumb.set_xticks([])
+        thumb.set_yticks([])
+        thumb.set_title(str(i), fontsize=8, color="tab:red" if i == index else "black")
+        if i == index:
+            for side in thumb.spines.values():
+                side.set_edgecolor("tab:red")
+                side.set_linewidth(2.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,159 @@
+import json
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genreward_cli import artifacts
+from genreward_cli.cli import cli
+from genreward_cli.errors import BadInput
+from genreward_cli.goal.clip import FrameScorer, select
+from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
+from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig, video_reward
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def random_video(seed, frames=16, size=64):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    drift = rng.integers(-20, 20, (frames, 1, 1, 3))
+    return np.clip(base.astype(int) + np.cumsum(drift, 0), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def video_encoder():
+    return VideoEncoder(VideoEncoderConfig(vae="tiny", height=64, width=64))
+
+
+@pytest.fixture(scope="module")
+def image_encoder():
+    return ImageEncoder(ImageEncoderConfig.for_model("tiny"))
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return FrameScorer("tiny")
+
+
+def test_video_reward_identity_difference_and_history_length(video_encoder):
+    a, b = random_video(0), random_video(1)
+    za = video_encoder.encode(a)
+    assert za.shape == (4, 4, 8, 8) and za.dtype == np.float32  # 16 frames -> 4 latent frames
+    assert video_reward(za, video_encoder.encode(a)) == pytest.approx(1.0, abs=1e-6)
+    assert video_reward(za, video_encoder.encode(b)) < 0.99
+    # the same motion over 64 frames (each frame held 4 steps): 16 uniform samples see the
+    # same frames, so the latent and the reward do not depend on the history's length
+    long = np.repeat(a, 4, axis=0)
+    assert video_reward(za, video_encoder.encode(long)) == pytest.approx(1.0, abs=1e-6)
+    with pytest.raises(BadInput, match="latent shapes differ"):
+        video_reward(za, za[:, :2])
+
+
+def test_video_encoder_latent_sample_differs_from_mean():
+    enc = VideoEncoder(VideoEncoderConfig(vae="tiny", height=64, width=64, latent="sample"))
+    v = random_video(0)
+    assert not np.allclose(enc.encode(v, seed=0), enc.encode(v, seed=1))
+    np.testing.assert_array_equal(enc.encode(v, seed=3), enc.encode(v, seed=3))
+
+
+def test_clip_selects_the_planted_best_frame_and_breaks_ties_early(scorer):
+    rng = np.random.default_rng(0)
+    text = "pick up the puck and place it at the goal"
+    pool = rng.integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)
+    pool_scores = scorer.scores(pool, text)
+    best = int(np.argmax(pool_scores))
+    others = np.delete(pool, best, axis=0)[:20]
+    video = others.copy()
+    video[13] = pool[best]  # plant the frame whose embedding matches the text best
+    scores = scorer.scores(video, text)
+    assert scores.shape == (20,) and scores.dtype == np.float32
+    np.testing.assert_allclose(scores[13], pool_scores[best], rtol=1e-5)
+    index, topk = select(scores, k=5)
+    assert index == 13 and topk[0] == 13 and len(topk) == 5
+    video[17] = pool[best]  # a tie: the earliest wins
+    index, topk = select(scorer.scores(video, text), k=5)
+    assert index == 13 and list(topk[:2]) == [13, 17]
+
+
+def test_image_encoder_is_rgb_sensitive(image_encoder):
+    img = random_video(3, frames=1)
+    rgb = image_encoder.encode(img)
+    bgr = image_encoder.encode(img[..., ::-1].copy())
+    assert rgb.shape == (1, 32) and rgb.dtype == np.float32
+    assert not np.allclose(rgb, bgr, atol=1e-4), "channel order must change the embedding"
+    np.testing.assert_allclose(image_encoder.encode(np.concatenate([img, img])), np.repeat(rgb, 2, 0),
+                               rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """generate -> select-frame -> encode-goal through the CLI on tiny presets."""
+    d = tmp_path_factory.mktemp("goal")
+    r = run("generate", "--task", "pick-place-v3", "--model", "tiny", "--frames", 17, "--steps", 2,
+            "--out", d / "gv.h5")
+    assert r.exit_code == 0, r.stderr
+    r = run("select-frame", d / "gv.h5", "--clip-model", "tiny", "--out", d / "gf.h5",
+            "--plot", d / "scores.png", "--json")
+    assert r.exit_code == 0, r.stderr
+    r2 = run("encode-goal", d / "gv.h5", d / "gf.h5", "--image-encoder", "tiny", "--out", d / "goal.h5")
+    assert r2.exit_code == 0, r2.stderr
+    return d, json.loads(r.stdout)
+
+
+def test_select_frame_artifact(chain):
+    d, summary = chain
+    with artifacts.open_artifact(d / "gf.h5", "goal_frame") as art:
+        scores = art.file["scores"][()]
+        assert scores.shape == (17,)
+        assert art.attrs["index"] == int(np.argmax(scores)) == summary["index"]
+        assert art.attrs["text"] == "pick up the puck and place it at the goal"
+        with h5py.File(d / "gv.h5") as gv:
+            np.testing.assert_array_equal(art.file["frame"][()], gv["frames"][art.attrs["index"]])
+        assert art.parents[0]["kind"] == "goal_video"
+    assert (d / "scores.png").stat().st_size > 10_000
+
+
+def test_goal_artifact_rebuilds_identical_encoders(chain):
+    d, _ = chain
+    with artifacts.open_artifact(d / "goal.h5", "goal") as art:
+        z, e = art.file["video_latent"][()], art.file["frame_embedding"][()]
+        vcfg = VideoEncoderConfig.from_json(art.attrs["video_encoder"])
+        icfg = ImageEncoderConfig.from_json(art.attrs["image_encoder"])
+        frame = art.file["frame"][()]
+        assert [p["kind"] for p in art.parents] == ["goal_video", "goal_frame"]
+    assert vcfg.vae == "tiny" and (vcfg.height, vcfg.width, vcfg.frames) == (64, 64, 16)
+    with h5py.File(d / "gv.h5") as gv:
+        video = gv["frames"][()]
+    np.testing.assert_array_equal(VideoEncoder(vcfg).encode(video), z)
+    np.testing.assert_array_equal(ImageEncoder(icfg).encode(frame[None])[0], e)
+
+
+def test_goal_bad_inputs(chain, tmp_path):
+    d, _ = chain
+    r = run("select-frame", d / "gf.h5", "--clip-model", "tiny", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "kind is 'goal_frame', expected 'goal_video'" in r.stderr
+    r = run("encode-goal", d / "gf.h5", d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "expected 'goal_video'" in r.stderr
+    # a goal video of another resolution than the goal frame
+    other = tmp_path / "gv128.h5"
+    with artifacts.write_artifact(other, "goal_video", config={}) as h5:
+        artifacts.frames_dataset(h5, "frames", random_video(0, frames=9, size=32))
+        artifacts.array_dataset(h5, "condition_image", random_video(0, frames=1, size=32)[0])
+        h5.attrs.update(prompt="p", model="tiny")
+    r = run("encode-goal", other, d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "mismatched resolutions" in r.stderr
+    # an empty video
+    empty = tmp_path / "empty.h5"
+    with artifacts.write_artifact(empty, "goal_video", config={}) as h5:
+        h5.create_dataset("frames", shape=(0, 64, 64, 3), dtype=np.uint8)
+        artifacts.array_dataset(h5, "condition_image", random_video(0, frames=1)[0])
+        h5.attrs.update(prompt="p", model="tiny")
+    r = run("select-frame", empty, "--clip-model", "tiny", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "no frames" in r.stderr
+    r = run("encode-goal", empty, d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "no frames" in r.stderr
+    assert not (tmp_path / "x.h5").exists()
