@@ -42,10 +42,21 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -q --runslow
 
+# The pipeline so far, on tiny presets (random-weight models) on a CPU.
+GR := $(VENV)/bin/genreward
 demo: setup
-	$(VENV)/bin/genreward collect --task $(DEMO_TASK) --policy expert --episodes 4 --workers 2 \
+	$(GR) collect --task $(DEMO_TASK) --policy expert --episodes 4 --workers 2 \
 	  --out $(DEMO_DIR)/expert.h5 --force
-	$(VENV)/bin/genreward inspect $(DEMO_DIR)/expert.h5 --video $(DEMO_DIR)/expert_ep0.mp4
+	$(GR) inspect $(DEMO_DIR)/expert.h5 --video $(DEMO_DIR)/expert_ep0.mp4
+	$(GR) finetune --videos $(DEMO_DIR)/expert.h5 --model tiny --steps 50 --lr 1e-3 \
+	  --out $(DEMO_DIR)/video_model --force
+	$(GR) generate --task $(DEMO_TASK) --model $(DEMO_DIR)/video_model --frames 49 --steps 50 \
+	  --out $(DEMO_DIR)/goal_video.h5 --mp4 $(DEMO_DIR)/goal_video.mp4 --force
+	$(GR) select-frame $(DEMO_DIR)/goal_video.h5 --clip-model tiny \
+	  --out $(DEMO_DIR)/goal_frame.h5 --plot $(DEMO_DIR)/goal_frame_scores.png --force
+	$(GR) encode-goal $(DEMO_DIR)/goal_video.h5 $(DEMO_DIR)/goal_frame.h5 --image-encoder tiny \
+	  --out $(DEMO_DIR)/goal.h5 --force
+	$(GR) inspect $(DEMO_DIR)/goal.h5
 
 docs: setup
 	$(PY) -m genreward_cli.artifacts > docs/artifacts.md
