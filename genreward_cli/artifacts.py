@@ -192,6 +192,31 @@ register(
 
 register(
     Kind(
+        name="fb",
+        written_by="`train-fb`",
+        doc="A trained forward-backward model (paper eq. 7-9): F, B and actor weights, one "
+        "dataset per state_dict entry under `weights/<module>/`, the loss curves, the goal, "
+        "and the cached embeddings of the training frames.",
+        datasets=(
+            Dataset("metrics/step", "int64", ("N",), "update step"),
+            Dataset("metrics/loss", "float32", ("N",), "total loss", True),
+            Dataset("metrics/fb", "float32", ("N",), "FB objective (eq. 8 or standard)", True),
+            Dataset("metrics/ortho", "float32", ("N",), "orthonormality loss", True),
+            Dataset("goal_embedding", "float32", ("D",), "psi(I*), from the goal file", True),
+            Dataset("goal_z", "float32", ("Z",), "z* = B(psi(I*))", True),
+        ),
+        attrs={
+            "root fb_config": "JSON FBConfig (obs_dim, action_dim, z_dim, hidden_dim, layers)",
+            "root train_config": "JSON FBTrainConfig (lr, tau, gamma, objective, ...)",
+            "root image_encoder": "JSON ImageEncoderConfig of the state space",
+            "weights/<module>/<param>": "forward_net, backward_net, actor parameters",
+            "cache/embeddings/<k>": "float32 [T+1, D] embeddings of each training episode",
+        },
+    )
+)
+
+register(
+    Kind(
         name="finetune_log",
         written_by="`finetune` (as `finetune_log.h5` in its output directory)",
         doc="The training curve of a video-model finetuning run.",

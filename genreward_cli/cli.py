@@ -80,6 +80,7 @@ def cli():
       genreward generate --task pick-place-v3 --model models/ft --out goal_video.h5
       genreward select-frame goal_video.h5 --clip-model tiny --out goal_frame.h5
       genreward encode-goal goal_video.h5 goal_frame.h5 --image-encoder tiny --out goal.h5
+      genreward train-fb random.h5 expert.h5 goal.h5 --z-dim 64 --hidden-dim 128 --steps 2000 --out fb.h5
 
     Exit codes: 0 success, 2 bad usage or input, 1 failure while running.
     """
@@ -89,7 +90,7 @@ def cli():
 def _register() -> None:
     from genreward_cli.commands import (
         collect, encode_goal, finetune, generate, import_videos, init_model, inspect,
-        select_frame, tasks,
+        select_frame, tasks, train_fb,
     )
 
     cli.add_command(collect.collect)
@@ -99,6 +100,7 @@ def _register() -> None:
     cli.add_command(generate.generate)
     cli.add_command(select_frame.select_frame)
     cli.add_command(encode_goal.encode_goal)
+    cli.add_command(train_fb.train_fb)
     cli.add_command(inspect.inspect_cmd)
     cli.add_command(tasks.tasks)
 

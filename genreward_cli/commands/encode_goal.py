@@ -16,6 +16,8 @@ from genreward_cli.options import (
 @click.command("encode-goal")
 @click.argument("goal_video", type=click.Path(dir_okay=False))
 @click.argument("goal_frame", type=click.Path(dir_okay=False))
+@click.option("--episode", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With an `episodes` file as GOAL_VIDEO (a recorded demonstration): which one.")
 @click.option("--vae", default=None,
               help="Diffusers directory, hub id or `tiny` whose VAE encodes videos; "
                    "default: the model that generated the goal video.")
@@ -37,11 +39,12 @@ from genreward_cli.options import (
 @force_option
 @json_option
 @debug_option
-def encode_goal(goal_video, goal_frame, vae, image_encoder, image_resolution, frames, height,
+def encode_goal(goal_video, goal_frame, episode, vae, image_encoder, image_resolution, frames, height,
                 width, latent, out, seed, device, force, as_json):
     """Encode the video-level goal (eq. 4) and the frame-level goal psi(I*).
 
-    The encoders' full configurations are stored in the file, so `train-fb` and
+    GOAL_VIDEO is a `goal_video`, or an `episodes` file whose --episode is the goal video
+    (then --vae is required). The encoders' full configurations are stored in the file, so `train-fb` and
     `train-agent` rebuild identical encoders from it alone.
 
     \b
@@ -51,18 +54,19 @@ def encode_goal(goal_video, goal_frame, vae, image_encoder, image_resolution, fr
     from genreward_cli import artifacts
     from genreward_cli.errors import BadInput
     from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
+    from genreward_cli.goal.source import load_goal_video
     from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig
     from genreward_cli.options import resolve_device
 
     artifacts.check_output(out, force)
-    with artifacts.open_artifact(goal_video, "goal_video") as art:
-        video = art.file["frames"][()]
-        prompt, model = art.attrs["prompt"], art.attrs["model"]
-        video_ref = art.ref()
+    source = load_goal_video(goal_video, episode)
+    video, prompt, model, video_ref = source.frames, source.prompt, source.model, source.ref
+    if vae is None and model is None:
+        raise BadInput(f"{goal_video}: a recorded episode has no video model; pass --vae")
     with artifacts.open_artifact(goal_frame, "goal_frame") as art:
         frame = art.file["frame"][()]
         frame_ref = art.ref()
-        sources = [p for p in art.parents if p.get("kind") == "goal_video"]
+        sources = [p for p in art.parents if p.get("kind") in ("goal_video", "episodes")]
     if len(video) == 0:
         raise BadInput(f"{goal_video}: the goal video has no frames")
     if frame.shape != video.shape[1:]:
@@ -77,7 +81,7 @@ def encode_goal(goal_video, goal_frame, vae, image_encoder, image_resolution, fr
     image_config = ImageEncoderConfig.for_model(image_encoder, image_resolution)
     z = VideoEncoder(video_config, device=device).encode(video, seed=seed)
     e = ImageEncoder(image_config, device=device).encode(frame[None])[0]
-    config = {"video_encoder": json.loads(video_config.to_json()),
+    config = {"episode": episode, "video_encoder": json.loads(video_config.to_json()),
               "image_encoder": json.loads(image_config.to_json()), "seed": seed, "device": device}
     with artifacts.write_artifact(out, "goal", config=config, parents=[video_ref, frame_ref],
                                   force=force) as h5:

@@ -14,6 +14,8 @@ from genreward_cli.options import (
 
 @click.command("select-frame")
 @click.argument("goal_video", type=click.Path(dir_okay=False))
+@click.option("--episode", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With an `episodes` file as GOAL_VIDEO (a recorded demonstration): which one.")
 @click.option("--text", default=None, help="Task description G; default: the video's prompt.")
 @click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
               help="OpenCLIP architecture, or `tiny` (built-in, random weights).")
@@ -28,9 +30,12 @@ from genreward_cli.options import (
 @force_option
 @json_option
 @debug_option
-def select_frame(goal_video, text, clip_model, clip_pretrained, top_k, plot, out, device, force,
+def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, plot, out, device, force,
                  as_json):
     """Pick the goal frame I*: the frame whose CLIP embedding is closest to the text.
+
+    GOAL_VIDEO is a `goal_video` from `generate`, or an `episodes` file whose --episode is
+    used as the goal video (a recorded demonstration: an oracle goal for ablations).
 
     \b
       genreward select-frame goal_video.h5 --out goal_frame.h5 --plot scores.png
@@ -39,21 +44,20 @@ def select_frame(goal_video, text, clip_model, clip_pretrained, top_k, plot, out
     from genreward_cli import artifacts, media
     from genreward_cli.goal.clip import FrameScorer, select
     from genreward_cli.goal.plot import plot_scores
+    from genreward_cli.goal.source import load_goal_video
     from genreward_cli.options import resolve_device
 
     if plot:
         media.check_image_path(plot)
     artifacts.check_output(out, force)
-    with artifacts.open_artifact(goal_video, "goal_video") as art:
-        frames = art.file["frames"][()]
-        prompt = art.attrs["prompt"]
-        parent = art.ref()
-    text = text or prompt
+    source = load_goal_video(goal_video, episode)
+    frames, parent = source.frames, source.ref
+    text = text or source.prompt
     device = resolve_device(device)
     scorer = FrameScorer(clip_model, clip_pretrained, device=device)
     scores = scorer.scores(frames, text)
     index, topk = select(scores, top_k)
-    config = {"text": text, "clip_model": clip_model, "clip_pretrained": clip_pretrained,
+    config = {"episode": episode, "text": text, "clip_model": clip_model, "clip_pretrained": clip_pretrained,
               "top_k": top_k, "device": device}
     with artifacts.write_artifact(out, "goal_frame", config=config, parents=[parent],
                                   force=force) as h5:

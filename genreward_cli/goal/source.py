@@ -1,0 +1,37 @@
+"""Where a goal video comes from: a generated `goal_video`, or a recorded episode (an oracle
+demonstration, for ablations and for checking rewards against real goals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from genreward_cli.errors import BadInput
+
+
+@dataclass
+class GoalVideo:
+    frames: np.ndarray  # uint8 [F, H, W, 3]
+    prompt: str
+    model: str | None  # the video model that generated it, if any
+    ref: dict  # the artifact as a parent entry
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def load_goal_video(path, episode: int = 0) -> GoalVideo:
+    """Frames and prompt of a `goal_video`, or of episode ``episode`` of an `episodes` file."""
+    from genreward_cli import artifacts
+
+    with artifacts.open_artifact(path, ("goal_video", "episodes")) as art:
+        if art.kind.name == "goal_video":
+            return GoalVideo(art.file["frames"][()], _text(art.attrs["prompt"]),
+                             _text(art.attrs["model"]), art.ref())
+        names = art.groups()
+        if not 0 <= episode < len(names):
+            raise BadInput(f"{path}: episode {episode} out of range (the file has {len(names)})")
+        g = art.file[f"episodes/{names[episode]}"]
+        return GoalVideo(g["image"][()], _text(g.attrs["prompt"]), None, art.ref())
