@@ -157,3 +157,25 @@ def test_goal_bad_inputs(chain, tmp_path):
     r = run("encode-goal", empty, d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "no frames" in r.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_video_encoder_batches_like_single_calls(video_encoder):
+    videos = [random_video(0), random_video(1, frames=40)]
+    many = video_encoder.encode_many(videos)
+    assert many.shape == (2, 4, 4, 8, 8)
+    for v, z in zip(videos, many):
+        np.testing.assert_allclose(video_encoder.encode(v), z, rtol=1e-4, atol=1e-5)
+
+
+def test_timm_checkpoint_file_loads(tmp_path):
+    """A local timm DINOv3 checkpoint (here: the architecture at random weights) loads."""
+    import timm
+    import torch
+
+    model = timm.create_model("vit_small_plus_patch16_dinov3", pretrained=False, num_classes=0)
+    torch.save(model.state_dict(), tmp_path / "dinov3.pth")
+    enc = ImageEncoder(ImageEncoderConfig(model=str(tmp_path / "dinov3.pth"), resolution=32))
+    out = enc.encode(random_video(0, frames=2, size=48))
+    assert enc.backend == "timm" and out.shape == (2, 384)
+    with pytest.raises(BadInput, match="no such checkpoint file"):
+        ImageEncoder(ImageEncoderConfig(model=str(tmp_path / "missing.pth")))

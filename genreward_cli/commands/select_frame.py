@@ -23,6 +23,8 @@ from genreward_cli.options import (
               help="OpenCLIP pretrained tag or a local checkpoint path.")
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many best frames to record.")
+@click.option("--frame-index", type=click.IntRange(min=0), default=None,
+              help="Use this frame as the goal instead of the CLIP argmax (scores still recorded).")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Write the scores-over-frames figure (png) with thumbnails.")
 @out_option("Output `goal_frame` artifact (.h5).")
@@ -30,7 +32,7 @@ from genreward_cli.options import (
 @force_option
 @json_option
 @debug_option
-def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, plot, out, device, force,
+def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, frame_index, plot, out, device, force,
                  as_json):
     """Pick the goal frame I*: the frame whose CLIP embedding is closest to the text.
 
@@ -42,6 +44,7 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, 
       genreward select-frame goal_video.h5 --clip-model tiny --out goal_frame.h5
     """
     from genreward_cli import artifacts, media
+    from genreward_cli.errors import BadInput
     from genreward_cli.goal.clip import FrameScorer, select
     from genreward_cli.goal.plot import plot_scores
     from genreward_cli.goal.source import load_goal_video
@@ -57,8 +60,12 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, 
     scorer = FrameScorer(clip_model, clip_pretrained, device=device)
     scores = scorer.scores(frames, text)
     index, topk = select(scores, top_k)
+    if frame_index is not None:
+        if frame_index >= len(frames):
+            raise BadInput(f"--frame-index {frame_index}: the video has {len(frames)} frames")
+        index = frame_index
     config = {"episode": episode, "text": text, "clip_model": clip_model, "clip_pretrained": clip_pretrained,
-              "top_k": top_k, "device": device}
+              "top_k": top_k, "frame_index": frame_index, "device": device}
     with artifacts.write_artifact(out, "goal_frame", config=config, parents=[parent],
                                   force=force) as h5:
         artifacts.array_dataset(h5, "frame", frames[index])

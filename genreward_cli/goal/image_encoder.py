@@ -1,7 +1,8 @@
 """The frame-level goal's state space: DINOv3 ViT-S/16+ embeddings of images (paper 3.3).
 
 Backends: transformers (``DINOv3ViTModel`` through ``AutoModel.from_pretrained``: a hub id
-such as the default, or a local directory) and timm (hub ids ``timm/...``). `tiny` is a
+such as the default, or a local directory) and timm (hub ids ``timm/...``, or a local timm
+checkpoint file ``*.safetensors|*.pth|*.bin`` of ``vit_small_plus_patch16_dinov3``). `tiny` is a
 DINOv3 ViT of the same family (gated MLP, 4 register tokens, RoPE) at a CPU size with random
 weights, materialised once in the cache directory and loaded like any local directory.
 
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from genreward_cli.errors import BadInput
 
 DEFAULT_IMAGE_ENCODER = "facebook/dinov3-vits16plus-pretrain-lvd1689m"
+TIMM_ARCH = "vit_small_plus_patch16_dinov3"  # the architecture of local timm checkpoints
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TINY_RESOLUTION = 64
@@ -81,7 +84,15 @@ class ImageEncoder:
         self.batch_size = batch_size
         name = config.model
         try:
-            if name.startswith(("timm/", "hf-hub:timm/")):
+            if name.endswith((".safetensors", ".pth", ".bin")):
+                import timm
+
+                if not Path(name).is_file():
+                    raise BadInput(f"--image-encoder {name}: no such checkpoint file")
+                self.backend = "timm"
+                model = timm.create_model(TIMM_ARCH, pretrained=True, num_classes=0,
+                                          pretrained_cfg_overlay={"file": name})
+            elif name.startswith(("timm/", "hf-hub:timm/")):
                 import timm
 
                 self.backend = "timm"

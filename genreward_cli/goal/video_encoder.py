@@ -72,6 +72,17 @@ class VideoEncoder:
         x = torch.from_numpy(picked).to(self.device).permute(3, 0, 1, 2).float() / 127.5 - 1.0
         return x[None].to(self.vae.dtype)
 
+    def encode_many(self, videos: list[np.ndarray], seed: int = 0) -> np.ndarray:
+        """Encode several videos in one VAE batch: float32 [N, C, F', h, w]."""
+        import torch
+
+        x = torch.cat([self.preprocess(v) for v in videos])
+        with torch.inference_mode():
+            dist = self.vae.encode(x).latent_dist
+            gen = torch.Generator(device="cpu").manual_seed(seed)
+            z = dist.mean if self.config.latent == "mean" else dist.sample(generator=gen)
+        return (z.float() * self.scaling_factor).cpu().numpy()
+
     def encode(self, frames: np.ndarray, seed: int = 0) -> np.ndarray:
         """Encode a video of any length.
 
