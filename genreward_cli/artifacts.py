@@ -217,6 +217,28 @@ register(
 
 register(
     Kind(
+        name="reward_score",
+        written_by="`score-reward`",
+        doc="A reward model run over recorded episodes: per-episode returns, how well they "
+        "separate expert from random episodes, and their rank correlation with the env return.",
+        datasets=(
+            Dataset("episode_return", "float32", ("N",), "the reward model's return per episode", True),
+            Dataset("env_return", "float32", ("N",), "the dense env return per episode", True),
+            Dataset("expert", "bool", ("N",), "whether the episode came from the scripted expert"),
+        ),
+        attrs={
+            "root reward": "the reward model",
+            "root auc": "ROC-AUC of episode_return, expert vs random (NaN without both)",
+            "root spearman": "Spearman correlation of episode_return with env_return",
+            "root components": "JSON: the same two figures for each reward component alone",
+            "components/<name>": "float32 [N]: each component's return per episode",
+            "root cost": "JSON: the reward model's calls and seconds",
+        },
+    )
+)
+
+register(
+    Kind(
         name="finetune_log",
         written_by="`finetune` (as `finetune_log.h5` in its output directory)",
         doc="The training curve of a video-model finetuning run.",

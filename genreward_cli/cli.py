@@ -90,7 +90,7 @@ def cli():
 def _register() -> None:
     from genreward_cli.commands import (
         collect, encode_goal, finetune, generate, import_videos, init_model, inspect,
-        select_frame, tasks, train_fb,
+        score_reward, select_frame, tasks, train_fb,
     )
 
     cli.add_command(collect.collect)
@@ -101,6 +101,7 @@ def _register() -> None:
     cli.add_command(select_frame.select_frame)
     cli.add_command(encode_goal.encode_goal)
     cli.add_command(train_fb.train_fb)
+    cli.add_command(score_reward.score_reward)
     cli.add_command(inspect.inspect_cmd)
     cli.add_command(tasks.tasks)
 

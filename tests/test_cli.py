@@ -15,7 +15,7 @@ from genreward_cli.options import resolve_device
 
 COMMANDS = [
     "collect", "encode-goal", "finetune", "generate", "import-videos", "init-model", "inspect",
-    "select-frame", "tasks", "train-fb",
+    "score-reward", "select-frame", "tasks", "train-fb",
 ]
 
 

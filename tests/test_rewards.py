@@ -1,0 +1,118 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genreward_cli import artifacts
+from genreward_cli.cli import cli
+from genreward_cli.metrics import auc, spearman
+from genreward_cli.rewards.base import EpisodeRecord
+from genreward_cli.rewards.generative import GenerativeReward, reward_steps
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_algorithm_1_schedule():
+    np.testing.assert_array_equal(reward_steps(256, 128), [127, 255])  # steps 128 and 256
+    np.testing.assert_array_equal(reward_steps(256, 64), [63, 127, 191, 255])
+    assert len(reward_steps(100, 128)) == 0
+
+
+def test_rank_metrics_closed_forms():
+    assert auc([3, 4], [1, 2]) == 1.0 and auc([1, 2], [3, 4]) == 0.0
+    assert auc([1, 2], [1, 2]) == 0.5  # ties count half
+    assert spearman([1, 2, 3], [10, 20, 30]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """Expert (sparse mode, interval 10) and random episodes of 40 steps; the goal video is
+    expert episode 0 itself; an FB model on all of them."""
+    d = tmp_path_factory.mktemp("rewards")
+    common = ["--task", "reach-v3", "--max-steps", 40, "--reward-mode", "sparse",
+              "--sparse-interval", 10]
+    assert run("collect", *common, "--policy", "expert", "--episodes", 2,
+               "--out", d / "expert.h5").exit_code == 0
+    assert run("collect", *common, "--policy", "random", "--episodes", 2, "--seed", 1,
+               "--out", d / "random.h5").exit_code == 0
+    assert run("select-frame", d / "expert.h5", "--frame-index", 40, "--clip-model", "tiny",
+               "--out", d / "gf.h5").exit_code == 0
+    r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
+            "--out", d / "goal.h5")
+    assert r.exit_code == 0, r.stderr
+    r = run("train-fb", d / "expert.h5", d / "random.h5", d / "goal.h5", "--steps", 10,
+            "--z-dim", 16, "--hidden-dim", 32, "--batch-size", 32, "--out", d / "fb.h5")
+    assert r.exit_code == 0, r.stderr
+    return d
+
+
+def load_episode(path, k=0):
+    with artifacts.open_artifact(path, "episodes") as art:
+        g = art.file[f"episodes/{art.groups()[k]}"]
+        return EpisodeRecord(g["image"][()], g["action"][()], g["env_reward"][()], g["reward"][()])
+
+
+def test_generative_reward_values_and_schedule(run_dir):
+    d = run_dir
+    ep = load_episode(d / "expert.h5", 0)
+    with artifacts.open_artifact(d / "goal.h5") as goal, artifacts.open_artifact(d / "fb.h5") as fb:
+        model = GenerativeReward(goal, fb, alpha=0.5, beta=0.25, interval=20)
+        parts = model(ep)
+    steps = [19, 39]
+    others = np.setdiff1d(np.arange(40), steps)
+    # off the schedule the agent gets exactly the env reward it was paid (sparse mode here)
+    np.testing.assert_array_equal(parts["total"][others], ep.reward[others])
+    assert not parts["video"][others].any() and not parts["fb"][others].any()
+    # at step 40 the history is the whole episode, which is the goal video: r_video = 1
+    assert parts["video"][39] == pytest.approx(1.0, abs=1e-5)
+    assert parts["video"][19] < parts["video"][39]
+    expected = ep.reward[steps] + 0.5 * parts["video"][steps] + 0.25 * parts["fb"][steps]
+    np.testing.assert_allclose(parts["total"][steps], expected, rtol=1e-6)
+    np.testing.assert_array_equal(parts["env"], ep.reward)  # sparse: 0 except every 10th step
+    assert not ep.reward[np.arange(40) % 10 != 9].any()
+    assert model.cost.calls == 1 and model.cost.seconds > 0
+
+
+def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
+    d = run_dir
+    r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", "genreward", "--goal",
+            d / "goal.h5", "--fb", d / "fb.h5", "--reward-interval", 20, "--out", tmp_path / "s.h5",
+            "--plot", tmp_path / "s.png", "--json")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["episodes"] == 4 and set(summary["components"]) == {"env", "video", "fb"}
+    with artifacts.open_artifact(tmp_path / "s.h5", "reward_score") as art:
+        assert list(art.file["expert"][()]) == [True, True, False, False]
+        assert 0.0 <= art.attrs["auc"] <= 1.0
+    assert (tmp_path / "s.png").exists()
+    for reward in ("env", "vlm-rm", "roboclip"):
+        r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", reward,
+                "--clip-model", "tiny", "--out", tmp_path / f"{reward}.h5")
+        assert r.exit_code == 0, (reward, r.stderr)
+    bad = [
+        (["--reward", "viper"], "'viper' is not one of"),
+        (["--reward", "genreward"], "needs --goal"),
+        (["--reward", "genreward", "--goal", d / "goal.h5"], "needs --fb"),
+        (["--reward", "genreward", "--goal", d / "fb.h5", "--fb", d / "fb.h5"], "expected 'goal'"),
+    ]
+    for args, message in bad:
+        r = run("score-reward", d / "expert.h5", *args, "--out", tmp_path / "bad.h5")
+        assert r.exit_code == 2 and message in r.stderr, (args, r.stderr)
+    # a goal encoded with another image encoder configuration than the FB model's
+    r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
+            "--image-resolution", 32, "--out", tmp_path / "goal32.h5")
+    assert r.exit_code == 0
+    r = run("score-reward", d / "expert.h5", "--goal", tmp_path / "goal32.h5", "--fb", d / "fb.h5",
+            "--out", tmp_path / "bad.h5")
+    assert r.exit_code == 2 and "trained with another image encoder" in r.stderr
+    # episodes rendered at another resolution than the goal
+    assert run("collect", "--task", "reach-v3", "--size", 48, "--max-steps", 20, "--episodes", 1,
+               "--out", tmp_path / "small.h5").exit_code == 0
+    r = run("score-reward", tmp_path / "small.h5", "--goal", d / "goal.h5", "--fb", d / "fb.h5",
+            "--reward-interval", 10, "--out", tmp_path / "bad.h5")
+    assert r.exit_code == 2 and "frames are 48x48, the goal was encoded at 64x64" in r.stderr
+    assert not (tmp_path / "bad.h5").exists()
