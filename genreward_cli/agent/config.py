@@ -1,0 +1,51 @@
+"""Agent sizes: DreamerV3's size table, with `tiny` for CPU tests; `S` is the paper's Table A."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from genreward_cli.config import option
+from genreward_cli.errors import BadInput
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """DreamerV3 hyperparameters (Table A where it gives them)."""
+
+    deter: int = option(512, "Deterministic (GRU) state size (Table A: 512).", minimum=1)
+    stoch: int = option(32, "Stochastic latent groups (Table A: 32).", minimum=1)
+    classes: int = option(32, "Classes per latent group (Table A: 32).", minimum=2)
+    units: int = option(512, "MLP width (Table A: 512).", minimum=1)
+    layers: int = option(2, "MLP layers.", minimum=1)
+    cnn_depth: int = option(32, "CNN channel multiplier.", minimum=1)
+    image_size: int = option(64, "Image height and width.", minimum=16)
+    unimix: float = option(0.01, "Uniform mix of categorical latents and actions.")
+    free_nats: float = option(1.0, "Free bits of the KL terms.")
+    dyn_scale: float = option(0.5, "Dynamics loss scale (Table A).")
+    rep_scale: float = option(0.1, "Representation loss scale (Table A).")
+    pred_scale: float = option(1.0, "Reconstruction loss scale (Table A).")
+    model_lr: float = option(1e-4, "World-model learning rate (Table A).")
+    grad_clip: float = option(1000.0, "World-model gradient clipping norm.")
+
+    @property
+    def feat(self) -> int:
+        return self.deter + self.stoch * self.classes
+
+
+PRESETS = {
+    "tiny": dict(deter=32, stoch=4, classes=4, units=32, layers=1, cnn_depth=4),
+    "S": {},  # Table A
+    "M": dict(deter=1024, units=640, layers=3, cnn_depth=48),
+    "L": dict(deter=2048, units=768, layers=4, cnn_depth=64),
+    "XL": dict(deter=4096, units=1024, layers=5, cnn_depth=96),
+}
+
+
+def preset(name: str, **overrides) -> AgentConfig:
+    """A named size with strict overrides."""
+    if name not in PRESETS:
+        raise BadInput(f"--preset {name!r}: choose from {', '.join(PRESETS)}")
+    from genreward_cli.config import build
+
+    base = build(AgentConfig, PRESETS[name])
+    return replace(base, **overrides) if overrides else base
