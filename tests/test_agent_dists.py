@@ -115,3 +115,41 @@ def test_world_model_reconstruction_loss_falls_on_a_fixed_batch():
         opt.step()
         first = first if first is not None else metrics["image"]
     assert metrics["image"] < 0.5 * first, (first, metrics["image"])
+
+
+def test_lambda_returns_closed_form():
+    from genreward_cli.agent.behavior import lambda_returns
+
+    reward = torch.tensor([[1.0, 1.0, 1.0]])
+    cont = torch.ones(1, 3)
+    value = torch.tensor([[0.0, 0.0, 0.0, 10.0]])
+    # lambda = 1: discounted sum of rewards plus the bootstrapped last value
+    out = lambda_returns(reward, cont, value, gamma=0.5, lam=1.0)
+    torch.testing.assert_close(out[0, 0], torch.tensor(1 + 0.5 + 0.25 + 0.125 * 10))
+    # lambda = 0: one-step TD targets
+    out = lambda_returns(reward, cont, value, gamma=0.5, lam=0.0)
+    torch.testing.assert_close(out, torch.tensor([[1.0, 1.0, 6.0]]))
+    # a terminal (cont 0) cuts the bootstrap
+    out = lambda_returns(reward, torch.tensor([[1.0, 0.0, 1.0]]), value, gamma=0.5, lam=1.0)
+    torch.testing.assert_close(out[0, 0], torch.tensor(1.5))
+
+
+def test_behavior_losses_and_imagination_shapes():
+    from genreward_cli.agent.behavior import Behavior, BehaviorConfig
+    from genreward_cli.agent.config import preset
+    from genreward_cli.agent.world_model import WorldModel
+
+    c = preset("tiny")
+    wm, beh = WorldModel(c, 4), Behavior(c, 4, BehaviorConfig(horizon=5))
+    g = torch.Generator().manual_seed(0)
+    _, _, post = wm.loss(fixed_batch(), g)
+    start = {k: v.flatten(0, 1) for k, v in post.items()}
+    feats, actions = beh.imagine(wm, start, g)
+    assert feats.shape == (16, 6, c.feat) and actions.shape == (16, 5, 4)
+    assert actions.abs().max() <= 1
+    actor_loss, critic_loss, m = beh.loss(wm, start, g)
+    actor_loss.backward()
+    critic_loss.backward()
+    assert all(p.grad is not None for p in beh.actor.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in beh.critic.parameters())
+    assert all(p.grad is None for p in wm.parameters()), "behaviour losses must not train the model"
