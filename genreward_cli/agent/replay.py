@@ -1,0 +1,72 @@
+"""Uniform sequence replay for DreamerV3, frames stored as uint8 (never float).
+
+One ring buffer of steps. Step t holds the observation o_t, the action that led to it (zero
+when ``is_first``), the reward received with it and its continue flag. Sequences of length T
+are drawn uniformly from contiguous stretches; they may cross episode boundaries, which
+``is_first`` marks so the RSSM resets there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class Replay:
+    def __init__(self, capacity: int, image_shape: tuple, action_dim: int, seed: int = 0):
+        self.capacity = capacity
+        self.image = np.zeros((capacity, *image_shape), np.uint8)
+        self.action = np.zeros((capacity, action_dim), np.float32)
+        self.reward = np.zeros(capacity, np.float32)
+        self.cont = np.zeros(capacity, np.float32)
+        self.is_first = np.zeros(capacity, bool)
+        self.count = 0  # steps ever added
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return min(self.count, self.capacity)
+
+    @property
+    def nbytes_per_step(self) -> int:
+        arrays = (self.image, self.action, self.reward, self.cont, self.is_first)
+        return sum(a.nbytes for a in arrays) // self.capacity
+
+    def add(self, image, action, reward: float, is_first: bool, is_terminal: bool) -> None:
+        """Add one step; ``image`` uint8 [H, W, 3]."""
+        assert image.dtype == np.uint8, image.dtype
+        i = self.count % self.capacity
+        self.image[i] = image
+        self.action[i] = 0.0 if is_first else action
+        self.reward[i] = 0.0 if is_first else reward
+        self.cont[i] = 0.0 if is_terminal else 1.0
+        self.is_first[i] = is_first
+        self.count += 1
+
+    def sample(self, batch: int, length: int, device="cpu") -> dict[str, torch.Tensor]:
+        """``batch`` sequences of ``length`` steps, uniformly over valid starts."""
+        n = len(self)
+        if n < length:
+            raise ValueError(f"replay holds {n} steps, fewer than a sequence of {length}")
+        # valid starts in chronological order: the oldest stored step is count - n
+        offsets = self.rng.integers(0, n - length + 1, batch)
+        idx = (self.count - n + offsets[:, None] + np.arange(length)[None]) % self.capacity
+        out = {
+            "image": torch.from_numpy(self.image[idx]),
+            "action": torch.from_numpy(self.action[idx]),
+            "reward": torch.from_numpy(self.reward[idx]),
+            "cont": torch.from_numpy(self.cont[idx]),
+            "is_first": torch.from_numpy(self.is_first[idx]),
+        }
+        out["is_first"][:, 0] = True  # every sequence starts from a reset state
+        return {k: v.to(device) for k, v in out.items()}
+
+    def state_dict(self) -> dict:
+        return {"image": self.image, "action": self.action, "reward": self.reward,
+                "cont": self.cont, "is_first": self.is_first, "count": self.count,
+                "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        for k in ("image", "action", "reward", "cont", "is_first"):
+            getattr(self, k)[...] = state[k]
+        self.count = state["count"]
+        self.rng.bit_generator.state = state["rng"]
