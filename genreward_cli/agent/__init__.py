@@ -1,7 +1,9 @@
 """DreamerV3 in PyTorch (Hafner et al. 2023), the agent every reward model is trained on.
 
-Built so far: the distributions and losses DreamerV3 is made of (``dists.py``), its return
-normaliser (``normalize.py``), the size presets (``config.py``), the networks and RSSM
-(``networks.py``) and the world model with its loss (``world_model.py``). The actor-critic,
-replay, trainer and training loop come next.
+Built so far: the distributions and losses (``dists.py``), the return normaliser
+(``normalize.py``), size presets (``config.py``), networks and RSSM (``networks.py``), the
+world model (``world_model.py``), the actor-critic (``behavior.py``), the uint8 replay
+(``replay.py``), agent and trainer (``agent.py``) and the loop (``loop.py``). Not yet:
+checkpoints and exact resume, metrics files, the `train-agent` command, learning checks and
+the performance benchmark.
 """
