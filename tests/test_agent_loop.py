@@ -1,32 +1,61 @@
 import math
 
 import numpy as np
+import torch
 
 from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 from genreward_cli.agent.behavior import BehaviorConfig
 from genreward_cli.agent.config import preset
-from genreward_cli.agent.loop import LoopConfig, run
+from genreward_cli.agent.loop import LoopConfig, load_checkpoint, run, save_checkpoint
 from genreward_cli.agent.replay import Replay
 from genreward_cli.envs.dummy import DotEnv
+
+CONFIG = LoopConfig(steps=120, train_ratio=32, batch=4, length=8, prefill=40, capacity=500)
+
+
+def make(seed=0):
+    torch.manual_seed(seed)
+    agent = DreamerAgent(preset("tiny"), action_dim=2, behavior=BehaviorConfig(horizon=5))
+    return agent, DreamerTrainer(agent, seed=seed), Replay(CONFIG.capacity, (64, 64, 3), 2, seed)
 
 
 def test_tiny_dreamer_runs_its_loop_at_the_train_ratio():
     """Prefill, then act and update: the number of updates follows the train ratio."""
-    import torch
-
-    torch.manual_seed(0)
-    env = DotEnv(size=64, max_steps=20)
-    agent = DreamerAgent(preset("tiny"), action_dim=2, behavior=BehaviorConfig(horizon=5))
-    trainer = DreamerTrainer(agent)
-    config = LoopConfig(steps=120, train_ratio=32, batch=4, length=8, prefill=40, capacity=500)
-    replay = Replay(config.capacity, (64, 64, 3), 2)
+    agent, trainer, replay = make()
     episodes, updates = [], []
-    run(env, agent, trainer, replay, config, on_episode=episodes.append, on_update=updates.append)
+    run(DotEnv(size=64, max_steps=20), agent, trainer, replay, CONFIG,
+        on_episode=episodes.append, on_update=updates.append)
     assert len(episodes) == 6 and all(e["episode/length"] == 20 for e in episodes)
     # 81 steps from the end of prefill at 32 / (4 * 8) = 1 update per step
     assert trainer.updates == 81 == len(updates)
     assert all(math.isfinite(v) for m in updates for v in m.values())
     assert {"train/image", "train/actor", "train/critic", "train/return"} <= set(updates[-1])
-    assert replay.image.dtype == np.uint8 and len(replay) == 120 + 6 + 1  # + reset observations
+    assert replay.image.dtype == np.uint8 and len(replay) == 6 * 21  # a reset frame + 20 steps
     actions, _ = agent.policy(np.zeros((3, 64, 64, 3), np.uint8), np.ones(3, bool))
     assert actions.shape == (3, 2) and np.abs(actions).max() <= 1
+
+
+def test_resume_continues_exactly(tmp_path):
+    """Train 120 steps; or train 60, checkpoint, rebuild everything, resume to 120: the same
+    losses and the same final weights."""
+    agent, trainer, replay = make()
+    straight = []
+    run(DotEnv(size=64, max_steps=20), agent, trainer, replay, CONFIG, on_update=straight.append)
+
+    agent1, trainer1, replay1 = make()
+    first = []
+    half = LoopConfig(**{**CONFIG.__dict__, "steps": 60})
+    ckpt = tmp_path / "agent.pt"
+    run(DotEnv(size=64, max_steps=20), agent1, trainer1, replay1, half, on_update=first.append,
+        on_checkpoint=lambda s: save_checkpoint(ckpt, trainer1, replay1, s, half))
+    del agent1, trainer1, replay1
+    agent2, trainer2, replay2 = make(seed=123)  # fresh objects; the checkpoint restores all
+    state = load_checkpoint(ckpt, trainer2, replay2)
+    assert state.step == 60 and state.episode == 3
+    second = []
+    run(DotEnv(size=64, max_steps=20), agent2, trainer2, replay2, CONFIG, state=state,
+        on_update=second.append)
+    assert len(first) + len(second) == len(straight)
+    assert first + second == straight
+    for (k, a), b in zip(agent.state_dict().items(), agent2.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -46,7 +46,11 @@ class DreamerAgent(nn.Module):
         first = torch.from_numpy(np.asarray(is_first, bool)).to(dev)
         latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, first, generator)
         dist = self.behavior.actor(self.wm.rssm.feat(latent))
-        action = (dist.sample() if explore else dist.mean).clamp(-1, 1)
+        action = dist.mean
+        if explore:
+            noise = torch.randn(dist.mean.shape, generator=generator).to(dev)
+            action = action + dist.stddev * noise
+        action = action.clamp(-1, 1)
         return action.cpu().numpy().astype(np.float32), (latent, action)
 
 
@@ -62,6 +66,21 @@ class DreamerTrainer:
         self.critic_opt = torch.optim.Adam(agent.behavior.critic.parameters(), lr=b.critic_lr, eps=1e-5)
         self.generator = torch.Generator().manual_seed(seed)
         self.updates = 0
+
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "wm_opt": self.wm_opt.state_dict(),
+                "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+                "normalizer": self.agent.behavior.normalizer.state_dict(),
+                "generator": self.generator.get_state(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.wm_opt.load_state_dict(state["wm_opt"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.agent.behavior.normalizer.load_state_dict(state["normalizer"])
+        self.generator.set_state(state["generator"])
+        self.updates = state["updates"]
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         a, c = self.agent, self.agent.config

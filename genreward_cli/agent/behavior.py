@@ -87,7 +87,9 @@ class Behavior(nn.Module):
         state = {"deter": start["deter"].detach(), "stoch": start["stoch"].detach()}
         feats, actions = [wm.rssm.feat(state)], []
         for _ in range(self.b.horizon):
-            action = self.actor(feats[-1].detach()).sample().clamp(-1, 1)
+            dist = self.actor(feats[-1].detach())
+            noise = torch.randn(dist.mean.shape, generator=generator).to(dist.mean.device)
+            action = (dist.mean + dist.stddev * noise).clamp(-1, 1)
             state = wm.rssm.img_step(state, action, generator)
             feats.append(wm.rssm.feat(state))
             actions.append(action)

@@ -1,18 +1,26 @@
-"""The DreamerV3 training loop: act, store, and update at a fixed train ratio.
+"""The DreamerV3 training loop: act, store, and update at a fixed train ratio; resumable.
 
 Updates per env step = train_ratio / (batch * length): with Table A's ratio 512 and 16 x 64
 batches, one update every two env steps. The first ``prefill`` steps use random actions.
+
+Episode k is reset with seed ``episode_seed(seed, k)``, acting draws from the loop's own
+generators, and checkpoints are taken at episode boundaries, so a run resumed from a
+checkpoint continues exactly as the uninterrupted run (on a CPU).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import torch
 
 from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 from genreward_cli.agent.replay import Replay
+from genreward_cli.envs.policies import episode_seed
 
 
 @dataclass(frozen=True)
@@ -25,40 +33,88 @@ class LoopConfig:
     capacity: int = 1_000_000
 
 
+@dataclass
+class LoopState:
+    step: int = 0
+    episode: int = 0
+    owed: float = 0.0
+    seed: int = 0
+    np_rng: dict = field(default_factory=dict)
+    act_rng: object = None
+
+
+def save_checkpoint(path: str | os.PathLike, trainer: DreamerTrainer, replay: Replay,
+                    state: LoopState, config: LoopConfig) -> Path:
+    """Weights, optimisers, replay, RNG states and counters, written atomically."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"trainer": trainer.state_dict(), "replay": replay.state_dict(),
+                "loop": asdict(state), "config": asdict(config)}, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path, trainer: DreamerTrainer, replay: Replay) -> LoopState:
+    data = torch.load(path, map_location="cpu", weights_only=False)
+    trainer.load_state_dict(data["trainer"])
+    replay.load_state_dict(data["replay"])
+    return LoopState(**data["loop"])
+
+
 def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, config: LoopConfig,
         seed: int = 0, reward_fn: Callable | None = None,
         on_episode: Callable[[dict], None] = lambda ep: None,
-        on_update: Callable[[dict], None] = lambda m: None) -> None:
-    """Train for ``config.steps`` env steps. ``reward_fn(obs, reward, info)`` may replace the
-    env reward the agent learns from (the hook for reward models)."""
-    rng = np.random.default_rng(seed)
-    obs, info = env.reset(seed=seed)
-    state, ep_return, ep_len, ep_success = None, 0.0, 0, False
-    action = np.zeros(agent.action_dim, np.float32)
-    replay.add(obs["image"], action, 0.0, True, False)
+        on_update: Callable[[dict], None] = lambda m: None,
+        state: LoopState | None = None,
+        on_checkpoint: Callable[[LoopState], None] | None = None) -> LoopState:
+    """Train until ``config.steps`` env steps. ``reward_fn(obs, reward, info)`` may replace
+    the env reward the agent learns from (the hook for reward models). ``on_checkpoint`` is
+    called at each episode boundary with the resumable state."""
+    if state is None:
+        state = LoopState(seed=seed)
+        rng = np.random.default_rng(seed)
+        act_rng = torch.Generator().manual_seed(seed)
+    else:
+        rng = np.random.default_rng()
+        rng.bit_generator.state = state.np_rng
+        act_rng = torch.Generator()
+        act_rng.set_state(state.act_rng)
     per_step = config.train_ratio / (config.batch * config.length)
-    owed = 0.0
-    for step in range(config.steps):
-        if step < config.prefill:
-            action = rng.uniform(-1, 1, agent.action_dim).astype(np.float32)
-        else:
-            acts, state = agent.policy(obs["image"][None], np.array([bool(obs["is_first"])]), state)
-            action = acts[0]
-        obs, reward, term, trunc, info = env.step(action)
-        learn_reward = reward_fn(obs, reward, info) if reward_fn else reward
-        replay.add(obs["image"], action, float(learn_reward), False, bool(term))
-        ep_return += float(info.get("env_reward", reward))
-        ep_len += 1
-        ep_success = ep_success or bool(info.get("success", False))
-        if term or trunc:
+
+    def snapshot():
+        state.np_rng = rng.bit_generator.state
+        state.act_rng = act_rng.get_state()
+        return state
+
+    while state.step < config.steps:
+        obs, info = env.reset(seed=episode_seed(state.seed, state.episode))
+        replay.add(obs["image"], np.zeros(agent.action_dim, np.float32), 0.0, True, False)
+        latent, ep_return, ep_len, ep_success, done = None, 0.0, 0, False, False
+        while not done and state.step < config.steps:
+            if state.step < config.prefill:
+                action = rng.uniform(-1, 1, agent.action_dim).astype(np.float32)
+            else:
+                acts, latent = agent.policy(obs["image"][None], np.array([bool(obs["is_first"])]),
+                                            latent, generator=act_rng)
+                action = acts[0]
+            obs, reward, term, trunc, info = env.step(action)
+            learn_reward = reward_fn(obs, reward, info) if reward_fn else reward
+            replay.add(obs["image"], action, float(learn_reward), False, bool(term))
+            ep_return += float(info.get("env_reward", reward))
+            ep_len += 1
+            ep_success = ep_success or bool(info.get("success", False))
+            state.step += 1
+            done = bool(term or trunc)
+            if state.step >= config.prefill and len(replay) >= config.length:
+                state.owed += per_step
+                while state.owed >= 1.0:
+                    state.owed -= 1.0
+                    on_update(trainer.update(replay.sample(config.batch, config.length,
+                                                           agent.device)))
+        if done:
+            state.episode += 1
             on_episode({"episode/return": ep_return, "episode/length": ep_len,
-                        "episode/success": ep_success, "step": step + 1})
-            obs, info = env.reset()
-            replay.add(obs["image"], np.zeros_like(action), 0.0, True, False)
-            state, ep_return, ep_len, ep_success = None, 0.0, 0, False
-        if step + 1 >= config.prefill and len(replay) >= config.length:
-            owed += per_step
-            while owed >= 1.0:
-                owed -= 1.0
-                on_update(trainer.update(replay.sample(config.batch, config.length,
-                                                       agent.device)))
+                        "episode/success": ep_success, "step": state.step})
+            if on_checkpoint is not None:
+                on_checkpoint(snapshot())
+    return snapshot()

@@ -1,0 +1,96 @@
+"""DreamerV3 update cost: seconds per update (batch 16 x 64), env steps/s at a train ratio,
+peak memory, replay bytes per step, and the update's FLOPs against the machine's matmul rate.
+
+    .venv/bin/python bench/agent.py --preset tiny
+    .venv/bin/python bench/agent.py --preset S --updates 3        # Table A sizes
+    python bench/agent.py --preset S --device cuda
+
+"Fraction of peak" divides the update's FLOP rate by the rate of a large fp32 matrix product
+measured in the same run (the machine's practical peak), so it is a ratio from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import time
+
+import numpy as np
+import torch
+
+
+def matmul_rate(device: str, n: int = 2048, repeat: int = 5) -> float:
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeat):
+        a @ b
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return 2 * n ** 3 * repeat / (time.perf_counter() - start)
+
+
+def main() -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
+    from genreward_cli.agent.config import preset
+    from genreward_cli.agent.replay import Replay
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--updates", type=int, default=5)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--length", type=int, default=64)
+    p.add_argument("--train-ratio", type=float, default=512)
+    a = p.parse_args()
+    dev = a.device
+    torch.manual_seed(0)
+    config = preset(a.preset)
+    agent = DreamerAgent(config, action_dim=4).to(dev)
+    trainer = DreamerTrainer(agent)
+    replay = Replay(2000, (64, 64, 3), 4)
+    rng = np.random.default_rng(0)
+    for t in range(600):
+        replay.add(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8),
+                   rng.uniform(-1, 1, 4).astype(np.float32), float(rng.random()), t % 256 == 0,
+                   False)
+    name = torch.cuda.get_device_name() if dev == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    n_params = sum(q.numel() for q in agent.parameters())
+    print(f"# DreamerV3 preset {a.preset} on {dev} ({name}): {n_params / 1e6:.1f}M parameters, "
+          f"batch {a.batch}x{a.length}, fp32")
+    batch = replay.sample(a.batch, a.length, dev)
+    with FlopCounterMode(display=False) as counter:
+        trainer.update(batch)  # also the warm-up
+    flops = counter.get_total_flops()
+    times = []
+    for _ in range(a.updates):
+        batch = replay.sample(a.batch, a.length, dev)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        trainer.update(batch)
+        if dev == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    per_update = statistics.median(times)
+    per_env_step = per_update * a.train_ratio / (a.batch * a.length)
+    peak = matmul_rate(dev)
+    print(f"update: {per_update:.3f} s (median of {a.updates}); {flops / 1e9:.1f} GFLOP per update "
+          f"-> {flops / per_update / 1e9:.1f} GFLOP/s = {flops / per_update / peak:.1%} of the "
+          f"{peak / 1e9:.0f} GFLOP/s fp32 matmul rate measured here")
+    print(f"env steps/s at train ratio {a.train_ratio:g} (updates only): {1 / per_env_step:.2f}")
+    if dev == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    else:
+        print(f"peak process memory (RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+    print(f"replay: {replay.nbytes_per_step} bytes per stored step (uint8 frames)")
+
+
+if __name__ == "__main__":
+    main()
