@@ -59,3 +59,16 @@ def test_resume_continues_exactly(tmp_path):
     assert first + second == straight
     for (k, a), b in zip(agent.state_dict().items(), agent2.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_metrics_logger_writes_jsonl_and_tensorboard(tmp_path):
+    from genreward_cli.agent.logger import MetricsLogger, read_jsonl
+
+    log = MetricsLogger(tmp_path)
+    log.write(10, {"train/loss": 1.5, "episode/return": 3.0})
+    log.write(20, {"train/loss": float("nan")})
+    log.close()
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert rows[0] == {"step": 10, "train/loss": 1.5, "episode/return": 3.0}
+    assert rows[1]["step"] == 20 and math.isnan(rows[1]["train/loss"])
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
