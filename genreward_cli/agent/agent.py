@@ -48,7 +48,7 @@ class DreamerAgent(nn.Module):
         dist = self.behavior.actor(self.wm.rssm.feat(latent))
         action = dist.mean
         if explore:
-            noise = torch.randn(dist.mean.shape, generator=generator).to(dev)
+            noise = torch.randn(dist.mean.shape, generator=generator, device=dev)
             action = action + dist.stddev * noise
         action = action.clamp(-1, 1)
         return action.cpu().numpy().astype(np.float32), (latent, action)
@@ -64,7 +64,8 @@ class DreamerTrainer:
         self.wm_opt = torch.optim.Adam(agent.wm.parameters(), lr=c.model_lr, eps=1e-8)
         self.actor_opt = torch.optim.Adam(agent.behavior.actor.parameters(), lr=b.actor_lr, eps=1e-5)
         self.critic_opt = torch.optim.Adam(agent.behavior.critic.parameters(), lr=b.critic_lr, eps=1e-5)
-        self.generator = torch.Generator().manual_seed(seed)
+        # all sampling in an update draws from this generator, on the agent's device
+        self.generator = torch.Generator(device=agent.device).manual_seed(seed)
         self.updates = 0
 
     def state_dict(self) -> dict:
@@ -79,7 +80,7 @@ class DreamerTrainer:
         self.actor_opt.load_state_dict(state["actor_opt"])
         self.critic_opt.load_state_dict(state["critic_opt"])
         self.agent.behavior.normalizer.load_state_dict(state["normalizer"])
-        self.generator.set_state(state["generator"])
+        self.generator.set_state(state["generator"].cpu())
         self.updates = state["updates"]
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

@@ -88,7 +88,7 @@ class Behavior(nn.Module):
         feats, actions = [wm.rssm.feat(state)], []
         for _ in range(self.b.horizon):
             dist = self.actor(feats[-1].detach())
-            noise = torch.randn(dist.mean.shape, generator=generator).to(dist.mean.device)
+            noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
             action = (dist.mean + dist.stddev * noise).clamp(-1, 1)
             state = wm.rssm.img_step(state, action, generator)
             feats.append(wm.rssm.feat(state))

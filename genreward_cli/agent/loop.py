@@ -73,12 +73,12 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
     if state is None:
         state = LoopState(seed=seed)
         rng = np.random.default_rng(seed)
-        act_rng = torch.Generator().manual_seed(seed)
+        act_rng = torch.Generator(device=agent.device).manual_seed(seed)
     else:
         rng = np.random.default_rng()
         rng.bit_generator.state = state.np_rng
-        act_rng = torch.Generator()
-        act_rng.set_state(state.act_rng)
+        act_rng = torch.Generator(device=agent.device)
+        act_rng.set_state(state.act_rng.cpu())
     per_step = config.train_ratio / (config.batch * config.length)
 
     def snapshot():
