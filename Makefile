@@ -56,6 +56,13 @@ demo: setup
 	  --out $(DEMO_DIR)/goal_frame.h5 --plot $(DEMO_DIR)/goal_frame_scores.png --force
 	$(GR) encode-goal $(DEMO_DIR)/goal_video.h5 $(DEMO_DIR)/goal_frame.h5 --image-encoder tiny \
 	  --out $(DEMO_DIR)/goal.h5 --force
+	$(GR) collect --task $(DEMO_TASK) --policy random --episodes 4 --workers 2 --seed 1 \
+	  --out $(DEMO_DIR)/random.h5 --force
+	$(GR) train-fb $(DEMO_DIR)/random.h5 $(DEMO_DIR)/expert.h5 $(DEMO_DIR)/goal.h5 --steps 300 \
+	  --z-dim 64 --hidden-dim 128 --batch-size 256 --out $(DEMO_DIR)/fb.h5 --force
+	$(GR) score-reward $(DEMO_DIR)/expert.h5 $(DEMO_DIR)/random.h5 --reward genreward \
+	  --goal $(DEMO_DIR)/goal.h5 --fb $(DEMO_DIR)/fb.h5 --out $(DEMO_DIR)/score.h5 \
+	  --plot $(DEMO_DIR)/score.png --force
 	$(GR) inspect $(DEMO_DIR)/goal.h5
 
 docs: setup
@@ -63,6 +70,10 @@ docs: setup
 
 bench: setup
 	$(PY) bench/env_throughput.py
+	$(PY) bench/video.py
+	$(PY) bench/encoders.py
+	$(PY) bench/fb.py --updates 3
+	$(PY) bench/agent.py --preset tiny --updates 3
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

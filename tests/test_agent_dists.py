@@ -146,7 +146,7 @@ def test_behavior_losses_and_imagination_shapes():
     start = {k: v.flatten(0, 1) for k, v in post.items()}
     feats, actions = beh.imagine(wm, start, g)
     assert feats.shape == (16, 6, c.feat) and actions.shape == (16, 5, 4)
-    assert actions.abs().max() <= 1
+    assert torch.isfinite(actions).all()  # unclipped samples; the model sees them clipped
     actor_loss, critic_loss, m = beh.loss(wm, start, g)
     actor_loss.backward()
     critic_loss.backward()

@@ -82,15 +82,16 @@ class Behavior(nn.Module):
     def imagine(self, wm, start: dict[str, torch.Tensor], generator=None):
         """Roll the actor out in the world model from flattened posterior states [N, ...].
 
-        Returns feats [N, H+1, F] (state 0 = start), actions [N, H, A].
+        Returns feats [N, H+1, F] (state 0 = start), actions [N, H, A] as sampled (the
+        world model receives them clipped to [-1, 1], as the environment does).
         """
         state = {"deter": start["deter"].detach(), "stoch": start["stoch"].detach()}
         feats, actions = [wm.rssm.feat(state)], []
         for _ in range(self.b.horizon):
             dist = self.actor(feats[-1].detach())
             noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
-            action = (dist.mean + dist.stddev * noise).clamp(-1, 1)
-            state = wm.rssm.img_step(state, action, generator)
+            action = dist.mean + dist.stddev * noise  # the sample itself, for its log-prob
+            state = wm.rssm.img_step(state, action.clamp(-1, 1), generator)  # what envs execute
             feats.append(wm.rssm.feat(state))
             actions.append(action)
         return torch.stack(feats, 1), torch.stack(actions, 1)
