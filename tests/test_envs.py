@@ -149,3 +149,19 @@ def test_rendering_then_loading_torch_models_does_not_crash():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-500:]
+
+
+def test_a_garbage_collected_env_does_not_blank_a_live_one():
+    """MuJoCo frees GL objects on the current context: a dead env freed by the garbage
+    collector used to delete the live env's framebuffers (black frames)."""
+    import gc
+
+    live = make_env(EnvConfig(size=32))
+    live.reset(seed=0)
+    dead = make_env(EnvConfig(size=32, camera="corner2"))
+    dead.reset(seed=0)
+    del dead  # not closed: left to the garbage collector
+    gc.collect()
+    image = live.reset(seed=0)[0]["image"]
+    live.close()
+    assert image.std() > 10
