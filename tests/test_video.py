@@ -115,6 +115,8 @@ def test_generate_from_image_and_bad_inputs(tiny_dir, tmp_path):
         (["--task", "reach-v3", "--image", tmp_path / "ok.png"], "exactly one of --image and --task"),
         (["--image", tmp_path / "ok.png"], "--prompt is required"),
     ]
+    if not torch.cuda.is_available():
+        bad.append((["--task", "reach-v3", "--cpu-offload"], "--cpu-offload keeps sub-models"))
     for args, message in bad:
         args = args if "--model" in args else [*args, "--model", tiny_dir]
         target = tmp_path / "bad.h5"

@@ -84,6 +84,8 @@ def generate(prompt, image, task, camera, model, dtype, cpu_offload, vae_tiling,
         media.check_video_path(mp4)
     artifacts.check_output(out, force)
     device = resolve_device(device)
+    if cpu_offload and device != "cuda":
+        raise BadInput("--cpu-offload keeps sub-models on the CPU between GPU calls; it needs a GPU")
     torch_dtype = {
         "auto": torch.bfloat16 if device == "cuda" else torch.float32,
         "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,

@@ -12,8 +12,9 @@ import numpy as np
 
 
 class DotEnv(gym.Env):
-    def __init__(self, size: int = 64, max_steps: int = 50):
+    def __init__(self, size: int = 64, max_steps: int = 50, radius: int = 0):
         self.size, self.max_steps = size, max_steps
+        self.radius = radius or max(1, size // 8)  # a 9x9 dot at 32 px, 17x17 at 64 px
         self.observation_space = gym.spaces.Dict({
             "image": gym.spaces.Box(0, 255, (size, size, 3), np.uint8),
             "state": gym.spaces.Box(-1, 1, (2,), np.float32),
@@ -28,7 +29,7 @@ class DotEnv(gym.Env):
     def _obs(self, first=False, last=False):
         img = np.zeros((self.size, self.size, 3), np.uint8)
         img[self.size // 2, :, 2] = img[:, self.size // 2, 2] = 80  # the centre cross
-        r = max(1, self.size // 16)
+        r = self.radius
         y, x = ((self.pos + 1) / 2 * (self.size - 1)).round().astype(int)
         img[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1, 0] = 255
         return {"image": img, "state": self.pos.copy(), "is_first": np.asarray(first),
