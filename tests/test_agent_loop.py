@@ -77,7 +77,7 @@ def test_metrics_logger_writes_jsonl_and_tensorboard(tmp_path):
 
 @pytest.mark.slow
 def test_dreamer_learns_the_dot_task():
-    """bench/agent_dot.py's agent: after 4000 env steps (~1500 updates, a few CPU minutes)
+    """bench/agent_dot.py's agent: after 4000 env steps (~1500 updates, ~10 min on 2 cores)
     the mean return of the last 20 episodes exceeds 30 (random play ~10, optimum ~50)."""
     import sys
     from pathlib import Path
