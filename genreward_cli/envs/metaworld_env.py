@@ -94,11 +94,6 @@ class MetaWorldPixelEnv(gym.Env):
         self._step = 0
         self._needs_reset = True
 
-    @property
-    def unwrapped_metaworld(self):
-        """The underlying Meta-World env (for scripted experts and tests)."""
-        return self._env
-
     def render(self) -> np.ndarray:
         """The current frame: uint8 [H, W, 3], RGB, upright."""
         # Freeing any other env's EGL context releases this thread's current context (MuJoCo's

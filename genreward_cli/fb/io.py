@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 
 from genreward_cli.fb.model import FBConfig, FBModel
@@ -29,9 +28,7 @@ def read_model(art, device: str = "cpu") -> FBModel:
         net = getattr(model, module)
         if net is None:
             continue
+        # state_dict keys ("heads.0.sz.0.weight") have no "/": one flat group per module
         group = art.file[f"weights/{module}"]
-        state = {}
-        group.visititems(lambda name, ds: state.__setitem__(name, torch.from_numpy(np.asarray(ds)))
-                         if hasattr(ds, "shape") else None)
-        net.load_state_dict({k.replace("/", "."): v for k, v in state.items()})
+        net.load_state_dict({name: torch.from_numpy(ds[()]) for name, ds in group.items()})
     return model.to(device).eval().requires_grad_(False)

@@ -110,10 +110,6 @@ class ImageEncoder:
         self.mean = torch.tensor(config.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(config.std, device=device).view(1, 3, 1, 1)
 
-    @property
-    def dim(self) -> int:
-        return int(self.encode(np.zeros((1, 16, 16, 3), np.uint8)).shape[1])
-
     def encode(self, images: np.ndarray) -> np.ndarray:
         """Embed images.
 
