@@ -67,6 +67,7 @@ demo: setup
 
 docs: setup
 	$(PY) -m genreward_cli.artifacts > docs/artifacts.md
+	$(PY) -m genreward_cli.clidoc > docs/cli.md
 
 bench: setup
 	$(PY) bench/env_throughput.py

@@ -81,6 +81,7 @@ def cli():
       genreward select-frame goal_video.h5 --clip-model tiny --out goal_frame.h5
       genreward encode-goal goal_video.h5 goal_frame.h5 --image-encoder tiny --out goal.h5
       genreward train-fb random.h5 expert.h5 goal.h5 --z-dim 64 --hidden-dim 128 --steps 2000 --out fb.h5
+      genreward score-reward expert.h5 random.h5 --goal goal.h5 --fb fb.h5 --out score.h5
 
     Exit codes: 0 success, 2 bad usage or input, 1 failure while running.
     """

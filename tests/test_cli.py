@@ -176,3 +176,15 @@ def test_device_resolution():
     if not torch.cuda.is_available():
         with pytest.raises(BadInput, match="--device cuda: no CUDA GPU is visible"):
             resolve_device("cuda")
+
+
+def test_cli_reference_matches_help():
+    from pathlib import Path
+
+    from genreward_cli import clidoc
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+    text = clidoc.markdown()
+    assert docs.read_text() == text, "run `make docs` to regenerate docs/cli.md"
+    for name in COMMANDS:
+        assert f"## genreward {name}\n" in text

@@ -13,7 +13,7 @@ from genreward_cli.options import (
 )
 
 
-@click.command("encode-goal")
+@click.command("encode-goal", short_help="Encode the goal video (VAE latent) and goal frame (DINOv3).")
 @click.argument("goal_video", type=click.Path(dir_okay=False))
 @click.argument("goal_frame", type=click.Path(dir_okay=False))
 @click.option("--episode", type=click.IntRange(min=0), default=0, show_default=True,
