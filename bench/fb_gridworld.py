@@ -9,17 +9,13 @@ goal within 10 steps; `paper-eq8` is trained with the bottom-right cell as its g
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 
 def main() -> None:
     import torch
 
-    from test_fb import goal_success, train_gridworld
+    from genreward_cli.fb.tabular import goal_success, train_gridworld
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps", type=int, default=1000)

@@ -20,19 +20,6 @@ from pathlib import Path
 import numpy as np
 
 
-def auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """ROC-AUC by the Mann-Whitney U statistic (ties count half)."""
-    scores = np.concatenate([pos, neg])
-    ranks = np.empty(len(scores))
-    order = np.argsort(scores, kind="mergesort")
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for v in np.unique(scores):  # average ranks of ties
-        tie = scores == v
-        ranks[tie] = ranks[tie].mean()
-    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
-    return float(u / (len(pos) * len(neg)))
-
-
 def gr(*args):
     cmd = [sys.executable, "-m", "genreward_cli", *map(str, args)]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
@@ -43,6 +30,7 @@ def main() -> None:
 
     from genreward_cli import artifacts
     from genreward_cli.fb.io import read_model
+    from genreward_cli.metrics import auc
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--task", default="pick-place-v3")

@@ -69,3 +69,49 @@ def gridworld(size: int = 5, slip: float = 0.0) -> tuple[np.ndarray, list[tuple[
             P[s, a, rr * size + cc] += 1.0 - slip
             P[s, a, s] += slip
     return P, cells
+
+
+def train_gridworld(objective: str, steps: int, seed: int = 0, size: int = 5):
+    """FB on uniform transitions of the gridworld (one-hot states, d 32); ``paper-eq8`` is
+    given the bottom-right cell as its goal. Returns (model, P)."""
+    import torch
+
+    from genreward_cli.fb.model import FBConfig
+    from genreward_cli.fb.trainer import Batch, FBTrainConfig, FBTrainer, make_model
+
+    P, _ = gridworld(size)
+    S, A = P.shape[:2]
+    rng = np.random.default_rng(seed)
+    eye = torch.eye(S)
+    model = make_model(FBConfig(obs_dim=S, action_dim=0, discrete_actions=A, z_dim=32,
+                                hidden_dim=128, layers=2), seed=seed)
+    trainer = FBTrainer(model, FBTrainConfig(lr=1e-3, gamma=0.9, batch_size=256,
+                                             objective=objective), seed)
+    for _ in range(steps):
+        s, a = rng.integers(0, S, 256), rng.integers(0, A, 256)
+        trainer.update(Batch(eye[s], torch.from_numpy(a), eye[P[s, a].argmax(-1)]),
+                       goal_embedding=eye[S - 1])
+    return model, P
+
+
+def goal_success(model, P: np.ndarray, size: int = 5) -> float:
+    """Fraction of (start, goal) pairs where acting greedily on F(s,a,B(g))^T B(g) reaches g
+    within 2 x size steps."""
+    import torch
+
+    S = P.shape[0]
+    eye = torch.eye(S)
+    hits = total = 0
+    with torch.no_grad():
+        for goal in range(S):
+            z = model.backward_map(eye[[goal]])
+            for start in range(S):
+                if start == goal:
+                    continue
+                s, total = start, total + 1
+                for _ in range(2 * size):
+                    s = int(P[s, int(model.act(eye[[s]], z)[0])].argmax())
+                    if s == goal:
+                        hits += 1
+                        break
+    return hits / total

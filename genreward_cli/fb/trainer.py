@@ -54,6 +54,14 @@ class FBTrainConfig:
     noise_clip: float = option(0.5, "Clip of that noise.")
 
 
+def orthonormality_loss(b: torch.Tensor) -> torch.Tensor:
+    """Unbiased estimate of ||E[B B^T] - I||^2 - d from B of N states [N, d]:
+    E_{i!=j}[(B_i^T B_j)^2] - 2 E_i[B_i^T B_i]."""
+    cov = b @ b.T  # N x N
+    mask = ~torch.eye(b.shape[0], dtype=torch.bool, device=cov.device)
+    return (cov[mask] ** 2).mean() - 2.0 * torch.diagonal(cov).mean()
+
+
 @dataclass
 class Batch:
     """Transitions: obs [N, obs_dim], action [N, A] (or int64 [N]), next_obs [N, obs_dim]."""
@@ -141,10 +149,7 @@ class FBTrainer:
                 b_next = m.backward_map(batch.next_obs)
             lin = -(f * b_next).sum(-1).mean(-1).sum()
             fb = td + lin
-        b = m.backward_map(batch.next_obs)
-        cov = b @ b.T  # N x N
-        mask = ~torch.eye(n, dtype=torch.bool, device=cov.device)
-        ortho = (cov[mask] ** 2).mean() - 2.0 * torch.diagonal(cov).mean()
+        ortho = orthonormality_loss(m.backward_map(batch.next_obs))
         return {"fb": fb, "td": td, "linear": lin, "ortho": ortho,
                 "loss": fb + c.ortho_coef * ortho}
 
