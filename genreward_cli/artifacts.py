@@ -186,6 +186,7 @@ register(
             "root video_encoder": "JSON VideoEncoderConfig: vae, height, width, frames, latent, ...",
             "root image_encoder": "JSON ImageEncoderConfig: model, resolution, mean, std, output",
             "root prompt": "the goal video's prompt",
+            "root task, camera": "the Meta-World task and camera the goal video shows, when known",
         },
     )
 )
@@ -209,6 +210,7 @@ register(
             "root fb_config": "JSON FBConfig (obs_dim, action_dim, z_dim, hidden_dim, layers)",
             "root train_config": "JSON FBTrainConfig (lr, tau, gamma, objective, ...)",
             "root image_encoder": "JSON ImageEncoderConfig of the state space",
+            "root frame_size": "JSON [H, W] of the training frames (online rewards render states at it)",
             "weights/<module>/<param>": "forward_net, backward_net, actor parameters",
             "cache/embeddings/<k>": "float32 [T+1, D] embeddings of each training episode",
         },

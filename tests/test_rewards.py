@@ -116,3 +116,66 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
             "--reward-interval", 10, "--out", tmp_path / "bad.h5")
     assert r.exit_code == 2 and "frames are 48x48, the goal was encoded at 64x64" in r.stderr
     assert not (tmp_path / "bad.h5").exists()
+
+
+class ReplayedEnv:
+    """Stands in for the env: serves a recorded episode's frame at any size, counting renders."""
+
+    def __init__(self, image):
+        self.image, self.t, self.renders = image, 0, []
+
+    def render_at(self, h, w):
+        from genreward_cli.video.clips import resize_frames
+
+        self.renders.append(self.t)
+        return resize_frames(self.image[self.t][None], h, w)[0]
+
+
+def replay_online(model, ep, env):
+    from genreward_cli.rewards.online import OnlineReward
+
+    online = OnlineReward(model, env, ep.length, ep.image.shape[1:], ep.action.shape[1])
+    online.reset({"image": ep.image[0]})
+    parts = []
+    for k in range(ep.length):
+        env.t = k + 1
+        parts.append(online.step({"image": ep.image[k + 1]}, ep.action[k], ep.reward[k],
+                                 ep.env_reward[k], k == ep.length - 1))
+    return {n: np.asarray([p[n] for p in parts], np.float32) for n in model.names}
+
+
+def test_online_rewards_match_offline_and_render_only_sampled_frames(run_dir, tmp_path):
+    """Stepping a reward model through an episode gives what scoring it whole gives; a goal
+    at another size than the agent's frames is served by renders at the sampled frames only."""
+    from genreward_cli.video.clips import resize_frames, uniform_indices
+
+    d = run_dir
+    ep = load_episode(d / "expert.h5", 0)
+    r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
+            "--height", 32, "--width", 48, "--out", tmp_path / "goal_small.h5")
+    assert r.exit_code == 0, r.stderr
+    for goal, size in ((d / "goal.h5", (64, 64)), (tmp_path / "goal_small.h5", (32, 48))):
+        with artifacts.open_artifact(goal) as g, artifacts.open_artifact(d / "fb.h5") as fb:
+            model = GenerativeReward(g, fb, alpha=0.5, beta=0.25, interval=20)
+        env = ReplayedEnv(ep.image)
+        online = replay_online(model, ep, env)
+        big = EpisodeRecord(resize_frames(ep.image, *size), ep.action, ep.env_reward, ep.reward)
+        video = model(big)["video"]  # r_video from frames at the goal's size
+        offline = model(ep) if size == (64, 64) else None
+        np.testing.assert_allclose(online["video"], video, rtol=1e-4, atol=1e-5)
+        if offline is not None:
+            for name in model.names:
+                np.testing.assert_allclose(online[name], offline[name], rtol=1e-4, atol=1e-5)
+            assert env.renders == []  # the agent's own frames served
+        else:
+            wanted = set(uniform_indices(21, 16)) | set(uniform_indices(41, 16))
+            assert sorted(env.renders) == sorted(wanted) and len(wanted) < 41
+            assert online["video"][39] > 0.99  # the whole demonstration is the goal video
+    for name, cls in (("roboclip", "RoboCLIPReward"), ("vlm-rm", "VLMReward")):
+        from genreward_cli.goal.clip import FrameScorer
+        from genreward_cli.rewards import baselines
+
+        model = getattr(baselines, cls)(FrameScorer("tiny", "", device="cpu"), "reach the goal")
+        online, offline = replay_online(model, ep, ReplayedEnv(ep.image)), model(ep)
+        np.testing.assert_allclose(online["total"], offline["total"], rtol=1e-4, atol=1e-5)
+        assert (online["total"] != 0).sum() == (1 if name == "roboclip" else ep.length)

@@ -44,32 +44,41 @@ class LoopState:
 
 
 def save_checkpoint(path: str | os.PathLike, trainer: DreamerTrainer, replay: Replay,
-                    state: LoopState, config: LoopConfig) -> Path:
-    """Weights, optimisers, replay, RNG states and counters, written atomically."""
+                    state: LoopState, config: LoopConfig, extra: dict | None = None) -> Path:
+    """Weights, optimisers, replay, RNG states and counters (and the caller's ``extra``
+    state), written atomically."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"trainer": trainer.state_dict(), "replay": replay.state_dict(),
-                "loop": asdict(state), "config": asdict(config)}, tmp)
+                "loop": asdict(state), "config": asdict(config), "extra": extra or {}}, tmp)
     os.replace(tmp, path)
     return path
 
 
-def load_checkpoint(path, trainer: DreamerTrainer, replay: Replay) -> LoopState:
+def load_checkpoint(path, trainer: DreamerTrainer, replay: Replay,
+                    with_extra: bool = False):
+    """Restore ``trainer`` and ``replay``; return the loop state (and the ``extra`` dict)."""
     data = torch.load(path, map_location="cpu", weights_only=False)
     trainer.load_state_dict(data["trainer"])
     replay.load_state_dict(data["replay"])
-    return LoopState(**data["loop"])
+    state = LoopState(**data["loop"])
+    return (state, data.get("extra", {})) if with_extra else state
 
 
 def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, config: LoopConfig,
-        seed: int = 0, reward_fn: Callable | None = None,
+        seed: int = 0, rewarder=None,
         on_episode: Callable[[dict], None] = lambda ep: None,
         on_update: Callable[[dict], None] = lambda m: None,
         state: LoopState | None = None,
-        on_checkpoint: Callable[[LoopState], None] | None = None) -> LoopState:
-    """Train until ``config.steps`` env steps. ``reward_fn(obs, reward, info)`` may replace
-    the env reward the agent learns from (the hook for reward models). ``on_checkpoint`` is
-    called at each episode boundary with the resumable state."""
+        on_checkpoint: Callable[[LoopState], None] | None = None,
+        on_step: Callable[[int, dict], None] = lambda step, parts: None) -> LoopState:
+    """Train until ``config.steps`` env steps.
+
+    ``rewarder`` (an ``OnlineReward``) replaces the env reward the agent learns from with a
+    reward model's ``total``; ``on_step(step, components)`` sees every step's components.
+    Episodes report the dense env return (``episode/return``, comparable across reward
+    models), the learned-from return and each component's sum. ``on_checkpoint`` is called
+    at each episode boundary with the resumable state."""
     if state is None:
         state = LoopState(seed=seed)
         rng = np.random.default_rng(seed)
@@ -88,8 +97,11 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
 
     while state.step < config.steps:
         obs, info = env.reset(seed=episode_seed(state.seed, state.episode))
+        if rewarder is not None:
+            rewarder.reset(obs)
         replay.add(obs["image"], np.zeros(agent.action_dim, np.float32), 0.0, True, False)
         latent, ep_return, ep_len, ep_success, done = None, 0.0, 0, False, False
+        sums: dict[str, float] = {}
         while not done and state.step < config.steps:
             if state.step < config.prefill:
                 action = rng.uniform(-1, 1, agent.action_dim).astype(np.float32)
@@ -98,13 +110,20 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
                                             latent, generator=act_rng)
                 action = acts[0]
             obs, reward, term, trunc, info = env.step(action)
-            learn_reward = reward_fn(obs, reward, info) if reward_fn else reward
-            replay.add(obs["image"], action, float(learn_reward), False, bool(term))
-            ep_return += float(info.get("env_reward", reward))
+            done = bool(term or trunc)
+            env_reward = float(info.get("env_reward", reward))
+            if rewarder is not None:
+                parts = rewarder.step(obs, action, float(reward), env_reward, done)
+            else:
+                parts = {"env": float(reward), "total": float(reward)}
+            replay.add(obs["image"], action, float(parts["total"]), False, bool(term))
+            for name, v in parts.items():
+                sums[name] = sums.get(name, 0.0) + v
+            ep_return += env_reward
             ep_len += 1
             ep_success = ep_success or bool(info.get("success", False))
+            on_step(state.step, parts)
             state.step += 1
-            done = bool(term or trunc)
             if state.step >= config.prefill and len(replay) >= config.length:
                 state.owed += per_step
                 while state.owed >= 1.0:
@@ -114,7 +133,8 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
         if done:
             state.episode += 1
             on_episode({"episode/return": ep_return, "episode/length": ep_len,
-                        "episode/success": ep_success, "step": state.step})
+                        "episode/success": ep_success, "step": state.step,
+                        **{f"episode/reward_{k}": v for k, v in sums.items()}})
             if on_checkpoint is not None:
                 on_checkpoint(snapshot())
     return snapshot()

@@ -61,12 +61,17 @@ class Replay:
         return {k: v.to(device) for k, v in out.items()}
 
     def state_dict(self) -> dict:
-        return {"image": self.image, "action": self.action, "reward": self.reward,
-                "cont": self.cont, "is_first": self.is_first, "count": self.count,
+        """The stored steps only (a 1e6-step buffer is mostly empty early in a run)."""
+        n = len(self)
+        return {"image": self.image[:n], "action": self.action[:n], "reward": self.reward[:n],
+                "cont": self.cont[:n], "is_first": self.is_first[:n], "count": self.count,
                 "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
+        n = len(state["image"])
+        if n > self.capacity:
+            raise ValueError(f"replay state holds {n} steps, more than the capacity {self.capacity}")
         for k in ("image", "action", "reward", "cont", "is_first"):
-            getattr(self, k)[...] = state[k]
+            getattr(self, k)[:n] = state[k]
         self.count = state["count"]
         self.rng.bit_generator.state = state["rng"]

@@ -90,6 +90,10 @@ def encode_goal(goal_video, goal_frame, episode, vae, image_encoder, image_resol
         artifacts.array_dataset(h5, "frame", frame)
         h5.attrs.update(video_encoder=video_config.to_json(), image_encoder=image_config.to_json(),
                         prompt=prompt)
+        if source.task:  # train-agent refuses a goal made for another task or camera
+            h5.attrs["task"] = source.task
+        if source.camera:
+            h5.attrs["camera"] = source.camera
     summary = {"out": str(out), "video_latent": list(z.shape), "frame_embedding": list(e.shape)}
     if as_json:
         click.echo(json.dumps(summary))

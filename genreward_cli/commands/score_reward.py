@@ -6,33 +6,15 @@ import json
 
 import click
 
-from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 from genreward_cli.options import (
     debug_option, device_option, force_option, json_option, out_option,
 )
-from genreward_cli.rewards import REWARDS
+from genreward_cli.rewards.build import build_reward, reward_options
 
 
 @click.command("score-reward")
 @click.argument("episodes", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--reward", type=click.Choice(REWARDS), default="genreward", show_default=True,
-              help="The reward model to score.")
-@click.option("--goal", type=click.Path(dir_okay=False), default=None,
-              help="`goal` artifact (genreward).")
-@click.option("--fb", type=click.Path(dir_okay=False), default=None,
-              help="`fb` artifact (genreward).")
-@click.option("--alpha", type=float, default=1e-2, show_default=True,
-              help="Weight of the video reward (eq. 10; Table A).")
-@click.option("--beta", type=float, default=1e-5, show_default=True,
-              help="Weight of the FB reward (eq. 10; Table A).")
-@click.option("--reward-interval", type=click.IntRange(min=1), default=128, show_default=True,
-              help="Steps between generative rewards (Algorithm 1; Table A).")
-@click.option("--no-video-reward", is_flag=True, help="Ablation: drop r_video.")
-@click.option("--no-fb-reward", is_flag=True, help="Ablation: drop r_FB.")
-@click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
-              help="OpenCLIP model for vlm-rm / roboclip, or `tiny`.")
-@click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
-              help="OpenCLIP weights for vlm-rm / roboclip.")
+@reward_options
 @click.option("--plot", type=click.Path(dir_okay=False), default=None,
               help="Write a figure: model return against env return, expert vs random.")
 @out_option("Output `reward_score` artifact (.h5).")
@@ -40,8 +22,7 @@ from genreward_cli.rewards import REWARDS
 @force_option
 @json_option
 @debug_option
-def score_reward(episodes, reward, goal, fb, alpha, beta, reward_interval, no_video_reward,
-                 no_fb_reward, clip_model, clip_pretrained, plot, out, device, force, as_json):
+def score_reward(episodes, plot, out, device, force, as_json, **options):
     """Run a reward model over recorded episodes and report how well it ranks them.
 
     A quick check of a reward before a long training run: the ROC-AUC with which its
@@ -59,38 +40,21 @@ def score_reward(episodes, reward, goal, fb, alpha, beta, reward_interval, no_vi
     from genreward_cli.metrics import auc, spearman
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
-    from genreward_cli.rewards.base import EnvReward, EpisodeRecord
+    from genreward_cli.rewards.base import EpisodeRecord
 
     if plot:
         media.check_image_path(plot)
     artifacts.check_output(out, force)
     device = resolve_device(device)
+    reward = options["reward"]
     parents, arts = [], []
     try:
         for path in episodes:
             arts.append(artifacts.open_artifact(path, "episodes"))
-        if reward == "genreward":
-            if goal is None:
-                raise BadInput("--reward genreward needs --goal")
-            from genreward_cli.rewards.generative import GenerativeReward
-
-            goal_art = artifacts.open_artifact(goal, "goal")
-            fb_art = artifacts.open_artifact(fb, "fb") if fb and not no_fb_reward else None
-            arts += [a for a in (goal_art, fb_art) if a is not None]
-            model = GenerativeReward(goal_art, fb_art, alpha=alpha, beta=beta,
-                                     interval=reward_interval, use_video=not no_video_reward,
-                                     use_fb=not no_fb_reward, device=device)
-        elif reward == "env":
-            model = EnvReward()
-        else:
-            from genreward_cli.goal.clip import FrameScorer
-            from genreward_cli.rewards.baselines import RoboCLIPReward, VLMReward
-
-            scorer = FrameScorer(clip_model, clip_pretrained, device=device)
-            text = arts[0].attrs.get("prompt", "")
-            text = text.decode() if isinstance(text, bytes) else str(text)
-            model = (VLMReward if reward == "vlm-rm" else RoboCLIPReward)(scorer, text)
-        parents = [a.ref() for a in arts]
+        text = arts[0].attrs.get("prompt", "")
+        text = text.decode() if isinstance(text, bytes) else str(text)
+        model, reward_parents = build_reward(options, text, device)
+        parents = [a.ref() for a in arts] + reward_parents
         returns, env_returns, expert, components = [], [], [], {}
         total = sum(len(a.groups()) for a in arts if a.kind.name == "episodes")
         with progress_bar(total, f"score {reward}") as advance:
@@ -117,9 +81,7 @@ def score_reward(episodes, reward, goal, fb, alpha, beta, reward_interval, no_vi
     per_component = {name: {"auc": auc(np.asarray(v)[expert], np.asarray(v)[~expert]),
                             "spearman": spearman(np.asarray(v), env_returns)}
                      for name, v in components.items() if name != "total"}
-    config = {"reward": reward, "goal": goal, "fb": fb, "alpha": alpha, "beta": beta,
-              "reward_interval": reward_interval, "no_video_reward": no_video_reward,
-              "no_fb_reward": no_fb_reward, "clip_model": clip_model, "device": device}
+    config = {**options, "device": device}
     with artifacts.write_artifact(out, "reward_score", config=config, parents=parents,
                                   force=force) as h5:
         artifacts.array_dataset(h5, "episode_return", returns)

@@ -71,6 +71,10 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
             raise BadInput(f"give one or more `episodes` files and exactly one `goal` file "
                            f"(got {len(episode_files)} episodes, {len(goal_files)} goal)")
         goal = goal_files[0]
+        sizes = {a.file[f"episodes/{k}/image"].shape[1:3] for a in episode_files for k in a.groups()}
+        if len(sizes) != 1:
+            raise BadInput(f"episodes have frames of different sizes: {sorted(sizes)}")
+        frame_size = [int(x) for x in sizes.pop()]
         image_config = ImageEncoderConfig.from_json(goal.attrs["image_encoder"])
         goal_embedding = goal.file["frame_embedding"][()]
         parents = [a.ref() for a in episode_files + goal_files]
@@ -141,7 +145,8 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
             artifacts.array_dataset(h5, f"cache/embeddings/{k:06d}", e)
         h5.attrs.update(fb_config=json.dumps(fb_config.__dict__),
                         train_config=json.dumps(train_config.__dict__),
-                        image_encoder=image_config.to_json())
+                        image_encoder=image_config.to_json(),
+                        frame_size=json.dumps(frame_size))
     trained = trainer.step - start_step
     summary = {"out": str(out), "steps": trainer.step, "transitions": len(data),
                "final_loss": float(np.mean(history["loss"][-100:])),

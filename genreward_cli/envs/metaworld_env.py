@@ -28,6 +28,7 @@ from genreward_cli.envs.tasks import check_task
 from genreward_cli.errors import BadInput
 
 STATE_DIM = 39
+MAX_RENDER = 2048
 ACTION_DIM = 4
 
 
@@ -55,8 +56,13 @@ class MetaWorldPixelEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, config: EnvConfig):
+    def __init__(self, config: EnvConfig, extra_sizes: tuple[tuple[int, int], ...] = ()):
+        """``extra_sizes``: (height, width) pairs that ``render_at`` will be asked for (the
+        offscreen buffer is sized for them when the GL context is created)."""
         check_task(config.task)
+        for h, w in extra_sizes:
+            if not (16 <= h <= MAX_RENDER and 16 <= w <= MAX_RENDER):
+                raise BadInput(f"cannot render {h}x{w} frames: sizes go from 16 to {MAX_RENDER}")
         if config.max_steps * config.action_repeat > MAX_PATH_LENGTH:
             raise BadInput(
                 f"--max-steps {config.max_steps} x --action-repeat {config.action_repeat} exceeds "
@@ -79,6 +85,9 @@ class MetaWorldPixelEnv(gym.Env):
         env._freeze_rand_vec = False
         env.seeded_rand_vec = True
         env._set_task_called = True
+        vis = env.model.vis.global_  # read when the GL context is created
+        vis.offheight = max([vis.offheight] + [h for h, _ in extra_sizes])
+        vis.offwidth = max([vis.offwidth] + [w for _, w in extra_sizes])
         self._viewer = _make_viewer(env, config.render_quality)
         self._env = env
         self.observation_space = gym.spaces.Dict(
@@ -103,6 +112,22 @@ class MetaWorldPixelEnv(gym.Env):
         self._viewer.make_context_current()
         frame = self._env.render()
         return np.ascontiguousarray(frame[::-1])
+
+    def render_at(self, height: int, width: int) -> np.ndarray:
+        """The current frame at another size (same camera): uint8 [height, width, 3]. Only
+        the steps that need it pay for a large render; the agent keeps its small frames."""
+        import mujoco
+
+        vis = self._env.model.vis.global_
+        if height > vis.offheight or width > vis.offwidth:
+            raise BadInput(f"cannot render {height}x{width}: the offscreen buffer is "
+                           f"{vis.offheight}x{vis.offwidth}; pass the size as extra_sizes")
+        viewport = self._viewer.viewport
+        self._viewer.viewport = mujoco.MjrRect(0, 0, width, height)
+        try:
+            return self.render()
+        finally:
+            self._viewer.viewport = viewport
 
     def _obs(self, state, first=False, last=False) -> dict[str, Any]:
         return {

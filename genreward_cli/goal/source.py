@@ -16,6 +16,17 @@ class GoalVideo:
     prompt: str
     model: str | None  # the video model that generated it, if any
     ref: dict  # the artifact as a parent entry
+    task: str | None = None  # the Meta-World task it shows, when known
+    camera: str | None = None
+
+
+def _config_camera(art) -> str | None:
+    import json
+
+    try:
+        return json.loads(art.attrs["config"]).get("camera")
+    except (KeyError, ValueError):
+        return None
 
 
 def _text(value) -> str:
@@ -28,10 +39,13 @@ def load_goal_video(path, episode: int = 0) -> GoalVideo:
 
     with artifacts.open_artifact(path, ("goal_video", "episodes")) as art:
         if art.kind.name == "goal_video":
+            task = _text(art.attrs["task"]) if "task" in art.attrs else None
             return GoalVideo(art.file["frames"][()], _text(art.attrs["prompt"]),
-                             _text(art.attrs["model"]), art.ref())
+                             _text(art.attrs["model"]), art.ref(), task,
+                             _config_camera(art) if task else None)
         names = art.groups()
         if not 0 <= episode < len(names):
             raise BadInput(f"{path}: episode {episode} out of range (the file has {len(names)})")
         g = art.file[f"episodes/{names[episode]}"]
-        return GoalVideo(g["image"][()], _text(g.attrs["prompt"]), None, art.ref())
+        return GoalVideo(g["image"][()], _text(g.attrs["prompt"]), None, art.ref(),
+                         _text(g.attrs["task"]), _config_camera(art))

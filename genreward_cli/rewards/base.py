@@ -1,7 +1,14 @@
-"""The reward-model interface: a pure function of an episode's record, in eval mode.
+"""The reward-model interface, in eval mode, offline on whole episodes and online per step.
 
 A reward model maps an episode (frames o_0..o_T, actions a_0..a_{T-1}, env rewards) to
-per-step reward components, each float32 [T]; ``total`` is what an agent would receive.
+per-step reward components, each float32 [T]; ``total`` is what an agent receives.
+
+- Offline, ``model(ep)`` scores a recorded episode (``score-reward``).
+- Online, ``step_components(ep, k, last)`` gives the components of step k (the transition
+  o_k, a_k -> o_{k+1}) from the episode so far (``train-agent``), and ``frame_plan`` names the
+  frames it will read at another size than the agent's, so only those are rendered.
+
+Both paths share the models' code, so a recorded episode scores the same either way.
 Each model counts its own calls and seconds (``cost``).
 """
 
@@ -19,10 +26,20 @@ class EpisodeRecord:
     action: np.ndarray  # float32 [T, A]
     env_reward: np.ndarray  # float32 [T], dense
     reward: np.ndarray  # float32 [T], what the env paid (dense or sparse mode)
+    # frames at other sizes, by name: {name: {frame index: uint8 [h, w, 3]}} (online only)
+    frames: dict = field(default_factory=dict)
 
     @property
     def length(self) -> int:
         return len(self.action)
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """Frames a model reads at its own size: ``indices`` of o_0..o_T, rendered at ``size``."""
+
+    size: tuple[int, int]  # (height, width)
+    indices: frozenset
 
 
 @dataclass
@@ -39,17 +56,49 @@ class Cost:
 class RewardModel:
     name: str = "base"
     cost: Cost = field(default_factory=Cost)
+    # the component names, "total" last; every step reports all of them
+    names: tuple = ("env", "total")
 
     def components(self, ep: EpisodeRecord) -> dict[str, np.ndarray]:
+        """Offline: every step of a recorded episode at once (batched where it pays)."""
+        parts = [self.step_components(ep, k, k == ep.length - 1) for k in range(ep.length)]
+        return {n: np.asarray([p[n] for p in parts], np.float32) for n in self.names}
+
+    def step_components(self, ep: EpisodeRecord, k: int, last: bool) -> dict[str, float]:
+        """Online: the components of step k, from the episode so far (k + 1 steps)."""
         raise NotImplementedError
 
-    def __call__(self, ep: EpisodeRecord) -> dict[str, np.ndarray]:
+    def frame_plan(self, max_steps: int) -> dict[str, FramePlan]:
+        """Frames (by name) that ``step_components`` reads from ``ep.frames``."""
+        return {}
+
+    def scored_steps(self, max_steps: int) -> np.ndarray:
+        """Steps at which the model adds more than the env reward (logged per step)."""
+        return np.zeros(0, np.int64)
+
+    def _timed(self, fn, *args):
         start = time.perf_counter()
-        out = self.components(ep)
+        out = fn(*args)
         self.cost.calls += 1
         self.cost.seconds += time.perf_counter() - start
+        return out
+
+    def __call__(self, ep: EpisodeRecord) -> dict[str, np.ndarray]:
+        out = self._timed(self.components, ep)
         assert all(v.shape == (ep.length,) for v in out.values()), {k: v.shape for k, v in out.items()}
         return out
+
+    def step(self, ep: EpisodeRecord, k: int, last: bool) -> dict[str, float]:
+        """``step_components``, timed into ``cost`` only where the model does work."""
+        scored = getattr(self, "_scored", None)
+        if scored is None:
+            raise RuntimeError("call prepare(max_steps) before stepping a reward model")
+        if k in scored:
+            return self._timed(self.step_components, ep, k, last)
+        return self.step_components(ep, k, last)
+
+    def prepare(self, max_steps: int) -> None:
+        self._scored = set(int(k) for k in self.scored_steps(max_steps))
 
 
 class EnvReward(RewardModel):
@@ -60,4 +109,8 @@ class EnvReward(RewardModel):
 
     def components(self, ep):
         r = ep.reward.astype(np.float32)
+        return {"env": r, "total": r}
+
+    def step_components(self, ep, k, last):
+        r = float(ep.reward[k])
         return {"env": r, "total": r}

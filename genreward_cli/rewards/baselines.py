@@ -17,31 +17,48 @@ from genreward_cli.video.clips import uniform_indices
 
 class VLMReward(RewardModel):
     def __init__(self, scorer, text: str):
-        super().__init__(name="vlm-rm")
+        super().__init__(name="vlm-rm", names=("clip", "total"))
         self.scorer, self.text = scorer, text
 
     def components(self, ep: EpisodeRecord):
         r = self.scorer.scores(ep.image[1:], self.text).astype(np.float32)
         return {"clip": r, "total": r}
 
+    def scored_steps(self, max_steps):
+        return np.arange(max_steps)
+
+    def step_components(self, ep, k, last):
+        r = float(self.scorer.scores(ep.image[k + 1][None], self.text)[0])
+        return {"clip": r, "total": r}
+
 
 class RoboCLIPReward(RewardModel):
     def __init__(self, scorer, text: str, frames: int = 16):
-        super().__init__(name="roboclip")
+        super().__init__(name="roboclip", names=("clip", "total"))
         self.scorer, self.text, self.frames = scorer, text, frames
 
+    def scored_steps(self, max_steps):
+        return np.asarray([max_steps - 1])
+
+    def step_components(self, ep, k, last):
+        r = self._similarity(ep.image[: k + 2]) if last else 0.0
+        return {"clip": r, "total": r}
+
     def components(self, ep: EpisodeRecord):
+        r = np.zeros(ep.length, np.float32)
+        r[-1] = self._similarity(ep.image)
+        return {"clip": r, "total": r}
+
+    def _similarity(self, video: np.ndarray) -> float:
+        """Cosine of the mean CLIP embedding of 16 frames of ``video`` and the task text."""
         import torch
         from PIL import Image
 
-        picked = ep.image[uniform_indices(len(ep.image), self.frames)]
+        picked = video[uniform_indices(len(video), self.frames)]
         m = self.scorer.model
         with torch.inference_mode():
             batch = torch.stack([self.scorer.preprocess(Image.fromarray(f)) for f in picked])
             v = m.encode_image(batch.to(self.scorer.device)).float()
             v = (v / v.norm(dim=-1, keepdim=True)).mean(0)
             t = m.encode_text(self.scorer.tokenizer([self.text]).to(self.scorer.device)).float()[0]
-            sim = float((v @ t) / (v.norm() * t.norm()))
-        r = np.zeros(ep.length, np.float32)
-        r[-1] = sim
-        return {"clip": r, "total": r}
+            return float((v @ t) / (v.norm() * t.norm()))

@@ -4,16 +4,21 @@ r_gen = alpha * r_video + beta * r_FB + r_env, added every ``interval`` steps (T
 on every other step the agent receives r_env alone. At agent step k (1-based; k = 128, 256):
 
 - r_video: eq. 5, the cosine between the goal's video latent and the latent of 16 frames
-  uniformly sampled from the history o_0..o_k, encoded by the goal file's own VideoEncoder.
-- r_FB: eq. 9 at (s_{k-1}, a_{k-1}), the state-action that step k took, s = psi(o_{k-1}).
+  uniformly sampled from the history o_0..o_k, encoded by the goal file's own VideoEncoder
+  at the goal's resolution (online, only those 16 frames are rendered at that size).
+- r_FB: eq. 9 at (s_{k-1}, a_{k-1}), the state-action that step k took, s = psi(o_{k-1}),
+  from a frame of the size the FB model was trained on.
 """
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from genreward_cli.errors import BadInput
-from genreward_cli.rewards.base import EpisodeRecord, RewardModel
+from genreward_cli.rewards.base import EpisodeRecord, FramePlan, RewardModel
+from genreward_cli.video.clips import uniform_indices
 
 
 def reward_steps(length: int, interval: int) -> np.ndarray:
@@ -32,7 +37,7 @@ class GenerativeReward(RewardModel):
         from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
         from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig
 
-        super().__init__(name="genreward")
+        super().__init__(name="genreward", names=("env", "video", "fb", "total"))
         self.alpha, self.beta, self.interval = alpha, beta, interval
         self.use_video, self.use_fb = use_video, use_fb and fb_art is not None
         if use_fb and fb_art is None:
@@ -41,6 +46,7 @@ class GenerativeReward(RewardModel):
         self.goal_latent = goal_art.file["video_latent"][()]
         self.video_encoder = VideoEncoder(self.video_config, device) if use_video else None
         self.device = device
+        self.fb_size = None
         if self.use_fb:
             from genreward_cli.fb.io import read_model
 
@@ -48,6 +54,10 @@ class GenerativeReward(RewardModel):
             if icfg != ImageEncoderConfig.from_json(goal_art.attrs["image_encoder"]):
                 raise BadInput(f"{fb_art.path}: trained with another image encoder than "
                                f"{goal_art.path}")
+            if "frame_size" not in fb_art.attrs:
+                raise BadInput(f"{fb_art.path}: no frame_size attribute (written by an older "
+                               f"train-fb); train it again")
+            self.fb_size = tuple(json.loads(fb_art.attrs["frame_size"]))
             self.fb = read_model(fb_art, device)
             self.goal_embedding = torch.from_numpy(goal_art.file["frame_embedding"][()]).to(device)
             if self.fb.config.obs_dim != self.goal_embedding.shape[0]:
@@ -55,30 +65,71 @@ class GenerativeReward(RewardModel):
                                f"embedding has {self.goal_embedding.shape[0]}")
             self.image_encoder = ImageEncoder(icfg, device)
 
+    @property
+    def video_size(self) -> tuple[int, int]:
+        return (self.video_config.height, self.video_config.width)
+
     def check_frames(self, shape) -> None:
         h, w = shape[-3:-1]
-        if (h, w) != (self.video_config.height, self.video_config.width):
+        if (h, w) != self.video_size:
             raise BadInput(f"frames are {h}x{w}, the goal was encoded at "
                            f"{self.video_config.height}x{self.video_config.width}")
 
-    def components(self, ep: EpisodeRecord):
-        import torch
+    def scored_steps(self, max_steps):
+        return reward_steps(max_steps, self.interval)
 
+    def _history(self, k: int) -> np.ndarray:
+        """Indices of the frames r_video samples at step k: 16 of o_0..o_{k+1}."""
+        return uniform_indices(k + 2, self.video_config.frames)
+
+    def frame_plan(self, max_steps):
+        steps = reward_steps(max_steps, self.interval)
+        plan = {}
+        if self.use_video:
+            wanted = set() if not len(steps) else set(np.concatenate([self._history(k) for k in steps]))
+            plan["video"] = FramePlan(self.video_size, frozenset(int(i) for i in wanted))
+        if self.use_fb:
+            plan["fb"] = FramePlan(self.fb_size, frozenset(int(k) for k in steps))
+        return plan
+
+    def _video_rewards(self, histories: list[np.ndarray]) -> np.ndarray:
         from genreward_cli.goal.video_encoder import video_reward
 
+        for h in histories:
+            self.check_frames(h.shape)
+        latents = self.video_encoder.encode_many(histories)
+        return np.asarray([video_reward(z, self.goal_latent) for z in latents], np.float32)
+
+    def _fb_rewards(self, frames: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        import torch
+
+        emb = self.image_encoder.encode(frames)
+        return self.fb.reward(torch.from_numpy(emb).to(self.device),
+                              torch.from_numpy(np.ascontiguousarray(actions)).to(self.device),
+                              self.goal_embedding).cpu().numpy().astype(np.float32)
+
+    def _combine(self, env, video, fb):
+        return env + self.alpha * video + self.beta * fb
+
+    def components(self, ep: EpisodeRecord):
         T = ep.length
         steps = reward_steps(T, self.interval)
         video = np.zeros(T, np.float32)
         fb = np.zeros(T, np.float32)
         if self.use_video and len(steps):
-            self.check_frames(ep.image.shape)
-            latents = self.video_encoder.encode_many([ep.image[: k + 2] for k in steps])
-            video[steps] = [video_reward(z, self.goal_latent) for z in latents]
+            video[steps] = self._video_rewards([ep.image[self._history(k)] for k in steps])
         if self.use_fb and len(steps):
-            emb = self.image_encoder.encode(ep.image[steps])  # s = psi(o_k) before a_k
-            fb[steps] = self.fb.reward(torch.from_numpy(emb).to(self.device),
-                                       torch.from_numpy(ep.action[steps]).to(self.device),
-                                       self.goal_embedding).cpu().numpy()
+            fb[steps] = self._fb_rewards(ep.image[steps], ep.action[steps])  # s = psi(o_k)
         env = ep.reward.astype(np.float32)
-        total = env + self.alpha * video + self.beta * fb
-        return {"env": env, "video": video, "fb": fb, "total": total.astype(np.float32)}
+        return {"env": env, "video": video, "fb": fb,
+                "total": self._combine(env, video, fb).astype(np.float32)}
+
+    def step_components(self, ep: EpisodeRecord, k: int, last: bool):
+        env, video, fb = float(ep.reward[k]), 0.0, 0.0
+        if (k + 1) % self.interval == 0:
+            if self.use_video:
+                frames = ep.frames["video"]
+                video = float(self._video_rewards([np.stack([frames[i] for i in self._history(k)])])[0])
+            if self.use_fb:
+                fb = float(self._fb_rewards(ep.frames["fb"][k][None], ep.action[k][None])[0])
+        return {"env": env, "video": video, "fb": fb, "total": self._combine(env, video, fb)}

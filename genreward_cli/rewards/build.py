@@ -1,0 +1,86 @@
+"""Reward-model options shared by `score-reward` and `train-agent`, and the builder."""
+
+from __future__ import annotations
+
+import click
+
+from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+from genreward_cli.rewards import REWARDS
+
+REWARD_OPTIONS = ("reward", "goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
+                  "no_fb_reward", "clip_model", "clip_pretrained")
+
+
+def reward_options(fn):
+    """The click options that choose and weigh a reward model (eq. 10 and the baselines)."""
+    options = [
+        click.option("--reward", type=click.Choice(REWARDS), default="genreward", show_default=True,
+                     help="`genreward` (eq. 10), `env` (the DreamerV3 baseline), `vlm-rm` or "
+                          "`roboclip`."),
+        click.option("--goal", type=click.Path(dir_okay=False), default=None,
+                     help="`goal` artifact (genreward)."),
+        click.option("--fb", type=click.Path(dir_okay=False), default=None,
+                     help="`fb` artifact (genreward)."),
+        click.option("--alpha", type=float, default=1e-2, show_default=True,
+                     help="Weight of the video reward (eq. 10; Table A)."),
+        click.option("--beta", type=float, default=1e-5, show_default=True,
+                     help="Weight of the FB reward (eq. 10; Table A)."),
+        click.option("--reward-interval", type=click.IntRange(min=1), default=128,
+                     show_default=True, help="Steps between generative rewards (Algorithm 1; "
+                                             "Table A)."),
+        click.option("--no-video-reward", is_flag=True, help="Ablation: drop r_video."),
+        click.option("--no-fb-reward", is_flag=True, help="Ablation: drop r_FB."),
+        click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
+                     help="OpenCLIP model for vlm-rm / roboclip, or `tiny`."),
+        click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
+                     help="OpenCLIP weights for vlm-rm / roboclip."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def build_reward(options: dict, text: str, device: str, *, task: str | None = None,
+                 camera: str | None = None):
+    """The reward model the options name, and the artifacts it read (for provenance).
+
+    ``text`` is the task description (the CLIP baselines' prompt); with ``task``, a goal
+    made for another task is refused (with ``camera``, one seen from another camera)."""
+    from genreward_cli import artifacts
+    from genreward_cli.errors import BadInput
+    from genreward_cli.rewards.base import EnvReward
+
+    reward = options["reward"]
+    if reward == "env":
+        return EnvReward(), []
+    if reward in ("vlm-rm", "roboclip"):
+        from genreward_cli.goal.clip import FrameScorer
+        from genreward_cli.rewards.baselines import RoboCLIPReward, VLMReward
+
+        scorer = FrameScorer(options["clip_model"], options["clip_pretrained"], device=device)
+        return (VLMReward if reward == "vlm-rm" else RoboCLIPReward)(scorer, text), []
+    if options["goal"] is None:
+        raise BadInput("--reward genreward needs --goal")
+    from genreward_cli.rewards.generative import GenerativeReward
+
+    goal_art = artifacts.open_artifact(options["goal"], "goal")
+    arts = [goal_art]
+    try:
+        goal_task = goal_art.attrs.get("task")
+        if task is not None and goal_task is not None and str(goal_task) != task:
+            raise BadInput(f"{options['goal']}: a goal for {goal_task}, not for --task {task}")
+        goal_camera = goal_art.attrs.get("camera")
+        if camera is not None and goal_camera is not None and str(goal_camera) != camera:
+            raise BadInput(f"{options['goal']}: a goal seen from camera {goal_camera}, not "
+                           f"--camera {camera}")
+        if options["fb"] and not options["no_fb_reward"]:
+            arts.append(artifacts.open_artifact(options["fb"], "fb"))
+        model = GenerativeReward(goal_art, arts[1] if len(arts) > 1 else None,
+                                 alpha=options["alpha"], beta=options["beta"],
+                                 interval=options["reward_interval"],
+                                 use_video=not options["no_video_reward"],
+                                 use_fb=not options["no_fb_reward"], device=device)
+        return model, [a.ref() for a in arts]
+    finally:
+        for a in arts:
+            a.close()
