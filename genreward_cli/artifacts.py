@@ -254,6 +254,71 @@ register(
 )
 
 
+register(
+    Kind(
+        name="agent_log",
+        written_by="`train-agent` (as `log.h5` in its run directory)",
+        doc="A DreamerV3 training run: every episode's env return (dense, whatever the agent "
+        "learned from, so methods compare on one scale), success and length; the reward "
+        "model's components at the steps it scored; the periodic evaluations; and the "
+        "policy's weights, so `evaluate` needs this file alone.",
+        datasets=(
+            Dataset("episodes/step", "int64", ("E",), "env steps done at the episode's end"),
+            Dataset("episodes/return", "float32", ("E",), "dense env return", True),
+            Dataset("episodes/success", "bool", ("E",), "Meta-World success at any step"),
+            Dataset("episodes/length", "int64", ("E",), "steps"),
+            Dataset("episodes/learn_return", "float32", ("E",), "the return the agent learned from", True),
+            Dataset("rewards/step", "int64", ("R",), "env step (0-based) of each scored step"),
+            Dataset("eval/step", "int64", ("V",), "env steps done at each evaluation"),
+            Dataset("eval/return", "float32", ("V", "N"), "dense env return per eval episode", True),
+            Dataset("eval/success", "bool", ("V", "N"), "success per eval episode"),
+        ),
+        attrs={
+            "rewards/<component>": "float32 [R]: each reward component at the scored steps "
+            "(genreward: env, video, fb, total at every --reward-interval steps)",
+            "weights/agent/<param>": "the DreamerV3 agent's state_dict, one dataset per entry",
+            "root task, reward": "the Meta-World task and the reward model",
+            "root env_config, agent_config, behavior_config, loop_config": "JSON configs",
+            "root steps, updates": "env steps and updates done",
+            "root cost": "JSON: the reward model's calls and seconds",
+        },
+    )
+)
+
+register(
+    Kind(
+        name="eval",
+        written_by="`evaluate`",
+        doc="Episodes of a trained policy (acting on the mode of its action distribution), "
+        "scored by the dense env return and Meta-World success.",
+        datasets=(
+            Dataset("return", "float32", ("N",), "dense env return per episode", True),
+            Dataset("success", "bool", ("N",), "success at any step"),
+            Dataset("length", "int64", ("N",), "steps"),
+            Dataset("seed", "int64", ("N",), "the env seed of each episode"),
+        ),
+        attrs={
+            "root mean, std": "mean and standard deviation of the return",
+            "root success_rate": "fraction of successful episodes",
+            "root task, reward, step": "the run's task, reward model and env steps trained",
+        },
+    )
+)
+
+
+def write_weights(h5: h5py.Group, prefix: str, state_dict: dict) -> None:
+    """One dataset per state_dict entry under ``prefix/`` (keys hold no '/')."""
+    for name, value in state_dict.items():
+        h5.create_dataset(f"{prefix}/{name}", data=value.detach().cpu().numpy())
+
+
+def read_weights(group: h5py.Group) -> dict:
+    """The state_dict written by :func:`write_weights`, as torch tensors."""
+    import torch
+
+    return {name: torch.from_numpy(ds[()]) for name, ds in group.items()}
+
+
 # --------------------------------------------------------------------------- provenance
 
 

@@ -90,8 +90,8 @@ def cli():
 
 def _register() -> None:
     from genreward_cli.commands import (
-        collect, encode_goal, finetune, generate, import_videos, init_model, inspect,
-        score_reward, select_frame, tasks, train_fb,
+        collect, encode_goal, evaluate, finetune, generate, import_videos, init_model, inspect,
+        score_reward, select_frame, tasks, train_agent, train_fb,
     )
 
     cli.add_command(collect.collect)
@@ -103,6 +103,8 @@ def _register() -> None:
     cli.add_command(encode_goal.encode_goal)
     cli.add_command(train_fb.train_fb)
     cli.add_command(score_reward.score_reward)
+    cli.add_command(train_agent.train_agent)
+    cli.add_command(evaluate.evaluate)
     cli.add_command(inspect.inspect_cmd)
     cli.add_command(tasks.tasks)
 

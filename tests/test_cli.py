@@ -14,8 +14,8 @@ from genreward_cli.errors import BadInput
 from genreward_cli.options import resolve_device
 
 COMMANDS = [
-    "collect", "encode-goal", "finetune", "generate", "import-videos", "init-model", "inspect",
-    "score-reward", "select-frame", "tasks", "train-fb",
+    "collect", "encode-goal", "evaluate", "finetune", "generate", "import-videos", "init-model",
+    "inspect", "score-reward", "select-frame", "tasks", "train-agent", "train-fb",
 ]
 
 

@@ -20,17 +20,21 @@ import torch
 
 from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 from genreward_cli.agent.replay import Replay
+from genreward_cli.config import option
 from genreward_cli.envs.policies import episode_seed
 
 
 @dataclass(frozen=True)
 class LoopConfig:
-    steps: int = 10_000
-    train_ratio: float = 512.0
-    batch: int = 16
-    length: int = 64
-    prefill: int = 5000
-    capacity: int = 1_000_000
+    """How the agent trains: Table A's replay and train ratio."""
+
+    steps: int = option(10_000, "Env steps to train for (the total: a resumed run counts on).",
+                        minimum=1)
+    train_ratio: float = option(512.0, "Replayed steps per env step (Table A: 512).", minimum=0)
+    batch: int = option(16, "Sequences per update (Table A: 16).", minimum=1)
+    length: int = option(64, "Steps per sequence (Table A: 64).", minimum=2)
+    prefill: int = option(5000, "Env steps of random actions before training starts.", minimum=0)
+    capacity: int = option(1_000_000, "Replay capacity in steps (Table A: 1e6).", minimum=2)
 
 
 @dataclass

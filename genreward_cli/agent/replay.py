@@ -60,6 +60,23 @@ class Replay:
         out["is_first"][:, 0] = True  # every sequence starts from a reset state
         return {k: v.to(device) for k, v in out.items()}
 
+    def sample_transitions(self, n: int, rng: np.random.Generator):
+        """``n`` transitions (o_t, a_t, o_{t+1}) uniformly over stored steps, never across an
+        episode boundary: uint8 [n, H, W, 3], float32 [n, A], uint8 [n, H, W, 3]."""
+        stored = len(self)
+        oldest = self.count - stored
+        picked: list[np.ndarray] = []
+        for _ in range(100):
+            if stored < 2 or sum(len(p) for p in picked) >= n:
+                break
+            t = (oldest + rng.integers(0, stored - 1, 2 * n)) % self.capacity
+            picked.append(t[~self.is_first[(t + 1) % self.capacity]])
+        t = np.concatenate(picked)[:n] if picked else np.zeros(0, np.int64)
+        if len(t) < n:
+            raise ValueError(f"replay holds too few transitions for a batch of {n}")
+        nxt = (t + 1) % self.capacity
+        return self.image[t], self.action[nxt], self.image[nxt]
+
     def state_dict(self) -> dict:
         """The stored steps only (a 1e6-step buffer is mostly empty early in a run)."""
         n = len(self)

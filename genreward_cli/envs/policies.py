@@ -14,6 +14,11 @@ def episode_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+def eval_seed(seed: int, index: int) -> int:
+    """The seed of evaluation episode ``index``: a stream apart from the training episodes'."""
+    return int(np.random.SeedSequence([seed, index, 1]).generate_state(1)[0])
+
+
 class RandomPolicy:
     """Uniform actions in [-1, 1]^4, from an RNG seeded per episode."""
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 
-import torch
-
+from genreward_cli import artifacts
 from genreward_cli.fb.model import FBConfig, FBModel
 
 MODULES = ("forward_net", "backward_net", "actor")
 
 
 def write_weights(h5, model: FBModel) -> None:
+    """F, B and actor weights under ``weights/<module>/``."""
     for module in MODULES:
         net = getattr(model, module)
         if net is None:
             continue
-        for name, value in net.state_dict().items():
-            h5.create_dataset(f"weights/{module}/{name}", data=value.detach().cpu().numpy())
+        artifacts.write_weights(h5, f"weights/{module}", net.state_dict())
 
 
 def read_model(art, device: str = "cpu") -> FBModel:
@@ -29,6 +28,5 @@ def read_model(art, device: str = "cpu") -> FBModel:
         if net is None:
             continue
         # state_dict keys ("heads.0.sz.0.weight") have no "/": one flat group per module
-        group = art.file[f"weights/{module}"]
-        net.load_state_dict({name: torch.from_numpy(ds[()]) for name, ds in group.items()})
+        net.load_state_dict(artifacts.read_weights(art.file[f"weights/{module}"]))
     return model.to(device).eval().requires_grad_(False)

@@ -59,6 +59,7 @@ class GenerativeReward(RewardModel):
                                f"train-fb); train it again")
             self.fb_size = tuple(json.loads(fb_art.attrs["frame_size"]))
             self.fb = read_model(fb_art, device)
+            self.fb_train_config = fb_art.attrs["train_config"]
             self.goal_embedding = torch.from_numpy(goal_art.file["frame_embedding"][()]).to(device)
             if self.fb.config.obs_dim != self.goal_embedding.shape[0]:
                 raise BadInput(f"{fb_art.path}: FB takes {self.fb.config.obs_dim}-d states, the goal "

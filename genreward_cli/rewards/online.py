@@ -58,3 +58,54 @@ class OnlineReward:
         ep = EpisodeRecord(self._image[: k + 2], self._action[: k + 1], self._env_reward[: k + 1],
                            self._reward[: k + 1], self.frames)
         return self.model.step(ep, k, last)
+
+
+class OnlineFB:
+    """Train a genreward model's FB network on the agent's replay, then freeze it (the paper
+    trains it for the first 100k env steps). The reward uses the network as it trains."""
+
+    def __init__(self, model, seed: int = 0, batch_size: int | None = None):
+        import json
+
+        import torch
+
+        from genreward_cli.config import build
+        from genreward_cli.fb.trainer import FBTrainConfig, FBTrainer
+
+        self.model = model
+        values = json.loads(model.fb_train_config)
+        if batch_size:
+            values["batch_size"] = batch_size
+        config = build(FBTrainConfig, values)
+        model.fb.requires_grad_(True).train()
+        self.trainer = FBTrainer(model.fb, config, seed=seed)
+        self.rng = np.random.default_rng([seed, 7])
+        self.frozen = False
+        self._torch = torch
+
+    def update(self, replay) -> dict[str, float]:
+        from genreward_cli.fb.trainer import Batch
+
+        torch = self._torch
+        obs, action, nxt = replay.sample_transitions(self.trainer.config.batch_size, self.rng)
+        emb = self.model.image_encoder.encode(np.concatenate([obs, nxt]))
+        dev = self.model.device
+        half = len(obs)
+        batch = Batch(torch.from_numpy(emb[:half]).to(dev), torch.from_numpy(action).to(dev),
+                      torch.from_numpy(emb[half:]).to(dev))
+        metrics = self.trainer.update(batch, goal_embedding=self.model.goal_embedding)
+        return {f"fb/{k}": v for k, v in metrics.items()}
+
+    def freeze(self) -> None:
+        self.model.fb.requires_grad_(False).eval()
+        self.frozen = True
+
+    def state_dict(self) -> dict:
+        return {"trainer": self.trainer.state_dict(), "rng": self.rng.bit_generator.state,
+                "frozen": self.frozen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.trainer.load_state_dict(state["trainer"])
+        self.rng.bit_generator.state = state["rng"]
+        if state["frozen"]:
+            self.freeze()

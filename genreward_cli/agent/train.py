@@ -1,0 +1,286 @@
+"""`train-agent` as a library: DreamerV3 on a Meta-World task with a reward model (Algorithm 1).
+
+A run lives in one directory:
+
+- ``config.json``: every resolved option; a resumed run must match it (``steps`` may grow).
+- ``checkpoint.pt``: weights, optimisers, replay, RNG states, counters and the log so far,
+  written atomically every ``checkpoint_every`` episodes and at the end; ``--resume`` goes on
+  exactly from it.
+- ``log.h5``: the `agent_log` artifact (episodes, reward components, evaluations, the
+  policy's weights), rewritten with each checkpoint.
+- ``metrics.jsonl`` and ``tensorboard/``: ``train/...``, ``episode/...``, ``eval/...``,
+  ``fb/...`` keyed by env step.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genreward_cli.config import option
+from genreward_cli.errors import BadInput
+
+CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME = "config.json", "checkpoint.pt", "log.h5"
+RUN_FILES = (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, "metrics.jsonl", "tensorboard")
+RESUMABLE = ("steps", "device")  # options a resumed run may change
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Evaluation, checkpoints, logging and online FB training of a run."""
+
+    eval_every: int = option(10_000, "Env steps between evaluations (0: none).", minimum=0)
+    eval_episodes: int = option(10, "Episodes per evaluation (the paper: 10).", minimum=1)
+    checkpoint_every: int = option(10, "Episodes between checkpoints (and log.h5 rewrites).",
+                                   minimum=1)
+    log_every: int = option(100, "Updates between lines of training metrics.", minimum=1)
+    fb_train_steps: int = option(
+        0, "Env steps during which the FB model trains on the agent's replay, then freezes "
+        "(the paper: 100000); 0 keeps the fb file's model frozen throughout.", minimum=0)
+
+
+@dataclass
+class RunLog:
+    """What `log.h5` holds, accumulated as the run goes (and checkpointed with it)."""
+
+    episodes: dict = field(default_factory=lambda: {k: [] for k in (
+        "step", "return", "success", "length", "learn_return")})
+    reward_step: list = field(default_factory=list)
+    rewards: dict = field(default_factory=dict)
+    eval_step: list = field(default_factory=list)
+    eval_return: list = field(default_factory=list)
+    eval_success: list = field(default_factory=list)
+
+
+def load_run_config(out: str | Path) -> dict:
+    """The options a run in ``out`` was started with."""
+    path = Path(out) / CONFIG_NAME
+    if not path.exists():
+        raise BadInput(f"--resume: {path} does not exist: no run to continue in {out}")
+    return json.loads(path.read_text())
+
+
+def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool) -> Path:
+    """Check or create the run directory; with ``force``, remove a previous run's files."""
+    out = Path(out)
+    saved = out / CONFIG_NAME
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{out}: is a file; --out names a run directory")
+    if resume:
+        if not (out / CHECKPOINT_NAME).exists():
+            raise BadInput(f"--resume: {out / CHECKPOINT_NAME} does not exist")
+        old = load_run_config(out)
+        changed = sorted(k for k in set(old) | set(config)
+                         if k not in RESUMABLE and old.get(k) != config.get(k))
+        if changed:
+            raise BadInput(f"--resume: {out} was run with other options: "
+                           + ", ".join(f"{k}={old.get(k)!r} (now {config.get(k)!r})" for k in changed))
+    elif saved.exists() or (out / CHECKPOINT_NAME).exists():
+        if not force:
+            raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "
+                           f"to start over")
+        for name in RUN_FILES:
+            p = out / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_name(saved.name + ".tmp")
+    tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
+    tmp.replace(saved)
+    return out
+
+
+def check_options(env_config, run_config: RunConfig, reward_model) -> None:
+    """Refuse option combinations that cannot run (before anything is written)."""
+    size = tuple(env_config.image_shape[:2])
+    if run_config.fb_train_steps:
+        fb_size = getattr(reward_model, "fb_size", None)
+        if fb_size is None:
+            raise BadInput("--fb-train-steps trains the genreward FB model: it needs "
+                           "--reward genreward with --fb")
+        if tuple(fb_size) != size:
+            raise BadInput(f"--fb-train-steps: the FB model was trained on {fb_size[0]}x{fb_size[1]} "
+                           f"frames, the agent sees {size[0]}x{size[1]}; train-fb on episodes of "
+                           f"--size {size[0]}")
+
+
+def _status(ep: dict, updates: int) -> str:
+    parts = [f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
+             f"success {'yes' if ep['episode/success'] else 'no'}"]
+    for name in ("video", "fb", "clip"):
+        if f"episode/reward_{name}" in ep:
+            parts.append(f"{name} {ep[f'episode/reward_{name}']:.3g}")
+    return "  ".join(parts + [f"updates {updates}"])
+
+
+def train(out: Path, env_config, agent_config, behavior_config, loop_config, run_config: RunConfig,
+          reward_model, *, config_json: str, parents: list, seed: int = 0, device: str = "cpu",
+          resume: bool = False, report=lambda line: None) -> dict:
+    """Train (or resume) the run in ``out``; return the summary. See the module docstring."""
+    from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
+    from genreward_cli.rewards.online import OnlineFB, OnlineReward
+
+    check_options(env_config, run_config, reward_model)
+    extra = OnlineReward.render_sizes(reward_model, env_config.max_steps, env_config.image_shape[:2])
+    online_fb = OnlineFB(reward_model, seed=seed) if run_config.fb_train_steps else None
+    env = MetaWorldPixelEnv(env_config, extra_sizes=extra)
+    eval_env = MetaWorldPixelEnv(env_config) if run_config.eval_every else None
+    try:
+        return _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_config,
+                      run_config, reward_model, online_fb, config_json, parents, seed, device,
+                      resume, report)
+    finally:
+        env.close()
+        if eval_env is not None:
+            eval_env.close()
+
+
+def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_config, run_config,
+           reward_model, online_fb, config_json, parents, seed, device, resume, report):
+    import torch
+
+    from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
+    from genreward_cli.agent.logger import MetricsLogger
+    from genreward_cli.agent.loop import load_checkpoint, run, save_checkpoint
+    from genreward_cli.agent.replay import Replay
+    from genreward_cli.envs.metaworld_env import ACTION_DIM
+    from genreward_cli.evaluate import run_policy
+    from genreward_cli.progress import live_bar
+    from genreward_cli.rewards.online import OnlineReward
+
+    image_shape, max_steps = env_config.image_shape, env_config.max_steps
+    torch.manual_seed(seed)
+    agent = DreamerAgent(agent_config, ACTION_DIM, behavior_config).to(device)
+    trainer = DreamerTrainer(agent, seed=seed)
+    replay = Replay(loop_config.capacity, image_shape, ACTION_DIM, seed=seed)
+    log, state = RunLog(), None
+    ckpt = out / CHECKPOINT_NAME
+    if resume:
+        state, saved = load_checkpoint(ckpt, trainer, replay, with_extra=True)
+        log = RunLog(**saved["log"])
+        reward_model.cost.calls, reward_model.cost.seconds = saved["cost"]
+        if online_fb is not None:
+            online_fb.load_state_dict(saved["fb"])
+    rewarder = OnlineReward(reward_model, env, max_steps, image_shape, ACTION_DIM)
+    scored = set(int(k) for k in reward_model.scored_steps(max_steps))
+    logger = MetricsLogger(out)
+    pending: list[dict] = []
+    now = {"step": state.step if state else 0}
+    start, start_step = time.perf_counter(), state.step if state else 0
+
+    def write_log(step: int) -> None:
+        write_agent_log(out / LOG_NAME, log, agent, env_config, loop_config, reward_model,
+                        config_json, parents, step, trainer.updates, run_config.eval_episodes)
+
+    def evaluate(step: int) -> None:
+        agent.eval()
+        res = run_policy(agent, eval_env, run_config.eval_episodes, seed=seed)
+        agent.train()
+        log.eval_step.append(step)
+        log.eval_return.append(res.returns.tolist())
+        log.eval_success.append(res.success.tolist())
+        s = res.summary()
+        logger.write(step, {"eval/return": s["mean"], "eval/return_std": s["std"],
+                            "eval/success": s["success_rate"]})
+        report(f"eval at step {step}: return {s['mean']:.1f} +- {s['std']:.1f}, "
+               f"success {s['success_rate']:.0%}")
+
+    with live_bar(loop_config.steps, f"train-agent {env_config.task} ({reward_model.name})",
+                  done=start_step) as update:
+        def on_step(step, parts):
+            k = rewarder.t - 1
+            if k in scored:
+                log.reward_step.append(step)
+                for name, v in parts.items():
+                    log.rewards.setdefault(name, []).append(float(v))
+            if online_fb is not None and not online_fb.frozen and step + 1 >= run_config.fb_train_steps:
+                online_fb.freeze()
+            now["step"] = step + 1
+            update(1)
+
+        def on_update(metrics):
+            if online_fb is not None and not online_fb.frozen:
+                metrics = {**metrics, **online_fb.update(replay)}
+            pending.append(metrics)
+            if len(pending) >= run_config.log_every:
+                flush()
+
+        def flush():
+            if pending:
+                keys = {k for m in pending for k in m}
+                logger.write(now["step"], {k: float(np.mean([m[k] for m in pending if k in m]))
+                                           for k in sorted(keys)})
+                pending.clear()
+
+        def on_episode(ep):
+            e = log.episodes
+            e["step"].append(ep["step"]), e["return"].append(ep["episode/return"])
+            e["success"].append(bool(ep["episode/success"])), e["length"].append(ep["episode/length"])
+            e["learn_return"].append(ep.get("episode/reward_total", ep["episode/return"]))
+            logger.write(ep["step"], {k: float(v) for k, v in ep.items() if k.startswith("episode/")})
+            update(0, _status({**ep, "episode": len(e["step"])}, trainer.updates))
+            every = run_config.eval_every
+            if every and ep["step"] // every > (ep["step"] - ep["episode/length"]) // every:
+                evaluate(ep["step"])
+
+        def on_checkpoint(loop_state):
+            if len(log.episodes["step"]) % run_config.checkpoint_every == 0:
+                checkpoint(loop_state)
+
+        def checkpoint(loop_state):
+            flush()
+            save_checkpoint(ckpt, trainer, replay, loop_state, loop_config, extra={
+                "log": asdict(log), "fb": online_fb.state_dict() if online_fb else None,
+                "cost": (reward_model.cost.calls, reward_model.cost.seconds)})
+            write_log(loop_state.step)
+
+        state = run(env, agent, trainer, replay, loop_config, seed=seed, rewarder=rewarder,
+                    on_episode=on_episode, on_update=on_update, state=state,
+                    on_checkpoint=on_checkpoint, on_step=on_step)
+        flush()
+    checkpoint(state)
+    logger.close()
+    elapsed = time.perf_counter() - start
+    e = log.episodes
+    last = slice(-10, None)
+    return {"out": str(out), "task": env_config.task, "reward": reward_model.name,
+            "steps": state.step, "episodes": len(e["step"]), "updates": trainer.updates,
+            "steps_per_s": (state.step - start_step) / elapsed if elapsed else None,
+            "mean_return_last10": float(np.mean(e["return"][last])) if e["return"] else None,
+            "success_last10": float(np.mean(e["success"][last])) if e["success"] else None,
+            "eval_return": float(np.mean(log.eval_return[-1])) if log.eval_return else None,
+            "reward_cost": reward_model.cost.as_dict()}
+
+
+def write_agent_log(path: Path, log: RunLog, agent, env_config, loop_config, reward_model,
+                    config_json: str, parents: list, step: int, updates: int,
+                    eval_episodes: int) -> None:
+    from genreward_cli import artifacts
+
+    n_eval = eval_episodes
+    with artifacts.write_artifact(path, "agent_log", config=config_json, parents=parents,
+                                  force=True) as h5:
+        e = log.episodes
+        for name, dtype in (("step", np.int64), ("return", np.float32), ("success", bool),
+                            ("length", np.int64), ("learn_return", np.float32)):
+            artifacts.array_dataset(h5, f"episodes/{name}", np.asarray(e[name], dtype))
+        artifacts.array_dataset(h5, "rewards/step", np.asarray(log.reward_step, np.int64))
+        for name, values in log.rewards.items():
+            artifacts.array_dataset(h5, f"rewards/{name}", np.asarray(values, np.float32))
+        artifacts.array_dataset(h5, "eval/step", np.asarray(log.eval_step, np.int64))
+        artifacts.array_dataset(h5, "eval/return",
+                                np.asarray(log.eval_return, np.float32).reshape(len(log.eval_step), n_eval))
+        artifacts.array_dataset(h5, "eval/success",
+                                np.asarray(log.eval_success, bool).reshape(len(log.eval_step), n_eval))
+        artifacts.write_weights(h5, "weights/agent", agent.state_dict())
+        h5.attrs.update(task=env_config.task, reward=reward_model.name, steps=step,
+                        updates=updates, action_dim=agent.action_dim,
+                        env_config=json.dumps(asdict(env_config)),
+                        agent_config=json.dumps(asdict(agent.config)),
+                        behavior_config=json.dumps(asdict(agent.behavior.b)),
+                        loop_config=json.dumps(asdict(loop_config)),
+                        cost=json.dumps(reward_model.cost.as_dict()))

@@ -1,0 +1,182 @@
+"""Evaluate trained agents and compare runs.
+
+- ``run_policy``: episodes of a policy acting on the mode of its action distribution, on
+  evaluation scenes (``eval_seed``) apart from the training ones; dense env return and success.
+- ``load_agent``: the policy of a `train-agent` run, from its `agent_log` file alone.
+- ``read_runs`` / ``aggregate``: learning curves of several runs, grouped by task, reward
+  mode and method, mean and standard deviation across seeds (the paper's Fig. 5).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genreward_cli.errors import BadInput
+
+LOG_NAME = "log.h5"
+
+
+@dataclass
+class EvalResult:
+    returns: np.ndarray  # float32 [N]
+    success: np.ndarray  # bool [N]
+    lengths: np.ndarray  # int64 [N]
+    seeds: np.ndarray  # int64 [N]
+    frames: list = field(default_factory=list)  # uint8 [T+1, H, W, 3] per episode, if recorded
+
+    def summary(self) -> dict:
+        return {"episodes": int(len(self.returns)), "mean": float(self.returns.mean()),
+                "std": float(self.returns.std()), "success_rate": float(self.success.mean())}
+
+
+def run_policy(agent, env, episodes: int, seed: int = 0, record: bool = False,
+               on_step=lambda n: None) -> EvalResult:
+    """Run ``episodes`` evaluation episodes with the agent's mode actions."""
+    import torch
+
+    from genreward_cli.envs.policies import eval_seed
+
+    generator = torch.Generator(device=agent.device).manual_seed(seed)
+    returns, success, lengths, seeds, frames = [], [], [], [], []
+    for i in range(episodes):
+        s = eval_seed(seed, i)
+        obs, _ = env.reset(seed=s)
+        latent, done, ret, ok, n = None, False, 0.0, False, 0
+        video = [obs["image"]] if record else None
+        while not done:
+            act, latent = agent.policy(obs["image"][None], np.array([bool(obs["is_first"])]),
+                                       latent, explore=False, generator=generator)
+            obs, reward, term, trunc, info = env.step(act[0])
+            ret += float(info.get("env_reward", reward))
+            ok = ok or bool(info.get("success", False))
+            n += 1
+            done = bool(term or trunc)
+            if record:
+                video.append(obs["image"])
+            on_step(1)
+        returns.append(ret), success.append(ok), lengths.append(n), seeds.append(s)
+        if record:
+            frames.append(np.stack(video))
+    return EvalResult(np.asarray(returns, np.float32), np.asarray(success, bool),
+                      np.asarray(lengths, np.int64), np.asarray(seeds, np.int64), frames)
+
+
+def log_path(run: str | Path) -> Path:
+    """A run directory's `agent_log` file (or the file itself)."""
+    run = Path(run)
+    path = run / LOG_NAME if run.is_dir() else run
+    if not path.exists():
+        raise BadInput(f"{run}: no {LOG_NAME}: not a train-agent run directory (or it has not "
+                       f"finished its first episode)")
+    return path
+
+
+def load_agent(art, device: str = "cpu"):
+    """The DreamerAgent stored in an open `agent_log` artifact, in eval mode."""
+    from genreward_cli import artifacts
+    from genreward_cli.agent.agent import DreamerAgent
+    from genreward_cli.agent.behavior import BehaviorConfig
+    from genreward_cli.agent.config import AgentConfig
+
+    agent_config = AgentConfig(**json.loads(art.attrs["agent_config"]))
+    behavior = BehaviorConfig(**json.loads(art.attrs["behavior_config"]))
+    action_dim = int(art.attrs["action_dim"])
+    agent = DreamerAgent(agent_config, action_dim, behavior)
+    agent.load_state_dict(artifacts.read_weights(art.file["weights/agent"]))
+    return agent.to(device).eval()
+
+
+def method_name(config: dict) -> str:
+    """A run's method label: the reward model and its ablations (e.g. `genreward -fb`)."""
+    name = config.get("reward", "?")
+    if name == "genreward":
+        name += "".join(s for s, flag in ((" -video", "no_video_reward"), (" -fb", "no_fb_reward"))
+                        if config.get(flag))
+        for key, default in (("alpha", 1e-2), ("beta", 1e-5)):
+            if config.get(key, default) != default:
+                name += f" {key}={config[key]:g}"
+    return name
+
+
+@dataclass
+class RunCurve:
+    path: str
+    task: str
+    mode: str
+    method: str
+    seed: int
+    steps: np.ndarray  # env steps of each point
+    returns: np.ndarray  # mean eval return at each point (or episode return without evals)
+    success: np.ndarray  # eval success rate at each point
+    source: str  # "eval" or "episodes"
+
+
+def read_run(path: str | Path) -> RunCurve:
+    from genreward_cli import artifacts
+
+    with artifacts.open_artifact(log_path(path), "agent_log") as art:
+        config = art.config
+        f = art.file
+        if len(f["eval/step"]):
+            steps, returns = f["eval/step"][()], f["eval/return"][()].mean(1)
+            success, source = f["eval/success"][()].mean(1), "eval"
+        else:
+            steps, returns = f["episodes/step"][()], f["episodes/return"][()]
+            success, source = f["episodes/success"][()].astype(float), "episodes"
+        return RunCurve(str(path), str(art.attrs["task"]), config.get("reward_mode", "dense"),
+                        method_name(config), int(config.get("seed", 0)), steps,
+                        returns.astype(np.float64), success.astype(np.float64), source)
+
+
+def aggregate(curves: list[RunCurve]) -> list[dict]:
+    """Group runs by (task, mode, method); mean and std across seeds on the steps all share."""
+    groups: dict[tuple, list[RunCurve]] = {}
+    for c in curves:
+        groups.setdefault((c.task, c.mode, c.method), []).append(c)
+    out = []
+    for (task, mode, method), runs in sorted(groups.items()):
+        common = runs[0].steps
+        for r in runs[1:]:
+            common = np.intersect1d(common, r.steps)
+        if not len(common):  # episode-based curves of runs that ended at other steps
+            n = min(len(r.steps) for r in runs)
+            common = runs[0].steps[:n]
+            values = np.stack([r.returns[:n] for r in runs])
+            succ = np.stack([r.success[:n] for r in runs])
+        else:
+            pick = [np.searchsorted(r.steps, common) for r in runs]
+            values = np.stack([r.returns[i] for r, i in zip(runs, pick)])
+            succ = np.stack([r.success[i] for r, i in zip(runs, pick)])
+        out.append({"task": task, "mode": mode, "method": method, "seeds": len(runs),
+                    "steps": common, "mean": values.mean(0), "std": values.std(0),
+                    "final_mean": float(values[:, -1].mean()), "final_std": float(values[:, -1].std()),
+                    "final_success": float(succ[:, -1].mean()),
+                    "source": runs[0].source, "runs": [r.path for r in runs]})
+    return out
+
+
+def plot_curves(path, groups: list[dict]) -> None:
+    """One panel per task and reward mode, one line (mean, +-std band) per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(g["task"], g["mode"]) for g in groups})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (task, mode) in zip(axes[0], panels):
+        for g in (g for g in groups if (g["task"], g["mode"]) == (task, mode)):
+            line, = ax.plot(g["steps"], g["mean"], label=f"{g['method']} ({g['seeds']})")
+            ax.fill_between(g["steps"], g["mean"] - g["std"], g["mean"] + g["std"],
+                            color=line.get_color(), alpha=0.2)
+        ax.set_title(f"{task} ({mode})", fontsize=10)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("episode return")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,131 @@
+"""`train-agent` and `evaluate` end to end through the CLI, at the tiny preset on reach-v3."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from genreward_cli import artifacts
+from genreward_cli.cli import cli
+
+# 40-step episodes, a generative reward every 20 steps, 4 x 8 batches at ratio 32 (one
+# update per env step after an 80-step prefill), evaluations every 80 steps.
+TINY = ["--task", "reach-v3", "--max-steps", 40, "--preset", "tiny", "--prefill", 80,
+        "--train-ratio", 32, "--batch", 4, "--length", 8, "--eval-every", 80,
+        "--eval-episodes", 2, "--checkpoint-every", 1, "--reward-interval", 20]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Goal (encoded at 48x48, so the video reward renders its own frames) and FB files."""
+    d = tmp_path_factory.mktemp("agent")
+    env = ["--task", "reach-v3", "--max-steps", 40]
+    assert run("collect", *env, "--policy", "expert", "--episodes", 1, "--out", d / "expert.h5").exit_code == 0
+    assert run("collect", *env, "--episodes", 1, "--seed", 1, "--out", d / "random.h5").exit_code == 0
+    assert run("select-frame", d / "expert.h5", "--frame-index", 40, "--clip-model", "tiny",
+               "--out", d / "gf.h5").exit_code == 0
+    r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
+            "--height", 48, "--width", 48, "--out", d / "goal.h5")
+    assert r.exit_code == 0, r.stderr
+    r = run("train-fb", d / "expert.h5", d / "random.h5", d / "goal.h5", "--steps", 5, "--z-dim", 16,
+            "--hidden-dim", 32, "--batch-size", 32, "--out", d / "fb.h5")
+    assert r.exit_code == 0, r.stderr
+    return d
+
+
+def train(files, out, *extra):
+    r = run("train-agent", *TINY, "--reward", "genreward", "--goal", files / "goal.h5", "--fb",
+            files / "fb.h5", "--out", out, "--json", *extra)
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
+    summary = train(files, tmp_path / "straight", "--steps", 160, "--fb-train-steps", 120)
+    assert summary["steps"] == 160 and summary["episodes"] == 4 and summary["updates"] == 81
+    assert {p.name for p in (tmp_path / "straight").iterdir()} >= {
+        "config.json", "checkpoint.pt", "log.h5", "metrics.jsonl", "tensorboard"}
+    with artifacts.open_artifact(tmp_path / "straight" / "log.h5", "agent_log") as art:
+        f = art.file
+        np.testing.assert_array_equal(f["episodes/step"][()], [40, 80, 120, 160])
+        # Algorithm 1: the generative reward at steps 20 and 40 of each episode, env elsewhere
+        steps = f["rewards/step"][()]
+        np.testing.assert_array_equal(steps, [19, 39, 59, 79, 99, 119, 139, 159])
+        video, fb, env, total = (f[f"rewards/{k}"][()] for k in ("video", "fb", "env", "total"))
+        assert (video > 0).all() and (video <= 1).all() and (fb != 0).all()
+        np.testing.assert_allclose(total, env + 1e-2 * video + 1e-5 * fb, rtol=1e-5)
+        # the learned-from return adds exactly the generative terms to the env reward paid
+        extra = (total - env).reshape(4, 2).sum(1)
+        np.testing.assert_allclose(f["episodes/learn_return"][()] - f["episodes/return"][()],
+                                   extra, rtol=1e-3, atol=1e-4)
+        assert f["eval/return"].shape == (2, 2) and list(f["eval/step"][()]) == [80, 160]
+        straight = {k: f[k][()] for k in ("episodes/return", "episodes/learn_return", "eval/return",
+                                          "rewards/total")}
+    lines = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    assert any("train/image" in x for x in lines) and any("fb/loss" in x for x in lines)
+
+    # the same run in two parts: 80 steps, then --resume (options from config.json) to 160
+    train(files, tmp_path / "split", "--steps", 80, "--fb-train-steps", 120)
+    r = run("train-agent", "--out", tmp_path / "split", "--resume", "--steps", 160, "--json")
+    assert r.exit_code == 0, r.stderr
+    with artifacts.open_artifact(tmp_path / "split" / "log.h5", "agent_log") as art:
+        for k, v in straight.items():
+            np.testing.assert_array_equal(art.file[k][()], v, err_msg=k)
+
+    # evaluate the run: an `eval` artifact and a rollout video
+    r = run("evaluate", tmp_path / "straight", "--episodes", 2, "--out", tmp_path / "eval.h5",
+            "--video", tmp_path / "roll.mp4", "--json")
+    assert r.exit_code == 0, r.stderr
+    with artifacts.open_artifact(tmp_path / "eval.h5", "eval") as art:
+        returns = art.file["return"][()]
+        assert returns.shape == (2,) and art.attrs["mean"] == pytest.approx(returns.mean())
+        assert list(art.file["length"][()]) == [40, 40]
+    assert (tmp_path / "roll.mp4").stat().st_size > 0
+
+    # compare two runs (an env-reward baseline next to it)
+    r = run("train-agent", *TINY, "--reward", "env", "--steps", 80, "--out", tmp_path / "env")
+    assert r.exit_code == 0, r.stderr
+    r = run("evaluate", "--compare", tmp_path / "straight", tmp_path / "split", tmp_path / "env",
+            "--plot", tmp_path / "curves.png", "--csv", tmp_path / "final.csv", "--json")
+    assert r.exit_code == 0, r.stderr
+    rows = {row["method"]: row for row in csv.DictReader(open(tmp_path / "final.csv"))}
+    assert rows["genreward"]["seeds"] == "2" and rows["genreward"]["step"] == "160"
+    assert float(rows["genreward"]["return_std"]) == 0.0  # the two runs are the same run
+    assert rows["env"]["step"] == "80" and (tmp_path / "curves.png").stat().st_size > 0
+
+
+def test_train_agent_bad_inputs(files, tmp_path):
+    d = files
+    r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
+            "--image-resolution", 32, "--out", tmp_path / "goal32.h5")
+    assert r.exit_code == 0
+    bad = [
+        (["--reward", "viper"], "'viper' is not one of"),
+        (["--task", "pick-place-v3", "--goal", d / "goal.h5", "--fb", d / "fb.h5"],
+         "a goal for reach-v3, not for --task pick-place-v3"),
+        (["--camera", "corner2", "--goal", d / "goal.h5", "--fb", d / "fb.h5"],
+         "a goal seen from camera corner, not --camera corner2"),
+        (["--goal", tmp_path / "goal32.h5", "--fb", d / "fb.h5"], "trained with another image encoder"),
+        (["--goal", d / "goal.h5", "--fb", d / "goal.h5"], "expected 'fb'"),
+        (["--goal", d / "goal.h5", "--fb", d / "fb.h5", "--size", 32, "--fb-train-steps", 10],
+         "the FB model was trained on 64x64 frames, the agent sees 32x32"),
+        (["--reward", "env", "--fb-train-steps", 10], "needs --reward genreward with --fb"),
+        (["--reward", "env", "--width", 48], "the agent's encoder takes square frames"),
+    ]
+    if not torch.cuda.is_available():
+        bad.append((["--reward", "env", "--device", "cuda"], "--device cuda: no CUDA GPU"))
+    for args, message in bad:
+        r = run("train-agent", "--task", "reach-v3", "--preset", "tiny", *args, "--out", tmp_path / "run")
+        assert r.exit_code == 2 and message in r.stderr, (args, r.stderr)
+        assert not (tmp_path / "run").exists(), args
+    r = run("train-agent", "--out", tmp_path / "none", "--resume")
+    assert r.exit_code == 2 and "no run to continue" in r.stderr
+    r = run("evaluate", d / "expert.h5", "--out", tmp_path / "e.h5")
+    assert r.exit_code == 2 and "expected 'agent_log'" in r.stderr
