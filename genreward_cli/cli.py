@@ -91,7 +91,7 @@ def cli():
 def _register() -> None:
     from genreward_cli.commands import (
         collect, encode_goal, evaluate, finetune, generate, import_videos, init_model, inspect,
-        score_reward, select_frame, tasks, train_agent, train_fb,
+        pipeline, score_reward, select_frame, tasks, train_agent, train_fb,
     )
 
     cli.add_command(collect.collect)
@@ -105,6 +105,7 @@ def _register() -> None:
     cli.add_command(score_reward.score_reward)
     cli.add_command(train_agent.train_agent)
     cli.add_command(evaluate.evaluate)
+    cli.add_command(pipeline.pipeline)
     cli.add_command(inspect.inspect_cmd)
     cli.add_command(tasks.tasks)
 

@@ -15,7 +15,7 @@ from genreward_cli.options import resolve_device
 
 COMMANDS = [
     "collect", "encode-goal", "evaluate", "finetune", "generate", "import-videos", "init-model",
-    "inspect", "score-reward", "select-frame", "tasks", "train-agent", "train-fb",
+    "inspect", "pipeline", "score-reward", "select-frame", "tasks", "train-agent", "train-fb",
 ]
 
 

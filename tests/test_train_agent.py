@@ -118,6 +118,7 @@ def test_train_agent_bad_inputs(files, tmp_path):
          "the FB model was trained on 64x64 frames, the agent sees 32x32"),
         (["--reward", "env", "--fb-train-steps", 10], "needs --reward genreward with --fb"),
         (["--reward", "env", "--width", 48], "the agent's encoder takes square frames"),
+        (["--reward", "env", "--agent", "dter=1"], "unknown AgentConfig option(s): dter"),
     ]
     if not torch.cuda.is_available():
         bad.append((["--reward", "env", "--device", "cuda"], "--device cuda: no CUDA GPU"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from genreward_cli.config import option
 from genreward_cli.errors import BadInput
@@ -42,10 +42,25 @@ PRESETS = {
 
 
 def preset(name: str, **overrides) -> AgentConfig:
-    """A named size with strict overrides."""
+    """A named size with strict overrides (unknown names and wrong types are errors)."""
     if name not in PRESETS:
         raise BadInput(f"--preset {name!r}: choose from {', '.join(PRESETS)}")
     from genreward_cli.config import build
 
-    base = build(AgentConfig, PRESETS[name])
-    return replace(base, **overrides) if overrides else base
+    return build(AgentConfig, {**PRESETS[name], **overrides})
+
+
+def parse_overrides(items: tuple[str, ...]) -> dict:
+    """``("deter=128", "model_lr=1e-3")`` -> ``{"deter": 128, "model_lr": 0.001}``."""
+    import json
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--agent {item!r}: expected KEY=VALUE, e.g. --agent deter=128")
+        try:
+            out[key.strip()] = json.loads(value)
+        except ValueError:
+            raise BadInput(f"--agent {item!r}: {value!r} is not a number or true/false") from None
+    return out

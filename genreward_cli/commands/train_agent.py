@@ -21,6 +21,9 @@ from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
 @click.option("--preset", type=click.Choice(list(PRESETS)), default="S", show_default=True,
               help="Agent size: `S` is Table A (deterministic 512, 32x32 latents, 512 units); "
                    "`tiny` runs on a CPU; M/L/XL follow DreamerV3's size table.")
+@click.option("--agent", "agent_overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a field of the preset, checked strictly (repeatable), e.g. "
+                   "--agent deter=128 --agent cnn_depth=16.")
 @click.option("--model-lr", type=float, default=None,
               help="World-model learning rate; default: the preset's (Table A: 1e-4).")
 @click.option("--actor-lr", type=float, default=None,
@@ -39,8 +42,8 @@ from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
 @force_option
 @json_option
 @debug_option
-def train_agent(preset, model_lr, actor_lr, critic_lr, out, resume, seed, device, force, as_json,
-                **options):
+def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, resume, seed, device,
+                force, as_json, **options):
     """Train DreamerV3 with a reward model on a Meta-World task (paper Algorithm 1).
 
     The agent sees 64x64 frames and learns from the reward model's `total`: with
@@ -58,7 +61,7 @@ def train_agent(preset, model_lr, actor_lr, critic_lr, out, resume, seed, device
     from dataclasses import asdict, replace
 
     from genreward_cli.agent.behavior import BehaviorConfig
-    from genreward_cli.agent.config import preset as make_preset
+    from genreward_cli.agent.config import parse_overrides, preset as make_preset
     from genreward_cli.agent.train import check_options, load_run_config, prepare_run_dir, train
     from genreward_cli.envs.tasks import check_task, describe
     from genreward_cli.errors import BadInput
@@ -74,6 +77,8 @@ def train_agent(preset, model_lr, actor_lr, critic_lr, out, resume, seed, device
 
         options = {k: v if given(k) or k not in saved else saved[k] for k, v in options.items()}
         preset = preset if given("preset") else saved["preset"]
+        agent_overrides = agent_overrides if given("agent_overrides") else tuple(
+            f"{k}={json.dumps(v)}" for k, v in saved["agent"].items())
         seed = seed if given("seed") else saved["seed"]
         model_lr = model_lr if given("model_lr") else saved["agent"]["model_lr"]
         actor_lr = actor_lr if given("actor_lr") else saved["behavior"]["actor_lr"]
@@ -85,7 +90,7 @@ def train_agent(preset, model_lr, actor_lr, critic_lr, out, resume, seed, device
     check_task(env_config.task)
     if env_config.width and env_config.width != env_config.size:
         raise BadInput("--width: the agent's encoder takes square frames; leave --width at 0")
-    overrides = {"image_size": env_config.size}
+    overrides = {**parse_overrides(agent_overrides), "image_size": env_config.size}
     if model_lr is not None:
         overrides["model_lr"] = model_lr
     agent_config = make_preset(preset, **overrides)

@@ -1,0 +1,170 @@
+"""The whole method as one job: every stage in order, through files, skipping finished ones.
+
+Each stage runs as its own `genreward STAGE ...` process (as it would on its own node), so
+its artifact records its exact command line. A stage counts as finished, and is skipped,
+when its output artifact opens as the right kind, was written by the same command line
+(``--force`` / ``--resume`` aside), and every parent it names still has the hash it had
+then. Change an option, or re-run an upstream stage, and everything downstream runs again.
+The resumable stages (finetune, train-agent) continue from their checkpoints.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genreward_cli.errors import BadInput, GenrewardError
+
+PRESETS = ("tiny", "paper")
+FLAGS_IGNORED = ("--force", "--resume")
+
+
+@dataclass
+class Stage:
+    name: str
+    argv: list[str]  # the genreward subcommand and its arguments
+    marker: str  # the artifact that shows the stage finished (relative to the pipeline dir)
+    kind: str
+    resumable: bool = False  # continue a run in progress with --resume
+    done_steps: int | None = None  # train-agent: the steps its log must show
+    outputs: list[str] = field(default_factory=list)  # what a person looks at
+
+
+def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
+           reward_mode: str = "dense", videos: str | None = None,
+           device: str = "auto") -> list[Stage]:
+    """The stages of one pipeline run, with paths relative to its directory."""
+    if preset not in PRESETS:
+        raise BadInput(f"--preset {preset!r}: choose from {', '.join(PRESETS)}")
+    tiny = preset == "tiny"
+    dev = ["--device", device]
+    env = ["--task", task, "--reward-mode", reward_mode]
+    n_demo = "4" if tiny else "10"
+    steps = steps if steps is not None else (2048 if tiny else 1_000_000)
+    s = str(seed)
+    out = [
+        Stage("collect expert", ["collect", *env, "--policy", "expert", "--episodes", n_demo,
+                                 "--workers", "2", "--seed", s, "--out", "expert.h5"],
+              "expert.h5", "episodes"),
+        Stage("finetune", ["finetune", "--videos", videos or "expert.h5",
+                           *(["--model", "tiny", "--steps", "50", "--lr", "1e-3"] if tiny else []),
+                           "--seed", s, *dev, "--out", "video_model"],
+              "video_model/finetune_log.h5", "finetune_log", resumable=True),
+        Stage("generate", ["generate", "--task", task, "--model", "video_model",
+                           *([] if tiny else ["--height", "480", "--width", "480"]),
+                           "--seed", s, *dev, "--out", "goal_video.h5", "--mp4", "goal_video.mp4"],
+              "goal_video.h5", "goal_video", outputs=["goal_video.mp4"]),
+        Stage("select-frame", ["select-frame", "goal_video.h5",
+                               *(["--clip-model", "tiny"] if tiny else []), *dev,
+                               "--out", "goal_frame.h5", "--plot", "goal_frame_scores.png"],
+              "goal_frame.h5", "goal_frame", outputs=["goal_frame_scores.png"]),
+        Stage("encode-goal", ["encode-goal", "goal_video.h5", "goal_frame.h5",
+                              *(["--image-encoder", "tiny"] if tiny else []), "--seed", s, *dev,
+                              "--out", "goal.h5"], "goal.h5", "goal"),
+        Stage("collect random", ["collect", *env, "--policy", "random", "--episodes", n_demo,
+                                 "--workers", "2", "--seed", str(seed + 1), "--out", "random.h5"],
+              "random.h5", "episodes"),
+        Stage("train-fb", ["train-fb", "expert.h5", "random.h5", "goal.h5",
+                           *(["--steps", "300", "--z-dim", "64", "--hidden-dim", "128",
+                              "--batch-size", "256"] if tiny else []),
+                           "--seed", s, *dev, "--out", "fb.h5"], "fb.h5", "fb"),
+        Stage("train-agent", ["train-agent", *env, "--reward", "genreward", "--goal", "goal.h5",
+                              "--fb", "fb.h5", "--steps", str(steps),
+                              *(["--preset", "tiny", "--train-ratio", "64", "--prefill", "256",
+                                 "--eval-every", "512",
+                                 "--eval-episodes", "5"] if tiny else
+                                ["--preset", "S", "--fb-train-steps", "100000"]),
+                              "--seed", s, *dev, "--out", "agent"],
+              "agent/log.h5", "agent_log", resumable=True, done_steps=steps),
+        Stage("evaluate", ["evaluate", "agent", "--episodes", "5" if tiny else "10", "--seed", s,
+                           *dev, "--out", "eval.h5", "--video", "rollouts.mp4"],
+              "eval.h5", "eval", outputs=["rollouts.mp4"]),
+    ]
+    return out
+
+
+def _normalise(words: list[str], drop_steps: bool) -> list[str]:
+    """A command line without --force/--resume (and, for a run that may be extended,
+    without its --steps, which only says how far to go)."""
+    out, skip = [], False
+    for w in words:
+        if skip:
+            skip = False
+        elif drop_steps and w == "--steps":
+            skip = True
+        elif w not in FLAGS_IGNORED:
+            out.append(w)
+    return out
+
+
+def status(stage: Stage, root: Path) -> tuple[str, str]:
+    """("done" | "resume" | "run", why) for a stage in the pipeline directory ``root``."""
+    from genreward_cli import artifacts
+
+    marker = root / stage.marker
+    if not marker.exists():
+        if stage.resumable and _has_checkpoint(stage, root):
+            return "resume", "a checkpoint to continue from"
+        return "run", "no output yet"
+    try:
+        art = artifacts.open_artifact(marker, stage.kind)
+    except GenrewardError as e:
+        return "run", f"unreadable output ({e})"
+    with art:
+        producer = shlex.split(str(art.attrs["producer"]).split(": ", 1)[-1])
+        extendable = stage.done_steps is not None
+        if _normalise(producer, extendable) != _normalise(["genreward", *stage.argv], extendable):
+            return "run", "made with other options"
+        for parent in art.parents:
+            path = Path(parent["path"])
+            path = path if path.is_absolute() else root / path
+            if not path.exists() or artifacts.sha256_file(path) != parent["sha256"]:
+                return "run", f"its input {parent['path']} changed"
+        if stage.done_steps is not None and int(art.attrs["steps"]) < stage.done_steps:
+            return "resume", f"at {int(art.attrs['steps'])} of {stage.done_steps} steps"
+    return "done", "up to date"
+
+
+def output(stage: Stage) -> str:
+    """The path a stage writes (its --out)."""
+    return stage.argv[stage.argv.index("--out") + 1]
+
+
+def depends_on(stage: Stage, earlier: Stage) -> bool:
+    """Whether ``stage`` reads what ``earlier`` writes."""
+    i = stage.argv.index("--out")
+    inputs = stage.argv[:i] + stage.argv[i + 2:]
+    return output(earlier) in inputs
+
+
+def plan_status(plan: list[Stage], root: Path) -> list[tuple[str, str]]:
+    """``status`` of every stage, where a stage whose input will be redone runs as well."""
+    out: list[tuple[str, str]] = []
+    for i, stage in enumerate(plan):
+        mode, why = status(stage, root)
+        upstream = [p.name for p, (m, _) in zip(plan[:i], out) if m != "done" and depends_on(stage, p)]
+        if mode == "done" and upstream:
+            mode, why = "run", f"after {upstream[0]}"
+        out.append((mode, why))
+    return out
+
+
+def _has_checkpoint(stage: Stage, root: Path) -> bool:
+    out = root / output(stage)
+    return (out / "checkpoint.pt").exists() or (out / "checkpoints").is_dir()
+
+
+def run_stage(stage: Stage, root: Path, mode: str) -> float:
+    """Run one stage as a `genreward` process in ``root``; return its seconds."""
+    argv = [sys.executable, "-m", "genreward_cli", *stage.argv,
+            "--resume" if mode == "resume" else "--force"]
+    start = time.perf_counter()
+    rc = subprocess.call(argv, cwd=root)
+    if rc != 0:
+        raise GenrewardError(f"stage {stage.name!r} failed (exit {rc}): genreward "
+                             f"{shlex.join(stage.argv)} (in {root})")
+    return time.perf_counter() - start

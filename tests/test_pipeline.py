@@ -1,0 +1,56 @@
+"""`genreward pipeline` end to end at the tiny preset, then a re-run that skips and resumes."""
+
+import json
+
+from click.testing import CliRunner
+
+from genreward_cli import artifacts
+from genreward_cli.cli import cli
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(tmp_path):
+    out = tmp_path / "demo"
+    r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 512, "--json")
+    assert r.exit_code == 0, r.stderr
+    first = json.loads(r.stdout)
+    assert [s["action"] for s in first["stages"]] == ["ran"] * 9
+    for name in ("expert.h5", "video_model/finetune_log.h5", "goal_video.h5", "goal_video.mp4",
+                 "goal_frame.h5", "goal_frame_scores.png", "goal.h5", "random.h5", "fb.h5",
+                 "agent/log.h5", "eval.h5", "rollouts.mp4", "curves.png", "curves.csv"):
+        assert (out / name).stat().st_size > 0, name
+    # the hand-over is through files: each stage names its inputs with their hashes
+    with artifacts.open_artifact(out / "agent" / "log.h5", "agent_log") as art:
+        assert {p["path"] for p in art.parents} == {"goal.h5", "fb.h5"}
+        assert int(art.attrs["steps"]) == 512
+    assert first["eval"]["episodes"] == 5 and 0 <= first["goal_frame"]["index"] < 49
+
+    # the same command again: nothing is redone
+    r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 512, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert [s["action"] for s in json.loads(r.stdout)["stages"]] == ["skipped"] * 9
+
+    # more agent steps: the agent resumes from its checkpoint, evaluation follows, the rest stays
+    r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 768, "--dry-run")
+    assert r.exit_code == 0
+    assert "resume  train-agent     at 512 of 768 steps" in r.stderr
+    assert "run  evaluate        after train-agent" in r.stderr
+    r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 768, "--json")
+    assert r.exit_code == 0, r.stderr
+    actions = {s["stage"]: s["action"] for s in json.loads(r.stdout)["stages"]}
+    assert actions.pop("train-agent") == "resumed" and actions.pop("evaluate") == "ran"
+    assert set(actions.values()) == {"skipped"}
+    with artifacts.open_artifact(out / "eval.h5", "eval") as art:
+        assert int(art.attrs["step"]) == 768
+
+
+def test_pipeline_bad_input(tmp_path):
+    r = run("pipeline", "--task", "reach-v9", "--out", tmp_path / "x")
+    assert r.exit_code == 2 and "unknown Meta-World task 'reach-v9'" in r.stderr
+    assert not (tmp_path / "x").exists()
+    (tmp_path / "file").write_text("")
+    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "file")
+    assert r.exit_code == 2 and "is a file" in r.stderr
