@@ -26,6 +26,8 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(tmp_path):
     with artifacts.open_artifact(out / "agent" / "log.h5", "agent_log") as art:
         assert {p["path"] for p in art.parents} == {"goal.h5", "fb.h5"}
         assert int(art.attrs["steps"]) == 512
+    with artifacts.open_artifact(out / "goal.h5", "goal") as art:  # usable from any directory
+        assert json.loads(art.attrs["video_encoder"])["vae"] == str((out / "video_model").resolve())
     assert first["eval"]["episodes"] == 5 and 0 <= first["goal_frame"]["index"] < 49
 
     # the same command again: nothing is redone

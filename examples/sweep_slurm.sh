@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# A sweep on a SLURM cluster, one stage per node, files as the hand-over:
+#   1. a goal job array: per task, generate -> select-frame -> encode-goal -> collect -> train-fb
+#   2. a training job array, after it: one (task, method, seed) per array element
+#   3. a comparison job, after that.
+# Submit with:  bash examples/sweep_slurm.sh submit
+# (each array element calls this script back with `goal` or `train`; set ROOT to a shared disk)
+set -euo pipefail
+TASKS=(pick-place-v3 pick-out-of-hole-v3 bin-picking-v3 shelf-place-v3 disassemble-v3)
+METHODS=(genreward env vlm-rm roboclip)
+SEEDS=(0 1 2)
+STEPS=${STEPS:-1000000}
+MODE=${MODE:-dense}
+ROOT=${ROOT:-$PWD/runs/sweep}
+VIDEO_MODEL=${VIDEO_MODEL:-$PWD/models/cogvideox-bridge}
+GR=${GR:-genreward}
+SELF=$(readlink -f "$0")
+N_TRAIN=$(( ${#TASKS[@]} * ${#METHODS[@]} * ${#SEEDS[@]} ))
+
+case "${1:-}" in
+submit)
+  mkdir -p "$ROOT/logs"
+  goal=$(sbatch --parsable --array=0-$(( ${#TASKS[@]} - 1 )) --gres=gpu:1 --time=4:00:00 \
+    --output="$ROOT/logs/goal-%a.out" "$SELF" goal)
+  train=$(sbatch --parsable --array=0-$(( N_TRAIN - 1 )) --dependency=afterok:"$goal" \
+    --gres=gpu:1 --time=48:00:00 --requeue --output="$ROOT/logs/train-%a.out" "$SELF" train)
+  sbatch --dependency=afterany:"$train" --output="$ROOT/logs/compare.out" --wrap \
+    "$GR evaluate --compare $ROOT/*/$MODE/*/* --plot $ROOT/curves.png --csv $ROOT/final.csv"
+  ;;
+goal)
+  task=${TASKS[$SLURM_ARRAY_TASK_ID]}
+  d=$ROOT/$task
+  mkdir -p "$d"
+  $GR generate --task "$task" --model "$VIDEO_MODEL" --height 480 --width 480 --device cuda \
+    --out "$d/goal_video.h5" --mp4 "$d/goal_video.mp4" --force
+  $GR select-frame "$d/goal_video.h5" --device cuda --out "$d/goal_frame.h5" --force
+  $GR encode-goal "$d/goal_video.h5" "$d/goal_frame.h5" --device cuda --out "$d/goal.h5" --force
+  $GR collect --task "$task" --policy random --episodes 20 --workers "${SLURM_CPUS_ON_NODE:-4}" \
+    --out "$d/random.h5" --force
+  $GR train-fb "$d/random.h5" "$d/goal.h5" --device cuda --out "$d/fb.h5" --force
+  ;;
+train)
+  i=$SLURM_ARRAY_TASK_ID
+  seed=${SEEDS[$(( i % ${#SEEDS[@]} ))]}
+  method=${METHODS[$(( i / ${#SEEDS[@]} % ${#METHODS[@]} ))]}
+  task=${TASKS[$(( i / (${#SEEDS[@]} * ${#METHODS[@]}) ))]}
+  d=$ROOT/$task
+  out=$d/$MODE/$method/$seed
+  args=(--task "$task" --reward-mode "$MODE" --reward "$method" --preset S --steps "$STEPS"
+        --seed "$seed" --device cuda --out "$out")
+  if [ "$method" = genreward ]; then
+    args+=(--goal "$d/goal.h5" --fb "$d/fb.h5" --fb-train-steps 100000)
+  fi
+  # a requeued (preempted) element continues from its checkpoint
+  if [ -f "$out/checkpoint.pt" ]; then args+=(--resume); fi
+  $GR train-agent "${args[@]}"
+  ;;
+*)
+  echo "usage: $0 submit" >&2
+  exit 2
+  ;;
+esac
