@@ -79,47 +79,57 @@ class Behavior(nn.Module):
     def value(self, feat, slow: bool = False) -> torch.Tensor:
         return TwoHotDist((self.slow_critic if slow else self.critic)(feat)).mean()
 
-    def imagine(self, wm, start: dict[str, torch.Tensor], generator=None):
+    def imagine(self, wm, start: dict[str, torch.Tensor], generator=None, with_dists=False):
         """Roll the actor out in the world model from flattened posterior states [N, ...].
 
         Returns feats [N, H+1, F] (state 0 = start), actions [N, H, A] as sampled (the
-        world model receives them clipped to [-1, 1], as the environment does).
+        world model receives them clipped to [-1, 1], as the environment does). The dynamics
+        never carry gradients. ``with_dists`` also returns the log-probability and entropy of
+        each action [N, H] with gradients to the actor, so the actor loss reuses the rollout's
+        forward passes instead of repeating them.
         """
         state = {"deter": start["deter"].detach(), "stoch": start["stoch"].detach()}
-        feats, actions = [wm.rssm.feat(state)], []
+        feats, actions, logps, ents = [wm.rssm.feat(state)], [], [], []
         for _ in range(self.b.horizon):
-            dist = self.actor(feats[-1].detach())
-            noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
-            action = dist.mean + dist.stddev * noise  # the sample itself, for its log-prob
-            state = wm.rssm.img_step(state, action.clamp(-1, 1), generator)  # what envs execute
-            feats.append(wm.rssm.feat(state))
+            with torch.set_grad_enabled(with_dists and torch.is_grad_enabled()):
+                dist = self.actor(feats[-1])
+            with torch.no_grad():
+                noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
+                action = dist.mean + dist.stddev * noise  # the sample itself, for its log-prob
+                state = wm.rssm.img_step(state, action.clamp(-1, 1), generator)  # envs clip too
+                feats.append(wm.rssm.feat(state))
             actions.append(action)
-        return torch.stack(feats, 1), torch.stack(actions, 1)
+            if with_dists:
+                logps.append(dist.log_prob(action).sum(-1))
+                ents.append(dist.entropy().sum(-1))
+        out = (torch.stack(feats, 1), torch.stack(actions, 1))
+        return out + (torch.stack(logps, 1), torch.stack(ents, 1)) if with_dists else out
 
     def loss(self, wm, start, generator=None):
         """Actor and critic losses on imagined trajectories from ``start`` states."""
         b = self.b
+        feats, actions, logp, entropy = self.imagine(wm, start, generator, with_dists=True)
+        critic_logits = self.critic(feats)  # one pass: the values (detached) and the loss
         with torch.no_grad():
-            feats, actions = self.imagine(wm, start, generator)
-            reward = TwoHotDist(wm.reward(feats[:, 1:])).mean()
-            cont = torch.sigmoid(wm.cont(feats[:, 1:])[..., 0])
-            value = self.value(feats)
+            # heads on a contiguous 2-D batch: on the strided slice, matmul falls back to a
+            # batched product with the weight expanded per row (~4% of a CPU update)
+            nxt = feats[:, 1:].reshape(-1, feats.shape[-1])
+            reward = TwoHotDist(wm.reward(nxt)).mean().view(feats.shape[0], -1)
+            cont = torch.sigmoid(wm.cont(nxt)[..., 0]).view(feats.shape[0], -1)
+            value = TwoHotDist(critic_logits.detach()).mean()
             returns = lambda_returns(reward, cont, value, b.gamma, b.lam)
             # weight of each imagined state: the discounted probability of still being alive
             weight = torch.cumprod(torch.cat([torch.ones_like(cont[:, :1]), b.gamma * cont[:, :-1]],
                                              1), 1)
             scale = self.normalizer.update(returns).to(returns.device)
             advantage = (returns - value[:, :-1]) / scale
-        dist = self.actor(feats[:, :-1])
-        logp = dist.log_prob(actions).sum(-1)
-        entropy = dist.entropy().sum(-1)
         actor_loss = -(weight * (advantage * logp + b.entropy * entropy)).mean()
-        critic = TwoHotDist(self.critic(feats[:, :-1]))
+        critic = TwoHotDist(critic_logits[:, :-1])
         slow = self.value(feats[:, :-1], slow=True).detach()
         critic_loss = (weight * (-critic.log_prob(returns)
                                  - b.slow_critic_scale * critic.log_prob(slow))).mean()
-        metrics = {"actor": float(actor_loss), "critic": float(critic_loss),
-                   "return": float(returns.mean()), "entropy": float(entropy.mean()),
+        metrics = {"actor": float(actor_loss.detach()), "critic": float(critic_loss.detach()),
+                   "return": float(returns.mean()), "entropy": float(entropy.detach().mean()),
                    "return_scale": float(scale)}
         return actor_loss, critic_loss, metrics
 

@@ -70,8 +70,12 @@ def unimix_probs(logits: torch.Tensor, unimix: float = 0.01) -> torch.Tensor:
 
 def sample_onehot(probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """A one-hot sample [..., K] with straight-through gradients to ``probs``."""
-    flat = probs.reshape(-1, probs.shape[-1])
-    idx = torch.multinomial(flat.detach(), 1, generator=generator)[:, 0]
+    flat = probs.detach().reshape(-1, probs.shape[-1])
+    # inverse-CDF sampling: one uniform per distribution (torch.multinomial draws one
+    # exponential per class, ~10% of a CPU update at 32 x 32 latents)
+    u = torch.rand(flat.shape[0], 1, generator=generator, device=flat.device, dtype=flat.dtype)
+    cdf = flat.cumsum(-1)
+    idx = (cdf < u * cdf[:, -1:]).sum(-1).clamp_(max=flat.shape[-1] - 1)
     onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype).reshape(probs.shape)
     return onehot + probs - probs.detach()
 
