@@ -19,7 +19,7 @@ for task in $TASKS; do
   d=$ROOT/$task
   mkdir -p "$d"
   # goal: generate from the task's first frame, pick the goal frame, encode both (eq. 4-6)
-  $GR generate --task "$task" --model "$VIDEO_MODEL" --height 480 --width 480 --frames 49 \
+  $GR generate --task "$task" --model "$VIDEO_MODEL" --frames 49 \
     --steps 50 --guidance 6 --device cuda --out "$d/goal_video.h5" --mp4 "$d/goal_video.mp4"
   $GR select-frame "$d/goal_video.h5" --device cuda --out "$d/goal_frame.h5" \
     --plot "$d/goal_frame_scores.png"

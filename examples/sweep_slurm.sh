@@ -31,7 +31,7 @@ goal)
   task=${TASKS[$SLURM_ARRAY_TASK_ID]}
   d=$ROOT/$task
   mkdir -p "$d"
-  $GR generate --task "$task" --model "$VIDEO_MODEL" --height 480 --width 480 --device cuda \
+  $GR generate --task "$task" --model "$VIDEO_MODEL" --device cuda \
     --out "$d/goal_video.h5" --mp4 "$d/goal_video.mp4" --force
   $GR select-frame "$d/goal_video.h5" --device cuda --out "$d/goal_frame.h5" --force
   $GR encode-goal "$d/goal_video.h5" "$d/goal_frame.h5" --device cuda --out "$d/goal.h5" --force

@@ -108,8 +108,8 @@ def check_options(env_config, run_config: RunConfig, reward_model) -> None:
                            f"--size {size[0]}")
 
 
-def _status(ep: dict, updates: int) -> str:
-    parts = [f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
+def _status(ep: dict, updates: int, rate: float) -> str:
+    parts = [f"{rate:.1f} steps/s", f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
              f"success {'yes' if ep['episode/success'] else 'no'}"]
     for name in ("video", "fb", "clip"):
         if f"episode/reward_{name}" in ep:
@@ -222,7 +222,8 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
             e["success"].append(bool(ep["episode/success"])), e["length"].append(ep["episode/length"])
             e["learn_return"].append(ep.get("episode/reward_total", ep["episode/return"]))
             logger.write(ep["step"], {k: float(v) for k, v in ep.items() if k.startswith("episode/")})
-            update(0, _status({**ep, "episode": len(e["step"])}, trainer.updates))
+            rate = (ep["step"] - start_step) / max(time.perf_counter() - start, 1e-9)
+            update(0, _status({**ep, "episode": len(e["step"])}, trainer.updates, rate))
             every = run_config.eval_every
             if every and ep["step"] // every > (ep["step"] - ep["episode/length"]) // every:
                 evaluate(ep["step"])
