@@ -87,6 +87,13 @@ def _datasets(h5: h5py.Group, skip_groups: str | None) -> list[dict]:
 
 
 def _summary(art: Artifact) -> dict[str, Any]:
+    if art.kind.name == "agent_log":
+        return _agent_log_summary(art.file)
+    if art.kind.name == "eval":
+        ret = art.file["return"][()]
+        return {"episodes": int(len(ret)), "return_mean": float(ret.mean()),
+                "return_std": float(ret.std()),
+                "success_rate": float(np.mean(art.file["success"][()]))}
     if art.kind.name != "episodes":
         return {}
     h5 = art.file
@@ -108,6 +115,19 @@ def _summary(art: Artifact) -> dict[str, Any]:
         "reward_return_mean": float(np.mean(agent_returns)),
         "success_rate": float(np.mean(success)),
     }
+
+
+def _agent_log_summary(h5) -> dict[str, Any]:
+    ret, succ = h5["episodes/return"][()], h5["episodes/success"][()]
+    out = {"steps": int(h5.attrs["steps"]), "updates": int(h5.attrs["updates"]),
+           "episodes": int(len(ret)),
+           "last10_return_mean": float(ret[-10:].mean()) if len(ret) else None,
+           "last10_success_rate": float(succ[-10:].mean()) if len(ret) else None,
+           "evaluations": int(len(h5["eval/step"]))}
+    if len(h5["eval/step"]):
+        out["last_eval_return_mean"] = float(h5["eval/return"][-1].mean())
+        out["last_eval_success_rate"] = float(h5["eval/success"][-1].mean())
+    return out
 
 
 def report(art: Artifact, depth: int = 5) -> dict[str, Any]:

@@ -88,6 +88,11 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
         assert returns.shape == (2,) and art.attrs["mean"] == pytest.approx(returns.mean())
         assert list(art.file["length"][()]) == [40, 40]
     assert (tmp_path / "roll.mp4").stat().st_size > 0
+    r = run("inspect", tmp_path / "eval.h5", "--json")
+    assert json.loads(r.stdout)["summary"]["return_mean"] == pytest.approx(float(returns.mean()))
+    r = run("inspect", tmp_path / "straight" / "log.h5", "--json")
+    summary = json.loads(r.stdout)["summary"]
+    assert summary["steps"] == 160 and summary["episodes"] == 4 and summary["evaluations"] == 2
 
     # compare two runs (an env-reward baseline next to it)
     r = run("train-agent", *TINY, "--reward", "env", "--steps", 80, "--out", tmp_path / "env")
