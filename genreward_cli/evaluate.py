@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from genreward_cli.agent.train import LOG_NAME
 from genreward_cli.errors import BadInput
 
-LOG_NAME = "log.h5"
 
 
 @dataclass

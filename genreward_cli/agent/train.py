@@ -166,7 +166,6 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
         if online_fb is not None:
             online_fb.load_state_dict(saved["fb"])
     rewarder = OnlineReward(reward_model, env, max_steps, image_shape, ACTION_DIM)
-    scored = set(int(k) for k in reward_model.scored_steps(max_steps))
     logger = MetricsLogger(out)
     pending: list[dict] = []
     now = {"step": state.step if state else 0}
@@ -193,7 +192,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                   done=start_step) as update:
         def on_step(step, parts):
             k = rewarder.t - 1
-            if k in scored:
+            if k in reward_model.scored:  # set by OnlineReward's prepare()
                 log.reward_step.append(step)
                 for name, v in parts.items():
                     log.rewards.setdefault(name, []).append(float(v))

@@ -90,7 +90,7 @@ class RewardModel:
 
     def step(self, ep: EpisodeRecord, k: int, last: bool) -> dict[str, float]:
         """``step_components``, timed into ``cost`` only where the model does work."""
-        scored = getattr(self, "_scored", None)
+        scored = getattr(self, "scored", None)
         if scored is None:
             raise RuntimeError("call prepare(max_steps) before stepping a reward model")
         if k in scored:
@@ -98,7 +98,8 @@ class RewardModel:
         return self.step_components(ep, k, last)
 
     def prepare(self, max_steps: int) -> None:
-        self._scored = set(int(k) for k in self.scored_steps(max_steps))
+        """Fix the episode length; ``scored`` becomes the set of ``scored_steps``."""
+        self.scored = set(int(k) for k in self.scored_steps(max_steps))
 
 
 class EnvReward(RewardModel):

@@ -64,29 +64,24 @@ class OnlineFB:
     """Train a genreward model's FB network on the agent's replay, then freeze it (the paper
     trains it for the first 100k env steps). The reward uses the network as it trains."""
 
-    def __init__(self, model, seed: int = 0, batch_size: int | None = None):
+    def __init__(self, model, seed: int = 0):
         import json
-
-        import torch
 
         from genreward_cli.config import build
         from genreward_cli.fb.trainer import FBTrainConfig, FBTrainer
 
         self.model = model
-        values = json.loads(model.fb_train_config)
-        if batch_size:
-            values["batch_size"] = batch_size
-        config = build(FBTrainConfig, values)
+        config = build(FBTrainConfig, json.loads(model.fb_train_config))  # the fb file's settings
         model.fb.requires_grad_(True).train()
         self.trainer = FBTrainer(model.fb, config, seed=seed)
         self.rng = np.random.default_rng([seed, 7])
         self.frozen = False
-        self._torch = torch
 
     def update(self, replay) -> dict[str, float]:
+        import torch
+
         from genreward_cli.fb.trainer import Batch
 
-        torch = self._torch
         obs, action, nxt = replay.sample_transitions(self.trainer.config.batch_size, self.rng)
         emb = self.model.image_encoder.encode(np.concatenate([obs, nxt]))
         dev = self.model.device
