@@ -3,9 +3,11 @@ peak memory, replay bytes per step, and the update's FLOPs against the machine's
 
     .venv/bin/python bench/agent.py --preset tiny
     .venv/bin/python bench/agent.py --preset S --updates 3        # Table A sizes
+    .venv/bin/python bench/agent.py --preset S --precision bf16   # mixed precision
     python bench/agent.py --preset S --device cuda
 
-"Fraction of peak" divides the update's FLOP rate by the rate of a large fp32 matrix product
+The FLOP count and "fraction of peak" are those of fp32 (with --precision bf16 the fraction
+can exceed 1). "Fraction of peak" divides the update's FLOP rate by the rate of a large fp32 matrix product
 measured in the same run (the machine's practical peak), so it is a ratio from one run.
 """
 
@@ -48,10 +50,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--length", type=int, default=64)
     p.add_argument("--train-ratio", type=float, default=512)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     a = p.parse_args()
+    from genreward_cli.memory import keep_freed_memory
+
+    kept = keep_freed_memory()  # as every genreward command does (GENREWARD_MALLOC=default: not)
     dev = a.device
     torch.manual_seed(0)
-    config = preset(a.preset)
+    config = preset(a.preset, precision=a.precision)
     agent = DreamerAgent(config, action_dim=4).to(dev)
     trainer = DreamerTrainer(agent)
     replay = Replay(2000, (64, 64, 3), 4)
@@ -63,7 +69,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if dev == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     n_params = sum(q.numel() for q in agent.parameters())
     print(f"# DreamerV3 preset {a.preset} on {dev} ({name}): {n_params / 1e6:.1f}M parameters, "
-          f"batch {a.batch}x{a.length}, fp32")
+          f"batch {a.batch}x{a.length}, {a.precision}, "
+          f"allocator: {'freed memory kept' if kept else 'glibc defaults'}")
     batch = replay.sample(a.batch, a.length, dev)
     with FlopCounterMode(display=False) as counter:
         trainer.update(batch)  # also the warm-up

@@ -10,7 +10,13 @@ with PyYAML, so nothing beyond torch and gymnasium is needed:
     .venv/bin/python bench/agent_reference.py --repo /tmp/dreamerv3-torch [--updates 5]
 
 `torch.compile` is off for both (the port enables it by default on Linux; ours does not use
-it). Prints each update's time, the medians and their ratio.
+it). Ours runs twice per round, in fp32 and in bf16 mixed precision (`--agent precision=bf16`,
+DreamerV3's own compute dtype); the port runs in fp32. Prints each update's time, the medians
+and their ratios.
+
+All three share the process, so they share its allocator setting: by default the one every
+`genreward` command uses (`genreward_cli/memory.py`, freed memory kept in the heap);
+`GENREWARD_MALLOC=default` runs all three with glibc's defaults instead.
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ def main() -> None:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    from genreward_cli.memory import keep_freed_memory
+
+    kept = keep_freed_memory()
 
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
     from genreward_cli.agent.config import preset
@@ -83,9 +92,10 @@ def main() -> None:
 
     batch, length = 16, 64
     rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    ours = DreamerAgent(preset("S"), 4)
-    trainer = DreamerTrainer(ours)
+    trainers = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        trainers[precision] = DreamerTrainer(DreamerAgent(preset("S", precision=precision), 4))
     replay = Replay(4096, (64, 64, 3), 4, seed=0)
     for t in range(4096):
         replay.add(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8),
@@ -99,23 +109,26 @@ def main() -> None:
                 "reward": b["reward"].numpy(), "is_first": b["is_first"].numpy().astype(np.float32),
                 "is_terminal": (1 - b["cont"].numpy()).astype(np.float32)}
 
-    our_params = sum(p.numel() for p in ours.parameters())
+    our_params = sum(p.numel() for p in trainers["fp32"].agent.parameters())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {batch} x {length}, "
-          f"64x64 frames, fp32")
+          f"64x64 frames; allocator: {'freed memory kept' if kept else 'glibc defaults'}")
     print(f"parameters: ours (S) {our_params / 1e6:.1f}M, reference {their_params / 1e6:.1f}M")
-    times = {"ours": [], "reference": []}
+    names = ("ours fp32", "ours bf16", "reference fp32")
+    times = {name: [] for name in names}
     for i in range(a.updates + 1):  # the first round warms up, untimed
-        for name in ("ours", "reference"):
-            data = replay.sample(batch, length) if name == "ours" else their_batch()
+        for name in names:
+            mine = name.startswith("ours")
+            data = replay.sample(batch, length) if mine else their_batch()
             start = time.perf_counter()
-            trainer.update(data) if name == "ours" else theirs(data)
+            trainers[name[-4:]].update(data) if mine else theirs(data)
             elapsed = time.perf_counter() - start
             if i:
                 times[name].append(elapsed)
-                print(f"  update {i}: {name:9s} {elapsed:6.2f} s", flush=True)
-    ours_s, ref_s = statistics.median(times["ours"]), statistics.median(times["reference"])
-    print(f"median s/update: ours {ours_s:.2f}, reference {ref_s:.2f}; "
-          f"ours is {ref_s / ours_s:.2f}x faster")
+                print(f"  update {i}: {name:15s} {elapsed:6.2f} s", flush=True)
+    med = {name: statistics.median(t) for name, t in times.items()}
+    print("median s/update: " + ", ".join(f"{n} {s:.2f}" for n, s in med.items()))
+    for name in names[:2]:
+        print(f"{name} is {med['reference fp32'] / med[name]:.2f}x faster than the reference")
 
 
 if __name__ == "__main__":

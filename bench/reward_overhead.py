@@ -4,10 +4,17 @@ the goal-sized frames only at sampled steps saves over rendering them every step
 paper's code does at 480x480).
 
     .venv/bin/python bench/reward_overhead.py [--steps 768] [--goal-size 480] [--preset tiny]
+    .venv/bin/python bench/reward_overhead.py --preset S --steps 512 --agent precision=bf16
 
 Wall time includes each run's start-up (the genreward run loads the VAE, image encoder and
-FB model); the training-loop figure leaves it out. The goal and FB files are built here with the tiny models (CPU); the agent runs Table A's
-replay settings (train ratio 512, 16 x 64 batches).
+FB model); the training-loop figure leaves it out. With `--repeat N` the two runs alternate
+N times and the medians are compared. The accounted overhead adds up what the genreward run
+does on top of the env run (the reward model's own timed calls and the extra renders at the
+goal's size, timed separately below) and divides by the env run: it does not move with the
+machine's run-to-run noise as the wall-clock difference does.
+
+The goal and FB files are built here with the tiny models (CPU); the agent runs Table A's
+replay settings (train ratio 512, 16 x 64 batches) at `--preset`.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -79,11 +87,17 @@ def main() -> None:
     p.add_argument("--prefill", type=int, default=256)
     p.add_argument("--goal-size", type=int, default=480, help="goal video resolution (paper: 480)")
     p.add_argument("--preset", default="tiny")
+    p.add_argument("--agent", action="append", default=[], metavar="KEY=VALUE",
+                   help="train-agent --agent overrides, e.g. precision=bf16")
+    p.add_argument("--repeat", type=int, default=1, help="alternating runs of each reward")
     p.add_argument("--device", default="cpu")
     a = p.parse_args()
 
     import torch
 
+    from genreward_cli.memory import keep_freed_memory
+
+    keep_freed_memory()  # as the genreward command does
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -91,25 +105,34 @@ def main() -> None:
         build_goal(d, a.goal_size)
         common = ["--task", "reach-v3", "--preset", a.preset, "--steps", a.steps, "--prefill",
                   a.prefill, "--eval-every", 0, "--seed", 0, "--device", a.device, "--json"]
-        times, summaries = {}, {}
-        for name, extra in (("env", ["--reward", "env"]),
-                            ("genreward", ["--reward", "genreward", "--goal", d / "goal.h5",
-                                           "--fb", d / "fb.h5"])):
-            start = time.perf_counter()
-            summaries[name] = json.loads(cli("train-agent", *common, *extra, "--out", d / name))
-            times[name] = time.perf_counter() - start
-    cost = summaries["genreward"]["reward_cost"]
-    print(f"train-agent {a.steps} steps ({summaries['env']['updates']} updates, preset {a.preset}), "
-          f"goal video {a.goal_size}x{a.goal_size}:")
-    print(f"  env reward        {times['env']:8.1f} s")
-    print(f"  genreward reward  {times['genreward']:8.1f} s   (reward model: {cost['calls']} calls, "
-          f"{cost['ms_per_call']:.0f} ms each, {cost['seconds']:.1f} s in all)")
-    print(f"  overhead          {times['genreward'] / times['env'] - 1:+8.1%}  "
-          f"(reward model alone: {cost['seconds'] / times['env']:.1%} of the env-reward run)")
-    rates = {k: v["steps_per_s"] for k, v in summaries.items()}
-    print(f"  training loop only (after loading the models): {rates['env']:.2f} vs "
-          f"{rates['genreward']:.2f} steps/s, overhead {rates['env'] / rates['genreward'] - 1:+.1%}")
+        for item in a.agent:
+            common += ["--agent", item]
+        times, summaries = {"env": [], "genreward": []}, {"env": [], "genreward": []}
+        for i in range(a.repeat):
+            for name, extra in (("env", ["--reward", "env"]),
+                                ("genreward", ["--reward", "genreward", "--goal", d / "goal.h5",
+                                               "--fb", d / "fb.h5"])):
+                start = time.perf_counter()
+                out = d / f"{name}{i}"
+                summaries[name].append(json.loads(cli("train-agent", *common, *extra, "--out", out)))
+                times[name].append(time.perf_counter() - start)
+                print(f"  run {i + 1}: {name:9s} {times[name][-1]:8.1f} s", flush=True)
     r = render_cost(a.goal_size)
+    wall = {k: statistics.median(v) for k, v in times.items()}
+    cost = summaries["genreward"][0]["reward_cost"]
+    extra_render = (r["sampled"] - r["agent"]) * a.steps
+    print(f"train-agent {a.steps} steps ({summaries['env'][0]['updates']} updates, preset "
+          f"{a.preset} {' '.join(a.agent)}), goal video {a.goal_size}x{a.goal_size}, "
+          f"median of {a.repeat}:")
+    print(f"  env reward        {wall['env']:8.1f} s")
+    print(f"  genreward reward  {wall['genreward']:8.1f} s   (reward model: {cost['calls']} calls, "
+          f"{cost['ms_per_call']:.0f} ms each, {cost['seconds']:.1f} s in all)")
+    print(f"  overhead          {wall['genreward'] / wall['env'] - 1:+8.1%}  (wall clock)")
+    print(f"  accounted         {(cost['seconds'] + extra_render) / wall['env']:+8.1%}  (reward model "
+          f"{cost['seconds']:.1f} s + extra renders {extra_render:.1f} s, over the env run)")
+    rates = {k: statistics.median(s["steps_per_s"] for s in v) for k, v in summaries.items()}
+    print(f"  training loop only (after loading the models): {rates['env']:.3f} vs "
+          f"{rates['genreward']:.3f} steps/s, overhead {rates['env'] / rates['genreward'] - 1:+.1%}")
     print(f"rendering per env step (256-step episodes, {r['sampled_frames']} frames sampled):")
     print(f"  64x64 only                         {1000 * r['agent']:6.2f} ms")
     print(f"  + {a.goal_size}x{a.goal_size} every step (paper's code)  {1000 * r['every']:6.2f} ms")

@@ -114,4 +114,7 @@ _register()
 
 
 def main() -> None:
+    from genreward_cli.memory import keep_freed_memory
+
+    keep_freed_memory()  # before any large tensor: see memory.py
     cli(prog_name="genreward")

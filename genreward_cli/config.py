@@ -56,8 +56,9 @@ def click_options(cls, *, exclude: tuple[str, ...] = ()):
     return decorate
 
 
-def build(cls, values: dict[str, Any]):
-    """Build ``cls`` from ``values``, strictly: unknown keys, wrong types, bad choices fail."""
+def build(cls, values: dict[str, Any], name=_flag):
+    """Build ``cls`` from ``values``, strictly: unknown keys, wrong types, bad choices fail.
+    ``name`` spells a field in the error messages (its command-line flag by default)."""
     hints = typing.get_type_hints(cls)
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - set(names))
@@ -71,12 +72,12 @@ def build(cls, values: dict[str, Any]):
             ok = True
         if not ok:
             raise BadInput(
-                f"{_flag(key)}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
+                f"{name(key)}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
             )
         if meta.get("choices") and value not in meta["choices"]:
-            raise BadInput(f"{_flag(key)}: {value!r} is not one of {', '.join(meta['choices'])}")
+            raise BadInput(f"{name(key)}: {value!r} is not one of {', '.join(meta['choices'])}")
         if meta.get("minimum") is not None and value < meta["minimum"]:
-            raise BadInput(f"{_flag(key)}: must be at least {meta['minimum']}, got {value}")
+            raise BadInput(f"{name(key)}: must be at least {meta['minimum']}, got {value}")
     return cls(**values)
 
 

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from genreward_cli.agent.dists import (
@@ -97,24 +98,52 @@ def test_world_model_shapes():
     torch.testing.assert_close(TwoHotDist(wm.reward(feat)).mean(), torch.zeros(2, 8))
 
 
-def test_world_model_reconstruction_loss_falls_on_a_fixed_batch():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_world_model_reconstruction_loss_falls_on_a_fixed_batch(precision):
     """Tiny preset, 60 Adam steps on one batch: the image loss falls by at least half."""
     from genreward_cli.agent.config import preset
     from genreward_cli.agent.world_model import WorldModel
 
     torch.manual_seed(0)
-    wm = WorldModel(preset("tiny"), action_dim=4)
+    wm = WorldModel(preset("tiny", precision=precision), action_dim=4)
     opt = torch.optim.Adam(wm.parameters(), lr=3e-3)
     batch = fixed_batch()
     g = torch.Generator().manual_seed(0)
     first = None
     for _ in range(60):
-        loss, metrics, _ = wm.loss(batch, g)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss, metrics, _ = wm.loss(batch, g)
+        assert loss.dtype == torch.float32
         opt.zero_grad()
         loss.backward()
         opt.step()
         first = first if first is not None else metrics["image"]
     assert metrics["image"] < 0.5 * first, (first, metrics["image"])
+
+
+def test_bf16_update_is_close_to_fp32_and_keeps_fp32_weights():
+    """Mixed precision computes the same losses, to bf16's precision, from the same weights;
+    weights, optimiser states and the recurrent state stay float32."""
+    from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
+    from genreward_cli.agent.config import preset
+
+    torch.manual_seed(0)
+    fp32 = DreamerAgent(preset("tiny"), 4)
+    bf16 = DreamerAgent(preset("tiny", precision="bf16"), 4)
+    bf16.load_state_dict(fp32.state_dict())
+    batch = fixed_batch()
+    m32 = DreamerTrainer(fp32, seed=1).update(batch)
+    trainer = DreamerTrainer(bf16, seed=1)
+    m16 = trainer.update(batch)
+    for key in ("train/image", "train/reward", "train/cont", "train/critic"):
+        assert m16[key] == pytest.approx(m32[key], rel=0.05), key
+    assert m16["train/image"] != m32["train/image"]  # it did compute in bfloat16
+    assert all(p.dtype == torch.float32 for p in bf16.parameters())
+    assert all(v.dtype == torch.float32 for s in trainer.wm_opt.state.values() for v in s.values()
+               if v.is_floating_point())
+    image = batch["image"][:, 0].numpy()
+    action, (latent, _) = bf16.policy(image, [True, True], generator=torch.Generator().manual_seed(0))
+    assert action.dtype == "float32" and latent["deter"].dtype == torch.float32
 
 
 def test_lambda_returns_closed_form():

@@ -124,6 +124,9 @@ def test_train_agent_bad_inputs(files, tmp_path):
         (["--reward", "env", "--fb-train-steps", 10], "needs --reward genreward with --fb"),
         (["--reward", "env", "--width", 48], "the agent's encoder takes square frames"),
         (["--reward", "env", "--agent", "dter=1"], "unknown AgentConfig option(s): dter"),
+        (["--reward", "env", "--agent", "precision=fp16"],
+         "--agent precision: 'fp16' is not one of fp32, bf16"),
+        (["--reward", "env", "--agent", "deter=wide"], "--agent deter: expected int, got str 'wide'"),
     ]
     if not torch.cuda.is_available():
         bad.append((["--reward", "env", "--device", "cuda"], "--device cuda: no CUDA GPU"))

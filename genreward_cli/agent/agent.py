@@ -26,6 +26,11 @@ class DreamerAgent(nn.Module):
     def device(self):
         return next(self.parameters()).device
 
+    def autocast(self):
+        """The compute precision of ``config.precision``: bf16 autocast, or plain fp32."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.config.precision == "bf16")
+
     @torch.no_grad()
     def policy(self, image: np.ndarray, is_first: np.ndarray, state=None, explore=True,
                generator=None):
@@ -42,10 +47,11 @@ class DreamerAgent(nn.Module):
         if state is None:
             state = (self.wm.rssm.initial(n, dev), torch.zeros(n, self.action_dim, device=dev))
         latent, prev_action = state
-        embed = self.wm.encoder(torch.from_numpy(image).to(dev))
         first = torch.from_numpy(np.asarray(is_first, bool)).to(dev)
-        latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, first, generator)
-        dist = self.behavior.actor(self.wm.rssm.feat(latent))
+        with self.autocast():
+            embed = self.wm.encoder(torch.from_numpy(image).to(dev))
+            latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, first, generator)
+            dist = self.behavior.actor(self.wm.rssm.feat(latent))
         action = dist.mean
         if explore:
             noise = torch.randn(dist.mean.shape, generator=generator, device=dev)
@@ -88,13 +94,15 @@ class DreamerTrainer:
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         a, c = self.agent, self.agent.config
-        loss, metrics, post = a.wm.loss(batch, self.generator)
+        with a.autocast():
+            loss, metrics, post = a.wm.loss(batch, self.generator)
         self.wm_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(a.wm.parameters(), c.grad_clip)
         self.wm_opt.step()
         start = {k: v.detach().flatten(0, 1) for k, v in post.items() if k in ("deter", "stoch")}
-        actor_loss, critic_loss, bm = a.behavior.loss(a.wm, start, self.generator)
+        with a.autocast():
+            actor_loss, critic_loss, bm = a.behavior.loss(a.wm, start, self.generator)
         clip = a.behavior.b.grad_clip
         for opt, l, params in ((self.actor_opt, actor_loss, a.behavior.actor.parameters()),
                                (self.critic_opt, critic_loss, a.behavior.critic.parameters())):

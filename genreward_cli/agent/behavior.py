@@ -45,7 +45,7 @@ class Actor(nn.Module):
         self.b = b
 
     def forward(self, feat: torch.Tensor) -> torch.distributions.Normal:
-        mean, std = self.net(feat).chunk(2, -1)
+        mean, std = self.net(feat).float().chunk(2, -1)
         std = (self.b.max_std - self.b.min_std) * torch.sigmoid(std + 2.0) + self.b.min_std
         return torch.distributions.Normal(torch.tanh(mean), std)
 
@@ -115,7 +115,7 @@ class Behavior(nn.Module):
             # batched product with the weight expanded per row (~3% of a CPU update)
             nxt = feats[:, 1:].reshape(-1, feats.shape[-1])
             reward = TwoHotDist(wm.reward(nxt)).mean().view(feats.shape[0], -1)
-            cont = torch.sigmoid(wm.cont(nxt)[..., 0]).view(feats.shape[0], -1)
+            cont = torch.sigmoid(wm.cont(nxt)[..., 0].float()).view(feats.shape[0], -1)
             value = TwoHotDist(critic_logits.detach()).mean()
             returns = lambda_returns(reward, cont, value, b.gamma, b.lam)
             # weight of each imagined state: the discounted probability of still being alive
@@ -125,7 +125,9 @@ class Behavior(nn.Module):
             advantage = (returns - value[:, :-1]) / scale
         actor_loss = -(weight * (advantage * logp + b.entropy * entropy)).mean()
         critic = TwoHotDist(critic_logits[:, :-1])
-        slow = self.value(feats[:, :-1], slow=True).detach()
+        with torch.no_grad():  # on a contiguous copy of the slice, for the reason above
+            slow = self.value(feats[:, :-1].reshape(-1, feats.shape[-1]), slow=True)
+            slow = slow.view(feats.shape[0], -1)
         critic_loss = (weight * (-critic.log_prob(returns)
                                  - b.slow_critic_scale * critic.log_prob(slow))).mean()
         metrics = {"actor": float(actor_loss.detach()), "critic": float(critic_loss.detach()),

@@ -26,6 +26,10 @@ class AgentConfig:
     pred_scale: float = option(1.0, "Reconstruction loss scale (Table A).")
     model_lr: float = option(1e-4, "World-model learning rate (Table A).")
     grad_clip: float = option(1000.0, "World-model gradient clipping norm.")
+    precision: str = option(
+        "fp32", "Compute precision of updates and acting: `fp32`, or `bf16` (mixed precision, "
+        "DreamerV3's own compute dtype: matmuls and convolutions in bfloat16; weights, "
+        "optimiser states, distributions and losses in float32).", choices=("fp32", "bf16"))
 
     @property
     def feat(self) -> int:
@@ -47,11 +51,13 @@ def preset(name: str, **overrides) -> AgentConfig:
         raise BadInput(f"--preset {name!r}: choose from {', '.join(PRESETS)}")
     from genreward_cli.config import build
 
-    return build(AgentConfig, {**PRESETS[name], **overrides})
+    return build(AgentConfig, {**PRESETS[name], **overrides}, name=lambda key: f"--agent {key}")
 
 
 def parse_overrides(items: tuple[str, ...]) -> dict:
-    """``("deter=128", "model_lr=1e-3")`` -> ``{"deter": 128, "model_lr": 0.001}``."""
+    """``("deter=128", "model_lr=1e-3", "precision=bf16")`` ->
+    ``{"deter": 128, "model_lr": 0.001, "precision": "bf16"}``: JSON values, else the text
+    (``build`` then checks each against its field's type)."""
     import json
 
     out = {}
@@ -62,5 +68,5 @@ def parse_overrides(items: tuple[str, ...]) -> dict:
         try:
             out[key.strip()] = json.loads(value)
         except ValueError:
-            raise BadInput(f"--agent {item!r}: {value!r} is not a number or true/false") from None
+            out[key.strip()] = value.strip()
     return out

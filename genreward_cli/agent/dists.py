@@ -49,7 +49,7 @@ class TwoHotDist:
     """A discrete regression head's distribution over the symlog bins."""
 
     def __init__(self, logits: torch.Tensor):
-        self.logits = logits
+        self.logits = logits.float()  # fp32 under bf16 autocast too
         self.centres = bins(logits.device, logits.dtype)
 
     def mean(self) -> torch.Tensor:
@@ -63,8 +63,8 @@ class TwoHotDist:
 
 
 def unimix_probs(logits: torch.Tensor, unimix: float = 0.01) -> torch.Tensor:
-    """Softmax mixed with 1% uniform, so no class has zero probability."""
-    probs = F.softmax(logits, -1)
+    """Softmax mixed with 1% uniform, so no class has zero probability (in fp32)."""
+    probs = F.softmax(logits.float(), -1)
     return (1 - unimix) * probs + unimix / logits.shape[-1]
 
 

@@ -35,12 +35,12 @@ class WorldModel(nn.Module):
         embed = self.encoder(batch["image"].flatten(0, 1)).view(B, T, -1)
         post, prior = self.rssm.observe(embed, batch["action"], batch["is_first"], generator)
         feat = self.rssm.feat(post)
-        recon = self.decoder(feat.flatten(0, 1)).view(*batch["image"].shape)
+        recon = self.decoder(feat.flatten(0, 1)).float().view(*batch["image"].shape)
         target = batch["image"].float() / 255.0 - 0.5
         image_nll = ((recon - target) ** 2).sum((-1, -2, -3))  # [B, T]
         reward_nll = -TwoHotDist(self.reward(feat)).log_prob(batch["reward"])
         cont_nll = F.binary_cross_entropy_with_logits(
-            self.cont(feat)[..., 0], batch["cont"], reduction="none")
+            self.cont(feat)[..., 0].float(), batch["cont"], reduction="none")
         dyn, rep = kl_losses(post["probs"], prior["probs"], c.free_nats)
         pred = image_nll + reward_nll + cont_nll
         loss = (c.pred_scale * pred + c.dyn_scale * dyn + c.rep_scale * rep).mean()
