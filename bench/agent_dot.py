@@ -5,7 +5,7 @@ learning rates raised for a short run (world model 1e-3, actor and critic 3e-4),
 256 with 16 x 32 batches. Prints the mean episode return of the last 20 episodes (50 steps,
 reward 1 - distance to the centre per step: random play ~10, staying at the centre ~50).
 
-    .venv/bin/python bench/agent_dot.py [--steps 9000]
+    .venv/bin/python bench/agent_dot.py [--steps 9000] [--precision bf16]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ DOT_AGENT = dict(image_size=32, model_lr=1e-3, deter=128, stoch=16, classes=16, 
                  layers=2, cnn_depth=16)
 
 
-def train_dot(steps: int, seed: int = 0, report=lambda line: None):
+def train_dot(steps: int, seed: int = 0, report=lambda line: None, precision: str = "fp32"):
     """Train on the dot task; return the list of episode returns."""
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
     from genreward_cli.agent.behavior import BehaviorConfig
@@ -31,7 +31,7 @@ def train_dot(steps: int, seed: int = 0, report=lambda line: None):
     from genreward_cli.envs.dummy import DotEnv
 
     torch.manual_seed(seed)
-    agent = DreamerAgent(preset("tiny", **DOT_AGENT), 2,
+    agent = DreamerAgent(preset("tiny", **DOT_AGENT, precision=precision), 2,
                          BehaviorConfig(actor_lr=3e-4, critic_lr=3e-4))
     trainer = DreamerTrainer(agent, seed=seed)
     loop = LoopConfig(steps=steps, train_ratio=256, batch=16, length=32, prefill=1000,
@@ -55,8 +55,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps", type=int, default=9000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     a = p.parse_args()
-    train_dot(a.steps, a.seed, report=lambda line: print(line, flush=True))
+    from genreward_cli.memory import keep_freed_memory
+
+    keep_freed_memory()
+    train_dot(a.steps, a.seed, report=lambda line: print(line, flush=True), precision=a.precision)
 
 
 if __name__ == "__main__":

@@ -76,14 +76,16 @@ def test_metrics_logger_writes_jsonl_and_tensorboard(tmp_path):
 
 
 @pytest.mark.slow
-def test_dreamer_learns_the_dot_task():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_dreamer_learns_the_dot_task(precision):
     """bench/agent_dot.py's agent: after 4000 env steps (~1500 updates, ~10 min on 2 cores)
-    the mean return of the last 20 episodes exceeds 30 (random play ~10, optimum ~50)."""
+    the mean return of the last 20 episodes exceeds 30 (random play ~10, optimum ~50), in
+    fp32 and in bf16 mixed precision."""
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from agent_dot import train_dot
 
-    returns = train_dot(4000)
+    returns = train_dot(4000, precision=precision)
     assert np.mean(returns[-20:]) > 30, returns[-20:]

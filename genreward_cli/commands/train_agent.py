@@ -23,7 +23,8 @@ from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
                    "`tiny` runs on a CPU; M/L/XL follow DreamerV3's size table.")
 @click.option("--agent", "agent_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a field of the preset, checked strictly (repeatable), e.g. "
-                   "--agent deter=128 --agent cnn_depth=16.")
+                   "--agent deter=128 --agent cnn_depth=16, or --agent precision=bf16 for "
+                   "bfloat16 mixed precision.")
 @click.option("--model-lr", type=float, default=None,
               help="World-model learning rate; default: the preset's (Table A: 1e-4).")
 @click.option("--actor-lr", type=float, default=None,
