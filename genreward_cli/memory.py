@@ -4,9 +4,9 @@ glibc hands each freed block larger than its mmap threshold (32 MiB at most) bac
 kernel, so a training update that allocates hundreds of MiB of activations maps them afresh,
 and the kernel zero-fills every page, on each update. On the 2-core CPU a DreamerV3 S update
 spent about a third of its time in the kernel that way: `bench/agent.py --preset S` took 8.2 s
-per update with glibc's defaults and 5.3 s with freed memory kept in the heap, which is what
+per update with glibc's defaults and 5.2 s with freed memory kept in the heap, which is what
 ``keep_freed_memory`` sets (the same as running with ``MALLOC_MMAP_MAX_=0`` and a 2 GiB
-``MALLOC_TRIM_THRESHOLD_``). The price is a larger resident size: 3.6 GiB instead of 3.2 GiB
+``MALLOC_TRIM_THRESHOLD_``). The price is a larger resident size: 3.8 GiB instead of 3.2 GiB
 at peak for that benchmark. ``GENREWARD_MALLOC=default`` leaves glibc's settings alone.
 """
 

@@ -49,8 +49,8 @@ class TwoHotDist:
     """A discrete regression head's distribution over the symlog bins."""
 
     def __init__(self, logits: torch.Tensor):
-        self.logits = logits.float()  # fp32 under bf16 autocast too
-        self.centres = bins(logits.device, logits.dtype)
+        self.logits = logits.float()  # fp32 under bf16 autocast too, and so are the bins
+        self.centres = bins(logits.device, self.logits.dtype)
 
     def mean(self) -> torch.Tensor:
         """symexp of the expected bin: [...]."""
