@@ -113,14 +113,17 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {batch} x {length}, "
           f"64x64 frames; allocator: {'freed memory kept' if kept else 'glibc defaults'}")
     print(f"parameters: ours (S) {our_params / 1e6:.1f}M, reference {their_params / 1e6:.1f}M")
-    names = ("ours fp32", "ours bf16", "reference fp32")
+    # name -> (the update, its batch)
+    updates = {"ours fp32": (trainers["fp32"].update, lambda: replay.sample(batch, length)),
+               "ours bf16": (trainers["bf16"].update, lambda: replay.sample(batch, length)),
+               "reference fp32": (theirs, their_batch)}
+    names = tuple(updates)
     times = {name: [] for name in names}
     for i in range(a.updates + 1):  # the first round warms up, untimed
-        for name in names:
-            mine = name.startswith("ours")
-            data = replay.sample(batch, length) if mine else their_batch()
+        for name, (update, data) in updates.items():
+            data = data()
             start = time.perf_counter()
-            trainers[name[-4:]].update(data) if mine else theirs(data)
+            update(data)
             elapsed = time.perf_counter() - start
             if i:
                 times[name].append(elapsed)

@@ -119,15 +119,15 @@ def main() -> None:
                 print(f"  run {i + 1}: {name:9s} {times[name][-1]:8.1f} s", flush=True)
     r = render_cost(a.goal_size)
     wall = {k: statistics.median(v) for k, v in times.items()}
-    cost = min((g["reward_cost"] for g in summaries["genreward"]), key=lambda c: c["seconds"])
+    calls = summaries["genreward"][0]["reward_cost"]["calls"]  # the same in every run
     cost_s = statistics.median(g["reward_cost"]["seconds"] for g in summaries["genreward"])
     extra_render = (r["sampled"] - r["agent"]) * a.steps
     print(f"train-agent {a.steps} steps ({summaries['env'][0]['updates']} updates, preset "
           f"{a.preset} {' '.join(a.agent)}), goal video {a.goal_size}x{a.goal_size}, "
           f"median of {a.repeat}:")
     print(f"  env reward        {wall['env']:8.1f} s")
-    print(f"  genreward reward  {wall['genreward']:8.1f} s   (reward model: {cost['calls']} calls, "
-          f"{cost['ms_per_call']:.0f} ms each at best, median {cost_s:.1f} s in all)")
+    print(f"  genreward reward  {wall['genreward']:8.1f} s   (reward model: {calls} calls, "
+          f"{cost_s:.1f} s in all, {1000 * cost_s / max(calls, 1):.0f} ms each)")
     print(f"  overhead          {wall['genreward'] / wall['env'] - 1:+8.1%}  (wall clock)")
     print(f"  accounted         {(cost_s + extra_render) / wall['env']:+8.1%}  (reward model "
           f"{cost_s:.1f} s + extra renders {extra_render:.1f} s, over the env run)")

@@ -19,7 +19,6 @@ from genreward_cli.agent.train import LOG_NAME
 from genreward_cli.errors import BadInput
 
 
-
 @dataclass
 class EvalResult:
     returns: np.ndarray  # float32 [N]
