@@ -80,14 +80,13 @@ def main() -> None:
         image = ImageEncoder(image_cfg, device=dev)
     else:
         scorer = FrameScorer("ViT-B-32", pretrained=None, device=dev)
-        from transformers import DINOv3ViTConfig, DINOv3ViTModel
+        from paper_models import dinov3_vits16plus_config
+        from transformers import DINOv3ViTModel
 
         image = ImageEncoder.__new__(ImageEncoder)  # real architecture, random weights
         image.config, image.device, image.batch_size, image.backend = (
             ImageEncoderConfig(), dev, 64, "transformers")
-        cfg = DINOv3ViTConfig(hidden_size=384, intermediate_size=1536, num_hidden_layers=12,
-                              num_attention_heads=6, use_gated_mlp=True, num_register_tokens=4)
-        image.model = DINOv3ViTModel(cfg).to(dev).eval()
+        image.model = DINOv3ViTModel(dinov3_vits16plus_config()).to(dev).eval()
         image.mean = torch.tensor(image.config.mean, device=dev).view(1, 3, 1, 1)
         image.std = torch.tensor(image.config.std, device=dev).view(1, 3, 1, 1)
     t = timed(lambda: scorer.scores(frames, "pick up the blue fork"), args.repeat, dev)

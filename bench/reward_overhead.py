@@ -5,16 +5,20 @@ paper's code does at 480x480).
 
     .venv/bin/python bench/reward_overhead.py [--steps 768] [--goal-size 480] [--preset tiny]
     .venv/bin/python bench/reward_overhead.py --preset S --steps 512 --agent precision=bf16
+    python bench/reward_overhead.py --preset S --steps 512 --models paper --device cuda
 
-Wall time includes each run's start-up (the genreward run loads the VAE, image encoder and
-FB model); the training-loop figure leaves it out. With `--repeat N` the two runs alternate
+Each run is a `genreward train-agent` process of its own. Wall time includes its start-up (the
+genreward run also imports diffusers and loads the VAE, image encoder and FB model); the
+training-loop figure leaves it out. With `--repeat N` the two runs alternate
 N times and the medians are compared. The accounted overhead adds up what the genreward run
 does on top of the env run (the reward model's own timed calls and the extra renders at the
 goal's size, timed separately below) and divides by the env run: it does not move with the
 machine's run-to-run noise as the wall-clock difference does.
 
-The goal and FB files are built here with the tiny models (CPU); the agent runs Table A's
-replay settings (train ratio 512, 16 x 64 batches) at `--preset`.
+The goal and FB files are built here, with the tiny encoders by default, or with `--models
+paper`: the full CogVideoX VAE and DINOv3 ViT-S/16+ with random weights (`paper_models.py`),
+which cost what the released ones cost. The agent runs Table A's replay settings (train ratio
+512, 16 x 64 batches) at `--preset`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +36,17 @@ from pathlib import Path
 from click.testing import CliRunner
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def run_alone(*args) -> str:
+    """`genreward ARGS` in a process of its own, as a user runs it: nothing carries over
+    from one timed run to the next (in one process, runs on a GPU slowed down one after
+    another, whatever their reward)."""
+    r = subprocess.run([sys.executable, "-m", "genreward_cli", *map(str, args)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"genreward {' '.join(map(str, args[:2]))} failed: {r.stderr[-2000:]}")
+    return r.stdout
 
 
 def cli(*args) -> str:
@@ -41,15 +58,24 @@ def cli(*args) -> str:
     return r.stdout
 
 
-def build_goal(d: Path, size: int) -> None:
+def build_goals(d: Path, size: int, models: str, device: str, dtypes: list[str]) -> None:
+    """goal_<dtype>.h5 and fb_<dtype>.h5 for each VAE dtype, from one expert episode."""
+    if models == "paper":
+        from paper_models import write_dinov3, write_vae
+
+        vae, image = str(write_vae(d / "cogvideox-vae")), str(write_dinov3(d / "dinov3"))
+    else:
+        vae, image = "tiny", "tiny"
     env = ["--task", "reach-v3"]
     cli("collect", *env, "--policy", "expert", "--episodes", 1, "--out", d / "expert.h5")
     cli("collect", *env, "--episodes", 1, "--seed", 1, "--out", d / "random.h5")
     cli("select-frame", d / "expert.h5", "--clip-model", "tiny", "--out", d / "gf.h5")
-    cli("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
-        "--height", size, "--width", size, "--out", d / "goal.h5")
-    cli("train-fb", d / "expert.h5", d / "random.h5", d / "goal.h5", "--steps", 20,
-        "--batch-size", 64, "--out", d / "fb.h5")
+    for dtype in dtypes:
+        cli("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", vae, "--image-encoder", image,
+            "--height", size, "--width", size, "--dtype", dtype, "--device", device,
+            "--out", d / f"goal_{dtype}.h5")
+        cli("train-fb", d / "expert.h5", d / "random.h5", d / f"goal_{dtype}.h5", "--steps", 20,
+            "--batch-size", 64, "--device", device, "--out", d / f"fb_{dtype}.h5")
 
 
 def render_cost(size: int, steps: int = 256) -> dict:
@@ -91,49 +117,71 @@ def main() -> None:
                    help="train-agent --agent overrides, e.g. precision=bf16")
     p.add_argument("--repeat", type=int, default=1, help="alternating runs of each reward")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--models", choices=("tiny", "paper"), default="tiny",
+                   help="encoders of the goal and FB files: tiny, or the paper's with random weights")
+    p.add_argument("--vae-dtype", default="float32",
+                   help="comma-separated encode-goal --dtype values, one genreward run each")
     a = p.parse_args()
+    dtypes = a.vae_dtype.split(",")
 
     import torch
 
     from genreward_cli.memory import keep_freed_memory
 
     keep_freed_memory()  # as the genreward command does
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {a.device}")
+    where = torch.cuda.get_device_name() if a.device == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, device {a.device} ({where}), {a.models} encoders", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         os.environ.setdefault("GENREWARD_CACHE", str(d / "cache"))
-        build_goal(d, a.goal_size)
-        common = ["--task", "reach-v3", "--preset", a.preset, "--steps", a.steps, "--prefill",
-                  a.prefill, "--eval-every", 0, "--seed", 0, "--device", a.device, "--json"]
+        start = time.perf_counter()
+        build_goals(d, a.goal_size, a.models, a.device, dtypes)
+        print(f"  goal and FB files built in {time.perf_counter() - start:.1f} s", flush=True)
+        common = ["--task", "reach-v3", "--preset", a.preset, "--prefill", a.prefill,
+                  "--eval-every", 0, "--seed", 0, "--device", a.device, "--json"]
         for item in a.agent:
             common += ["--agent", item]
-        times, summaries = {"env": [], "genreward": []}, {"env": [], "genreward": []}
+        variants = {"env": ["--reward", "env"]}
+        for dtype in dtypes:
+            variants[f"genreward {dtype}"] = ["--reward", "genreward", "--goal", d / f"goal_{dtype}.h5",
+                                              "--fb", d / f"fb_{dtype}.h5"]
+        times = {k: [] for k in variants}
+        summaries = {k: [] for k in variants}
         for i in range(a.repeat):
-            for name, extra in (("env", ["--reward", "env"]),
-                                ("genreward", ["--reward", "genreward", "--goal", d / "goal.h5",
-                                               "--fb", d / "fb.h5"])):
+            for j, (name, extra) in enumerate(variants.items()):
                 start = time.perf_counter()
-                out = d / f"{name}{i}"
-                summaries[name].append(json.loads(cli("train-agent", *common, *extra, "--out", out)))
+                out = d / f"run{i}_{j}"
+                summaries[name].append(json.loads(run_alone("train-agent", *common, "--steps", a.steps,
+                                                      *extra, "--out", out)))
                 times[name].append(time.perf_counter() - start)
-                print(f"  run {i + 1}: {name:9s} {times[name][-1]:8.1f} s", flush=True)
+                cost = summaries[name][-1]["reward_cost"]
+                print(f"  run {i + 1}: {name:20s} {times[name][-1]:8.1f} s wall, "
+                      f"{summaries[name][-1]['steps_per_s']:.3f} steps/s in the loop, reward model "
+                      f"{cost['seconds']:.2f} s", flush=True)
     r = render_cost(a.goal_size)
     wall = {k: statistics.median(v) for k, v in times.items()}
-    calls = summaries["genreward"][0]["reward_cost"]["calls"]  # the same in every run
-    cost_s = statistics.median(g["reward_cost"]["seconds"] for g in summaries["genreward"])
+    rates = {k: statistics.median(s["steps_per_s"] for s in v) for k, v in summaries.items()}
     extra_render = (r["sampled"] - r["agent"]) * a.steps
     print(f"train-agent {a.steps} steps ({summaries['env'][0]['updates']} updates, preset "
           f"{a.preset} {' '.join(a.agent)}), goal video {a.goal_size}x{a.goal_size}, "
-          f"median of {a.repeat}:")
-    print(f"  env reward        {wall['env']:8.1f} s")
-    print(f"  genreward reward  {wall['genreward']:8.1f} s   (reward model: {calls} calls, "
-          f"{cost_s:.1f} s in all, {1000 * cost_s / max(calls, 1):.0f} ms each)")
-    print(f"  overhead          {wall['genreward'] / wall['env'] - 1:+8.1%}  (wall clock)")
-    print(f"  accounted         {(cost_s + extra_render) / wall['env']:+8.1%}  (reward model "
-          f"{cost_s:.1f} s + extra renders {extra_render:.1f} s, over the env run)")
-    rates = {k: statistics.median(s["steps_per_s"] for s in v) for k, v in summaries.items()}
-    print(f"  training loop only (after loading the models): {rates['env']:.3f} vs "
-          f"{rates['genreward']:.3f} steps/s, overhead {rates['env'] / rates['genreward'] - 1:+.1%}")
+          f"{a.models} encoders, median of {a.repeat}:")
+    print(f"  env reward                 {wall['env']:8.1f} s")
+    for name in list(variants)[1:]:
+        calls = summaries[name][0]["reward_cost"]["calls"]  # the same in every run
+        cost_s = statistics.median(g["reward_cost"]["seconds"] for g in summaries[name])
+        print(f"  {name + ' reward':26s} {wall[name]:8.1f} s   (reward model: {calls} calls, "
+              f"{cost_s:.2f} s in all, {1000 * cost_s / max(calls, 1):.0f} ms each)")
+        print(f"    overhead    {wall[name] / wall['env'] - 1:+8.1%}  (wall clock)")
+        print(f"    accounted   {(cost_s + extra_render) / wall['env']:+8.1%}  (reward model "
+              f"{cost_s:.2f} s + extra renders {extra_render:.2f} s, over the env run)")
+        print(f"    training loop only (after loading the models): {rates['env']:.3f} vs "
+              f"{rates[name]:.3f} steps/s, overhead {rates['env'] / rates[name] - 1:+.1%}")
+        # After prefill a 256-step episode has 2 reward calls and 128 updates (train ratio
+        # 512); a short run's prefill episode has its calls but no updates, so it overstates.
+        per_ep = 2 * cost_s / max(calls, 1) + (r["sampled"] - r["agent"]) * 256
+        trained = (a.steps / rates["env"] - a.prefill * r["agent"]) * 256 / (a.steps - a.prefill)
+        print(f"    steady state, per 256-step episode after prefill: {per_ep:.2f} s over "
+              f"{trained:.1f} s, {per_ep / trained:+.1%} (estimated from the figures above)")
     print(f"rendering per env step (256-step episodes, {r['sampled_frames']} frames sampled):")
     print(f"  64x64 only                         {1000 * r['agent']:6.2f} ms")
     print(f"  + {a.goal_size}x{a.goal_size} every step (paper's code)  {1000 * r['every']:6.2f} ms")

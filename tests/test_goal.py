@@ -132,6 +132,29 @@ def test_goal_artifact_rebuilds_identical_encoders(chain):
     np.testing.assert_array_equal(ImageEncoder(icfg).encode(frame[None])[0], e)
 
 
+def test_goal_vae_dtype_is_stored_and_reused(chain, tmp_path):
+    """`--dtype bfloat16`: the goal file records it, the rebuilt encoder runs in it and gives
+    back the stored latent, which is the float32 one to within bf16 rounding."""
+    import torch
+
+    d, _ = chain
+    r = run("encode-goal", d / "gv.h5", d / "gf.h5", "--image-encoder", "tiny", "--dtype", "bfloat16",
+            "--out", tmp_path / "goal_bf16.h5")
+    assert r.exit_code == 0, r.stderr
+    with artifacts.open_artifact(tmp_path / "goal_bf16.h5", "goal") as art:
+        z16 = art.file["video_latent"][()]
+        vcfg = VideoEncoderConfig.from_json(art.attrs["video_encoder"])
+    with artifacts.open_artifact(d / "goal.h5", "goal") as art:
+        z32 = art.file["video_latent"][()]
+    assert vcfg.dtype == "bfloat16" and z16.dtype == np.float32
+    encoder = VideoEncoder(vcfg)
+    assert encoder.vae.dtype == torch.bfloat16
+    with h5py.File(d / "gv.h5") as gv:
+        np.testing.assert_array_equal(encoder.encode(gv["frames"][()]), z16)
+    assert not np.array_equal(z16, z32)
+    assert video_reward(z16, z32) > 0.99
+
+
 def test_goal_bad_inputs(chain, tmp_path):
     d, _ = chain
     r = run("select-frame", d / "gf.h5", "--clip-model", "tiny", "--out", tmp_path / "x.h5")

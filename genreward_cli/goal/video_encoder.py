@@ -15,6 +15,8 @@ import numpy as np
 from genreward_cli.errors import BadInput
 from genreward_cli.video.clips import resize_frames, uniform_indices
 
+VAE_DTYPES = ("float32", "bfloat16", "float16")
+
 
 @dataclass(frozen=True)
 class VideoEncoderConfig:
@@ -26,7 +28,7 @@ class VideoEncoderConfig:
     frames: int = 16  # uniformly sampled from any length (the paper)
     latent: str = "mean"  # `mean`: the posterior mean; `sample`: a draw (the paper's code)
     normalisation: str = "[-1,1]"  # uint8 / 127.5 - 1, as CogVideoX's VAE expects
-    dtype: str = "float32"
+    dtype: str = "float32"  # the VAE's weights and activations; latents are returned as float32
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -47,6 +49,8 @@ class VideoEncoder:
 
         if config.latent not in ("mean", "sample"):
             raise BadInput(f"--latent {config.latent!r}: choose mean or sample")
+        if config.dtype not in VAE_DTYPES:
+            raise BadInput(f"--dtype {config.dtype!r}: choose one of {', '.join(VAE_DTYPES)}")
         quiet_libraries()
         source = resolve(config.vae)
         try:
