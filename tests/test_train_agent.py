@@ -127,6 +127,9 @@ def test_train_agent_bad_inputs(files, tmp_path):
         (["--reward", "env", "--agent", "precision=fp16"],
          "--agent precision: 'fp16' is not one of fp32, bf16"),
         (["--reward", "env", "--agent", "deter=wide"], "--agent deter: expected int, got str 'wide'"),
+        # 1.2e17 bytes: more than any machine's address space
+        (["--reward", "env", "--capacity", 10**13], "--capacity 10000000000000: the replay does "
+                                                     "not fit in this machine's memory"),
     ]
     if not torch.cuda.is_available():
         bad.append((["--reward", "env", "--device", "cuda"], "--device cuda: no CUDA GPU"))

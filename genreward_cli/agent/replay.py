@@ -25,7 +25,10 @@ def mapped_zeros(shape: tuple, dtype) -> np.ndarray:
     """
     dtype = np.dtype(dtype)
     count = int(np.prod(shape))
-    buffer = mmap.mmap(-1, max(count * dtype.itemsize, 1))
+    try:
+        buffer = mmap.mmap(-1, max(count * dtype.itemsize, 1))
+    except OSError as e:
+        raise MemoryError(f"cannot map {count * dtype.itemsize / 2**30:.1f} GiB: {e.strerror}") from None
     return np.frombuffer(buffer, dtype, count=count).reshape(shape)
 
 

@@ -117,6 +117,20 @@ def _status(ep: dict, updates: int, rate: float) -> str:
     return "  ".join(parts + [f"updates {updates}"])
 
 
+def make_replay(capacity: int, image_shape: tuple, seed: int = 0):
+    """The run's replay, or one clear error when this machine cannot map it. Mapping costs no
+    time (pages come as the replay fills), so the command calls this once before it creates
+    the run directory, to leave nothing behind on that error."""
+    from genreward_cli.agent.replay import Replay
+    from genreward_cli.envs.metaworld_env import ACTION_DIM
+
+    try:
+        return Replay(capacity, image_shape, ACTION_DIM, seed=seed)
+    except MemoryError as e:
+        raise BadInput(f"--capacity {capacity}: the replay does not fit in this machine's memory "
+                       f"({e}); lower --capacity") from None
+
+
 def train(out: Path, env_config, agent_config, behavior_config, loop_config, run_config: RunConfig,
           reward_model, *, config_json: str, parents: list, seed: int = 0, device: str = "cpu",
           resume: bool = False, report=lambda line: None) -> dict:
@@ -146,7 +160,6 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
     from genreward_cli.agent.logger import MetricsLogger
     from genreward_cli.agent.loop import load_checkpoint, run, save_checkpoint
-    from genreward_cli.agent.replay import Replay
     from genreward_cli.envs.metaworld_env import ACTION_DIM
     from genreward_cli.evaluate import run_policy
     from genreward_cli.progress import live_bar
@@ -156,7 +169,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     torch.manual_seed(seed)
     agent = DreamerAgent(agent_config, ACTION_DIM, behavior_config).to(device)
     trainer = DreamerTrainer(agent, seed=seed)
-    replay = Replay(loop_config.capacity, image_shape, ACTION_DIM, seed=seed)
+    replay = make_replay(loop_config.capacity, image_shape, seed=seed)
     log, state = RunLog(), None
     ckpt = out / CHECKPOINT_NAME
     if resume:

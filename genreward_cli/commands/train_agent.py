@@ -63,7 +63,9 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
 
     from genreward_cli.agent.behavior import BehaviorConfig
     from genreward_cli.agent.config import parse_overrides, preset as make_preset
-    from genreward_cli.agent.train import check_options, load_run_config, prepare_run_dir, train
+    from genreward_cli.agent.train import (
+        check_options, load_run_config, make_replay, prepare_run_dir, train,
+    )
     from genreward_cli.envs.tasks import check_task, describe
     from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device
@@ -105,6 +107,7 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     model, parents = build_reward(reward, describe(env_config.task), device,
                                   task=env_config.task, camera=env_config.camera)
     check_options(env_config, run_config, model)
+    make_replay(loop_config.capacity, env_config.image_shape)  # fails here, not mid-setup
     run_dir = prepare_run_dir(out, config, resume, force)
     summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
                     config_json=json.dumps(config, sort_keys=True), parents=parents, seed=seed,
