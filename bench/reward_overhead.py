@@ -1,11 +1,12 @@
 """What the generative reward costs a training run: `train-agent` wall time with the `env`
-reward and with `genreward`, same seed, steps and agent, in one process; and what rendering
+reward and with `genreward`, same seed, steps and agent; and what rendering
 the goal-sized frames only at sampled steps saves over rendering them every step (as the
 paper's code does at 480x480).
 
     .venv/bin/python bench/reward_overhead.py [--steps 768] [--goal-size 480] [--preset tiny]
     .venv/bin/python bench/reward_overhead.py --preset S --steps 512 --agent precision=bf16
-    python bench/reward_overhead.py --preset S --steps 512 --models paper --device cuda
+    python bench/reward_overhead.py --preset S --steps 448 --prefill 64 --models paper \
+        --device cuda --vae-dtype float32,bfloat16 --repeat 2
 
 Each run is a `genreward train-agent` process of its own. Wall time includes its start-up (the
 genreward run also imports diffusers and loads the VAE, image encoder and FB model); the
@@ -151,8 +152,8 @@ def main() -> None:
             for j, (name, extra) in enumerate(variants.items()):
                 start = time.perf_counter()
                 out = d / f"run{i}_{j}"
-                summaries[name].append(json.loads(run_alone("train-agent", *common, "--steps", a.steps,
-                                                      *extra, "--out", out)))
+                stdout = run_alone("train-agent", *common, "--steps", a.steps, *extra, "--out", out)
+                summaries[name].append(json.loads(stdout))
                 times[name].append(time.perf_counter() - start)
                 cost = summaries[name][-1]["reward_cost"]
                 print(f"  run {i + 1}: {name:20s} {times[name][-1]:8.1f} s wall, "
