@@ -9,14 +9,16 @@ with PyYAML, so nothing beyond torch and gymnasium is needed:
     git clone https://github.com/NM512/dreamerv3-torch /tmp/dreamerv3-torch
     .venv/bin/python bench/agent_reference.py --repo /tmp/dreamerv3-torch [--updates 5]
 
-`torch.compile` is off for both (the port enables it by default on Linux; ours does not use
+`torch.compile` is off for all (the port enables it by default on Linux; ours does not use
 it). Ours runs twice per round, in fp32 and in bf16 mixed precision (`--agent precision=bf16`,
-DreamerV3's own compute dtype); the port runs in fp32. Prints each update's time, the medians
-and their ratios.
+DreamerV3's own compute dtype); the port runs in fp32, once with its default actor gradient
+(`imag_gradient: dynamics`, backpropagation through the imagined dynamics) and once with
+REINFORCE, the actor gradient ours uses. Prints each update's time, the medians and their
+ratios.
 
-All three share the process, so they share its allocator setting: by default the one every
+All of them share the process, so they share its allocator setting: by default the one every
 `genreward` command uses (`genreward_cli/memory.py`, freed memory kept in the heap);
-`GENREWARD_MALLOC=default` runs all three with glibc's defaults instead.
+`GENREWARD_MALLOC=default` runs all of them with glibc's defaults instead.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ def _numbers(tree):
     return tree
 
 
-def reference_update(repo: Path, batch: int, length: int):
-    """Build the port's world model and behaviour; return one-update and data functions."""
+def reference_update(repo: Path, batch: int, length: int, imag_gradient: str):
+    """Build the port's world model and behaviour; return its one-update function and its
+    parameter count. ``imag_gradient``: the port's actor gradient, `dynamics` (its default:
+    backpropagation through the imagined dynamics) or `reinforce` (ours)."""
     import gymnasium as gym
     import yaml
 
@@ -56,6 +60,7 @@ def reference_update(repo: Path, batch: int, length: int):
     config = types.SimpleNamespace(**_numbers(raw))
     config.device, config.compile, config.num_actions = "cpu", False, 4
     config.batch_size, config.batch_length = batch, length
+    config.imag_gradient = imag_gradient
     for key in ("dyn_hidden", "dyn_deter", "dyn_stoch", "dyn_discrete", "dyn_rec_depth",
                 "units", "batch_size", "batch_length"):
         setattr(config, key, int(getattr(config, key)))
@@ -79,6 +84,8 @@ def main() -> None:
     p.add_argument("--repo", type=Path, required=True, help="a clone of NM512/dreamerv3-torch")
     p.add_argument("--updates", type=int, default=5, help="timed updates of each (after one warm-up)")
     p.add_argument("--threads", type=int, default=0, help="torch threads; 0 = torch's default")
+    p.add_argument("--reference-gradients", default="dynamics,reinforce",
+                   help="the port's actor gradients to time (imag_gradient), comma-separated")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -101,7 +108,10 @@ def main() -> None:
         replay.add(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8),
                    rng.uniform(-1, 1, 4).astype(np.float32), float(rng.normal()), t % 256 == 0, False)
 
-    theirs, their_params = reference_update(a.repo, batch, length)
+    theirs = {}
+    for gradient in a.reference_gradients.split(","):
+        torch.manual_seed(0)
+        theirs[gradient], their_params = reference_update(a.repo, batch, length, gradient)
 
     def their_batch():
         b = replay.sample(batch, length)
@@ -116,7 +126,7 @@ def main() -> None:
     # name -> (the update, its batch)
     updates = {"ours fp32": (trainers["fp32"].update, lambda: replay.sample(batch, length)),
                "ours bf16": (trainers["bf16"].update, lambda: replay.sample(batch, length)),
-               "reference fp32": (theirs, their_batch)}
+               **{f"reference fp32 {g}": (update, their_batch) for g, update in theirs.items()}}
     names = tuple(updates)
     times = {name: [] for name in names}
     for i in range(a.updates + 1):  # the first round warms up, untimed
@@ -127,11 +137,12 @@ def main() -> None:
             elapsed = time.perf_counter() - start
             if i:
                 times[name].append(elapsed)
-                print(f"  update {i}: {name:15s} {elapsed:6.2f} s", flush=True)
+                print(f"  update {i}: {name:25s} {elapsed:6.2f} s", flush=True)
     med = {name: statistics.median(t) for name, t in times.items()}
     print("median s/update: " + ", ".join(f"{n} {s:.2f}" for n, s in med.items()))
-    for name in names[:2]:
-        print(f"{name} is {med['reference fp32'] / med[name]:.2f}x faster than the reference")
+    for ref in names[2:]:
+        for name in names[:2]:
+            print(f"{name} is {med[ref] / med[name]:.2f}x faster than the {ref}")
 
 
 if __name__ == "__main__":
