@@ -7,8 +7,9 @@ peak memory, replay bytes per step, and the update's FLOPs against the machine's
     python bench/agent.py --preset S --device cuda
 
 The FLOP count and "fraction of peak" are those of fp32 (with --precision bf16 the fraction
-can exceed 1). "Fraction of peak" divides the update's FLOP rate by the rate of a large fp32 matrix product
-measured in the same run (the machine's practical peak), so it is a ratio from one run.
+can exceed 1). "Fraction of peak" divides the update's FLOP rate by the rate of a large fp32
+matrix product measured in the same run (the machine's practical peak), so it is a ratio from
+one run.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore")
+EPISODE, INTERVAL = 256, 128  # Meta-World episode length; Algorithm 1's reward interval
 
 
 def run_alone(*args) -> str:
@@ -79,9 +80,9 @@ def build_goals(d: Path, size: int, models: str, device: str, dtypes: list[str])
             "--batch-size", 64, "--device", device, "--out", d / f"fb_{dtype}.h5")
 
 
-def render_cost(size: int, steps: int = 256) -> dict:
+def render_cost(size: int, steps: int = EPISODE) -> dict:
     """Seconds per env step: 64x64 only; plus a size x size render every step; plus one only
-    at the frames the video reward samples (Algorithm 1, interval 128)."""
+    at the frames the video reward samples (Algorithm 1, every INTERVAL steps)."""
     import numpy as np
 
     from genreward_cli.envs import EnvConfig
@@ -90,7 +91,7 @@ def render_cost(size: int, steps: int = 256) -> dict:
     from genreward_cli.video.clips import uniform_indices
 
     sampled = set()
-    for k in reward_steps(steps, 128):
+    for k in reward_steps(steps, INTERVAL):
         sampled |= set(int(i) for i in uniform_indices(k + 2, 16))
     env = MetaWorldPixelEnv(EnvConfig(task="reach-v3", max_steps=steps), extra_sizes=((size, size),))
     rng = np.random.default_rng(0)
@@ -159,6 +160,8 @@ def main() -> None:
                 print(f"  run {i + 1}: {name:20s} {times[name][-1]:8.1f} s wall, "
                       f"{summaries[name][-1]['steps_per_s']:.3f} steps/s in the loop, reward model "
                       f"{cost['seconds']:.2f} s", flush=True)
+    from genreward_cli.rewards.generative import reward_steps
+
     r = render_cost(a.goal_size)
     wall = {k: statistics.median(v) for k, v in times.items()}
     rates = {k: statistics.median(s["steps_per_s"] for s in v) for k, v in summaries.items()}
@@ -170,20 +173,23 @@ def main() -> None:
     for name in list(variants)[1:]:
         calls = summaries[name][0]["reward_cost"]["calls"]  # the same in every run
         cost_s = statistics.median(g["reward_cost"]["seconds"] for g in summaries[name])
+        per_call = cost_s / max(calls, 1)
         print(f"  {name + ' reward':26s} {wall[name]:8.1f} s   (reward model: {calls} calls, "
-              f"{cost_s:.2f} s in all, {1000 * cost_s / max(calls, 1):.0f} ms each)")
+              f"{cost_s:.2f} s in all, {1000 * per_call:.0f} ms each)")
         print(f"    overhead    {wall[name] / wall['env'] - 1:+8.1%}  (wall clock)")
         print(f"    accounted   {(cost_s + extra_render) / wall['env']:+8.1%}  (reward model "
               f"{cost_s:.2f} s + extra renders {extra_render:.2f} s, over the env run)")
         print(f"    training loop only (after loading the models): {rates['env']:.3f} vs "
               f"{rates[name]:.3f} steps/s, overhead {rates['env'] / rates[name] - 1:+.1%}")
-        # After prefill a 256-step episode has 2 reward calls and 128 updates (train ratio
+        # After prefill an episode has its reward calls and its updates (128 at train ratio
         # 512); a short run's prefill episode has its calls but no updates, so it overstates.
-        per_ep = 2 * cost_s / max(calls, 1) + (r["sampled"] - r["agent"]) * 256
-        trained = (a.steps / rates["env"] - a.prefill * r["agent"]) * 256 / (a.steps - a.prefill)
-        print(f"    steady state, per 256-step episode after prefill: {per_ep:.2f} s over "
+        per_ep = (len(reward_steps(EPISODE, INTERVAL)) * per_call
+                  + (r["sampled"] - r["agent"]) * EPISODE)
+        trained = ((a.steps / rates["env"] - a.prefill * r["agent"]) * EPISODE
+                   / (a.steps - a.prefill))
+        print(f"    steady state, per {EPISODE}-step episode after prefill: {per_ep:.2f} s over "
               f"{trained:.1f} s, {per_ep / trained:+.1%} (estimated from the figures above)")
-    print(f"rendering per env step (256-step episodes, {r['sampled_frames']} frames sampled):")
+    print(f"rendering per env step ({EPISODE}-step episodes, {r['sampled_frames']} frames sampled):")
     print(f"  64x64 only                         {1000 * r['agent']:6.2f} ms")
     print(f"  + {a.goal_size}x{a.goal_size} every step (paper's code)  {1000 * r['every']:6.2f} ms")
     print(f"  + {a.goal_size}x{a.goal_size} at sampled frames only     {1000 * r['sampled']:6.2f} ms"

@@ -21,7 +21,8 @@ def mapped_zeros(shape: tuple, dtype) -> np.ndarray:
     the array is freed. ``np.zeros`` would take the 12 GB of a 1e6-step buffer from the C heap
     instead, since every `genreward` process keeps freed memory there (``memory.py``): a second
     buffer in the same process (a sweep in a notebook, the benchmarks) then reused the first's
-    freed heap, which calloc must clear byte by byte: 26 s, and all 12 GB resident at once.
+    freed heap, which calloc must clear byte by byte: 26 s, and the whole buffer resident at
+    once (a 2.4 GB one raised the peak resident size by 2.4 GB).
     """
     dtype = np.dtype(dtype)
     count = int(np.prod(shape))

@@ -118,9 +118,8 @@ def _status(ep: dict, updates: int, rate: float) -> str:
 
 
 def make_replay(capacity: int, image_shape: tuple, seed: int = 0):
-    """The run's replay, or one clear error when this machine cannot map it. Mapping costs no
-    time (pages come as the replay fills), so the command calls this once before it creates
-    the run directory, to leave nothing behind on that error."""
+    """The run's replay, or one clear error when this machine cannot map it. The command
+    makes it before it creates the run directory, to leave nothing behind on that error."""
     from genreward_cli.agent.replay import Replay
     from genreward_cli.envs.metaworld_env import ACTION_DIM
 
@@ -132,9 +131,10 @@ def make_replay(capacity: int, image_shape: tuple, seed: int = 0):
 
 
 def train(out: Path, env_config, agent_config, behavior_config, loop_config, run_config: RunConfig,
-          reward_model, *, config_json: str, parents: list, seed: int = 0, device: str = "cpu",
-          resume: bool = False, report=lambda line: None) -> dict:
-    """Train (or resume) the run in ``out``; return the summary. See the module docstring."""
+          reward_model, *, replay, config_json: str, parents: list, seed: int = 0,
+          device: str = "cpu", resume: bool = False, report=lambda line: None) -> dict:
+    """Train (or resume) the run in ``out`` with ``replay`` (from ``make_replay``); return the
+    summary. See the module docstring."""
     from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
     from genreward_cli.rewards.online import OnlineFB, OnlineReward
 
@@ -145,8 +145,8 @@ def train(out: Path, env_config, agent_config, behavior_config, loop_config, run
     eval_env = MetaWorldPixelEnv(env_config) if run_config.eval_every else None
     try:
         return _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_config,
-                      run_config, reward_model, online_fb, config_json, parents, seed, device,
-                      resume, report)
+                      run_config, reward_model, online_fb, replay, config_json, parents, seed,
+                      device, resume, report)
     finally:
         env.close()
         if eval_env is not None:
@@ -154,7 +154,7 @@ def train(out: Path, env_config, agent_config, behavior_config, loop_config, run
 
 
 def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_config, run_config,
-           reward_model, online_fb, config_json, parents, seed, device, resume, report):
+           reward_model, online_fb, replay, config_json, parents, seed, device, resume, report):
     import torch
 
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
@@ -169,7 +169,6 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     torch.manual_seed(seed)
     agent = DreamerAgent(agent_config, ACTION_DIM, behavior_config).to(device)
     trainer = DreamerTrainer(agent, seed=seed)
-    replay = make_replay(loop_config.capacity, image_shape, seed=seed)
     log, state = RunLog(), None
     ckpt = out / CHECKPOINT_NAME
     if resume:

@@ -107,10 +107,10 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     model, parents = build_reward(reward, describe(env_config.task), device,
                                   task=env_config.task, camera=env_config.camera)
     check_options(env_config, run_config, model)
-    make_replay(loop_config.capacity, env_config.image_shape)  # fails here, not mid-setup
+    replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed)
     run_dir = prepare_run_dir(out, config, resume, force)
     summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
-                    config_json=json.dumps(config, sort_keys=True), parents=parents, seed=seed,
+                    replay=replay, config_json=json.dumps(config, sort_keys=True), parents=parents, seed=seed,
                     device=device, resume=resume,
                     report=lambda line: click.echo(line, err=True))
     if as_json:
