@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from genreward_cli.agent.config import AgentConfig
 from genreward_cli.agent.dists import sample_onehot, unimix_probs
@@ -58,6 +59,57 @@ class Encoder(nn.Module):
         return self.net(x.contiguous(memory_format=torch.channels_last)).flatten(1)
 
 
+class _SplitBackwardDeconv(torch.autograd.Function):
+    """conv_transpose2d whose backward computes the input, weight and bias gradients as three
+    separate calls, each only when needed."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding):
+        ctx.save_for_backward(x, weight)
+        ctx.conf = stride, padding
+        return F.conv_transpose2d(x, weight, bias, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        stride, padding = ctx.conf
+        grad = grad.contiguous(memory_format=torch.channels_last)
+        dx = dw = db = None
+
+        def conv_backward(mask):
+            return torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [stride] * 2, [padding] * 2, [1, 1], True, [0, 0], 1, mask)
+
+        if ctx.needs_input_grad[0]:
+            dx = conv_backward([True, False, False])[0]
+        if ctx.needs_input_grad[1]:
+            dw = conv_backward([False, True, False])[1]
+        if ctx.needs_input_grad[2]:
+            db = grad.sum((0, 2, 3))
+        return dx, dw, db, None, None
+
+
+class ThinConvTranspose2d(nn.ConvTranspose2d):
+    """The decoder's last layer (to 3 channels): the same parameters and outputs as
+    ``nn.ConvTranspose2d``, with a faster backward on the CPU.
+
+    Inside the S update, PyTorch's own backward of this layer (oneDNN, channels-last, bias)
+    took 170-260 ms for 6.4 GFLOP; the same three gradients as separate calls take about
+    40 ms. Only stride, padding and no dilation, groups or output padding are supported: what
+    the decoder uses.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.groups == 1 and self.dilation == (1, 1) and self.output_padding == (0, 0)
+        assert self.stride[0] == self.stride[1] and self.padding[0] == self.padding[1]
+        weight, bias = self.weight, self.bias
+        if torch.is_autocast_enabled(x.device.type):  # a custom Function is not autocast
+            dtype = torch.get_autocast_dtype(x.device.type)
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+        return _SplitBackwardDeconv.apply(x, weight, bias, self.stride[0], self.padding[0])
+
+
 class Decoder(nn.Module):
     """[N, feat] -> image mean [N, H, W, 3] in [-0.5, 0.5] units (MSE likelihood)."""
 
@@ -69,7 +121,8 @@ class Decoder(nn.Module):
         mods = []
         for i in reversed(range(encoder.stages)):
             out = 3 if i == 0 else c.cnn_depth * 2 ** (i - 1)
-            mods.append(nn.ConvTranspose2d(ch, out, 4, 2, 1, bias=i == 0))
+            deconv = ThinConvTranspose2d if i == 0 else nn.ConvTranspose2d
+            mods.append(deconv(ch, out, 4, 2, 1, bias=i == 0))
             if i:
                 mods += [ChannelNorm(out), nn.SiLU()]
             ch = out
