@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from genreward_cli.agent.dists import (
-    TwoHotDist, bins, kl_losses, sample_onehot, symexp, symlog, twohot, unimix_probs,
+    TwoHotDist, bins, kl_losses, sample_categorical, symexp, symlog, twohot, unimix_probs,
 )
 from genreward_cli.agent.normalize import PercentileNormalizer
 
@@ -43,8 +43,10 @@ def test_unimix_and_straight_through_sample():
     probs = unimix_probs(logits)
     assert probs.min() >= 0.01 / 4 - 1e-7
     torch.testing.assert_close(probs.sum(-1), torch.ones(1, 1))
-    s = sample_onehot(probs, torch.Generator().manual_seed(0))
+    s, index = sample_categorical(probs, torch.Generator().manual_seed(0))
     assert set(s.detach().flatten().tolist()) <= {0.0, 1.0} and s.detach().sum() == 1
+    assert index.shape == (1, 1) and index.dtype == torch.int64
+    assert s.detach()[0, 0, index[0, 0]] == 1  # the index is the hot class
     (s * torch.arange(4.0)).sum().backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0
 
@@ -183,8 +185,13 @@ def test_behavior_losses_and_imagination_shapes():
     g = torch.Generator().manual_seed(0)
     _, _, post = wm.loss(fixed_batch(), g)
     start = {k: v.flatten(0, 1) for k, v in post.items()}
-    feats, actions = beh.imagine(wm, start, g)
+    feats, index, actions = beh.imagine(wm, start, g)
     assert feats.shape == (16, 6, c.feat) and actions.shape == (16, 5, 4)
+    assert index.shape == (16, 6, c.stoch) and index.dtype == torch.int64
+    # the index names the hot class of every group of the features' one-hot latents
+    hot = feats[..., c.deter:].view(16, 6, c.stoch, c.classes)
+    assert (hot.sum(-1) == 1).all()
+    assert (hot.gather(-1, index[..., None]) == 1).all()
     assert torch.isfinite(actions).all()  # unclipped samples; the model sees them clipped
     actor_loss, critic_loss, m = beh.loss(wm, start, g)
     actor_loss.backward()

@@ -50,3 +50,94 @@ def test_thin_deconv_follows_bf16_autocast():
     assert thin.weight.grad.dtype == torch.float32  # the parameter stays fp32
     want.float().sum().backward()
     torch.testing.assert_close(thin.weight.grad, ref.weight.grad, rtol=2e-2, atol=2e-2)
+
+
+def _onehot_input(lead, dense_before, dense_after, groups, classes, generator):
+    index = torch.randint(0, classes, (*lead, groups), generator=generator)
+    hot = torch.nn.functional.one_hot(index, classes).float().flatten(-2)
+    parts = [torch.randn(*lead, dense_before, generator=generator), hot,
+             torch.randn(*lead, dense_after, generator=generator)]
+    return torch.cat(parts, -1), index
+
+
+@pytest.mark.parametrize("before,after,bias", [(6, 0, True), (0, 3, False), (2, 2, True)])
+def test_hot_linear_matches_linear_with_gradients(before, after, bias):
+    from genreward_cli.agent.networks import HotLinear
+
+    g = torch.Generator().manual_seed(0)
+    groups, classes = 4, 5
+    x, index = _onehot_input((3, 7), before, after, groups, classes, g)
+    layer = HotLinear(x.shape[-1], 9, before, groups, classes, bias=bias)
+    ref = nn.Linear(x.shape[-1], 9, bias=bias)
+    ref.load_state_dict(layer.state_dict())
+    target = torch.randn(3, 7, 9, generator=g)
+    results = []
+    for module, kwargs in ((ref, {}), (layer, {"index": index})):
+        xi = x.clone().requires_grad_()
+        y = module(xi, **kwargs)
+        ((y - target) ** 2).sum().backward()
+        results.append([y, xi.grad] + [p.grad for p in module.parameters()])
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want)
+    assert results[1][0].shape == (3, 7, 9)
+    # without the index it is nn.Linear
+    torch.testing.assert_close(layer(x), ref(x))
+
+
+def test_hot_linear_reads_the_index_not_the_one_hot_columns():
+    """The forward pass takes the one-hot block from ``index``: a wrong index gives the
+    other classes' weights (so callers must pass the samples' own index)."""
+    from genreward_cli.agent.networks import HotLinear
+
+    g = torch.Generator().manual_seed(1)
+    x, index = _onehot_input((4,), 3, 0, 2, 3, g)
+    layer = HotLinear(x.shape[-1], 5, 3, 2, 3)
+    shifted = (index + 1) % 3
+    want = nn.functional.linear(
+        torch.cat([x[:, :3], nn.functional.one_hot(shifted, 3).float().flatten(1)], -1),
+        layer.weight, layer.bias)
+    torch.testing.assert_close(layer(x, shifted), want)
+
+
+def test_hot_linear_follows_bf16_autocast():
+    from genreward_cli.agent.networks import HotLinear
+
+    g = torch.Generator().manual_seed(2)
+    x, index = _onehot_input((16,), 8, 0, 4, 8, g)
+    layer = HotLinear(x.shape[-1], 12, 8, 4, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, want = layer(x, index), layer(x)
+    assert got.dtype == want.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), want.float(), rtol=2e-2, atol=5e-2)
+    got.float().sum().backward()
+    assert layer.weight.grad.dtype == torch.float32
+
+
+def test_observe_is_obs_step_repeated():
+    """``observe`` computes the embeddings' share of the posterior and the prior for the
+    whole sequence at once; step by step, ``obs_step`` gives the same states and samples."""
+    from genreward_cli.agent.config import preset
+    from genreward_cli.agent.networks import RSSM
+
+    torch.manual_seed(0)
+    c = preset("tiny")
+    rssm = RSSM(c, embed=10, action_dim=3)
+    B, T = 3, 6
+    embed, action = torch.randn(B, T, 10), torch.rand(B, T, 3) * 2 - 1
+    is_first = torch.zeros(B, T, dtype=torch.bool)
+    is_first[:, 0] = True
+    is_first[1, 3] = True  # an episode boundary inside the sequence
+    post, prior = rssm.observe(embed, action, is_first, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)
+    state = rssm.initial(B, "cpu")
+    for t in range(T):
+        state, step_prior = rssm.obs_step(state, action[:, t], embed[:, t], is_first[:, t], g)
+        for key in ("deter", "stoch", "probs"):
+            torch.testing.assert_close(post[key][:, t], state[key], rtol=1e-5, atol=1e-6)
+        assert torch.equal(post["index"][:, t], state["index"])
+        # the posterior network on the concatenation [h, e], as the model is written
+        whole = rssm._probs(rssm.post(torch.cat([state["deter"], embed[:, t]], -1)))
+        torch.testing.assert_close(state["probs"], whole, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(prior["probs"][:, t], step_prior["probs"], rtol=1e-5, atol=1e-6)
+    assert post["stoch"].shape == (B, T, c.stoch, c.classes)
+    assert prior["probs"].shape == (B, T, c.stoch, c.classes)

@@ -51,7 +51,7 @@ class DreamerAgent(nn.Module):
         with self.autocast():
             embed = self.wm.encoder(torch.from_numpy(image).to(dev))
             latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, first, generator)
-            dist = self.behavior.actor(self.wm.rssm.feat(latent))
+            dist = self.behavior.actor(self.wm.rssm.feat(latent), latent["index"])
         action = dist.mean
         if explore:
             noise = torch.randn(dist.mean.shape, generator=generator, device=dev)
@@ -100,7 +100,8 @@ class DreamerTrainer:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(a.wm.parameters(), c.grad_clip)
         self.wm_opt.step()
-        start = {k: v.detach().flatten(0, 1) for k, v in post.items() if k in ("deter", "stoch")}
+        start = {k: v.detach().flatten(0, 1) for k, v in post.items()
+                 if k in ("deter", "stoch", "index")}
         with a.autocast():
             actor_loss, critic_loss, bm = a.behavior.loss(a.wm, start, self.generator)
         clip = a.behavior.b.grad_clip

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from genreward_cli.agent.config import AgentConfig
 from genreward_cli.agent.dists import TwoHotDist
-from genreward_cli.agent.networks import mlp
+from genreward_cli.agent.networks import feat_hot, mlp
 from genreward_cli.agent.normalize import PercentileNormalizer
 
 
@@ -41,11 +41,13 @@ class BehaviorConfig:
 class Actor(nn.Module):
     def __init__(self, c: AgentConfig, action_dim: int, b: BehaviorConfig):
         super().__init__()
-        self.net = mlp(c.feat, c.units, c.layers, 2 * action_dim)
+        self.net = mlp(c.feat, c.units, c.layers, 2 * action_dim, hot=feat_hot(c))
         self.b = b
 
-    def forward(self, feat: torch.Tensor) -> torch.distributions.Normal:
-        mean, std = self.net(feat).float().chunk(2, -1)
+    def forward(self, feat: torch.Tensor, index: torch.Tensor | None = None
+                ) -> torch.distributions.Normal:
+        """``index``: the classes of feat's one-hot latents (see ``HotLinear``)."""
+        mean, std = self.net(feat, index).float().chunk(2, -1)
         std = (self.b.max_std - self.b.min_std) * torch.sigmoid(std + 2.0) + self.b.min_std
         return torch.distributions.Normal(torch.tanh(mean), std)
 
@@ -72,50 +74,53 @@ class Behavior(nn.Module):
         super().__init__()
         self.b = b
         self.actor = Actor(c, action_dim, b)
-        self.critic = mlp(c.feat, c.units, c.layers, 255, zero_out=True)
+        self.critic = mlp(c.feat, c.units, c.layers, 255, zero_out=True, hot=feat_hot(c))
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.normalizer = PercentileNormalizer()
 
-    def value(self, feat, slow: bool = False) -> torch.Tensor:
-        return TwoHotDist((self.slow_critic if slow else self.critic)(feat)).mean()
+    def value(self, feat, index=None, slow: bool = False) -> torch.Tensor:
+        return TwoHotDist((self.slow_critic if slow else self.critic)(feat, index)).mean()
 
     def imagine(self, wm, start: dict[str, torch.Tensor], generator=None, with_dists=False):
         """Roll the actor out in the world model from flattened posterior states [N, ...].
 
-        Returns feats [N, H+1, F] (state 0 = start), actions [N, H, A] as sampled (the
-        world model receives them clipped to [-1, 1], as the environment does). The dynamics
-        never carry gradients. ``with_dists`` also returns the log-probability and entropy of
-        each action [N, H] with gradients to the actor, so the actor loss reuses the rollout's
-        forward passes instead of repeating them.
+        Returns feats [N, H+1, F] (state 0 = start), the classes of their one-hot latents
+        [N, H+1, stoch], and actions [N, H, A] as sampled (the world model receives them
+        clipped to [-1, 1], as the environment does). The dynamics never carry gradients.
+        ``with_dists`` also returns the log-probability and entropy of each action [N, H]
+        with gradients to the actor, so the actor loss reuses the rollout's forward passes
+        instead of repeating them.
         """
-        state = {"deter": start["deter"].detach(), "stoch": start["stoch"].detach()}
-        feats, actions, logps, ents = [wm.rssm.feat(state)], [], [], []
+        state = {k: start[k].detach() for k in ("deter", "stoch", "index")}
+        feats, indices, actions, logps, ents = [wm.rssm.feat(state)], [state["index"]], [], [], []
         for _ in range(self.b.horizon):
             with torch.set_grad_enabled(with_dists and torch.is_grad_enabled()):
-                dist = self.actor(feats[-1])
+                dist = self.actor(feats[-1], indices[-1])
             with torch.no_grad():
                 noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
                 action = dist.mean + dist.stddev * noise  # the sample itself, for its log-prob
                 state = wm.rssm.img_step(state, action.clamp(-1, 1), generator)  # envs clip too
                 feats.append(wm.rssm.feat(state))
+                indices.append(state["index"])
             actions.append(action)
             if with_dists:
                 logps.append(dist.log_prob(action).sum(-1))
                 ents.append(dist.entropy().sum(-1))
-        out = (torch.stack(feats, 1), torch.stack(actions, 1))
+        out = (torch.stack(feats, 1), torch.stack(indices, 1), torch.stack(actions, 1))
         return out + (torch.stack(logps, 1), torch.stack(ents, 1)) if with_dists else out
 
     def loss(self, wm, start, generator=None):
         """Actor and critic losses on imagined trajectories from ``start`` states."""
         b = self.b
-        feats, actions, logp, entropy = self.imagine(wm, start, generator, with_dists=True)
-        critic_logits = self.critic(feats)  # one pass: the values (detached) and the loss
+        feats, index, actions, logp, entropy = self.imagine(wm, start, generator, with_dists=True)
+        critic_logits = self.critic(feats, index)  # one pass: the values (detached) and the loss
+        n, width = feats.shape[0], feats.shape[-1]
         with torch.no_grad():
             # heads on a contiguous 2-D batch: on the strided slice, matmul falls back to a
             # batched product with the weight expanded per row (~3% of a CPU update)
-            nxt = feats[:, 1:].reshape(-1, feats.shape[-1])
-            reward = TwoHotDist(wm.reward(nxt)).mean().view(feats.shape[0], -1)
-            cont = torch.sigmoid(wm.cont(nxt)[..., 0].float()).view(feats.shape[0], -1)
+            nxt, nxt_index = feats[:, 1:].reshape(-1, width), index[:, 1:].reshape(n * b.horizon, -1)
+            reward = TwoHotDist(wm.reward(nxt, nxt_index)).mean().view(n, -1)
+            cont = torch.sigmoid(wm.cont(nxt, nxt_index)[..., 0].float()).view(n, -1)
             value = TwoHotDist(critic_logits.detach()).mean()
             returns = lambda_returns(reward, cont, value, b.gamma, b.lam)
             # weight of each imagined state: the discounted probability of still being alive
@@ -126,8 +131,8 @@ class Behavior(nn.Module):
         actor_loss = -(weight * (advantage * logp + b.entropy * entropy)).mean()
         critic = TwoHotDist(critic_logits[:, :-1])
         with torch.no_grad():  # on a contiguous copy of the slice, for the reason above
-            slow = self.value(feats[:, :-1].reshape(-1, feats.shape[-1]), slow=True)
-            slow = slow.view(feats.shape[0], -1)
+            slow = self.value(feats[:, :-1].reshape(-1, width),
+                              index[:, :-1].reshape(n * b.horizon, -1), slow=True).view(n, -1)
         critic_loss = (weight * (-critic.log_prob(returns)
                                  - b.slow_critic_scale * critic.log_prob(slow))).mean()
         metrics = {"actor": float(actor_loss.detach()), "critic": float(critic_loss.detach()),

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genreward_cli.agent.config import AgentConfig
-from genreward_cli.agent.dists import sample_onehot, unimix_probs
+from genreward_cli.agent.dists import sample_categorical, unimix_probs
 
 
 class ChannelNorm(nn.Module):
@@ -22,18 +22,102 @@ class ChannelNorm(nn.Module):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
-def mlp(inp: int, units: int, layers: int, out: int | None = None, zero_out: bool = False):
+class _HotLinear(torch.autograd.Function):
+    """``x @ W.T + b`` for a 2-D x whose columns ``start:start + groups * classes`` are one-hot
+    in each group of ``classes``, with ``index`` [N, groups] the hot class of each group.
+
+    Forward: that block's share is the sum of the weight columns its hot classes pick
+    (``embedding_bag``) instead of a matrix product over mostly zeros; the other columns are a
+    matrix product. Backward: the same as ``F.linear``'s (so the one-hot block's input
+    gradient is the straight-through gradient of the categorical samples).
+    """
+
+    @staticmethod
+    def forward(ctx, x, index, weight, bias, start, classes):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        groups = index.shape[-1]
+        end = start + groups * classes
+        flat = index + torch.arange(groups, device=index.device) * classes
+        out = F.embedding_bag(flat, weight[:, start:end].t().contiguous(), mode="sum")
+        for lo, hi in ((0, start), (end, x.shape[-1])):
+            if hi > lo:
+                out = torch.addmm(out, x[:, lo:hi], weight[:, lo:hi].t())
+        return out if bias is None else out.add_(bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        dx = grad @ weight if ctx.needs_input_grad[0] else None
+        dw = grad.t() @ x if ctx.needs_input_grad[2] else None
+        db = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[3] else None
+        return dx, None, dw, db, None, None
+
+
+class HotLinear(nn.Linear):
+    """A linear layer whose input holds the one-hot categorical latents (32 groups of 32
+    classes at Table A sizes) from column ``start``.
+
+    Called with the samples' ``index`` [..., groups], it skips the multiplications by zero:
+    on the stochastic part of DreamerV3's features (1024 of 1536 columns) that is two thirds
+    of the layer's forward FLOPs. Without ``index`` (inputs that are not exactly one-hot, such
+    as the zero state at the start of a sequence) it is ``nn.Linear``. Same parameters either
+    way.
+    """
+
+    def __init__(self, inp: int, out: int, start: int, groups: int, classes: int, bias=True):
+        super().__init__(inp, out, bias=bias)
+        self.start, self.classes = start, classes
+        assert start + groups * classes <= inp
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        if index is None:
+            return super().forward(x)
+        weight, bias = self.weight, self.bias
+        if torch.is_autocast_enabled(x.device.type):  # a custom Function is not autocast
+            dtype = torch.get_autocast_dtype(x.device.type)
+            x, weight = x.to(dtype), weight.to(dtype)
+            bias = None if bias is None else bias.to(dtype)
+        lead = x.shape[:-1]
+        out = _HotLinear.apply(x.reshape(-1, x.shape[-1]), index.reshape(-1, index.shape[-1]),
+                               weight, bias, self.start, self.classes)
+        return out.view(*lead, -1)
+
+
+def feat_hot(c: AgentConfig) -> tuple[int, int, int]:
+    """Where the one-hot latents sit in ``RSSM.feat`` ([deter, stoch]), for ``mlp(hot=...)``."""
+    return c.deter, c.stoch, c.classes
+
+
+class MLP(nn.Sequential):
+    """Linear, LayerNorm, SiLU blocks and an optional output layer; ``index`` (the one-hot
+    latents' classes) goes to a first layer that is a ``HotLinear``."""
+
+    def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        first, *rest = self
+        x = first(x) if index is None else first(x, index)
+        for module in rest:
+            x = module(x)
+        return x
+
+
+def mlp(inp: int, units: int, layers: int, out: int | None = None, zero_out: bool = False,
+        hot: tuple[int, int, int] | None = None) -> MLP:
+    """``hot=(start, groups, classes)``: where the input's one-hot latents sit (see
+    ``HotLinear``)."""
     mods: list[nn.Module] = []
     for i in range(layers):
-        mods += [nn.Linear(inp if i == 0 else units, units, bias=False), nn.LayerNorm(units),
-                 nn.SiLU()]
+        linear = (HotLinear(inp, units, *hot, bias=False) if i == 0 and hot
+                  else nn.Linear(inp if i == 0 else units, units, bias=False))
+        mods += [linear, nn.LayerNorm(units), nn.SiLU()]
     if out is not None:
-        head = nn.Linear(units if layers else inp, out)
+        head = (HotLinear(inp, out, *hot) if not layers and hot
+                else nn.Linear(units if layers else inp, out))
         if zero_out:  # DreamerV3 zero-initialises reward and critic outputs
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
         mods.append(head)
-    return nn.Sequential(*mods)
+    return MLP(*mods)
 
 
 class Encoder(nn.Module):
@@ -117,7 +201,7 @@ class Decoder(nn.Module):
         super().__init__()
         ch, size = encoder.out_channels, encoder.out_size
         self.shape = (ch, size, size)
-        self.linear = nn.Linear(c.feat, ch * size * size)
+        self.linear = HotLinear(c.feat, ch * size * size, *feat_hot(c))
         mods = []
         for i in reversed(range(encoder.stages)):
             out = 3 if i == 0 else c.cnn_depth * 2 ** (i - 1)
@@ -128,22 +212,24 @@ class Decoder(nn.Module):
             ch = out
         self.net = nn.Sequential(*mods).to(memory_format=torch.channels_last)
 
-    def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        x = self.linear(feat).view(-1, *self.shape).contiguous(memory_format=torch.channels_last)
+    def forward(self, feat: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """``index``: the classes of feat's one-hot latents, when they are samples."""
+        x = self.linear(feat, index).view(-1, *self.shape).contiguous(memory_format=torch.channels_last)
         return self.net(x).permute(0, 2, 3, 1)
 
 
 class RSSM(nn.Module):
     """Recurrent state-space model with categorical latents (DreamerV3).
 
-    State: deter h [N, deter] and stoch z [N, stoch, classes] (one-hot samples).
+    State: deter h [N, deter], stoch z [N, stoch, classes] (one-hot samples) and, for
+    sampled states, index [N, stoch] (the hot class of each group, for ``HotLinear``).
     img_step: h' = GRU([z, a], h), prior p(z'|h'); obs_step adds the posterior q(z'|h', e).
     """
 
     def __init__(self, c: AgentConfig, embed: int, action_dim: int):
         super().__init__()
         self.c = c
-        self.inp = mlp(c.stoch * c.classes + action_dim, c.units, 1)
+        self.inp = mlp(c.stoch * c.classes + action_dim, c.units, 1, hot=(0, c.stoch, c.classes))
         self.gru = nn.GRUCell(c.units, c.deter)
         self.gru_norm = nn.LayerNorm(c.deter)
         self.prior = mlp(c.deter, c.units, 1, c.stoch * c.classes)
@@ -155,45 +241,70 @@ class RSSM(nn.Module):
                 "stoch": torch.zeros(n, c.stoch, c.classes, device=device)}
 
     def _probs(self, logits: torch.Tensor) -> torch.Tensor:
-        return unimix_probs(logits.view(-1, self.c.stoch, self.c.classes), self.c.unimix)
+        return unimix_probs(logits.view(*logits.shape[:-1], self.c.stoch, self.c.classes),
+                            self.c.unimix)
 
-    def img_step(self, state, action, generator=None, sample: bool = True):
-        """One step of the prior; ``sample=False`` skips drawing z' (filtering replaces it
-        with a posterior sample, so drawing it would be wasted work)."""
-        x = self.inp(torch.cat([state["stoch"].flatten(1), action], -1))
-        deter = self.gru_norm(self.gru(x, state["deter"]))
-        probs = self._probs(self.prior(deter))
-        if not sample:
-            return {"deter": deter, "probs": probs}
-        return {"deter": deter, "stoch": sample_onehot(probs, generator), "probs": probs}
+    def _sample(self, deter, probs, generator) -> dict[str, torch.Tensor]:
+        stoch, index = sample_categorical(probs, generator)
+        return {"deter": deter, "stoch": stoch, "index": index, "probs": probs}
+
+    def _deter(self, state, action) -> torch.Tensor:
+        """h' = GRU([z, a], h)."""
+        x = torch.cat([state["stoch"].flatten(1), action], -1)
+        x = self.inp(x, state.get("index"))  # the gather applies where z is a sample
+        return self.gru_norm(self.gru(x, state["deter"]))
+
+    def img_step(self, state, action, generator=None):
+        """One step of the prior: h', and z' sampled from p(z'|h')."""
+        deter = self._deter(state, action)
+        return self._sample(deter, self._probs(self.prior(deter)), generator)
+
+    def _post_weights(self):
+        """The posterior's first layer acts on [h, e]: its weight split into the h and e
+        columns, so e's share can be computed for a whole sequence at once."""
+        weight = self.post[0].weight
+        return weight[:, :self.c.deter], weight[:, self.c.deter:]
+
+    def _filter(self, state, action, embed_share, w_deter, is_first, generator):
+        keep = (~is_first).float()
+        state = {k: state[k] * keep.view(-1, *[1] * (state[k].dim() - 1))
+                 for k in ("deter", "stoch")}  # reset states are zero, not samples
+        deter = self._deter(state, action * keep[:, None])
+        x = F.linear(deter, w_deter) + embed_share
+        for module in list(self.post)[1:]:
+            x = module(x)
+        return self._sample(deter, self._probs(x), generator)
 
     def obs_step(self, state, action, embed, is_first, generator=None):
-        """One filtering step; ``is_first`` [N] resets the state and action to zero."""
-        keep = (~is_first).float()
-        state = {k: v * keep.view(-1, *[1] * (v.dim() - 1)) for k, v in state.items()
-                 if k in ("deter", "stoch")}
-        action = action * keep[:, None]
-        prior = self.img_step(state, action, generator, sample=False)
-        probs = self._probs(self.post(torch.cat([prior["deter"], embed], -1)))
-        post = {"deter": prior["deter"], "stoch": sample_onehot(probs, generator), "probs": probs}
-        return post, prior
+        """One filtering step; ``is_first`` [N] resets the state and action to zero.
+        Returns the posterior and the prior's probabilities."""
+        w_deter, w_embed = self._post_weights()
+        post = self._filter(state, action, F.linear(embed, w_embed), w_deter, is_first,
+                            generator)
+        return post, {"deter": post["deter"], "probs": self._probs(self.prior(post["deter"]))}
 
     def observe(self, embed, action, is_first, generator=None):
         """Filter a sequence: embed [B, T, E], action [B, T, A] (the action before each step),
-        is_first [B, T]. Returns posterior and prior dicts of [B, T, ...]."""
+        is_first [B, T]. Returns posterior and prior dicts of [B, T, ...].
+
+        The same model as ``obs_step`` step by step, computed in fewer, larger matrix
+        products: the embeddings' share of the posterior's first layer for all steps at once
+        before the loop, and the prior (which filtering does not sample) for all steps at
+        once after it."""
         B, T = embed.shape[:2]
+        w_deter, w_embed = self._post_weights()
+        embed_share = F.linear(embed, w_embed)
         state = self.initial(B, embed.device)
-        posts, priors = [], []
+        posts = []
         for t in range(T):
-            post, prior = self.obs_step(state, action[:, t], embed[:, t], is_first[:, t], generator)
-            posts.append(post)
-            priors.append(prior)
-            state = post
-        stack = lambda seq: {k: torch.stack([s[k] for s in seq], 1) for k in seq[0]}  # noqa: E731
-        return stack(posts), stack(priors)
+            state = self._filter(state, action[:, t], embed_share[:, t], w_deter, is_first[:, t],
+                                 generator)
+            posts.append(state)
+        post = {k: torch.stack([s[k] for s in posts], 1) for k in posts[0]}
+        return post, {"deter": post["deter"], "probs": self._probs(self.prior(post["deter"]))}
 
     def feat(self, state) -> torch.Tensor:
         return torch.cat([state["deter"], state["stoch"].flatten(-2)], -1)
 
 
-__all__ = ["Decoder", "Encoder", "RSSM", "mlp"]
+__all__ = ["MLP", "Decoder", "Encoder", "HotLinear", "RSSM", "feat_hot", "mlp"]

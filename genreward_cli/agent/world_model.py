@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from genreward_cli.agent.config import AgentConfig
 from genreward_cli.agent.dists import TwoHotDist, kl_losses
-from genreward_cli.agent.networks import RSSM, Decoder, Encoder, mlp
+from genreward_cli.agent.networks import RSSM, Decoder, Encoder, feat_hot, mlp
 
 
 class WorldModel(nn.Module):
@@ -18,8 +18,9 @@ class WorldModel(nn.Module):
         self.encoder = Encoder(c)
         self.rssm = RSSM(c, self.encoder.embed, action_dim)
         self.decoder = Decoder(c, self.encoder)
-        self.reward = mlp(c.feat, c.units, c.layers, 255, zero_out=True)
-        self.cont = mlp(c.feat, c.units, c.layers, 1)
+        hot = feat_hot(c)
+        self.reward = mlp(c.feat, c.units, c.layers, 255, zero_out=True, hot=hot)
+        self.cont = mlp(c.feat, c.units, c.layers, 1, hot=hot)
 
     def loss(self, batch: dict[str, torch.Tensor], generator=None):
         """World-model loss on a batch of sequences.
@@ -34,13 +35,14 @@ class WorldModel(nn.Module):
         B, T = batch["image"].shape[:2]
         embed = self.encoder(batch["image"].flatten(0, 1)).view(B, T, -1)
         post, prior = self.rssm.observe(embed, batch["action"], batch["is_first"], generator)
-        feat = self.rssm.feat(post)
-        recon = self.decoder(feat.flatten(0, 1)).float().view(*batch["image"].shape)
+        feat, index = self.rssm.feat(post), post["index"]
+        recon = self.decoder(feat.flatten(0, 1), index.flatten(0, 1)).float()
+        recon = recon.view(*batch["image"].shape)
         target = batch["image"].float() / 255.0 - 0.5
         image_nll = ((recon - target) ** 2).sum((-1, -2, -3))  # [B, T]
-        reward_nll = -TwoHotDist(self.reward(feat)).log_prob(batch["reward"])
+        reward_nll = -TwoHotDist(self.reward(feat, index)).log_prob(batch["reward"])
         cont_nll = F.binary_cross_entropy_with_logits(
-            self.cont(feat)[..., 0].float(), batch["cont"], reduction="none")
+            self.cont(feat, index)[..., 0].float(), batch["cont"], reduction="none")
         dyn, rep = kl_losses(post["probs"], prior["probs"], c.free_nats)
         pred = image_nll + reward_nll + cont_nll
         loss = (c.pred_scale * pred + c.dyn_scale * dyn + c.rep_scale * rep).mean()
