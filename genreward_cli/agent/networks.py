@@ -26,16 +26,17 @@ class _HotLinear(torch.autograd.Function):
     """``x @ W.T + b`` for a 2-D x whose columns ``start:start + groups * classes`` are one-hot
     in each group of ``classes``, with ``index`` [N, groups] the hot class of each group.
 
-    Forward: that block's share is the sum of the weight columns its hot classes pick
-    (``embedding_bag``) instead of a matrix product over mostly zeros; the other columns are a
-    matrix product. Backward: the same as ``F.linear``'s (so the one-hot block's input
-    gradient is the straight-through gradient of the categorical samples).
+    The one-hot block's share of the output is the sum of the weight columns its hot classes
+    pick (``embedding_bag``), and its share of the weight gradient is the output gradient's
+    rows added into those columns (``index_add_``), instead of matrix products over mostly
+    zeros. The other columns are matrix products, and the input gradient is the same as
+    ``F.linear``'s (for the one-hot block: the straight-through gradient of the samples).
     """
 
     @staticmethod
     def forward(ctx, x, index, weight, bias, start, classes):
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, index, weight)
+        ctx.has_bias, ctx.start, ctx.classes = bias is not None, start, classes
         groups = index.shape[-1]
         end = start + groups * classes
         flat = index + torch.arange(groups, device=index.device) * classes
@@ -47,10 +48,24 @@ class _HotLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
+        x, index, weight = ctx.saved_tensors
+        start, classes = ctx.start, ctx.classes
         dx = grad @ weight if ctx.needs_input_grad[0] else None
-        dw = grad.t() @ x if ctx.needs_input_grad[2] else None
-        db = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[3] else None
+        dw = db = None
+        if ctx.needs_input_grad[2]:
+            end = start + index.shape[-1] * classes
+            dw = torch.empty_like(weight)
+            for lo, hi in ((0, start), (end, x.shape[-1])):
+                if hi > lo:
+                    dw[:, lo:hi] = grad.t() @ x[:, lo:hi]
+            # accumulated in float32 whatever the compute dtype, as a matrix product does
+            hot = torch.zeros(end - start, weight.shape[0], device=grad.device)
+            rows = grad.float()
+            for g, cls in enumerate(index.t()):
+                hot[g * classes:(g + 1) * classes].index_add_(0, cls, rows)
+            dw[:, start:end] = hot.t()
+        if ctx.has_bias and ctx.needs_input_grad[3]:
+            db = grad.sum(0)
         return dx, None, dw, db, None, None
 
 
