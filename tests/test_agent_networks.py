@@ -7,22 +7,24 @@ import torch.nn as nn
 from genreward_cli.agent.networks import ThinConvTranspose2d
 
 
-def _pair(bias: bool):
+def _pair(bias: bool, kernel=4, stride=2, padding=1):
     torch.manual_seed(0)
-    ref = nn.ConvTranspose2d(8, 3, 4, 2, 1, bias=bias).to(memory_format=torch.channels_last)
+    conf = (8, 3, kernel, stride, padding)
+    ref = nn.ConvTranspose2d(*conf, bias=bias).to(memory_format=torch.channels_last)
     if bias:
         nn.init.normal_(ref.bias)
-    thin = ThinConvTranspose2d(8, 3, 4, 2, 1, bias=bias).to(memory_format=torch.channels_last)
+    thin = ThinConvTranspose2d(*conf, bias=bias).to(memory_format=torch.channels_last)
     thin.load_state_dict(ref.state_dict())
     return ref, thin
 
 
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("input_grad", [True, False])
-def test_thin_deconv_matches_conv_transpose_with_gradients(bias, input_grad):
-    ref, thin = _pair(bias)
+@pytest.mark.parametrize("conf,size", [((4, 2, 1), 12), ((3, 1, 1), 6)])  # by phases; fallback
+def test_thin_deconv_matches_conv_transpose_with_gradients(bias, input_grad, conf, size):
+    ref, thin = _pair(bias, *conf)
     x = torch.randn(5, 8, 6, 6).contiguous(memory_format=torch.channels_last)
-    target = torch.randn(5, 3, 12, 12)
+    target = torch.randn(5, 3, size, size)
     outs, grads = [], []
     for layer in (ref, thin):
         xi = x.clone().requires_grad_(input_grad)
@@ -30,7 +32,7 @@ def test_thin_deconv_matches_conv_transpose_with_gradients(bias, input_grad):
         ((y - target) ** 2).sum().backward()
         outs.append(y)
         grads.append([xi.grad] + [p.grad for p in layer.parameters()])
-    assert outs[1].shape == (5, 3, 12, 12)
+    assert outs[1].shape == (5, 3, size, size)
     torch.testing.assert_close(outs[1], outs[0])
     for got, want in zip(grads[1], grads[0]):
         assert (got is None) == (want is None)
