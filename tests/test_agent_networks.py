@@ -143,3 +143,19 @@ def test_observe_is_obs_step_repeated():
         torch.testing.assert_close(prior["probs"][:, t], step_prior["probs"], rtol=1e-5, atol=1e-6)
     assert post["stoch"].shape == (B, T, c.stoch, c.classes)
     assert prior["probs"].shape == (B, T, c.stoch, c.classes)
+
+
+def test_padded_linear_matches_linear():
+    from genreward_cli.agent.networks import PaddedLinear
+
+    torch.manual_seed(0)
+    layer, ref = PaddedLinear(7, 255), nn.Linear(7, 255)
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(3, 5, 7)
+    with torch.no_grad():  # the padded path
+        got = layer(x)
+    assert got.shape == (3, 5, 255)
+    torch.testing.assert_close(got, ref(x).detach())
+    layer(x).sum().backward()  # with gradients: nn.Linear's path
+    ref(x).sum().backward()
+    torch.testing.assert_close(layer.weight.grad, ref.weight.grad)

@@ -99,6 +99,21 @@ class HotLinear(nn.Linear):
         return out.view(*lead, -1)
 
 
+class PaddedLinear(nn.Linear):
+    """``nn.Linear`` computed with its outputs padded to a multiple of 16, then sliced back.
+
+    For the 255-bin two-hot heads: on the CPU a product with 255 outputs runs at about 60% of
+    the rate of one with 256 (39 ms against 23 ms on 15360 rows). Same parameters and values.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pad = -self.out_features % 16
+        if not pad or torch.is_grad_enabled():  # in a backward pass the padding costs more
+            return super().forward(x)
+        bias = None if self.bias is None else F.pad(self.bias, (0, pad))
+        return F.linear(x, F.pad(self.weight, (0, 0, 0, pad)), bias)[..., :self.out_features]
+
+
 def feat_hot(c: AgentConfig) -> tuple[int, int, int]:
     """Where the one-hot latents sit in ``RSSM.feat`` ([deter, stoch]), for ``mlp(hot=...)``."""
     return c.deter, c.stoch, c.classes
@@ -127,7 +142,7 @@ def mlp(inp: int, units: int, layers: int, out: int | None = None, zero_out: boo
         mods += [linear, nn.LayerNorm(units), nn.SiLU()]
     if out is not None:
         head = (HotLinear(inp, out, *hot) if not layers and hot
-                else nn.Linear(units if layers else inp, out))
+                else (PaddedLinear if out >= 64 else nn.Linear)(units if layers else inp, out))
         if zero_out:  # DreamerV3 zero-initialises reward and critic outputs
             nn.init.zeros_(head.weight)
             nn.init.zeros_(head.bias)
