@@ -159,3 +159,48 @@ def test_padded_linear_matches_linear():
     layer(x).sum().backward()  # with gradients: nn.Linear's path
     ref(x).sum().backward()
     torch.testing.assert_close(layer.weight.grad, ref.weight.grad)
+
+
+def test_gru_cell_is_pytorchs():
+    from genreward_cli.agent.networks import gru_cell
+
+    torch.manual_seed(0)
+    cell = nn.GRUCell(6, 5)
+    x, h = torch.randn(4, 6), torch.randn(4, 5)
+    got = gru_cell(nn.functional.linear(x, cell.weight_ih, cell.bias_ih),
+                   nn.functional.linear(h, cell.weight_hh, cell.bias_hh), h)
+    torch.testing.assert_close(got, cell(x, h))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_observe_batched_weight_gradients_are_the_per_step_ones(precision):
+    """``LoopLinear`` computes each weight's gradient once over the sequence: the same
+    gradients as autograd's per-step products, for every parameter and the inputs."""
+    from genreward_cli.agent.config import preset
+    from genreward_cli.agent.networks import RSSM
+
+    torch.manual_seed(0)
+    c = preset("tiny")
+    rssm = RSSM(c, embed=10, action_dim=3)
+    B, T = 3, 7
+    embed = torch.randn(B, T, 10)
+    action = torch.rand(B, T, 3) * 2 - 1
+    is_first = torch.zeros(B, T, dtype=torch.bool)
+    is_first[:, 0] = is_first[2, 4] = True
+    target = torch.randn(B, T, c.feat)
+    grads = []
+    for batched in (False, True):
+        rssm.zero_grad(set_to_none=True)
+        e = embed.clone().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            post, prior = rssm.observe(e, action, is_first, torch.Generator().manual_seed(3),
+                                       batched_grads=batched)
+        loss = ((rssm.feat(post) - target) ** 2).sum() + (post["probs"].log() * prior["probs"]).sum()
+        loss.backward()
+        grads.append({"embed": e.grad, **{n: p.grad for n, p in rssm.named_parameters()}})
+    per_step, batched = grads
+    assert set(per_step) == set(batched)
+    tol = dict(rtol=1e-4, atol=1e-5) if precision == "fp32" else dict(rtol=0.1, atol=0.05)
+    for name, want in per_step.items():
+        assert batched[name] is not None, name
+        torch.testing.assert_close(batched[name], want, **tol, msg=name)

@@ -288,6 +288,90 @@ class Decoder(nn.Module):
         return self.net(x).permute(0, 2, 3, 1)
 
 
+class _LoopWeights(torch.autograd.Function):
+    """Hands a loop the weight (and bias) of a ``LoopLinear``; its backward runs after every
+    step's (autograd waits for all uses of its output) and computes their gradients as one
+    product over all steps."""
+
+    @staticmethod
+    def forward(ctx, steps, weight, bias):
+        ctx.steps = steps
+        return (weight.clone(),) if bias is None else (weight.clone(), bias.clone())
+
+    @staticmethod
+    def backward(ctx, *unused):
+        steps = ctx.steps
+        done = sorted(steps.grads)  # the steps whose output reached the loss
+        if not done:
+            return None, None, None
+        x = torch.cat([steps.inputs[t] for t in done])
+        g = torch.cat([steps.grads[t] for t in done])
+        steps.inputs, steps.grads = {}, {}
+        return None, g.t() @ x, g.sum(0) if ctx.needs_input_grad[2] else None
+
+
+class _LoopStep(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, steps, step):
+        ctx.save_for_backward(weight)
+        ctx.steps, ctx.step = steps, step
+        steps.inputs[step] = x.detach()
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (weight,) = ctx.saved_tensors
+        ctx.steps.grads[ctx.step] = grad
+        return grad @ weight if ctx.needs_input_grad[0] else None, None, None, None, None
+
+
+class _Steps:
+    """Each step's input (forward) and output gradient (backward), by step number."""
+
+    def __init__(self):
+        self.inputs: dict[int, torch.Tensor] = {}
+        self.grads: dict[int, torch.Tensor] = {}
+
+
+class LoopLinear:
+    """``F.linear(x, weight, bias)`` applied at every step of a loop, whose weight gradient is
+    one product over all steps instead of one small product per step.
+
+    Autograd computes a weight's gradient at each use: in filtering, 64 products of 16 rows
+    each (the batch), at about a third of the rate of one product of 1024 rows, then added up.
+    Here each step's backward keeps its output gradient, and the weight's gradient is computed
+    once from all of them. The input gradients are the usual ones.
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
+        if torch.is_autocast_enabled(weight.device.type):  # a custom Function is not autocast
+            self.dtype = torch.get_autocast_dtype(weight.device.type)
+            weight = weight.to(self.dtype)
+            bias = None if bias is None else bias.to(self.dtype)
+        else:
+            self.dtype = None
+        self.steps = _Steps()  # the graph refers to it, not to this object: no cycle
+        proxies = _LoopWeights.apply(self.steps, weight, bias)
+        self.weight, self.bias = proxies[0], (proxies[1] if bias is not None else None)
+        self.count = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x if self.dtype is None else x.to(self.dtype)
+        self.count += 1
+        return _LoopStep.apply(x, self.weight, self.bias, self.steps, self.count - 1)
+
+
+def gru_cell(gates_x: torch.Tensor, gates_h: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """``nn.GRUCell`` from its two products (x W_ih + b_ih, h W_hh + b_hh), as PyTorch
+    computes it: r, z, n gates in that order."""
+    xr, xz, xn = gates_x.chunk(3, -1)
+    hr, hz, hn = gates_h.chunk(3, -1)
+    r = torch.sigmoid(xr + hr)
+    z = torch.sigmoid(xz + hz)
+    n = torch.tanh(xn + r * hn)
+    return n + z * (h - n)
+
+
 class RSSM(nn.Module):
     """Recurrent state-space model with categorical latents (DreamerV3).
 
@@ -335,39 +419,52 @@ class RSSM(nn.Module):
         weight = self.post[0].weight
         return weight[:, :self.c.deter], weight[:, self.c.deter:]
 
-    def _filter(self, state, action, embed_share, w_deter, is_first, generator):
+    def _step_linears(self, batched_grads: bool) -> dict:
+        """The matrix products of one filtering step. ``batched_grads``: as ``LoopLinear``s,
+        for a loop whose weight gradients are wanted."""
+        gru, w_deter = self.gru, self._post_weights()[0]
+        weights = {"inp": (self.inp[0].weight, None), "ih": (gru.weight_ih, gru.bias_ih),
+                   "hh": (gru.weight_hh, gru.bias_hh), "post": (w_deter, None),
+                   "logits": (self.post[3].weight, self.post[3].bias)}
+        if batched_grads:
+            return {k: LoopLinear(w, b) for k, (w, b) in weights.items()}
+        return {k: (lambda x, w=w, b=b: F.linear(x, w, b)) for k, (w, b) in weights.items()}
+
+    def _filter(self, state, action, embed_share, linear, is_first, generator):
+        """One filtering step with the products of ``_step_linears``: inp and post are
+        [Linear, LayerNorm, SiLU(, Linear)] (one layer each), gru a GRUCell."""
         keep = (~is_first).float()
-        state = {k: state[k] * keep.view(-1, *[1] * (state[k].dim() - 1))
-                 for k in ("deter", "stoch")}  # reset states are zero, not samples
-        deter = self._deter(state, action * keep[:, None])
-        x = F.linear(deter, w_deter) + embed_share
-        for module in list(self.post)[1:]:
-            x = module(x)
-        return self._sample(deter, self._probs(x), generator)
+        stoch, deter = (state[k] * keep.view(-1, *[1] * (state[k].dim() - 1))
+                        for k in ("stoch", "deter"))  # reset states are zero, not samples
+        x = linear["inp"](torch.cat([stoch.flatten(1), action * keep[:, None]], -1))
+        x = self.inp[2](self.inp[1](x))
+        deter = self.gru_norm(gru_cell(linear["ih"](x), linear["hh"](deter), deter))
+        x = self.post[2](self.post[1](linear["post"](deter) + embed_share))
+        return self._sample(deter, self._probs(linear["logits"](x)), generator)
 
     def obs_step(self, state, action, embed, is_first, generator=None):
         """One filtering step; ``is_first`` [N] resets the state and action to zero.
         Returns the posterior and the prior's probabilities."""
-        w_deter, w_embed = self._post_weights()
-        post = self._filter(state, action, F.linear(embed, w_embed), w_deter, is_first,
-                            generator)
+        post = self._filter(state, action, F.linear(embed, self._post_weights()[1]),
+                            self._step_linears(False), is_first, generator)
         return post, {"deter": post["deter"], "probs": self._probs(self.prior(post["deter"]))}
 
-    def observe(self, embed, action, is_first, generator=None):
+    def observe(self, embed, action, is_first, generator=None, batched_grads=True):
         """Filter a sequence: embed [B, T, E], action [B, T, A] (the action before each step),
         is_first [B, T]. Returns posterior and prior dicts of [B, T, ...].
 
         The same model as ``obs_step`` step by step, computed in fewer, larger matrix
         products: the embeddings' share of the posterior's first layer for all steps at once
-        before the loop, and the prior (which filtering does not sample) for all steps at
-        once after it."""
+        before the loop, the prior (which filtering does not sample) for all steps at once
+        after it, and, when gradients are recorded and ``batched_grads``, each weight's
+        gradient once for the whole sequence (``LoopLinear``)."""
         B, T = embed.shape[:2]
-        w_deter, w_embed = self._post_weights()
-        embed_share = F.linear(embed, w_embed)
+        embed_share = F.linear(embed, self._post_weights()[1]).unbind(1)
+        linear = self._step_linears(batched_grads and torch.is_grad_enabled())
         state = self.initial(B, embed.device)
         posts = []
         for t in range(T):
-            state = self._filter(state, action[:, t], embed_share[:, t], w_deter, is_first[:, t],
+            state = self._filter(state, action[:, t], embed_share[t], linear, is_first[:, t],
                                  generator)
             posts.append(state)
         post = {k: torch.stack([s[k] for s in posts], 1) for k in posts[0]}
