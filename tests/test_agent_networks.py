@@ -204,3 +204,21 @@ def test_observe_batched_weight_gradients_are_the_per_step_ones(precision):
     for name, want in per_step.items():
         assert batched[name] is not None, name
         torch.testing.assert_close(batched[name], want, **tol, msg=name)
+
+
+def test_reused_tables_follow_the_weights_between_blocks():
+    """Inside ``reuse_tables`` a HotLinear lays out its table once; a new block after the
+    weights changed (an optimiser step) sees the new weights."""
+    from genreward_cli.agent.networks import HotLinear, reuse_tables
+
+    g = torch.Generator().manual_seed(4)
+    x, index = _onehot_input((6,), 2, 0, 3, 4, g)
+    layer = HotLinear(x.shape[-1], 5, 2, 3, 4)
+    opt = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)  # no version bump
+    for _ in range(2):
+        with reuse_tables():
+            first, second = layer(x, index), layer(x, index)
+        torch.testing.assert_close(first, layer(x))
+        torch.testing.assert_close(second, first)
+        first.sum().backward()
+        opt.step()

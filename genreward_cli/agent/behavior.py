@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from genreward_cli.agent.config import AgentConfig
 from genreward_cli.agent.dists import TwoHotDist
-from genreward_cli.agent.networks import feat_hot, mlp
+from genreward_cli.agent.networks import feat_hot, mlp, reuse_tables
 from genreward_cli.agent.normalize import PercentileNormalizer
 
 
@@ -93,19 +93,21 @@ class Behavior(nn.Module):
         """
         state = {k: start[k].detach() for k in ("deter", "stoch", "index")}
         feats, indices, actions, logps, ents = [wm.rssm.feat(state)], [state["index"]], [], [], []
-        for _ in range(self.b.horizon):
-            with torch.set_grad_enabled(with_dists and torch.is_grad_enabled()):
-                dist = self.actor(feats[-1], indices[-1])
-            with torch.no_grad():
-                noise = torch.randn(dist.mean.shape, generator=generator, device=dist.mean.device)
-                action = dist.mean + dist.stddev * noise  # the sample itself, for its log-prob
-                state = wm.rssm.img_step(state, action.clamp(-1, 1), generator)  # envs clip too
-                feats.append(wm.rssm.feat(state))
-                indices.append(state["index"])
-            actions.append(action)
-            if with_dists:
-                logps.append(dist.log_prob(action).sum(-1))
-                ents.append(dist.entropy().sum(-1))
+        with reuse_tables():  # the weights do not change during the rollout
+            for _ in range(self.b.horizon):
+                with torch.set_grad_enabled(with_dists and torch.is_grad_enabled()):
+                    dist = self.actor(feats[-1], indices[-1])
+                with torch.no_grad():
+                    noise = torch.randn(dist.mean.shape, generator=generator,
+                                        device=dist.mean.device)
+                    action = dist.mean + dist.stddev * noise  # the sample, for its log-prob
+                    state = wm.rssm.img_step(state, action.clamp(-1, 1), generator)  # envs clip
+                    feats.append(wm.rssm.feat(state))
+                    indices.append(state["index"])
+                actions.append(action)
+                if with_dists:
+                    logps.append(dist.log_prob(action).sum(-1))
+                    ents.append(dist.entropy().sum(-1))
         out = (torch.stack(feats, 1), torch.stack(indices, 1), torch.stack(actions, 1))
         return out + (torch.stack(logps, 1), torch.stack(ents, 1)) if with_dists else out
 

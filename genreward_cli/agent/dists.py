@@ -77,9 +77,11 @@ def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = 
     u = torch.rand(flat.shape[0], 1, generator=generator, device=flat.device, dtype=flat.dtype)
     cdf = flat.cumsum(-1)
     idx = (cdf < u * cdf[:, -1:]).sum(-1).clamp_(max=flat.shape[-1] - 1)
-    onehot = F.one_hot(idx, probs.shape[-1]).to(probs.dtype).reshape(probs.shape)
-    # onehot + (p - sg(p)): exactly the one-hot sample in value ((onehot + p) - p is not)
-    return onehot + (probs - probs.detach()), idx.view(probs.shape[:-1])
+    onehot = torch.zeros_like(flat).scatter_(-1, idx[:, None], 1.0).view(probs.shape)
+    if probs.requires_grad:
+        # onehot + (p - sg(p)): exactly the one-hot sample in value ((onehot + p) - p is not)
+        onehot = onehot + (probs - probs.detach())
+    return onehot, idx.view(probs.shape[:-1])
 
 
 def categorical_kl(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -34,13 +37,15 @@ class _HotLinear(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, index, weight, bias, start, classes):
+    def forward(ctx, x, index, weight, bias, start, classes, table):
         ctx.save_for_backward(x, index, weight)
         ctx.has_bias, ctx.start, ctx.classes = bias is not None, start, classes
         groups = index.shape[-1]
         end = start + groups * classes
         flat = index + torch.arange(groups, device=index.device) * classes
-        out = F.embedding_bag(flat, weight[:, start:end].t().contiguous(), mode="sum")
+        if table is None:
+            table = weight[:, start:end].t().contiguous()
+        out = F.embedding_bag(flat, table, mode="sum")
         for lo, hi in ((0, start), (end, x.shape[-1])):
             if hi > lo:
                 out = torch.addmm(out, x[:, lo:hi], weight[:, lo:hi].t())
@@ -66,7 +71,22 @@ class _HotLinear(torch.autograd.Function):
             dw[:, start:end] = hot.t()
         if ctx.has_bias and ctx.needs_input_grad[3]:
             db = grad.sum(0)
-        return dx, None, dw, db, None, None
+        return dx, None, dw, db, None, None, None
+
+
+_TABLES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("tables", default=None)
+
+
+@contextlib.contextmanager
+def reuse_tables():
+    """Within this block each ``HotLinear`` lays out its one-hot block's weight columns as
+    rows (the ``embedding_bag`` table) once, not at every call: for loops in which the weights
+    do not change, such as an imagined rollout."""
+    token = _TABLES.set({})
+    try:
+        yield
+    finally:
+        _TABLES.reset(token)
 
 
 class HotLinear(nn.Linear):
@@ -93,9 +113,15 @@ class HotLinear(nn.Linear):
             dtype = torch.get_autocast_dtype(x.device.type)
             x, weight = x.to(dtype), weight.to(dtype)
             bias = None if bias is None else bias.to(dtype)
+        tables, table = _TABLES.get(), None
+        if tables is not None and weight is self.weight:  # not for a cast: a new tensor
+            table = tables.get(self)
+            if table is None:
+                end = self.start + index.shape[-1] * self.classes
+                table = tables[self] = weight.detach()[:, self.start:end].t().contiguous()
         lead = x.shape[:-1]
         out = _HotLinear.apply(x.reshape(-1, x.shape[-1]), index.reshape(-1, index.shape[-1]),
-                               weight, bias, self.start, self.classes)
+                               weight, bias, self.start, self.classes, table)
         return out.view(*lead, -1)
 
 
