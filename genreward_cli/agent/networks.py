@@ -66,7 +66,7 @@ class _HotLinear(torch.autograd.Function):
             # accumulated in float32 whatever the compute dtype, as a matrix product does
             hot = torch.zeros(end - start, weight.shape[0], device=grad.device)
             rows = grad.float()
-            for g, cls in enumerate(index.t()):
+            for g, cls in enumerate(index.t().contiguous()):
                 hot[g * classes:(g + 1) * classes].index_add_(0, cls, rows)
             dw[:, start:end] = hot.t()
         if ctx.has_bias and ctx.needs_input_grad[3]:
