@@ -195,7 +195,8 @@ def test_observe_batched_weight_gradients_are_the_per_step_ones(precision):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             post, prior = rssm.observe(e, action, is_first, torch.Generator().manual_seed(3),
                                        batched_grads=batched)
-        loss = ((rssm.feat(post) - target) ** 2).sum() + (post["probs"].log() * prior["probs"]).sum()
+        loss = (((rssm.feat(post) - target) ** 2).sum()
+                + (post["probs"].log() * prior["probs"]).sum())
         loss.backward()
         grads.append({"embed": e.grad, **{n: p.grad for n, p in rssm.named_parameters()}})
     per_step, batched = grads
@@ -222,3 +223,31 @@ def test_reused_tables_follow_the_weights_between_blocks():
         torch.testing.assert_close(second, first)
         first.sum().backward()
         opt.step()
+
+
+def test_loop_linear_gradients_match_a_plain_loop_and_survive_retain_graph():
+    from genreward_cli.agent.networks import LoopLinear
+
+    torch.manual_seed(0)
+    layer = nn.Linear(4, 4)
+    h0 = torch.randn(3, 4, requires_grad=True)
+
+    def run(batched):
+        linear = LoopLinear(layer.weight, layer.bias) if batched else layer
+        h = h0
+        for _ in range(5):
+            h = torch.tanh(linear(h))
+        return (h ** 2).sum()
+
+    grads = []
+    for batched in (False, True):
+        layer.zero_grad(set_to_none=True)
+        h0.grad = None
+        loss = run(batched)
+        loss.backward(retain_graph=True)
+        once = [layer.weight.grad.clone(), layer.bias.grad.clone(), h0.grad.clone()]
+        loss.backward()  # a second backward through the same graph adds the same again
+        grads.append(once + [layer.weight.grad.clone()])
+    for got, want in zip(grads[1], grads[0]):
+        torch.testing.assert_close(got, want)
+    torch.testing.assert_close(grads[1][3], 2 * grads[1][0])
