@@ -25,6 +25,17 @@ class ChannelNorm(nn.Module):
         return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
 
+def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The compute dtype of an active autocast on ``device``, else None. Custom autograd
+    Functions are not autocast, so the layers built on them cast their inputs to it."""
+    return torch.get_autocast_dtype(device.type) if torch.is_autocast_enabled(device.type) else None
+
+
+def _cast(dtype: torch.dtype | None, *tensors):
+    """``tensors`` in ``dtype`` (None: unchanged; None entries stay None)."""
+    return tuple(t if t is None or dtype is None else t.to(dtype) for t in tensors)
+
+
 class _HotLinear(torch.autograd.Function):
     """``x @ W.T + b`` for a 2-D x whose columns ``start:start + groups * classes`` are one-hot
     in each group of ``classes``, with ``index`` [N, groups] the hot class of each group.
@@ -108,11 +119,7 @@ class HotLinear(nn.Linear):
     def forward(self, x: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
         if index is None:
             return super().forward(x)
-        weight, bias = self.weight, self.bias
-        if torch.is_autocast_enabled(x.device.type):  # a custom Function is not autocast
-            dtype = torch.get_autocast_dtype(x.device.type)
-            x, weight = x.to(dtype), weight.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
+        x, weight, bias = _cast(_autocast_dtype(x.device), x, self.weight, self.bias)
         tables, table = _TABLES.get(), None
         if tables is not None and weight is self.weight:  # not for a cast: a new tensor
             table = tables.get(self)
@@ -134,8 +141,8 @@ class PaddedLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pad = -self.out_features % 16
-        if not pad or torch.is_grad_enabled():  # in a backward pass the padding costs more
-            return super().forward(x)
+        if not pad or torch.is_grad_enabled():  # padding the passes with gradients as well
+            return super().forward(x)  # gained nothing measurable
         bias = None if self.bias is None else F.pad(self.bias, (0, pad))
         return F.linear(x, F.pad(self.weight, (0, 0, 0, pad)), bias)[..., :self.out_features]
 
@@ -280,14 +287,13 @@ class ThinConvTranspose2d(nn.ConvTranspose2d):
     only, without dilation, groups or output padding: what the decoder uses.
     """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         assert self.groups == 1 and self.dilation == (1, 1) and self.output_padding == (0, 0)
         assert self.stride[0] == self.stride[1] and self.padding[0] == self.padding[1]
-        weight, bias = self.weight, self.bias
-        if torch.is_autocast_enabled(x.device.type):  # a custom Function is not autocast
-            dtype = torch.get_autocast_dtype(x.device.type)
-            x, weight = x.to(dtype), weight.to(dtype)
-            bias = None if bias is None else bias.to(dtype)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, weight, bias = _cast(_autocast_dtype(x.device), x, self.weight, self.bias)
         return _SplitBackwardDeconv.apply(x, weight, bias, self.stride[0], self.padding[0])
 
 
@@ -365,25 +371,22 @@ class LoopLinear:
     one product over all steps instead of one small product per step.
 
     Autograd computes a weight's gradient at each use: in filtering, 64 products of 16 rows
-    each (the batch), at about a third of the rate of one product of 1024 rows, then added up.
+    each (the batch), at a third of the rate of one product of 1024 rows or less, then added
+    up.
     Here each step's backward keeps its output gradient, and the weight's gradient is computed
     once from all of them. The input gradients are the usual ones.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None = None):
-        if torch.is_autocast_enabled(weight.device.type):  # a custom Function is not autocast
-            self.dtype = torch.get_autocast_dtype(weight.device.type)
-            weight = weight.to(self.dtype)
-            bias = None if bias is None else bias.to(self.dtype)
-        else:
-            self.dtype = None
+        self.dtype = _autocast_dtype(weight.device)
+        weight, bias = _cast(self.dtype, weight, bias)
         self.steps = _Steps()  # the graph refers to it, not to this object: no cycle
         proxies = _LoopWeights.apply(self.steps, weight, bias)
         self.weight, self.bias = proxies[0], (proxies[1] if bias is not None else None)
         self.count = 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x if self.dtype is None else x.to(self.dtype)
+        (x,) = _cast(self.dtype, x)
         self.count += 1
         return _LoopStep.apply(x, self.weight, self.bias, self.steps, self.count - 1)
 

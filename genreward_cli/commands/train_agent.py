@@ -110,8 +110,8 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed)
     run_dir = prepare_run_dir(out, config, resume, force)
     summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
-                    replay=replay, config_json=json.dumps(config, sort_keys=True), parents=parents, seed=seed,
-                    device=device, resume=resume,
+                    replay=replay, config_json=json.dumps(config, sort_keys=True),
+                    parents=parents, seed=seed, device=device, resume=resume,
                     report=lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(summary))
