@@ -2,8 +2,10 @@
 
 Observations are a dict, as DreamerV3's embodied envs have them:
 
-- ``image``: uint8 [H, W, 3], RGB, upright (MuJoCo renders the corner cameras upside down;
-  the frame is flipped vertically here).
+- ``image``: uint8 [H, W, 3], RGB, a true image of what the camera sees: upright and not
+  mirrored. Meta-World's corner cameras are mounted upside down (their image-up axis points at
+  the floor), so their picture comes out rotated by 180 degrees; it is rotated back here (both
+  axes reversed). A vertical flip alone would leave a left-right mirror image.
 - ``state``: float32 [39], Meta-World's goal-observable state vector.
 - ``is_first``, ``is_last``, ``is_terminal``: bool scalars. Meta-World never terminates, so an
   episode ends by the time limit: ``is_last`` without ``is_terminal``.
@@ -34,6 +36,21 @@ ACTION_DIM = 4
 
 def _bool_space() -> gym.spaces.Box:
     return gym.spaces.Box(0, 1, shape=(), dtype=bool)
+
+
+def camera_upside_down(model, camera: str) -> bool:
+    """Whether ``camera``'s image-up axis (its local +y) points below the horizon.
+
+    Such a camera's picture, as gymnasium's renderer returns it (top row first), shows the
+    scene rotated by 180 degrees; true for all four Meta-World ``corner`` cameras.
+    Raises BadInput for an unknown camera name.
+    """
+    import mujoco
+
+    cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+    if cid < 0:
+        raise BadInput(f"camera {camera!r}: not in the model")
+    return bool(model.cam_mat0[cid].reshape(3, 3)[2, 1] < 0)  # world z of the camera's +y
 
 
 def _make_viewer(env, quality: str):
@@ -90,6 +107,7 @@ class MetaWorldPixelEnv(gym.Env):
         vis.offwidth = max([vis.offwidth] + [w for _, w in extra_sizes])
         self._viewer = _make_viewer(env, config.render_quality)
         self._env = env
+        self._rotate = camera_upside_down(env.model, config.camera)
         self.observation_space = gym.spaces.Dict(
             {
                 "image": gym.spaces.Box(0, 255, config.image_shape, np.uint8),
@@ -104,14 +122,17 @@ class MetaWorldPixelEnv(gym.Env):
         self._needs_reset = True
 
     def render(self) -> np.ndarray:
-        """The current frame: uint8 [H, W, 3], RGB, upright."""
+        """The current frame: uint8 [H, W, 3], RGB, a true image (upright, not mirrored).
+
+        Every frame this env gives out (observations, ``render_at``, ``initial_frame``) comes
+        from here: an upside-down camera's picture is rotated by 180 degrees."""
         # Freeing any other env's EGL context releases this thread's current context (MuJoCo's
         # `GLContext.free` calls eglReleaseThread), after which frames come out black: make
         # ours current before every render. Cheap, and it keeps several envs in one process
         # (tests, evaluation next to training) correct.
         self._viewer.make_context_current()
-        frame = self._env.render()
-        return np.ascontiguousarray(frame[::-1])
+        frame = self._env.render()  # the camera's picture, top row first
+        return np.ascontiguousarray(frame[::-1, ::-1] if self._rotate else frame)
 
     def render_at(self, height: int, width: int) -> np.ndarray:
         """The current frame at another size (same camera): uint8 [height, width, 3]. Only
@@ -196,7 +217,8 @@ class MetaWorldPixelEnv(gym.Env):
 
 
 def initial_frame(config: EnvConfig, seed: int) -> np.ndarray:
-    """The first observation image of an episode seeded ``seed``: uint8 [H, W, 3]."""
+    """The first observation image of an episode seeded ``seed``: uint8 [H, W, 3], RGB, the
+    same true (upright, not mirrored) image as the env's observations."""
     env = MetaWorldPixelEnv(config)
     try:
         return env.reset(seed=seed)[0]["image"]
