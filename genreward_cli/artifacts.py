@@ -5,10 +5,14 @@ Every file a stage writes is one *artifact*: an HDF5 file whose root attrs say w
 ``versions``) and from what (``parents``: path, kind and sha256 of each input artifact).
 
 - :func:`open_artifact` checks kind, version, required datasets, dtypes, shapes and finiteness,
-  and fails with one line naming the file, the dataset and what was expected.
+  and fails with one line naming the file, the dataset and what was expected; any later read
+  of a damaged dataset fails the same way (:class:`ReadFile`).
 - :func:`write_artifact` writes ``NAME.tmp``, checks it against the schema, flushes and renames,
   so an interrupted stage leaves nothing that looks finished; it refuses to overwrite an
-  existing file unless ``force``.
+  existing file unless ``force``, and ``NAME.tmp`` is locked while written, so a second
+  writer of the same file is refused instead of destroying the first one's work.
+- Paths are recorded absolute (:func:`record_path`); relative ones in older files are found
+  against the reader's directory, then the artifact's own (:func:`resolve_recorded`).
 
 The schema below is the single source of ``docs/artifacts.md`` (``python -m
 genreward_cli.artifacts``); a test keeps the two equal.
@@ -21,13 +25,14 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shlex
 import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Container, Iterator
 
 import h5py
 import numpy as np
@@ -358,11 +363,149 @@ def command_line() -> str:
     return shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])
 
 
+# --------------------------------------------------------------------------- recorded paths
+
+
+def record_path(value: str | os.PathLike | None,
+                builtin: Container[str] = ("tiny",)) -> str | None:
+    """How a stage records a path it was given (a model, an input, a checkpoint): a local
+    file or directory that exists becomes absolute (symlinks resolved), so a later stage
+    finds it from any working directory; anything else (a hub id, ``None``) and the names
+    in ``builtin`` (built-in presets, which win over a folder of that name) are kept as
+    given."""
+    if value is None:
+        return None
+    value = os.fspath(value)
+    if value and value not in builtin and os.path.exists(value):
+        return os.path.realpath(value)
+    return value
+
+
+def resolve_recorded(recorded: str | None, artifact: str | os.PathLike) -> str | None:
+    """A path read from ``artifact``, as usable from the current directory.
+
+    Absolute paths and names that are not local paths (hub ids, ``tiny``) come back as they
+    are. A relative path (files written before paths were recorded absolute) is tried against
+    the current directory, then against the artifact's own directory; the first that exists
+    wins, else the value comes back unchanged.
+    """
+    for candidate in recorded_candidates(recorded, artifact):
+        if os.path.exists(candidate):
+            return candidate
+    return recorded
+
+
+def recorded_candidates(recorded: str | None, artifact: str | os.PathLike) -> list[str]:
+    """Where a recorded relative path may be: as given (relative to the current directory),
+    then relative to the directory of ``artifact``. An absolute path is its only candidate."""
+    if not recorded:
+        return []
+    if os.path.isabs(recorded):
+        return [recorded]
+    here = os.path.join(os.path.dirname(os.path.abspath(artifact)), recorded)
+    return [recorded] if os.path.abspath(here) == os.path.abspath(recorded) else [recorded, here]
+
+
 # --------------------------------------------------------------------------- reading
 
 
+def _display_name(name: str) -> str:
+    return name.lstrip("/") or "/"
+
+
+def read_error(filename: str | os.PathLike, name: str, error: BaseException,
+               what: str = "dataset") -> BadInput:
+    """The one-line BadInput for HDF5 data that cannot be read (a damaged or truncated chunk):
+    ``FILE: dataset 'NAME' cannot be read (damaged or truncated file?): REASON``."""
+    reason = " ".join(str(error).split()) or type(error).__name__
+    return BadInput(f"{filename}: {what} '{_display_name(name)}' cannot be read "
+                    f"(damaged or truncated file?): {reason}")
+
+
+def _reading(obj):
+    """``obj`` (an h5py object of an opened artifact) as its reading-layer class."""
+    if isinstance(obj, h5py.File):
+        obj.__class__ = ReadFile
+    elif isinstance(obj, h5py.Dataset):
+        obj.__class__ = ReadDataset
+    elif isinstance(obj, h5py.Group):
+        obj.__class__ = ReadGroup
+    return obj
+
+
+class _Reading:
+    """``file`` and ``parent`` of a reading-layer object are reading-layer objects too."""
+
+    @property
+    def file(self):
+        return _reading(super().file)
+
+    @property
+    def parent(self):
+        return _reading(super().parent)
+
+
+class ReadDataset(_Reading, h5py.Dataset):
+    """An h5py.Dataset of an opened artifact whose reads turn HDF5's anonymous OSError
+    (a damaged compressed chunk, a cut file) into :func:`read_error`'s BadInput."""
+
+    def _read_error(self, error: OSError) -> BadInput:
+        return read_error(self.file.filename, self.name, error)
+
+    def __getitem__(self, args, new_dtype=None):
+        try:
+            return super().__getitem__(args, new_dtype=new_dtype)
+        except OSError as e:
+            raise self._read_error(e) from None
+
+    def read_direct(self, *args, **kwargs):
+        try:
+            return super().read_direct(*args, **kwargs)
+        except OSError as e:
+            raise self._read_error(e) from None
+
+    def __array__(self, *args, **kwargs):
+        try:
+            return super().__array__(*args, **kwargs)
+        except OSError as e:
+            raise self._read_error(e) from None
+
+
+class ReadGroup(_Reading, h5py.Group):
+    """An h5py.Group whose members are :class:`ReadGroup` and :class:`ReadDataset`, so every
+    read below an opened artifact names the file and the dataset when it fails."""
+
+    def _object_error(self, name, error: OSError) -> BadInput:
+        where = name if isinstance(name, str) else "?"
+        return read_error(self.file.filename, posixpath.join(self.name, where), error,
+                          what="object")
+
+    def __getitem__(self, name):
+        try:
+            obj = super().__getitem__(name)
+        except OSError as e:  # a damaged object header; a missing name stays a KeyError
+            raise self._object_error(name, e) from None
+        return _reading(obj)
+
+    def get(self, name, default=None, *args, **kwargs):
+        """As h5py's ``get`` (which ``values()`` and ``items()`` use), through this layer."""
+        try:
+            obj = super().get(name, default, *args, **kwargs)
+        except OSError as e:
+            raise self._object_error(name, e) from None
+        return _reading(obj) if isinstance(obj, h5py.HLObject) else obj
+
+
+class ReadFile(ReadGroup, h5py.File):
+    """A read-only h5py.File of an artifact, reading through :class:`ReadGroup`."""
+
+
 class Artifact:
-    """An open, validated artifact. Use as a context manager, or call :meth:`close`."""
+    """An open, validated artifact. Use as a context manager, or call :meth:`close`.
+
+    ``file`` is a :class:`ReadFile`: reading a damaged dataset raises BadInput naming the
+    file and the dataset (exit code 2), never an anonymous OSError.
+    """
 
     def __init__(self, path: Path, file: h5py.File, kind: Kind):
         self.path = path
@@ -393,8 +536,15 @@ class Artifact:
         return sorted(self.file[self.kind.group].keys())
 
     def ref(self) -> dict[str, str]:
-        """This file as a parent entry: {path, kind, sha256}."""
-        return {"path": str(self.path), "kind": self.kind.name, "sha256": sha256_file(self.path)}
+        """This file as a parent entry: {path, kind, sha256}; the path is absolute (see
+        :func:`record_path`), so it names the same file from any working directory."""
+        return {"path": os.path.realpath(self.path), "kind": self.kind.name,
+                "sha256": sha256_file(self.path)}
+
+    def resolve(self, recorded: str | None) -> str | None:
+        """A path recorded in this artifact (a model, a parent), as usable from here: see
+        :func:`resolve_recorded`."""
+        return resolve_recorded(recorded, self.path)
 
     def close(self) -> None:
         self.file.close()
@@ -475,7 +625,7 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
     if not path.exists():
         raise BadInput(f"{path}: no such file")
     try:
-        h5 = h5py.File(path, "r")
+        h5 = ReadFile(path, "r")
     except OSError as e:
         raise BadInput(f"{path}: not a readable HDF5 file (truncated or corrupt?): {e}") from None
     try:
@@ -527,6 +677,46 @@ def check_output(path: str | os.PathLike, force: bool) -> Path:
     return path
 
 
+def lock_tmp(path: str | os.PathLike, force: bool = False) -> tuple[Path, int]:
+    """Create or open ``PATH.tmp`` and hold an exclusive lock on it: ``(tmp, fd)``.
+
+    The lock is an ``flock`` on ``fd``: the kernel drops it when the process ends, so the
+    stale ``.tmp`` of a killed writer blocks nobody. The file is never truncated or deleted
+    here. Raises BadInput (exit code 2) when another process holds the lock (it is writing
+    ``PATH`` now), or when ``PATH`` appeared meanwhile and ``force`` is false. The caller
+    closes ``fd`` (``os.close``) to release the lock, after renaming or removing ``tmp``.
+    """
+    import errno
+    import fcntl
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    while True:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return tmp, fd  # no locks on this file system: write unguarded, as before
+            os.close(fd)
+            raise BadInput(f"{path}: another process is writing it now ({tmp.name} is locked); "
+                           "wait for it to finish or choose another --out") from None
+        # The file locked must still be the one named tmp: a writer that just finished
+        # renamed its tmp away (then PATH exists) or a failed one removed it.
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(tmp))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    if path.exists() and not force:
+        os.close(fd)
+        raise BadInput(f"{path}: already exists (written meanwhile by another process); "
+                       "pass --force to overwrite")
+    return tmp, fd
+
+
 @contextlib.contextmanager
 def write_artifact(
     path: str | os.PathLike,
@@ -538,12 +728,22 @@ def write_artifact(
 ) -> Iterator[h5py.File]:
     """Write an artifact atomically: yields an h5py.File on ``PATH.tmp``; on success the file
     is validated against its kind, flushed and renamed to ``PATH``; on any error it is removed.
+
+    ``PATH.tmp`` is locked for the whole write (:func:`lock_tmp`): a second writer of the same
+    ``PATH`` fails at once with BadInput and leaves the first one's file alone. Raises BadInput
+    for an existing ``PATH`` without ``force`` and for content that breaks the kind's schema.
     """
     spec = KINDS[kind]
     path = check_output(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    h5 = h5py.File(tmp, "w")
+    tmp, fd = lock_tmp(path, force)
+    try:
+        # HDF5's own lock would be a second flock on the file we hold: keep only ours.
+        h5 = h5py.File(tmp, "w", locking=False)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        os.close(fd)
+        raise
     try:
         h5.attrs["kind"] = kind
         h5.attrs["schema_version"] = SCHEMA_VERSION
@@ -556,13 +756,14 @@ def write_artifact(
         validate(path, h5, spec)
         h5.flush()
         h5.close()
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         h5.close()
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
 
 
 def frames_dataset(h5: h5py.Group, name: str, frames: np.ndarray) -> h5py.Dataset:
