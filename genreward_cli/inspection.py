@@ -9,13 +9,14 @@ from typing import Any
 import h5py
 import numpy as np
 
-from genreward_cli.artifacts import Artifact, open_artifact, sha256_file
+from genreward_cli.artifacts import Artifact, open_artifact, recorded_candidates, sha256_file
 from genreward_cli.errors import BadInput, GenrewardError
 
 MAX_GROUPS_SHOWN = 2
 
 
 def bad_index(art: Artifact, what: str, index: int, count: int) -> BadInput:
+    """The BadInput for an index out of range: ``FILE: WHAT INDEX out of range (...)``."""
     return BadInput(f"{art.path}: {what} {index} out of range (the file has {count})")
 
 
@@ -42,24 +43,38 @@ def _attr(value: Any) -> Any:
     return value
 
 
-def _provenance(parents: list[dict], depth: int) -> list[dict]:
-    """Each parent with its hash checked: ok / changed / missing, and its own parents."""
+def find_parent(entry: dict, artifact: str | Path) -> tuple[Path | None, str]:
+    """Where the parent ``entry`` ({path, kind, sha256}) of ``artifact`` is now, and its status.
+
+    An absolute path is looked up as is. A relative one (written before paths were recorded
+    absolute) is tried against the current directory, then against ``artifact``'s directory.
+    The first candidate whose sha256 matches wins (status ``ok``); else the first that exists
+    (``changed since use``); else ``(None, "missing")``.
+    """
+    existing = [Path(c) for c in recorded_candidates(entry["path"], artifact) if Path(c).is_file()]
+    for path in existing:
+        if sha256_file(path) == entry.get("sha256"):
+            return path, "ok"
+    if existing:
+        return existing[0], "changed since use"
+    return None, "missing"
+
+
+def _provenance(parents: list[dict], depth: int, artifact: str | Path) -> list[dict]:
+    """Each parent of ``artifact`` with its hash checked: ok / changed / missing, and its own
+    parents (to ``depth`` levels)."""
     out = []
     for p in parents:
         entry = dict(p)
-        path = Path(p["path"])
-        if not path.exists():
-            entry["status"] = "missing"
-        elif sha256_file(path) != p.get("sha256"):
-            entry["status"] = "changed since use"
-        else:
-            entry["status"] = "ok"
-            if depth > 1:
-                try:
-                    with open_artifact(path) as parent:
-                        entry["parents"] = _provenance(parent.parents, depth - 1)
-                except GenrewardError as e:
-                    entry["status"] = f"unreadable: {e}"
+        path, entry["status"] = find_parent(p, artifact)
+        if path is not None and str(path) != p["path"]:
+            entry["found_at"] = str(path)
+        if entry["status"] == "ok" and depth > 1:
+            try:
+                with open_artifact(path) as parent:
+                    entry["parents"] = _provenance(parent.parents, depth - 1, path)
+            except GenrewardError as e:
+                entry["status"] = f"unreadable: {e}"
         out.append(entry)
     return out
 
@@ -90,10 +105,12 @@ def _summary(art: Artifact) -> dict[str, Any]:
     if art.kind.name == "agent_log":
         return _agent_log_summary(art.file)
     if art.kind.name == "eval":
-        ret = art.file["return"][()]
-        return {"episodes": int(len(ret)), "return_mean": float(ret.mean()),
-                "return_std": float(ret.std()),
-                "success_rate": float(np.mean(art.file["success"][()]))}
+        from genreward_cli.evaluate import NO_EPISODE, returns_summary
+
+        s = returns_summary(art.file["return"][()], art.file["success"][()])
+        out = {"episodes": s["episodes"], "return_mean": s["mean"], "return_std": s["std"],
+               "success_rate": s["success_rate"]}
+        return out if s["episodes"] else {**out, "note": NO_EPISODE}
     if art.kind.name != "episodes":
         return {}
     h5 = art.file
@@ -124,6 +141,10 @@ def _agent_log_summary(h5) -> dict[str, Any]:
            "last10_return_mean": float(ret[-10:].mean()) if len(ret) else None,
            "last10_success_rate": float(succ[-10:].mean()) if len(ret) else None,
            "evaluations": int(len(h5["eval/step"]))}
+    if not len(ret):
+        from genreward_cli.evaluate import NO_EPISODE
+
+        out["note"] = f"{NO_EPISODE} (a run shorter than one episode)"
     if len(h5["eval/step"]):
         out["last_eval_return_mean"] = float(h5["eval/return"][-1].mean())
         out["last_eval_success_rate"] = float(h5["eval/success"][-1].mean())
@@ -131,6 +152,8 @@ def _agent_log_summary(h5) -> dict[str, Any]:
 
 
 def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
+    """What `inspect` shows of ``art``, JSON-ready: attrs, provenance (parents checked to
+    ``depth`` levels), summary, datasets. Raises BadInput if a dataset cannot be read."""
     attrs = {k: _attr(v) for k, v in art.attrs.items()}
     for key in ("config", "parents", "versions"):
         if key in attrs:
@@ -139,7 +162,7 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
         "path": str(art.path),
         "kind": art.kind.name,
         "attrs": attrs,
-        "provenance": _provenance(art.parents, depth),
+        "provenance": _provenance(art.parents, depth, art.path),
         "summary": _summary(art),
         "datasets": _datasets(art.file, art.kind.group),
         "groups": len(art.groups()),
@@ -148,6 +171,7 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
 
 
 def print_report(rep: dict[str, Any]) -> None:
+    """Print a :func:`report` as a tree on stdout, its warnings on stderr."""
     from rich.console import Console
     from rich.tree import Tree
 
@@ -163,7 +187,8 @@ def print_report(rep: dict[str, Any]) -> None:
     def add_parents(node, parents):
         for p in parents:
             colour = "green" if p["status"] == "ok" else "red"
-            child = node.add(f"{p['path']} ({p['kind']}) [{colour}]{p['status']}[/]")
+            where = f" (at {p['found_at']})" if "found_at" in p else ""
+            child = node.add(f"{p['path']}{where} ({p['kind']}) [{colour}]{p['status']}[/]")
             add_parents(child, p.get("parents", []))
 
     parents = meta.add(f"parents ({len(rep['provenance'])})")
