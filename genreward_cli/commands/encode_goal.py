@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import warnings
 
 import click
@@ -81,14 +80,13 @@ def encode_goal(goal_video, goal_frame, episode, vae, image_encoder, image_resol
         warnings.warn(f"{goal_frame} was selected from {sources[0]['path']}, not from this "
                       f"{goal_video} (different sha256)")
     device = resolve_device(device)
-    vae = vae or model
-    if Path(vae).is_dir():  # a local model: absolute, so the goal file works from any directory
-        vae = str(Path(vae).resolve())
+    if vae is None:  # the goal video's model, as recorded (older files: relative to it)
+        vae = artifacts.resolve_recorded(model, goal_video)
+    vae = artifacts.record_path(vae)  # a local model: absolute, so the goal file works anywhere
     video_config = VideoEncoderConfig(vae=vae, height=height or video.shape[1],
                                       width=width or video.shape[2], frames=frames, latent=latent,
                                       dtype=dtype)
-    if Path(image_encoder).exists():
-        image_encoder = str(Path(image_encoder).resolve())
+    image_encoder = artifacts.record_path(image_encoder)
     image_config = ImageEncoderConfig.for_model(image_encoder, image_resolution)
     z = VideoEncoder(video_config, device=device).encode(video, seed=seed)
     e = ImageEncoder(image_config, device=device).encode(frame[None])[0]

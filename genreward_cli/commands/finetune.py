@@ -110,7 +110,11 @@ def finetune(inputs, model, out, resume, seed, device, force, as_json, **options
     import numpy as np
 
     steps, losses, lrs = (np.array(c) for c in zip(*tuner.history)) if tuner.history else ([],) * 3
-    run_config = cfg.to_json(config, model=model, inputs=list(inputs), seed=seed, device=device,
+    from genreward_cli.video.presets import PRESETS
+
+    base = artifacts.record_path(model, builtin=PRESETS)  # local paths absolute, names as given
+    run_config = cfg.to_json(config, model=base, inputs=[artifacts.record_path(p) for p in inputs],
+                             seed=seed, device=device,
                              mixed_precision_resolved=precision, frames_resolved=tuner.frames,
                              height_resolved=tuner.height, width_resolved=tuner.width,
                              clips=len(clips), processes=accelerator.num_processes)
@@ -119,7 +123,7 @@ def finetune(inputs, model, out, resume, seed, device, force, as_json, **options
         artifacts.array_dataset(h5, "metrics/step", np.asarray(steps, np.int64))
         artifacts.array_dataset(h5, "metrics/loss", np.asarray(losses, np.float32))
         artifacts.array_dataset(h5, "metrics/lr", np.asarray(lrs, np.float32))
-        h5.attrs.update(model=model, trainable=config.trainable)
+        h5.attrs.update(model=base, trainable=config.trainable)
     trained = tuner.step - start_step
     tail = max(1, len(losses) // 10)
     summary = {

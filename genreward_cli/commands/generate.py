@@ -1,9 +1,11 @@
-"""`genreward generate`: a goal video from a prompt and a first frame (paper section 3.1)."""
+"""`genreward generate`: a goal video from a prompt, and a first frame when there is one
+(paper section 3.1)."""
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 
 import click
 
@@ -13,27 +15,34 @@ from genreward_cli.options import (
     debug_option, device_option, force_option, json_option, out_option, seed_option,
 )
 from genreward_cli.video.generate import GenerateConfig
-from genreward_cli.video.model import DEFAULT_MODEL
+from genreward_cli.video.model import DEFAULT_MODEL, DEFAULT_T2V_MODEL
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @click.command()
 @click.option("--prompt", default=None,
-              help="Text prompt; with --task it defaults to the task's description.")
+              help="Text prompt; with --task it defaults to the task's description. Alone (no "
+                   "--image, no --task): text-to-video.")
 @click.option("--image", type=click.Path(dir_okay=False), default=None,
-              help="First-frame image (png/jpg) of the generation size.")
+              help="First-frame image (png/jpg) of the generation size: image-to-video.")
 @click.option("--task", default=None,
               help="Condition on this Meta-World task's rendered initial frame instead of --image.")
 @click.option("--camera", type=click.Choice(CAMERAS), default="corner", show_default=True,
               help="Camera of the --task frame.")
 @click.option("--model", default=DEFAULT_MODEL, show_default=True,
-              help="Hub id, local diffusers directory (e.g. from `finetune`), or `tiny`.")
+              help="Image-to-video model: hub id, local diffusers directory (e.g. from "
+                   "`finetune`), or `tiny`. A text-to-video model here is used for --prompt alone.")
+@click.option("--t2v-model", default=DEFAULT_T2V_MODEL, show_default=True,
+              help="Text-to-video model (CogVideoXPipeline) for --prompt alone, when --model is an "
+                   "image-to-video model: hub id, local directory, or `tiny` (the `tiny-t2v` preset).")
 @cfg.click_options(GenerateConfig)
 @click.option("--dtype", type=click.Choice(DTYPES), default="auto", show_default=True,
               help="`auto`: bfloat16 on a GPU, float32 on a CPU.")
 @click.option("--cpu-offload", is_flag=True, help="Keep idle sub-models on the CPU (small GPUs).")
-@click.option("--vae-tiling", is_flag=True, help="Decode the video in tiles (less memory).")
+@click.option("--vae-tiling", is_flag=True,
+              help="Encode and decode in overlapping spatial tiles (less memory; tiles on the "
+                   "latent grid, blended at the seams).")
 @click.option("--vae-slicing", is_flag=True, help="Decode one video at a time (less memory).")
 @click.option("--mp4", type=click.Path(dir_okay=False), default=None,
               help="Also write the video as .mp4 (or .gif).")
@@ -43,17 +52,25 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 @force_option
 @json_option
 @debug_option
-def generate(prompt, image, task, camera, model, dtype, cpu_offload, vae_tiling, vae_slicing,
-             mp4, out, seed, device, force, as_json, **gen_options):
-    """Generate a goal video conditioned on a first frame and a prompt.
+@click.pass_context
+def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offload, vae_tiling,
+             vae_slicing, mp4, out, seed, device, force, as_json, **gen_options):
+    """Generate a goal video from a prompt, conditioned on a first frame or not.
 
-    With --task, the first frame is the task's initial observation for env seed --seed,
-    rendered at the generation size, and the prompt defaults to the task description.
+    With --image or --task: image-to-video with --model (the paper's setting). With --task, the
+    first frame is the task's initial observation for env seed --seed, rendered at the
+    generation size, and the prompt defaults to the task description. With --prompt alone:
+    text-to-video with --t2v-model (or with --model, if that is a text-to-video model); the
+    artifact's condition_image is then the first generated frame. The artifact records the
+    model and the mode (attrs `model`, `mode`), the prompt as given (`prompt`) and the text the
+    model read (`prompt_seen`: T5 reads at most 226 tokens, 32 for the tiny presets).
 
     \b
       genreward generate --task pick-place-v3 --model tiny --out goal_video.h5 --mp4 goal.mp4
       genreward generate --prompt "pick up the blue fork" --image first.png \\
           --model THUDM/CogVideoX-5b-I2V --out goal_video.h5
+      genreward generate --prompt "pick up the blue fork" --out goal_video.h5   # text-to-video
+      genreward generate --prompt "pick up the blue fork" --t2v-model tiny --out goal_video.h5
     """
     import numpy as np
     import torch
@@ -62,18 +79,25 @@ def generate(prompt, image, task, camera, model, dtype, cpu_offload, vae_tiling,
     from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
-    from genreward_cli.video.generate import generate_video, resolve_size
-    from genreward_cli.video.model import ModelInfo, fingerprint, load_pipeline, resolve
+    from genreward_cli.video.generate import (
+        check_condition, generate_video, resolve_size, seen_text, truncation_warning,
+    )
+    from genreward_cli.video.model import (
+        IMAGE_TO_VIDEO, PRESETS, TEXT_TO_VIDEO, fingerprint, load_pipeline, load_tokenizer,
+        model_name, read_info, resolve,
+    )
 
     gen = cfg.build(GenerateConfig, gen_options)
-    if (image is None) == (task is None):
-        raise BadInput("give exactly one of --image and --task")
+    if image is not None and task is not None:
+        raise BadInput("give at most one of --image and --task (neither: text-to-video from --prompt)")
     if task is not None:
         from genreward_cli.envs.tasks import describe
 
         prompt = prompt or describe(task)
     if not prompt:
-        raise BadInput("--prompt is required with --image")
+        raise BadInput("--prompt is required with --image" if image is not None else
+                       "--prompt is required (alone: text-to-video; with --image or --task: "
+                       "image-to-video)")
     if image is not None:
         media.check_image_path(image)
         from pathlib import Path
@@ -91,51 +115,98 @@ def generate(prompt, image, task, camera, model, dtype, cpu_offload, vae_tiling,
         "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
     }[dtype]
 
-    pipe = load_pipeline(model, device="cpu" if cpu_offload else device, dtype=torch_dtype)
-    if cpu_offload:
-        pipe.enable_model_cpu_offload()
-    if vae_tiling:
-        pipe.vae.enable_tiling()
-    if vae_slicing:
-        pipe.vae.enable_slicing()
-    info = ModelInfo.of(pipe)
+    # Which model in which mode, and whether it can take this request: configs only, no weights.
+    if image is not None or task is not None:
+        mode, name, option = IMAGE_TO_VIDEO, model, "--model"
+        info = read_info(name, option)
+        if info.mode != IMAGE_TO_VIDEO:
+            raise BadInput(f"--model {model}: a text-to-video model; it takes no --image or "
+                           "--task (drop them, or give an image-to-video model)")
+    else:
+        mode = TEXT_TO_VIDEO
+        own = None
+        try:
+            own = read_info(model, "--model")
+        except BadInput:
+            if ctx.get_parameter_source("model") != click.core.ParameterSource.DEFAULT:
+                raise  # named explicitly: its fault is worth a word
+        if own is not None and own.mode == TEXT_TO_VIDEO:
+            name, option, info = model, "--model", own
+        else:
+            name, option = model_name(t2v_model, TEXT_TO_VIDEO), "--t2v-model"
+            info = read_info(name, option)
+            info.require_mode(TEXT_TO_VIDEO, f"--t2v-model {t2v_model}")
     frames, height, width = resolve_size(gen, info)
+    tiling = info.tiling(height, width) if vae_tiling else None
+    if tiling and tiling["tile_sample_min_height"] >= height and tiling["tile_sample_min_width"] >= width:
+        warnings.warn(f"--vae-tiling: no tile smaller than {height}x{width} lies on this VAE's "
+                      f"{info.spatial_scale}-pixel latent grid; frames are encoded and decoded whole")
+    tokenizer = load_tokenizer(name, option)
+    seen = {"prompt": seen_text(tokenizer, prompt, info.text_length)}
+    if gen.negative_prompt:
+        seen["negative_prompt"] = seen_text(tokenizer, gen.negative_prompt, info.text_length)
+    for key, text in seen.items():
+        if text.truncated:
+            warnings.warn(truncation_warning("--" + key.replace("_", "-"), text))
 
     extra = {}
+    condition = None
     if task is not None:
         from genreward_cli.envs import EnvConfig
         from genreward_cli.envs.metaworld_env import initial_frame
 
         condition = initial_frame(EnvConfig(task=task, size=height, width=width, camera=camera), seed)
         extra = {"task": task, "seed": seed}
-    else:
+    elif image is not None:
         import imageio.v2 as imageio
 
         condition = np.asarray(imageio.imread(image))
         if condition.ndim == 3 and condition.shape[-1] == 4:
             raise BadInput(f"--image {image}: has an alpha channel; give an RGB image")
+        check_condition(condition, height, width)
+
+    pipe = load_pipeline(name, device="cpu" if cpu_offload else device, dtype=torch_dtype,
+                         mode=mode, option=option)
+    if cpu_offload:
+        pipe.enable_model_cpu_offload()
+    if tiling:
+        pipe.vae.enable_tiling(**tiling)
+    if vae_slicing:
+        pipe.vae.enable_slicing()
 
     start = time.perf_counter()
     with progress_bar(gen.steps, "generate") as advance:
         video = generate_video(pipe, condition, prompt, gen, seed, on_step=advance)
     elapsed = time.perf_counter() - start
+    if condition is None:
+        condition = video[0]  # text-to-video: the first generated frame stands for the condition
 
-    config = cfg.to_json(gen, prompt=prompt, image=image, task=task, camera=camera, model=model,
+    # local paths are recorded absolute: later stages find them from any directory
+    recorded_model = name if name in PRESETS else artifacts.record_path(name)
+    config = cfg.to_json(gen, prompt=prompt, image=artifacts.record_path(image), task=task,
+                         camera=camera, model=artifacts.record_path(model),
+                         t2v_model=artifacts.record_path(t2v_model), mode=mode,
+                         model_used=recorded_model,
                          dtype=dtype, device=device, seed=seed, cpu_offload=cpu_offload,
-                         vae_tiling=vae_tiling, vae_slicing=vae_slicing, frames_resolved=frames,
-                         height_resolved=height, width_resolved=width,
+                         vae_tiling=vae_tiling, vae_tiles=tiling, vae_slicing=vae_slicing,
+                         frames_resolved=frames, height_resolved=height, width_resolved=width,
                          scheduler=type(pipe.scheduler).__name__)
     with artifacts.write_artifact(out, "goal_video", config=config, force=force) as h5:
         artifacts.frames_dataset(h5, "frames", video)
         artifacts.array_dataset(h5, "condition_image", condition)
-        h5.attrs.update(prompt=prompt, model=model, model_revision=fingerprint(resolve(model)),
+        h5.attrs.update(prompt=prompt, prompt_seen=seen["prompt"].seen,
+                        prompt_truncated=seen["prompt"].truncated, mode=mode,
+                        model=recorded_model, model_revision=fingerprint(resolve(name, option)),
                         fps=gen.fps, **extra)
+        if "negative_prompt" in seen:
+            h5.attrs["negative_prompt_seen"] = seen["negative_prompt"].seen
     if mp4:
         media.write_video(mp4, video, fps=gen.fps)
-    summary = {"out": str(out), "frames": frames, "height": height, "width": width,
-               "prompt": prompt, "seconds": elapsed, "s_per_step": elapsed / gen.steps}
+    summary = {"out": str(out), "mode": mode, "model": recorded_model, "frames": frames,
+               "height": height, "width": width, "prompt": prompt, "seconds": elapsed,
+               "s_per_step": elapsed / gen.steps}
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"wrote {out}: {frames} frames {height}x{width} for {prompt!r} "
-                   f"in {elapsed:.1f} s ({elapsed / gen.steps:.2f} s/step)", err=True)
+        click.echo(f"wrote {out}: {frames} frames {height}x{width} ({mode}, {recorded_model}) for "
+                   f"{prompt!r} in {elapsed:.1f} s ({elapsed / gen.steps:.2f} s/step)", err=True)

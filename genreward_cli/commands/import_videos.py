@@ -77,7 +77,8 @@ def import_videos(folder, prompts, frames, height, width, out, force, as_json):
     if unknown:
         raise BadInput(f"{prompts}: lists files not in {folder}: {', '.join(unknown[:5])}")
     artifacts.check_output(out, force)
-    config = {"folder": str(folder), "prompts": str(prompts), "frames": frames,
+    config = {"folder": artifacts.record_path(folder), "prompts": artifacts.record_path(prompts),
+              "frames": frames,
               "height": height, "width": width}
     with artifacts.write_artifact(out, "videos", config=config, force=force) as h5, \
             progress_bar(len(files), "import") as advance:
@@ -93,7 +94,7 @@ def import_videos(folder, prompts, frames, height, width, out, force, as_json):
                              width or video.shape[2])
             g = h5.create_group(f"videos/{k:06d}")
             artifacts.frames_dataset(g, "frames", video)
-            g.attrs.update(prompt=table[path.name], source=str(path), fps=fps)
+            g.attrs.update(prompt=table[path.name], source=artifacts.record_path(path), fps=fps)
             advance(1)
     summary = {"out": str(out), "clips": len(files), "frames": frames, "height": height,
                "width": width}

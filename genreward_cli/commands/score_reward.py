@@ -81,7 +81,10 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     per_component = {name: {"auc": auc(np.asarray(v)[expert], np.asarray(v)[~expert]),
                             "spearman": spearman(np.asarray(v), env_returns)}
                      for name, v in components.items() if name != "total"}
-    config = {**options, "device": device}
+    config = {**options, "device": device,
+              "episodes": [artifacts.record_path(p) for p in episodes]}
+    config.update({k: artifacts.record_path(config[k]) for k in ("goal", "fb", "clip_pretrained")
+                   if config.get(k)})
     with artifacts.write_artifact(out, "reward_score", config=config, parents=parents,
                                   force=force) as h5:
         artifacts.array_dataset(h5, "episode_return", returns)

@@ -132,7 +132,7 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     with torch.no_grad():
         goal_z = model.goal_z(goal_t.view(1, -1))[0].cpu().numpy()
     run_config = cfg.to_json(fb_config, train_config, steps=steps, seed=seed, device=device,
-                             inputs=list(inputs))
+                             inputs=[artifacts.record_path(p) for p in inputs])
     with artifacts.write_artifact(out, "fb", config=run_config, parents=parents,
                                   force=force or resume) as h5:
         write_weights(h5, model)
