@@ -81,7 +81,8 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
     finally:
         env.close()
     s = res.summary()
-    config = {"run": str(run), "episodes": episodes, "seed": seed, "device": device}
+    config = {"run": artifacts.record_path(run), "episodes": episodes, "seed": seed,
+              "device": device}
     with artifacts.write_artifact(out, "eval", config=config, parents=parents, force=force) as h5:
         artifacts.array_dataset(h5, "return", res.returns)
         artifacts.array_dataset(h5, "success", res.success)

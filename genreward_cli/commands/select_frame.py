@@ -64,15 +64,17 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, 
         if frame_index >= len(frames):
             raise BadInput(f"--frame-index {frame_index}: the video has {len(frames)} frames")
         index = frame_index
-    config = {"episode": episode, "text": text, "clip_model": clip_model, "clip_pretrained": clip_pretrained,
-              "top_k": top_k, "frame_index": frame_index, "device": device}
+    clip_model = artifacts.record_path(clip_model)  # local paths absolute, names as given
+    config = {"episode": episode, "text": text, "clip_model": clip_model,
+              "clip_pretrained": artifacts.record_path(clip_pretrained), "top_k": top_k,
+              "frame_index": frame_index, "device": device}
     with artifacts.write_artifact(out, "goal_frame", config=config, parents=[parent],
                                   force=force) as h5:
         artifacts.array_dataset(h5, "frame", frames[index])
         artifacts.array_dataset(h5, "scores", scores)
         artifacts.array_dataset(h5, "topk", topk)
         h5.attrs.update(index=index, text=text, clip_model=clip_model,
-                        clip_pretrained=scorer.pretrained)
+                        clip_pretrained=artifacts.record_path(scorer.pretrained))
     if plot:
         plot_scores(plot, frames, scores, index, text)
     summary = {"out": str(out), "index": index, "score": float(scores[index]),

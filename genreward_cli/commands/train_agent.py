@@ -66,11 +66,13 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     from genreward_cli.agent.train import (
         check_options, load_run_config, make_replay, prepare_run_dir, train,
     )
+    from genreward_cli.artifacts import record_path
     from genreward_cli.envs.tasks import check_task, describe
     from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device
     from genreward_cli.rewards.build import build_reward
 
+    saved = {}
     if resume:  # options not given on this command line come from the run's config.json
         saved = load_run_config(out)
         ctx = click.get_current_context()
@@ -90,6 +92,10 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     loop_config = cfg.build(LoopConfig, cfg.pick(LoopConfig, options))
     run_config = cfg.build(RunConfig, cfg.pick(RunConfig, options))
     reward = {k: options[k] for k in REWARD_OPTIONS}
+    for k in ("goal", "fb"):  # absolute, so --resume and the log work from any directory;
+        # a run saved with the same relative path keeps it, so that its options still match
+        if reward[k] and not (resume and saved.get(k) == reward[k]):
+            reward[k] = record_path(reward[k])
     check_task(env_config.task)
     if env_config.width and env_config.width != env_config.size:
         raise BadInput("--width: the agent's encoder takes square frames; leave --width at 0")
