@@ -22,6 +22,8 @@ import time
 import numpy as np
 import torch
 
+from genreward_cli import machine
+
 
 def matmul_rate(device: str, n: int = 2048, repeat: int = 5) -> float:
     a = torch.randn(n, n, device=device)
@@ -67,11 +69,13 @@ def main() -> None:
         replay.add(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8),
                    rng.uniform(-1, 1, 4).astype(np.float32), float(rng.random()), t % 256 == 0,
                    False)
-    name = torch.cuda.get_device_name() if dev == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name() if dev == "cuda" else machine.describe()
     n_params = sum(q.numel() for q in agent.parameters())
     print(f"# DreamerV3 preset {a.preset} on {dev} ({name}): {n_params / 1e6:.1f}M parameters, "
           f"batch {a.batch}x{a.length}, {a.precision}, "
           f"allocator: {'freed memory kept' if kept else 'glibc defaults'}")
+    if a.precision == "bf16" and (line := machine.bf16_warning(dev)) is not None:
+        print(f"# warning: {line}")
     batch = replay.sample(a.batch, a.length, dev)
     with FlopCounterMode(display=False) as counter:
         trainer.update(batch)  # also the warm-up

@@ -89,6 +89,7 @@ def main() -> None:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
+    from genreward_cli import machine
     from genreward_cli.memory import keep_freed_memory
 
     kept = keep_freed_memory()
@@ -120,6 +121,7 @@ def main() -> None:
                 "is_terminal": (1 - b["cont"].numpy()).astype(np.float32)}
 
     our_params = sum(p.numel() for p in trainers["fp32"].agent.parameters())
+    print(f"CPU: {machine.describe()}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {batch} x {length}, "
           f"64x64 frames; allocator: {'freed memory kept' if kept else 'glibc defaults'}")
     print(f"parameters: ours (S) {our_params / 1e6:.1f}M, reference {their_params / 1e6:.1f}M")

@@ -15,6 +15,8 @@ import time
 
 import numpy as np
 
+from genreward_cli import machine
+
 
 def timed(fn, repeat: int, device: str) -> float:
     import torch
@@ -46,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     dev = args.device
     rng = np.random.default_rng(0)
-    name = torch.cuda.get_device_name() if dev == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name() if dev == "cuda" else machine.describe()
     print(f"# {args.size} encoders on {dev} ({name}), fp32, median of {args.repeat}")
 
     from diffusers import AutoencoderKLCogVideoX

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 
+from genreward_cli import machine
 from genreward_cli.envs import EnvConfig, gl  # sets MUJOCO_GL before mujoco loads
 from genreward_cli.envs.rollout import collect
 
@@ -56,6 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {args.task}, {args.size}x{args.size}, MUJOCO_GL={gl.configure()}, "
           f"{os.cpu_count()} CPUs, {args.steps} steps each")
+    print(f"# CPU: {machine.describe()}")
     rows = [
         ("bare Meta-World step only (no render)", bare(args.task, args.steps, args.size, False)),
         ("bare Meta-World step + default render", bare(args.task, args.steps, args.size, True)),

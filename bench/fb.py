@@ -13,6 +13,8 @@ import argparse
 import statistics
 import time
 
+from genreward_cli import machine
+
 
 def main() -> None:
     import torch
@@ -28,7 +30,7 @@ def main() -> None:
     dev = a.device
     model = make_model(FBConfig(), device=dev)
     n_params = sum(q.numel() for q in model.parameters())
-    name = torch.cuda.get_device_name() if dev == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    name = torch.cuda.get_device_name() if dev == "cuda" else machine.describe()
     print(f"# FB at Table A sizes on {dev} ({name}): {n_params:,} parameters, {a.objective}")
     for label, shape in (("batch 1024", (1024,)), ("batch 16x64", (16, 64)), ("batch 256", (256,))):
         n = 1

@@ -128,10 +128,11 @@ def main() -> None:
 
     import torch
 
+    from genreward_cli import machine
     from genreward_cli.memory import keep_freed_memory
 
     keep_freed_memory()  # as the genreward command does
-    where = torch.cuda.get_device_name() if a.device == "cuda" else f"{torch.get_num_threads()} threads"
+    where = torch.cuda.get_device_name() if a.device == "cuda" else machine.describe()
     print(f"torch {torch.__version__}, device {a.device} ({where}), {a.models} encoders", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)

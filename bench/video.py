@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from genreward_cli import machine
+
 
 def build_mid(device, dtype):
     import torch
@@ -92,7 +94,7 @@ def main() -> None:
     pipe = build_mid(args.device, dtype) if args.preset == "mid" else load_pipeline(
         "tiny", device=args.device, dtype=dtype)
     info = ModelInfo.of(pipe)
-    print(f"# preset {args.preset} on {args.device} ({torch.cuda.get_device_name() if args.device == 'cuda' else 'CPU'}), "
+    print(f"# preset {args.preset} on {args.device} ({torch.cuda.get_device_name() if args.device == 'cuda' else machine.describe()}), "
           f"{dtype}, {info.frames} frames at {info.height}x{info.width}, "
           f"transformer {sum(p.numel() for p in pipe.transformer.parameters()):,} params, "
           f"built in {time.perf_counter() - t0:.1f} s")
