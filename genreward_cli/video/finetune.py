@@ -96,10 +96,15 @@ class VideoFinetuner:
         if config.trainable == "lora":
             from peft import LoraConfig
 
-            transformer.add_adapter(LoraConfig(
-                r=config.lora_rank, lora_alpha=config.lora_alpha, init_lora_weights=True,
-                target_modules=LORA_TARGETS,
-            ))
+            # peft draws the A matrices from torch's global RNG: seed it here, in a fork, so the
+            # initial adapter depends on ``seed`` alone, not on what ran before (building a
+            # preset on first use, loading a model).
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                transformer.add_adapter(LoraConfig(
+                    r=config.lora_rank, lora_alpha=config.lora_alpha, init_lora_weights=True,
+                    target_modules=LORA_TARGETS,
+                ))
         else:
             transformer.requires_grad_(True)
         use_ckpt = config.gradient_checkpointing == "on" or (
@@ -275,9 +280,17 @@ class VideoFinetuner:
     def export(self, model: str, out: Path, load_pipeline: Callable) -> None:
         """Write the finetuned pipeline as a plain diffusers directory into ``out``.
 
-        LoRA: the adapter goes to ``out/lora`` (diffusers' LoRA format) and is fused into a
-        fresh copy of the base model, so ``from_pretrained(out)`` needs no peft.
-        ``model_index.json`` is moved in last: a directory without it is unfinished.
+        LoRA: the adapter goes to ``out/lora`` (diffusers' LoRA format) with its peft config
+        (rank, alpha, targets) as adapter metadata, so ``load_lora_weights(out / "lora")``
+        applies it at its training scale alpha / rank, and it is fused at that scale into a
+        fresh copy of the base model: the exported transformer computes what the trained one
+        did, and ``from_pretrained(out)`` needs no peft. ``model_index.json`` is moved in last:
+        a directory without it is unfinished.
+
+        Args:
+            model: the base model's preset, directory or hub id (what ``load_pipeline`` takes).
+            out: the output directory (created by the caller).
+            load_pipeline: ``video.model.load_pipeline``, or a stand-in with its signature.
         """
         from diffusers import CogVideoXImageToVideoPipeline
 
@@ -289,8 +302,11 @@ class VideoFinetuner:
 
             shutil.rmtree(out / "lora", ignore_errors=True)
             lora_dir = out / "lora"
+            # Without its config the adapter would reload with peft's defaults (alpha = rank:
+            # scale 1), not the alpha / rank it was trained at.
             CogVideoXImageToVideoPipeline.save_lora_weights(
-                lora_dir, transformer_lora_layers=get_peft_model_state_dict(trained))
+                lora_dir, transformer_lora_layers=get_peft_model_state_dict(trained),
+                transformer_lora_adapter_metadata=next(iter(trained.peft_config.values())).to_dict())
             fresh = load_pipeline(model)
             fresh.load_lora_weights(lora_dir, adapter_name="genreward")
             fresh.fuse_lora(components=["transformer"], lora_scale=1.0)
