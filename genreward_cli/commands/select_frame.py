@@ -6,7 +6,9 @@ import json
 
 import click
 
-from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+from genreward_cli.goal.clip import (
+    CLIP_CROP_HELP, CLIP_CROPS, DEFAULT_CLIP_CROP, DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED,
+)
 from genreward_cli.options import (
     debug_option, device_option, force_option, json_option, out_option,
 )
@@ -16,11 +18,15 @@ from genreward_cli.options import (
 @click.argument("goal_video", type=click.Path(dir_okay=False))
 @click.option("--episode", type=click.IntRange(min=0), default=0, show_default=True,
               help="With an `episodes` file as GOAL_VIDEO (a recorded demonstration): which one.")
-@click.option("--text", default=None, help="Task description G; default: the video's prompt.")
+@click.option("--text", default=None,
+              help="Task description G; default: the video's prompt. CLIP reads 77 tokens: a "
+                   "longer text warns, and the part read is recorded as attr `text_seen`.")
 @click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
               help="OpenCLIP architecture, or `tiny` (built-in, random weights).")
 @click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
               help="OpenCLIP pretrained tag or a local checkpoint path.")
+@click.option("--clip-crop", type=click.Choice(list(CLIP_CROPS)), default=DEFAULT_CLIP_CROP,
+              show_default=True, help=CLIP_CROP_HELP)
 @click.option("--top-k", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many best frames to record.")
 @click.option("--frame-index", type=click.IntRange(min=0), default=None,
@@ -32,12 +38,17 @@ from genreward_cli.options import (
 @force_option
 @json_option
 @debug_option
-def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, frame_index, plot, out, device, force,
-                 as_json):
+def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_crop, top_k, frame_index, plot, out,
+                 device, force, as_json):
     """Pick the goal frame I*: the frame whose CLIP embedding is closest to the text.
 
     GOAL_VIDEO is a `goal_video` from `generate`, or an `episodes` file whose --episode is
     used as the goal video (a recorded demonstration: an oracle goal for ablations).
+
+    CLIP sees each whole frame, resized to its square input (--clip-crop none); `center` is
+    OpenCLIP's own short-side resize and centre crop, which drops the sides of wide frames.
+    The artifact records attrs `text` (as given), `text_seen` (the part within CLIP's 77
+    tokens) and `clip_crop`.
 
     \b
       genreward select-frame goal_video.h5 --out goal_frame.h5 --plot scores.png
@@ -57,7 +68,8 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, 
     frames, parent = source.frames, source.ref
     text = text or source.prompt
     device = resolve_device(device)
-    scorer = FrameScorer(clip_model, clip_pretrained, device=device)
+    scorer = FrameScorer(clip_model, clip_pretrained, device=device, crop=clip_crop)
+    text_seen, _ = scorer.text_seen(text)
     scores = scorer.scores(frames, text)
     index, topk = select(scores, top_k)
     if frame_index is not None:
@@ -66,19 +78,21 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, top_k, 
         index = frame_index
     clip_model = artifacts.record_path(clip_model)  # local paths absolute, names as given
     config = {"episode": episode, "text": text, "clip_model": clip_model,
-              "clip_pretrained": artifacts.record_path(clip_pretrained), "top_k": top_k,
-              "frame_index": frame_index, "device": device}
+              "clip_pretrained": artifacts.record_path(clip_pretrained),
+              "clip_crop": clip_crop, "top_k": top_k, "frame_index": frame_index, "device": device}
     with artifacts.write_artifact(out, "goal_frame", config=config, parents=[parent],
                                   force=force) as h5:
         artifacts.array_dataset(h5, "frame", frames[index])
         artifacts.array_dataset(h5, "scores", scores)
         artifacts.array_dataset(h5, "topk", topk)
-        h5.attrs.update(index=index, text=text, clip_model=clip_model,
-                        clip_pretrained=artifacts.record_path(scorer.pretrained))
+        h5.attrs.update(index=index, text=text, text_seen=text_seen, clip_model=clip_model,
+                        clip_pretrained=artifacts.record_path(scorer.pretrained),
+                        clip_crop=clip_crop)
     if plot:
         plot_scores(plot, frames, scores, index, text)
     summary = {"out": str(out), "index": index, "score": float(scores[index]),
-               "topk": topk.tolist(), "frames": len(frames), "text": text}
+               "topk": topk.tolist(), "frames": len(frames), "text": text, "text_seen": text_seen,
+               "clip_crop": clip_crop}
     if as_json:
         click.echo(json.dumps(summary))
     else:

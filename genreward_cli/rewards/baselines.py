@@ -5,6 +5,10 @@
   of the episode video and the task text. RoboCLIP uses S3D video-text embeddings; no S3D
   model ships here, so the video embedding is the mean of CLIP image embeddings of 16
   uniformly sampled frames (normalised), compared with the CLIP text embedding.
+
+Both read frames and text through ``goal.clip.FrameScorer``, as ``select-frame`` does: the
+whole frame by default (the scorer's ``crop``), and a task text longer than CLIP's 77 tokens
+warns once and is cut (``FrameScorer.text_seen`` is the part the model reads).
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ from genreward_cli.video.clips import uniform_indices
 
 
 class VLMReward(RewardModel):
+    """VLM-RM: r_t = cos(CLIP_I(o_{t+1}), CLIP_L(text)), float32, every step.
+
+    ``scorer`` is a ``goal.clip.FrameScorer``; ``text`` the task description."""
+
     def __init__(self, scorer, text: str):
         super().__init__(name="vlm-rm", names=("clip", "total"))
         self.scorer, self.text = scorer, text
@@ -33,6 +41,10 @@ class VLMReward(RewardModel):
 
 
 class RoboCLIPReward(RewardModel):
+    """RoboCLIP-style: one reward at the episode's last step (see module docstring).
+
+    ``scorer`` is a ``goal.clip.FrameScorer``; ``frames`` how many frames are averaged."""
+
     def __init__(self, scorer, text: str, frames: int = 16):
         super().__init__(name="roboclip", names=("clip", "total"))
         self.scorer, self.text, self.frames = scorer, text, frames
@@ -50,15 +62,12 @@ class RoboCLIPReward(RewardModel):
         return {"clip": r, "total": r}
 
     def _similarity(self, video: np.ndarray) -> float:
-        """Cosine of the mean CLIP embedding of 16 frames of ``video`` and the task text."""
+        """Cosine of the mean CLIP embedding of 16 frames of ``video`` (uint8 [T, H, W, 3])
+        and the task text; frames and text are prepared as ``FrameScorer`` prepares them."""
         import torch
-        from PIL import Image
 
         picked = video[uniform_indices(len(video), self.frames)]
-        m = self.scorer.model
+        v = self.scorer.encode_images(picked).mean(0)
+        t = self.scorer.encode_text(self.text)
         with torch.inference_mode():
-            batch = torch.stack([self.scorer.preprocess(Image.fromarray(f)) for f in picked])
-            v = m.encode_image(batch.to(self.scorer.device)).float()
-            v = (v / v.norm(dim=-1, keepdim=True)).mean(0)
-            t = m.encode_text(self.scorer.tokenizer([self.text]).to(self.scorer.device)).float()[0]
-            return float((v @ t) / (v.norm() * t.norm()))
+            return float((v @ t) / v.norm())
