@@ -28,8 +28,31 @@ class EvalResult:
     frames: list = field(default_factory=list)  # uint8 [T+1, H, W, 3] per episode, if recorded
 
     def summary(self) -> dict:
-        return {"episodes": int(len(self.returns)), "mean": float(self.returns.mean()),
-                "std": float(self.returns.std()), "success_rate": float(self.success.mean())}
+        """Episodes, mean and std of the return, success rate (None for no episodes)."""
+        return returns_summary(self.returns, self.success)
+
+
+NO_EPISODE = "no episode has finished yet"
+
+
+def returns_summary(returns, success) -> dict:
+    """``episodes``, ``mean`` and ``std`` of ``returns`` and ``success_rate``; the last three
+    are None when there is no episode (a run shorter than one episode)."""
+    returns, success = np.asarray(returns, np.float64), np.asarray(success, np.float64)
+    if not len(returns):
+        return {"episodes": 0, "mean": None, "std": None, "success_rate": None}
+    return {"episodes": int(len(returns)), "mean": float(returns.mean()),
+            "std": float(returns.std()), "success_rate": float(success.mean())}
+
+
+def format_returns(mean: float | None, std: float | None = None,
+                   success: float | None = None) -> str:
+    """``return 12.3 +- 4.5, success 40%`` (std and success where given), or ``NO_EPISODE``
+    when ``mean`` is None: every report's words for a set of episodes."""
+    if mean is None:
+        return NO_EPISODE
+    text = f"return {mean:.1f}" + (f" +- {std:.1f}" if std is not None else "")
+    return text + (f", success {success:.0%}" if success is not None else "")
 
 
 def run_policy(agent, env, episodes: int, seed: int = 0, record: bool = False,
@@ -132,7 +155,9 @@ def read_run(path: str | Path) -> RunCurve:
 
 
 def aggregate(curves: list[RunCurve]) -> list[dict]:
-    """Group runs by (task, mode, method); mean and std across seeds on the steps all share."""
+    """Group runs by (task, mode, method); mean and std across seeds on the steps all share.
+    A group with no point in common (a run with no finished episode yet) has empty curves
+    and None as its final figures."""
     groups: dict[tuple, list[RunCurve]] = {}
     for c in curves:
         groups.setdefault((c.task, c.mode, c.method), []).append(c)
@@ -150,10 +175,12 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
             pick = [np.searchsorted(r.steps, common) for r in runs]
             values = np.stack([r.returns[i] for r, i in zip(runs, pick)])
             succ = np.stack([r.success[i] for r, i in zip(runs, pick)])
+        final = values.shape[1] > 0  # none: a run without a finished episode or evaluation
         out.append({"task": task, "mode": mode, "method": method, "seeds": len(runs),
                     "steps": common, "mean": values.mean(0), "std": values.std(0),
-                    "final_mean": float(values[:, -1].mean()), "final_std": float(values[:, -1].std()),
-                    "final_success": float(succ[:, -1].mean()),
+                    "final_mean": float(values[:, -1].mean()) if final else None,
+                    "final_std": float(values[:, -1].std()) if final else None,
+                    "final_success": float(succ[:, -1].mean()) if final else None,
                     "source": runs[0].source, "runs": [r.path for r in runs]})
     return out
 
@@ -169,7 +196,8 @@ def plot_curves(path, groups: list[dict]) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
     for ax, (task, mode) in zip(axes[0], panels):
         for g in (g for g in groups if (g["task"], g["mode"]) == (task, mode)):
-            line, = ax.plot(g["steps"], g["mean"], label=f"{g['method']} ({g['seeds']})")
+            label = f"{g['method']} ({g['seeds']})" + ("" if len(g["steps"]) else f": {NO_EPISODE}")
+            line, = ax.plot(g["steps"], g["mean"], label=label)
             ax.fill_between(g["steps"], g["mean"] - g["std"], g["mean"] + g["std"],
                             color=line.get_color(), alpha=0.2)
         ax.set_title(f"{task} ({mode})", fontsize=10)
