@@ -6,9 +6,18 @@ import click
 
 from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 from genreward_cli.rewards import REWARDS
+from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
 
 REWARD_OPTIONS = ("reward", "goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
-                  "no_fb_reward", "clip_model", "clip_pretrained")
+                  "no_fb_reward", "clip_model", "clip_pretrained", "baseline_prompt",
+                  "baseline_strength")
+
+
+def _baseline_strength(ctx, param, value):
+    """--baseline-strength, refused outside [0, 1] with one line (BadInput, exit 2)."""
+    from genreward_cli.rewards.baselines import check_baseline_strength
+
+    return check_baseline_strength(value)
 
 
 def reward_options(fn):
@@ -34,6 +43,14 @@ def reward_options(fn):
                      help="OpenCLIP model for vlm-rm / roboclip, or `tiny`."),
         click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
                      help="OpenCLIP weights for vlm-rm / roboclip."),
+        click.option("--baseline-prompt", default=DEFAULT_BASELINE_PROMPT, show_default=True,
+                     help="vlm-rm: the baseline prompt b of goal-baseline regularisation, the "
+                          "scene without the goal (Rocamonde et al.)."),
+        click.option("--baseline-strength", type=float, default=DEFAULT_BASELINE_STRENGTH,
+                     show_default=True, callback=_baseline_strength,
+                     help="vlm-rm: goal-baseline regularisation strength alpha in [0, 1]; 0 is "
+                          "the plain CLIP cosine, 1 keeps only the goal - baseline direction "
+                          "(0.5: the authors' configs)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -45,7 +62,8 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     """The reward model the options name, and the artifacts it read (for provenance).
 
     ``text`` is the task description (the CLIP baselines' prompt); with ``task``, a goal
-    made for another task is refused (with ``camera``, one seen from another camera)."""
+    made for another task is refused (with ``camera``, one seen from another camera).
+    ``vlm-rm`` also reads ``baseline_prompt`` and ``baseline_strength`` (``VLMReward``)."""
     from genreward_cli import artifacts
     from genreward_cli.errors import BadInput
     from genreward_cli.rewards.base import EnvReward
@@ -58,7 +76,10 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
         from genreward_cli.rewards.baselines import RoboCLIPReward, VLMReward
 
         scorer = FrameScorer(options["clip_model"], options["clip_pretrained"], device=device)
-        return (VLMReward if reward == "vlm-rm" else RoboCLIPReward)(scorer, text), []
+        if reward == "roboclip":
+            return RoboCLIPReward(scorer, text), []
+        return VLMReward(scorer, text, options["baseline_prompt"],
+                         options["baseline_strength"]), []
     if options["goal"] is None:
         raise BadInput("--reward genreward needs --goal")
     from genreward_cli.rewards.generative import GenerativeReward
