@@ -13,8 +13,10 @@ from genreward_cli.video.presets import PRESETS
 
 
 @click.command("init-model")
-@click.option("--preset", type=click.Choice(PRESETS), default="tiny", show_default=True,
-              help="`tiny`: architecture-faithful CogVideoX I2V at 64x64, random weights.")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default="tiny", show_default=True,
+              help="`tiny`: architecture-faithful CogVideoX image-to-video (CogVideoX-5B-I2V's "
+                   "layout) at 64x64, random weights; `tiny-t2v`: the text-to-video layout "
+                   "(CogVideoX-5B's), same text encoder and VAE.")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Output diffusers directory.")
 @seed_option
@@ -22,12 +24,14 @@ from genreward_cli.video.presets import PRESETS
 @json_option
 @debug_option
 def init_model(preset, out, seed, force, as_json):
-    """Write a CogVideoX image-to-video pipeline with random weights (no download).
+    """Write a tiny CogVideoX pipeline with random weights (no download).
 
-    It loads with plain diffusers: CogVideoXImageToVideoPipeline.from_pretrained(OUT).
+    It loads with plain diffusers: CogVideoXImageToVideoPipeline.from_pretrained(OUT) for
+    `tiny`, CogVideoXPipeline.from_pretrained(OUT) for `tiny-t2v`.
 
     \b
       genreward init-model --preset tiny --out models/tiny
+      genreward init-model --preset tiny-t2v --out models/tiny-t2v
     """
     from genreward_cli.errors import BadInput
     from genreward_cli.video.presets import write_preset
@@ -44,6 +48,7 @@ def init_model(preset, out, seed, force, as_json):
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if as_json:
-        click.echo(json.dumps({"out": str(out), "preset": preset, "seed": seed}))
+        click.echo(json.dumps({"out": str(out), "preset": preset, "mode": PRESETS[preset],
+                               "seed": seed}))
     else:
-        click.echo(f"wrote {out}: {preset} CogVideoX image-to-video pipeline (seed {seed})", err=True)
+        click.echo(f"wrote {out}: {preset} CogVideoX {PRESETS[preset]} pipeline (seed {seed})", err=True)
