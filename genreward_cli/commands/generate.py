@@ -134,7 +134,14 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
             name, option, info = model, "--model", own
         else:
             name, option = model_name(t2v_model, TEXT_TO_VIDEO), "--t2v-model"
-            info = read_info(name, option)
+            try:
+                info = read_info(name, option)
+            except BadInput as e:
+                if model in PRESETS and ctx.get_parameter_source("t2v_model") == \
+                        click.core.ParameterSource.DEFAULT:
+                    raise BadInput(f"{e} (text-to-video from --prompt alone uses --t2v-model; "
+                                   "`--t2v-model tiny` is the built-in preset)") from None
+                raise
             info.require_mode(TEXT_TO_VIDEO, f"--t2v-model {t2v_model}")
     frames, height, width = resolve_size(gen, info)
     tiling = info.tiling(height, width) if vae_tiling else None
@@ -147,7 +154,7 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
         seen["negative_prompt"] = seen_text(tokenizer, gen.negative_prompt, info.text_length)
     for key, text in seen.items():
         if text.truncated:
-            warnings.warn(truncation_warning("--" + key.replace("_", "-"), text))
+            warnings.warn(truncation_warning("--" + key.replace("_", "-"), text, f"{key}_seen"))
 
     extra = {}
     condition = None

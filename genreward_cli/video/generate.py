@@ -1,4 +1,5 @@
-"""Goal-video generation with a CogVideoX image-to-video pipeline (paper section 3.1)."""
+"""Goal-video generation with CogVideoX (paper section 3.1): image-to-video from a first frame
+and a prompt (the paper's setting), or text-to-video from a prompt alone."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ import numpy as np
 
 from genreward_cli.config import option
 from genreward_cli.errors import BadInput
-from genreward_cli.video.model import ModelInfo
+from genreward_cli.video.model import IMAGE_TO_VIDEO, TEXT_TO_VIDEO, ModelInfo
 
 
 @dataclass(frozen=True)
 class GenerateConfig:
     """Sampler settings; defaults from the paper (section 4.1) and CogVideoX."""
 
-    frames: int = option(49, "Frames to generate (4k+1; the paper: 49). 0 = the model's native count.", minimum=0)
+    frames: int = option(49, "Frames to generate (8k+1 for CogVideoX's VAEs; the paper: 49). "
+                             "0 = the model's native count.", minimum=0)
     steps: int = option(50, "Denoising steps.", minimum=1)
     guidance: float = option(6.0, "Classifier-free guidance scale.")
     height: int = option(0, "Frame height; 0 = the model's native height (the paper: 480).", minimum=0)
@@ -26,44 +28,104 @@ class GenerateConfig:
 
 
 def resolve_size(config: GenerateConfig, info: ModelInfo) -> tuple[int, int, int]:
-    """(frames, height, width) with 0 meaning the model's native value, checked."""
+    """(frames, height, width) with 0 meaning the model's native value, checked for
+    generation (``info.check(..., decode=True)``); raises BadInput naming the rule broken."""
     frames = config.frames or info.frames
     height = config.height or info.height
     width = config.width or info.width
-    info.check(frames, height, width)
+    info.check(frames, height, width, decode=True)
     return frames, height, width
 
 
-def generate_video(
-    pipe,
-    image: np.ndarray,
-    prompt: str,
-    config: GenerateConfig,
-    seed: int,
-    on_step: Callable[[int], None] = lambda n: None,
-) -> np.ndarray:
-    """Generate a goal video conditioned on ``image`` and ``prompt``.
+@dataclass(frozen=True)
+class SeenText:
+    """A text and what of it a T5 text encoder reads.
 
-    Args:
-        image: uint8 [H, W, 3], the first frame; H, W must be the generation size.
-    Returns:
-        uint8 [F, H, W, 3] frames.
+    ``seen`` is the decoded token sequence the model is given (special tokens dropped): the
+    whole text, in the tokenizer's normalisation, when ``tokens <= limit``; otherwise its first
+    ``limit - 1`` tokens (the last place holds the end-of-sequence token), as diffusers'
+    CogVideoX pipelines truncate.
     """
-    import torch
-    from PIL import Image
 
-    info = ModelInfo.of(pipe)
-    frames, height, width = resolve_size(config, info)
+    text: str
+    seen: str
+    tokens: int  # tokens of the whole text, end-of-sequence token included
+    limit: int  # tokens the model reads (the transformer's max_text_seq_length)
+
+    @property
+    def truncated(self) -> bool:
+        return self.tokens > self.limit
+
+
+def seen_text(tokenizer, text: str, limit: int) -> SeenText:
+    """What of ``text`` the model reads, tokenized as CogVideoX's pipelines do
+    (``padding="max_length", max_length=limit, truncation=True``)."""
+    whole = tokenizer(text, add_special_tokens=True).input_ids
+    kept = tokenizer(text, padding="max_length", max_length=limit, truncation=True,
+                     add_special_tokens=True).input_ids
+    return SeenText(text=text, seen=tokenizer.decode(kept, skip_special_tokens=True).strip(),
+                    tokens=len(whole), limit=limit)
+
+
+def truncation_warning(flag: str, seen: SeenText, attr: str = "prompt_seen") -> str:
+    """One line saying that ``flag``'s text was cut, what the model reads, and the artifact
+    attribute ``attr`` that records it."""
+    return (f"{flag} is {seen.tokens} tokens, the model reads {seen.limit}: the video is made "
+            f"from {seen.seen!r} only (recorded as {attr}; shorten the text to use all of it)")
+
+
+def check_condition(image: np.ndarray, height: int, width: int) -> None:
+    """Raise BadInput unless ``image`` is a uint8 [height, width, 3] RGB first frame."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
-        raise BadInput(f"condition image must be uint8 [H,W,3], got {image.dtype} {list(image.shape)}")
+        raise BadInput(f"condition image must be uint8 [H,W,3] (RGB), got {image.dtype} {list(image.shape)}")
     if image.shape[:2] != (height, width):
         raise BadInput(
             f"condition image is {image.shape[0]}x{image.shape[1]}, the video is {height}x{width}: "
             "give an image of that size or set --height/--width"
         )
+
+
+def generate_video(
+    pipe,
+    image: np.ndarray | None,
+    prompt: str,
+    config: GenerateConfig,
+    seed: int,
+    on_step: Callable[[int], None] = lambda n: None,
+) -> np.ndarray:
+    """Generate a goal video from ``prompt``, and from ``image`` with an image-to-video pipeline.
+
+    Args:
+        pipe: a ``CogVideoXImageToVideoPipeline`` (then ``image`` is required) or a
+            ``CogVideoXPipeline`` (text-to-video; then ``image`` must be None).
+        image: uint8 [H, W, 3], the first frame; H, W must be the generation size.
+        prompt: the text; T5 reads at most ``ModelInfo.text_length`` tokens of it
+            (see :func:`seen_text`).
+        seed: seeds the initial noise (a CPU generator: the same video on any device).
+        on_step: called with 1 after each denoising step.
+    Returns:
+        uint8 [F, H, W, 3] frames, with F, H, W as resolved by :func:`resolve_size`.
+    Raises:
+        BadInput: a frame count or size the model cannot take, a missing or unexpected image,
+            or an image of the wrong dtype, shape or size.
+    """
+    import torch
+
+    info = ModelInfo.of(pipe)
+    frames, height, width = resolve_size(config, info)
+    if info.mode == IMAGE_TO_VIDEO and image is None:
+        raise BadInput("an image-to-video model needs a first-frame image")
+    if info.mode == TEXT_TO_VIDEO and image is not None:
+        raise BadInput("a text-to-video model takes no first-frame image")
+    kwargs = {}
+    if image is not None:
+        from PIL import Image
+
+        check_condition(image, height, width)
+        kwargs["image"] = Image.fromarray(image)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     out = pipe(
-        image=Image.fromarray(image),
+        **kwargs,
         prompt=prompt,
         negative_prompt=config.negative_prompt or None,
         height=height,
@@ -77,5 +139,7 @@ def generate_video(
         callback_on_step_end=lambda p, i, t, kw: (on_step(1), kw)[1],
     ).frames[0]
     video = np.clip(np.round(np.asarray(out) * 255.0), 0, 255).astype(np.uint8)
-    assert video.shape == (frames, height, width, 3), video.shape
+    if video.shape != (frames, height, width, 3):
+        raise RuntimeError(f"the pipeline returned a video of shape {list(video.shape)}, "
+                           f"expected {[frames, height, width, 3]}")
     return video
