@@ -89,3 +89,47 @@ def test_dreamer_learns_the_dot_task(precision):
 
     returns = train_dot(4000, precision=precision)
     assert np.mean(returns[-20:]) > 30, returns[-20:]
+
+
+# 60 steps of 20-step episodes, prefill 20: 40 updates
+SHORT = LoopConfig(steps=60, train_ratio=32, batch=4, length=8, prefill=20, capacity=500)
+
+
+@pytest.fixture(scope="module")
+def straight_run():
+    """One run of 60 steps with 20-step episodes: its episodes, updates and agent."""
+    agent, trainer, replay = make()
+    episodes, updates = [], []
+    state = run(DotEnv(size=64, max_steps=20), agent, trainer, replay, SHORT,
+                on_episode=episodes.append, on_update=updates.append)
+    assert state.partial is None and len(episodes) == 3  # 60 steps end the third episode
+    return episodes, updates, agent
+
+
+@pytest.mark.parametrize("stop", [10, 50])
+def test_resume_mid_episode_continues_exactly(straight_run, tmp_path, stop):
+    """Stop mid-episode (step 10: half-way through the first episode, during the random
+    prefill; step 50: half-way through the third, the agent acting), checkpoint, rebuild
+    everything, resume to 60: the episode in progress goes on where it stopped, and the
+    episodes, losses and weights are those of the run that never stopped."""
+    episodes, updates, agent = straight_run
+    agent1, trainer1, replay1 = make()
+    first_eps, first = [], []
+    part = LoopConfig(**{**SHORT.__dict__, "steps": stop})
+    state = run(DotEnv(size=64, max_steps=20), agent1, trainer1, replay1, part,
+                on_episode=first_eps.append, on_update=first.append)
+    assert state.step == stop and state.episode == stop // 20
+    assert state.partial["length"] == 10 and (state.partial["latent"] is None) == (stop < 20)
+    ckpt = save_checkpoint(tmp_path / "agent.pt", trainer1, replay1, state, part)
+    del agent1, trainer1, replay1
+    agent2, trainer2, replay2 = make(seed=123)  # fresh objects; the checkpoint restores all
+    resumed = load_checkpoint(ckpt, trainer2, replay2)
+    assert resumed.partial["length"] == 10
+    second_eps, second = [], []
+    run(DotEnv(size=64, max_steps=20), agent2, trainer2, replay2, SHORT, state=resumed,
+        on_episode=second_eps.append, on_update=second.append)
+    assert first_eps + second_eps == episodes  # lengths 20, the same returns and steps
+    assert first + second == updates
+    for (k, a), b in zip(agent.state_dict().items(), agent2.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert len(replay2) == 3 * 21  # the interrupted episode was not reset a second time

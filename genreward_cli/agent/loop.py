@@ -3,9 +3,12 @@
 Updates per env step = train_ratio / (batch * length): with Table A's ratio 512 and 16 x 64
 batches, one update every two env steps. The first ``prefill`` steps use random actions.
 
-Episode k is reset with seed ``episode_seed(seed, k)``, acting draws from the loop's own
-generators, and checkpoints are taken at episode boundaries, so a run resumed from a
-checkpoint continues exactly as the uninterrupted run (on a CPU).
+Episode k is reset with seed ``episode_seed(seed, k)`` and acting draws from the loop's own
+generators. Checkpoints are taken at episode boundaries and where a run stops; a run that
+stops mid-episode keeps the episode in its state (``LoopState.partial``: the env's state, the
+reward model's episode so far, the agent's recurrent state and previous action; the replay
+already holds the episode's steps), so a run resumed from any checkpoint continues exactly as
+the uninterrupted run (on a CPU).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import torch
 from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 from genreward_cli.agent.replay import Replay
 from genreward_cli.config import option
+from genreward_cli.envs.env_state import get_state as get_env_state, set_state as set_env_state
 from genreward_cli.envs.policies import episode_seed
 
 
@@ -45,28 +49,57 @@ class LoopState:
     seed: int = 0
     np_rng: dict = field(default_factory=dict)
     act_rng: object = None
+    # a run stopped mid-episode: the episode so far (its last observation, the agent's
+    # recurrent state and previous action, its sums, the env's and the reward's state);
+    # None at an episode boundary
+    partial: dict | None = None
 
 
 def save_checkpoint(path: str | os.PathLike, trainer: DreamerTrainer, replay: Replay,
                     state: LoopState, config: LoopConfig, extra: dict | None = None) -> Path:
-    """Weights, optimisers, replay, RNG states and counters (and the caller's ``extra``
-    state), written atomically."""
+    """Weights, optimisers, replay, RNG states (the loop's, and the global ones of Python,
+    numpy and torch) and counters (and the caller's ``extra`` state), written atomically."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     torch.save({"trainer": trainer.state_dict(), "replay": replay.state_dict(),
-                "loop": asdict(state), "config": asdict(config), "extra": extra or {}}, tmp)
+                "loop": asdict(state), "config": asdict(config), "rng": global_rng_state(),
+                "extra": extra or {}}, tmp)
     os.replace(tmp, path)
     return path
 
 
 def load_checkpoint(path, trainer: DreamerTrainer, replay: Replay,
                     with_extra: bool = False):
-    """Restore ``trainer`` and ``replay``; return the loop state (and the ``extra`` dict)."""
+    """Restore ``trainer``, ``replay`` and the global RNGs; return the loop state (and the
+    ``extra`` dict)."""
     data = torch.load(path, map_location="cpu", weights_only=False)
     trainer.load_state_dict(data["trainer"])
     replay.load_state_dict(data["replay"])
+    if "rng" in data:
+        set_global_rng_state(data["rng"])
     state = LoopState(**data["loop"])
     return (state, data.get("extra", {})) if with_extra else state
+
+
+def global_rng_state() -> dict:
+    """The states of the process-wide generators (Python's, numpy's, torch's CPU and CUDA)."""
+    import random
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(),
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+
+
+def set_global_rng_state(state: dict) -> None:
+    """Restore ``global_rng_state``; the CUDA states only onto as many devices as saved them."""
+    import random
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
 
 
 def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, config: LoopConfig,
@@ -101,11 +134,16 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
 
     while state.step < config.steps:
         obs, info = env.reset(seed=episode_seed(state.seed, state.episode))
-        if rewarder is not None:
-            rewarder.reset(obs)
-        replay.add(obs["image"], np.zeros(agent.action_dim, np.float32), 0.0, True, False)
-        latent, ep_return, ep_len, ep_success, done = None, 0.0, 0, False, False
-        sums: dict[str, float] = {}
+        if state.partial is not None:  # a run stopped mid-episode: continue that episode
+            ep = _resume_episode(state.partial, env, rewarder, agent.device)
+            state.partial = None
+        else:
+            if rewarder is not None:
+                rewarder.reset(obs)
+            replay.add(obs["image"], np.zeros(agent.action_dim, np.float32), 0.0, True, False)
+            ep = {"obs": obs, "latent": None, "return": 0.0, "length": 0, "success": False,
+                  "sums": {}}
+        obs, latent, sums, done = ep["obs"], ep["latent"], ep["sums"], False
         while not done and state.step < config.steps:
             if state.step < config.prefill:
                 action = rng.uniform(-1, 1, agent.action_dim).astype(np.float32)
@@ -123,9 +161,9 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
             replay.add(obs["image"], action, float(parts["total"]), False, bool(term))
             for name, v in parts.items():
                 sums[name] = sums.get(name, 0.0) + v
-            ep_return += env_reward
-            ep_len += 1
-            ep_success = ep_success or bool(info.get("success", False))
+            ep["return"] += env_reward
+            ep["length"] += 1
+            ep["success"] = ep["success"] or bool(info.get("success", False))
             on_step(state.step, parts)
             state.step += 1
             if state.step >= config.prefill and len(replay) >= config.length:
@@ -136,9 +174,29 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
                                                            agent.device)))
         if done:
             state.episode += 1
-            on_episode({"episode/return": ep_return, "episode/length": ep_len,
-                        "episode/success": ep_success, "step": state.step,
+            on_episode({"episode/return": ep["return"], "episode/length": ep["length"],
+                        "episode/success": ep["success"], "step": state.step,
                         **{f"episode/reward_{k}": v for k, v in sums.items()}})
             if on_checkpoint is not None:
                 on_checkpoint(snapshot())
+        else:  # stopped mid-episode: keep what continuing it needs
+            state.partial = {**ep, "obs": obs, "latent": latent, "env": get_env_state(env),
+                             "rewarder": rewarder.state_dict() if rewarder is not None else None}
     return snapshot()
+
+
+def _resume_episode(partial: dict, env, rewarder, device) -> dict:
+    """Put ``env`` (just reset to the episode's seed) and ``rewarder`` back where the episode
+    stopped; return the episode's counters, last observation and the agent's recurrent state."""
+    set_env_state(env, partial["env"])
+    if rewarder is not None:
+        if partial["rewarder"] is None:
+            raise ValueError("the checkpoint's episode was run without a reward model")
+        rewarder.load_state_dict(partial["rewarder"])
+    latent = partial["latent"]
+    if latent is not None:  # (RSSM state, previous action), on the agent's device
+        rssm, action = latent
+        latent = ({k: v.to(device) for k, v in rssm.items()}, action.to(device))
+    return {"obs": partial["obs"], "latent": latent, "return": partial["return"],
+            "length": partial["length"], "success": partial["success"],
+            "sums": dict(partial["sums"])}

@@ -59,6 +59,29 @@ class OnlineReward:
                            self._reward[: k + 1], self.frames)
         return self.model.step(ep, k, last)
 
+    def state_dict(self) -> dict:
+        """The episode so far (``t`` steps, the frames captured at other sizes), to continue
+        it after a run stopped mid-episode is resumed."""
+        t = self.t
+        return {"t": t, "image": self._image[: t + 1].copy(), "action": self._action[:t].copy(),
+                "reward": self._reward[:t].copy(), "env_reward": self._env_reward[:t].copy(),
+                "frames": {name: {int(i): f.copy() for i, f in frames.items()}
+                           for name, frames in self.frames.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue the episode of ``state_dict`` (with the same model and episode length)."""
+        t = int(state["t"])
+        if t > self.max_steps or set(state["frames"]) != set(self.plan):
+            raise ValueError(f"the saved episode ({t} steps, frames {sorted(state['frames'])}) "
+                             f"does not fit this reward ({self.max_steps} steps, frames "
+                             f"{sorted(self.plan)})")
+        self._image[: t + 1] = state["image"]
+        self._action[:t], self._reward[:t] = state["action"], state["reward"]
+        self._env_reward[:t] = state["env_reward"]
+        self.frames = {name: {int(i): np.array(f) for i, f in frames.items()}
+                       for name, frames in state["frames"].items()}
+        self.t = t
+
 
 class OnlineFB:
     """Train a genreward model's FB network on the agent's replay, then freeze it (the paper
