@@ -155,7 +155,8 @@ def run(env, agent: DreamerAgent, trainer: DreamerTrainer, replay: Replay, confi
             done = bool(term or trunc)
             env_reward = float(info.get("env_reward", reward))
             if rewarder is not None:
-                parts = rewarder.step(obs, action, float(reward), env_reward, done)
+                parts = rewarder.step(obs, action, float(reward), env_reward, done,
+                                      success=bool(info.get("success", False)))
             else:
                 parts = {"env": float(reward), "total": float(reward)}
             replay.add(obs["image"], action, float(parts["total"]), False, bool(term))

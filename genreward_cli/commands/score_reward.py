@@ -62,7 +62,7 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
                 for k in art.groups():
                     g = art.file[f"episodes/{k}"]
                     ep = EpisodeRecord(g["image"][()], g["action"][()], g["env_reward"][()],
-                                       g["reward"][()])
+                                       g["reward"][()], success=g["success"][()])
                     parts = model(ep)
                     returns.append(float(parts["total"].sum()))
                     env_returns.append(float(ep.env_reward.sum()))

@@ -28,6 +28,7 @@ class EpisodeRecord:
     reward: np.ndarray  # float32 [T], what the env paid (dense or sparse mode)
     # frames at other sizes, by name: {name: {frame index: uint8 [h, w, 3]}} (online only)
     frames: dict = field(default_factory=dict)
+    success: np.ndarray | None = None  # bool [T], the env's success flag per step, if recorded
 
     @property
     def length(self) -> int:

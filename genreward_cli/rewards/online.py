@@ -24,6 +24,7 @@ class OnlineReward:
         self._action = np.zeros((max_steps, action_dim), np.float32)
         self._reward = np.zeros(max_steps, np.float32)
         self._env_reward = np.zeros(max_steps, np.float32)
+        self._success = np.zeros(max_steps, bool)
         self.t = 0
 
     @staticmethod
@@ -45,18 +46,21 @@ class OnlineReward:
         self._image[0] = obs["image"]
         self._capture(0)
 
-    def step(self, obs, action, paid_reward: float, env_reward: float, last: bool) -> dict[str, float]:
-        """Record the transition taken and return the reward model's components for it."""
+    def step(self, obs, action, paid_reward: float, env_reward: float, last: bool,
+             success: bool = False) -> dict[str, float]:
+        """Record the transition taken (``success``: the env's flag for it) and return the
+        reward model's components for it."""
         k = self.t
         if k >= self.max_steps:
             raise RuntimeError(f"episode longer than the {self.max_steps} steps planned for")
         self._image[k + 1] = obs["image"]
         self._action[k] = action
         self._reward[k], self._env_reward[k] = paid_reward, env_reward
+        self._success[k] = success
         self._capture(k + 1)
         self.t = k + 1
         ep = EpisodeRecord(self._image[: k + 2], self._action[: k + 1], self._env_reward[: k + 1],
-                           self._reward[: k + 1], self.frames)
+                           self._reward[: k + 1], self.frames, self._success[: k + 1])
         return self.model.step(ep, k, last)
 
     def state_dict(self) -> dict:
@@ -65,6 +69,7 @@ class OnlineReward:
         t = self.t
         return {"t": t, "image": self._image[: t + 1].copy(), "action": self._action[:t].copy(),
                 "reward": self._reward[:t].copy(), "env_reward": self._env_reward[:t].copy(),
+                "success": self._success[:t].copy(),
                 "frames": {name: {int(i): f.copy() for i, f in frames.items()}
                            for name, frames in self.frames.items()}}
 
@@ -78,6 +83,7 @@ class OnlineReward:
         self._image[: t + 1] = state["image"]
         self._action[:t], self._reward[:t] = state["action"], state["reward"]
         self._env_reward[:t] = state["env_reward"]
+        self._success[:t] = state.get("success", False)  # older checkpoints: no flags
         self.frames = {name: {int(i): np.array(f) for i, f in frames.items()}
                        for name, frames in state["frames"].items()}
         self.t = t
