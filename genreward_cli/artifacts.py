@@ -146,11 +146,17 @@ register(
         frames="frames",
         datasets=(
             Dataset("frames", "uint8", ("F", "H", "W", 3), "generated frames"),
-            Dataset("condition_image", "uint8", ("H", "W", 3), "the first-frame condition"),
+            Dataset("condition_image", "uint8", ("H", "W", 3),
+                    "the first-frame condition (text-to-video: the first generated frame)"),
         ),
         attrs={
-            "root prompt": "the text prompt",
-            "root model": "the model: hub id, local directory or `tiny`",
+            "root prompt": "the text prompt, as typed",
+            "root prompt_seen, prompt_truncated": "the part of the prompt the text encoder read "
+                                                  "(T5: 226 tokens for CogVideoX), and whether "
+                                                  "it was cut",
+            "root negative_prompt_seen": "with `--negative-prompt`: the part of it that was read",
+            "root mode": "`image-to-video` or `text-to-video` (a prompt alone)",
+            "root model": "the model that made it: hub id, local directory, `tiny` or `tiny-t2v`",
             "root model_revision": "fingerprint of the model directory (configs, weight sizes)",
             "root fps": "frame rate",
             "root task, seed": "with `--task`: the task and env seed of the condition frame",
@@ -170,7 +176,11 @@ register(
         ),
         attrs={
             "root index": "the selected frame's index (ties: the earliest)",
-            "root text": "the text G scored against",
+            "root text": "the text G scored against, as typed",
+            "root text_seen": "the part of the text CLIP read (its tokenizer's 77-token context, "
+                              "lower-cased); equal to `text` when it fits",
+            "root clip_crop": "how frames met CLIP's square input: `none` (the whole frame "
+                              "resized), `pad` (letterboxed) or `center` (OpenCLIP's centre crop)",
             "root clip_model, clip_pretrained": "the OpenCLIP model and weights",
         },
     )
