@@ -66,16 +66,25 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
         np.testing.assert_allclose(f["episodes/learn_return"][()] - f["episodes/return"][()],
                                    extra, rtol=1e-3, atol=1e-4)
         assert f["eval/return"].shape == (2, 2) and list(f["eval/step"][()]) == [80, 160]
-        straight = {k: f[k][()] for k in ("episodes/return", "episodes/learn_return", "eval/return",
-                                          "rewards/total")}
+        straight = {k: f[k][()] for k in ("episodes/step", "episodes/return", "episodes/success",
+                                          "episodes/learn_return", "eval/return", "rewards/step",
+                                          "rewards/video", "rewards/fb", "rewards/total")}
+        straight.update({f"weights/agent/{n}": v[()] for n, v in f["weights/agent"].items()})
     lines = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     assert any("train/image" in x for x in lines) and any("fb/loss" in x for x in lines)
 
-    # the same run in two parts: 80 steps, then --resume (options from config.json) to 160
-    train(files, tmp_path / "split", "--steps", 80, "--fb-train-steps", 120)
+    # the same run in two parts: 90 steps, 10 into the third episode (after its first
+    # frames for the video reward were rendered at 48x48), then --resume (options from
+    # config.json) to 160: the episode goes on where it stopped, and the log and every
+    # weight are the uninterrupted run's, exactly
+    part = train(files, tmp_path / "split", "--steps", 90, "--fb-train-steps", 120)
+    assert part["steps"] == 90 and part["episodes"] == 2
     r = run("train-agent", "--out", tmp_path / "split", "--resume", "--steps", 160, "--json")
     assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["episodes"] == 4
     with artifacts.open_artifact(tmp_path / "split" / "log.h5", "agent_log") as art:
+        assert set(art.file["weights/agent"]) == {k.split("/", 2)[2] for k in straight
+                                                   if k.startswith("weights/")}
         for k, v in straight.items():
             np.testing.assert_array_equal(art.file[k][()], v, err_msg=k)
 
@@ -141,3 +150,77 @@ def test_train_agent_bad_inputs(files, tmp_path):
     assert r.exit_code == 2 and "no run to continue" in r.stderr
     r = run("evaluate", d / "expert.h5", "--out", tmp_path / "e.h5")
     assert r.exit_code == 2 and "expected 'agent_log'" in r.stderr
+
+
+def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
+    """A run that ends before its first episode does (30 steps of 40-step episodes) exits 0
+    and says no episode has finished; so do its resume, inspect, evaluate, evaluate --compare
+    and the pipeline's closing report."""
+    out = tmp_path / "agent"
+    short = ["--task", "reach-v3", "--reward", "env", "--preset", "tiny", "--max-steps", 40,
+             "--prefill", 10, "--train-ratio", 32, "--batch", 4, "--length", 8, "--eval-every", 0]
+    r = run("train-agent", *short, "--steps", 30, "--out", out)
+    assert r.exit_code == 0, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"wrote {out}: 30 steps, 0 episodes, ") and "steps/s" in last
+    assert "no episode has finished yet (episodes are 40 steps)" in last
+    r = run("train-agent", "--out", out, "--resume", "--steps", 35, "--json")  # still mid-episode
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["steps"] == 35 and summary["episodes"] == 0 and summary["episode_steps"] == 40
+    assert summary["mean_return_last10"] is None and summary["success_last10"] is None
+
+    r = run("inspect", out / "log.h5", "--json")
+    assert r.exit_code == 0, r.stderr
+    s = json.loads(r.stdout)["summary"]
+    assert s["steps"] == 35 and s["episodes"] == 0 and s["last10_return_mean"] is None
+    assert s["note"].startswith("no episode has finished yet")
+    r = run("inspect", out / "log.h5")
+    assert r.exit_code == 0 and "no episode has finished yet" in r.stdout
+
+    # the policy can be evaluated (its own episodes finish); the line notes the training's
+    r = run("evaluate", out, "--episodes", 1, "--out", tmp_path / "eval.h5")
+    assert r.exit_code == 0, r.stderr
+    assert "over 1 episodes" in r.stderr and "in training, no episode has finished yet" in r.stderr
+    r = run("evaluate", "--compare", out, "--plot", tmp_path / "c.png", "--csv", tmp_path / "c.csv")
+    assert r.exit_code == 0, r.stderr
+    assert "env on reach-v3 (dense): no episode has finished yet in its 1 run(s)" in r.stderr
+    row, = csv.DictReader(open(tmp_path / "c.csv"))
+    assert row["method"] == "env" and row["step"] == row["return_mean"] == row["success"] == ""
+    r = run("evaluate", "--compare", out, "--json")
+    assert r.exit_code == 0, r.stderr
+    row, = json.loads(r.stdout)["rows"]
+    assert row["step"] is None and row["return_mean"] is None and row["return_std"] is None
+
+    # the pipeline's report on such a run (its stages stubbed as done: only the report runs)
+    from genreward_cli import pipeline
+
+    root = tmp_path / "pipe"
+    root.mkdir()
+    out.rename(root / "agent")
+    (tmp_path / "eval.h5").rename(root / "eval.h5")
+    with artifacts.write_artifact(root / "goal_frame.h5", "goal_frame", config={},
+                                  parents=[]) as h5:
+        artifacts.array_dataset(h5, "frame", np.zeros((8, 8, 3), np.uint8))
+        artifacts.array_dataset(h5, "scores", np.asarray([0.1, 0.3], np.float32))
+        artifacts.array_dataset(h5, "topk", np.asarray([1, 0], np.int64))
+        h5.attrs.update(index=1, text="reach", clip_model="tiny", clip_pretrained="")
+    monkeypatch.chdir(root)
+    monkeypatch.setattr(pipeline, "status", lambda stage, root: ("done", "up to date"))
+
+    def run_in_process(stage, root, mode):  # `evaluate --compare agent`, in this process
+        r = run(*stage.argv)
+        assert r.exit_code == 0, r.stderr
+        return 0.0
+
+    monkeypatch.setattr(pipeline, "run_stage", run_in_process)
+    r = run("pipeline", "--task", "reach-v3", "--out", root, "--json")
+    assert r.exit_code == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["agent"] == {"steps": 35, "episodes": 0, "episode_steps": 40}
+    assert report["eval"]["episodes"] == 1
+    r = run("pipeline", "--task", "reach-v3", "--out", root)
+    assert r.exit_code == 0, r.stderr
+    text = " ".join(r.stderr.split())
+    assert "learning curve: none yet, no episode has finished yet in training (35 steps of " \
+           "40-step episodes)" in text

@@ -4,8 +4,9 @@ A run lives in one directory:
 
 - ``config.json``: every resolved option; a resumed run must match it (``steps`` may grow).
 - ``checkpoint.pt``: weights, optimisers, replay, RNG states, counters and the log so far,
-  written atomically every ``checkpoint_every`` episodes and at the end; ``--resume`` goes on
-  exactly from it.
+  written atomically every ``checkpoint_every`` episodes and at the end, with the episode in
+  progress when the run stops mid-episode (the env's state among it); ``--resume`` goes on
+  exactly from it, whatever ``--steps`` was.
 - ``log.h5``: the `agent_log` artifact (episodes, reward components, evaluations, the
   policy's weights), rewritten with each checkpoint.
 - ``metrics.jsonl`` and ``tensorboard/``: ``train/...``, ``episode/...``, ``eval/...``,
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -139,6 +141,11 @@ def train(out: Path, env_config, agent_config, behavior_config, loop_config, run
     from genreward_cli.rewards.online import OnlineFB, OnlineReward
 
     check_options(env_config, run_config, reward_model)
+    if agent_config.precision == "bf16":
+        from genreward_cli.machine import bf16_warning
+
+        if (line := bf16_warning(device)) is not None:
+            warnings.warn(line, stacklevel=2)
     extra = OnlineReward.render_sizes(reward_model, env_config.max_steps, env_config.image_shape[:2])
     online_fb = OnlineFB(reward_model, seed=seed) if run_config.fb_train_steps else None
     env = MetaWorldPixelEnv(env_config, extra_sizes=extra)
@@ -161,7 +168,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     from genreward_cli.agent.logger import MetricsLogger
     from genreward_cli.agent.loop import load_checkpoint, run, save_checkpoint
     from genreward_cli.envs.metaworld_env import ACTION_DIM
-    from genreward_cli.evaluate import run_policy
+    from genreward_cli.evaluate import format_returns, run_policy
     from genreward_cli.progress import live_bar
     from genreward_cli.rewards.online import OnlineReward
 
@@ -197,8 +204,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
         s = res.summary()
         logger.write(step, {"eval/return": s["mean"], "eval/return_std": s["std"],
                             "eval/success": s["success_rate"]})
-        report(f"eval at step {step}: return {s['mean']:.1f} +- {s['std']:.1f}, "
-               f"success {s['success_rate']:.0%}")
+        report(f"eval at step {step}: {format_returns(s['mean'], s['std'], s['success_rate'])}")
 
     with live_bar(loop_config.steps, f"train-agent {env_config.task} ({reward_model.name})",
                   done=start_step) as update:
@@ -259,9 +265,11 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     elapsed = time.perf_counter() - start
     e = log.episodes
     last = slice(-10, None)
+    # a run shorter than one episode has none: the last-10 figures are then None
     return {"out": str(out), "task": env_config.task, "reward": reward_model.name,
-            "steps": state.step, "episodes": len(e["step"]), "updates": trainer.updates,
-            "steps_per_s": (state.step - start_step) / elapsed if elapsed else None,
+            "steps": state.step, "episodes": len(e["step"]), "episode_steps": max_steps,
+            "updates": trainer.updates,
+            "steps_per_s": (state.step - start_step) / elapsed if elapsed > 0 else None,
             "mean_return_last10": float(np.mean(e["return"][last])) if e["return"] else None,
             "success_last10": float(np.mean(e["success"][last])) if e["success"] else None,
             "eval_return": float(np.mean(log.eval_return[-1])) if log.eval_return else None,

@@ -60,7 +60,9 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
     from genreward_cli import artifacts, media
     from genreward_cli.envs import EnvConfig
     from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
-    from genreward_cli.evaluate import load_agent, log_path, run_policy
+    from genreward_cli.evaluate import (
+        NO_EPISODE, format_returns, load_agent, log_path, run_policy,
+    )
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
 
@@ -73,6 +75,7 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
         env_config = EnvConfig(**json.loads(art.attrs["env_config"]))
         meta = {"task": str(art.attrs["task"]), "reward": str(art.attrs["reward"]),
                 "step": int(art.attrs["steps"])}
+        trained = len(art.file["episodes/return"])
         parents = [art.ref()]
     env = MetaWorldPixelEnv(env_config)
     try:
@@ -91,13 +94,14 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
         h5.attrs.update(mean=s["mean"], std=s["std"], success_rate=s["success_rate"], **meta)
     if video:
         media.write_video(video, np.concatenate(res.frames), fps=20)
-    summary = {"out": str(out), **meta, **s, "video": video}
+    summary = {"out": str(out), **meta, **s, "video": video, "training_episodes": trained}
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"wrote {out}: {meta['task']} ({meta['reward']}, {meta['step']} steps): return "
-                   f"{s['mean']:.1f} +- {s['std']:.1f} over {episodes} episodes, success "
-                   f"{s['success_rate']:.0%}", err=True)
+        note = "" if trained else f"; in training, {NO_EPISODE}"
+        click.echo(f"wrote {out}: {meta['task']} ({meta['reward']}, {meta['step']} steps): "
+                   f"{format_returns(s['mean'], s['std'])} over {episodes} episodes, success "
+                   f"{s['success_rate']:.0%}{note}", err=True)
 
 
 def _compare(runs, plot, csv_path, as_json):
@@ -107,13 +111,15 @@ def _compare(runs, plot, csv_path, as_json):
     from rich.table import Table
 
     from genreward_cli import media
-    from genreward_cli.evaluate import aggregate, plot_curves, read_run
+    from genreward_cli.evaluate import NO_EPISODE, aggregate, plot_curves, read_run
 
     if plot:
         media.check_image_path(plot)
     groups = aggregate([read_run(r) for r in runs])
+    # a group whose runs have no finished episode yet has no final step or figures (None)
     rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"], "seeds": g["seeds"],
-             "step": int(g["steps"][-1]), "return_mean": g["final_mean"],
+             "step": int(g["steps"][-1]) if len(g["steps"]) else None,
+             "return_mean": g["final_mean"],
              "return_std": g["final_std"], "success": g["final_success"], "source": g["source"]}
             for g in groups]
     if plot:
@@ -130,8 +136,16 @@ def _compare(runs, plot, csv_path, as_json):
     for col in ("task", "mode", "method", "seeds", "step", "return", "success"):
         table.add_column(col, justify="right" if col in ("seeds", "step", "return", "success") else "left")
     for r in rows:
+        if r["return_mean"] is None:
+            table.add_row(r["task"], r["mode"], r["method"], str(r["seeds"]), "-", NO_EPISODE, "-")
+            continue
         table.add_row(r["task"], r["mode"], r["method"], str(r["seeds"]), str(r["step"]),
                       f"{r['return_mean']:.1f} +- {r['return_std']:.1f}", f"{r['success']:.0%}")
-    Console(stderr=True).print(table)
+    console = Console(stderr=True)
+    console.print(table)
+    for r in rows:  # in full, where the table's cell may wrap it
+        if r["return_mean"] is None:
+            console.print(f"{r['method']} on {r['task']} ({r['mode']}): {NO_EPISODE} in its "
+                          f"{r['seeds']} run(s)", soft_wrap=True)
     if plot:
         click.echo(f"wrote {plot}", err=True)

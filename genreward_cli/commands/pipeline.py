@@ -51,6 +51,7 @@ def pipeline(task, out, preset, steps, reward_mode, videos, force, dry_run, seed
     from rich.table import Table
 
     from genreward_cli.envs.tasks import check_task
+    from genreward_cli.evaluate import NO_EPISODE, format_returns
     from genreward_cli.pipeline import plan_status, run_stage, stages, status
 
     check_task(task)
@@ -97,9 +98,14 @@ def pipeline(task, out, preset, steps, reward_mode, videos, force, dry_run, seed
     g, e = summary["goal_frame"], summary["eval"]
     console.print(f"goal frame: index {g['index']} of the generated video, CLIP score "
                   f"{g['score']:.3f} ({root / 'goal_frame_scores.png'})")
-    console.print(f"evaluation: return {e['mean']:.1f} +- {e['std']:.1f} over {e['episodes']} "
-                  f"episodes, success {e['success_rate']:.0%} ({root / 'rollouts.mp4'})")
-    console.print(f"learning curve: {root / 'curves.png'}; goal video: {root / 'goal_video.mp4'}")
+    console.print(f"evaluation over {e['episodes']} episodes: "
+                  f"{format_returns(e['mean'], e['std'], e['success_rate'])} "
+                  f"({root / 'rollouts.mp4'})")
+    a = summary["agent"]
+    curve = (f"{root / 'curves.png'}" if a["episodes"] else
+             f"none yet, {NO_EPISODE} in training ({a['steps']} steps of "
+             f"{a['episode_steps']}-step episodes)")
+    console.print(f"learning curve: {curve}; goal video: {root / 'goal_video.mp4'}")
 
 
 def run_stage_plain(root, argv):
@@ -114,17 +120,18 @@ def _print_plan(console, report):
 
 
 def _summary(root, plan, report) -> dict:
-    import numpy as np
-
     from genreward_cli import artifacts
+    from genreward_cli.evaluate import returns_summary
 
     with artifacts.open_artifact(root / "goal_frame.h5", "goal_frame") as art:
         index = int(art.attrs["index"])
         goal = {"index": index, "score": float(art.file["scores"][index])}
     with artifacts.open_artifact(root / "eval.h5", "eval") as art:
-        ret = art.file["return"][()]
-        ev = {"episodes": int(len(ret)), "mean": float(ret.mean()), "std": float(ret.std()),
-              "success_rate": float(np.mean(art.file["success"][()]))}
-    return {"out": str(root), "stages": report, "goal_frame": goal, "eval": ev,
+        ev = returns_summary(art.file["return"][()], art.file["success"][()])
+    with artifacts.open_artifact(root / "agent" / "log.h5", "agent_log") as art:
+        # a run shorter than one episode has none: its learning curve is empty
+        agent = {"steps": int(art.attrs["steps"]), "episodes": len(art.file["episodes/return"]),
+                 "episode_steps": json.loads(art.attrs["env_config"])["max_steps"]}
+    return {"out": str(root), "stages": report, "goal_frame": goal, "eval": ev, "agent": agent,
             "files": {s.name: [s.marker, *s.outputs] for s in plan}
             | {"curves": ["curves.png", "curves.csv"]}}

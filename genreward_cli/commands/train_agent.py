@@ -122,9 +122,20 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        ret = summary["mean_return_last10"]
-        click.echo(f"wrote {run_dir}: {summary['steps']} steps, {summary['episodes']} episodes, "
-                   f"{summary['updates']} updates; last 10 episodes: return "
-                   f"{ret if ret is None else round(ret, 1)}, success "
-                   f"{summary['success_last10']:.0%}; {summary['steps_per_s']:.1f} steps/s",
-                   err=True)
+        click.echo(summary_line(run_dir, summary), err=True)
+
+
+def summary_line(run_dir, summary: dict) -> str:
+    """The closing line of a run: its counts, the last 10 episodes' return and success (or
+    that no episode has finished, for a run shorter than one episode) and its speed."""
+    from genreward_cli.evaluate import NO_EPISODE, format_returns
+
+    if summary["episodes"]:
+        episodes = "last 10 episodes: " + format_returns(summary["mean_return_last10"],
+                                                          success=summary["success_last10"])
+    else:
+        episodes = f"{NO_EPISODE} (episodes are {summary['episode_steps']} steps)"
+    rate = summary["steps_per_s"]
+    return (f"wrote {run_dir}: {summary['steps']} steps, {summary['episodes']} episodes, "
+            f"{summary['updates']} updates; {episodes}"
+            + (f"; {rate:.1f} steps/s" if rate is not None else ""))
