@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from genreward_cli.cli import cli
 from genreward_cli.goal.clip import FrameScorer
 from genreward_cli.rewards.base import EpisodeRecord
-from genreward_cli.rewards.baselines import RoboCLIPReward, VLMReward
+from genreward_cli.rewards.baselines import CLIPVideoReward, VLMReward
 
 TEXT = "pick up the puck and place it at the goal"
 FITS = " ".join(["the robot arm"] * 25)  # 75 BPE tokens + start + end = 77: exactly fits
@@ -121,7 +121,7 @@ def test_clip_rewards_see_whole_frames_and_warn_on_long_prompts(scorers):
     a, b = wide_pair(frames=6)
     action, zeros = np.zeros((5, 4), np.float32), np.zeros(5, np.float32)
     ep_a, ep_b = (EpisodeRecord(v, action, zeros, zeros) for v in (a, b))
-    for cls in (VLMReward, RoboCLIPReward):
+    for cls in (VLMReward, CLIPVideoReward):
         ra, rb = cls(scorers["none"], TEXT)(ep_a)["total"], cls(scorers["none"], TEXT)(ep_b)["total"]
         assert np.abs(ra - rb).max() > 1e-4, cls.__name__
         fresh = FrameScorer("tiny")

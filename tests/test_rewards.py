@@ -89,7 +89,7 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
         assert list(art.file["expert"][()]) == [True, True, False, False]
         assert 0.0 <= art.attrs["auc"] <= 1.0
     assert (tmp_path / "s.png").exists()
-    for reward in ("env", "vlm-rm", "roboclip"):
+    for reward in ("env", "vlm-rm", "clip-video"):
         r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", reward,
                 "--clip-model", "tiny", "--out", tmp_path / f"{reward}.h5")
         assert r.exit_code == 0, (reward, r.stderr)
@@ -171,11 +171,11 @@ def test_online_rewards_match_offline_and_render_only_sampled_frames(run_dir, tm
             wanted = set(uniform_indices(21, 16)) | set(uniform_indices(41, 16))
             assert sorted(env.renders) == sorted(wanted) and len(wanted) < 41
             assert online["video"][39] > 0.99  # the whole demonstration is the goal video
-    for name, cls in (("roboclip", "RoboCLIPReward"), ("vlm-rm", "VLMReward")):
+    for name, cls in (("clip-video", "CLIPVideoReward"), ("vlm-rm", "VLMReward")):
         from genreward_cli.goal.clip import FrameScorer
         from genreward_cli.rewards import baselines
 
         model = getattr(baselines, cls)(FrameScorer("tiny", "", device="cpu"), "reach the goal")
         online, offline = replay_online(model, ep, ReplayedEnv(ep.image)), model(ep)
         np.testing.assert_allclose(online["total"], offline["total"], rtol=1e-4, atol=1e-5)
-        assert (online["total"] != 0).sum() == (1 if name == "roboclip" else ep.length)
+        assert (online["total"] != 0).sum() == (1 if name == "clip-video" else ep.length)

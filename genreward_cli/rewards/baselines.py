@@ -3,10 +3,11 @@
 - ``vlm-rm`` (Rocamonde et al., ICLR 2024): every step, the CLIP reward of the frame o_{t+1}
   with goal-baseline regularisation, r = 1 - ||(x - g) P||^2 / 2 (``VLMReward``); at
   strength 0 it is the plain cosine cos(CLIP_I(o_{t+1}), CLIP_L(task text)).
-- ``roboclip``-style (Sontakke et al.): one reward at the episode's last step, the similarity
-  of the episode video and the task text. RoboCLIP uses S3D video-text embeddings; no S3D
-  model ships here, so the video embedding is the mean of CLIP image embeddings of 16
-  uniformly sampled frames (normalised), compared with the CLIP text embedding.
+- ``clip-video``, a RoboCLIP-like variant under CLIP: one reward at the episode's last step,
+  the similarity of the episode video and the task text, where the video embedding is the
+  mean of CLIP image embeddings of 16 uniformly sampled frames (normalised), compared with
+  the CLIP text embedding. RoboCLIP itself (S3D video-text embeddings, Sontakke et al.) is
+  ``rewards.roboclip``.
 
 Both read frames and text through ``goal.clip.FrameScorer``, as ``select-frame`` does: the
 whole frame by default (the scorer's ``crop``), and a text longer than CLIP's 77 tokens
@@ -123,13 +124,15 @@ class VLMReward(RewardModel):
         return {"clip": r, "total": r}
 
 
-class RoboCLIPReward(RewardModel):
-    """RoboCLIP-style: one reward at the episode's last step (see module docstring).
+class CLIPVideoReward(RewardModel):
+    """``clip-video``: one reward at the episode's last step, the cosine of the mean CLIP
+    embedding of 16 frames and the task text (module docstring); float32 [T] components
+    ``clip`` and ``total``, 0 but at the last step.
 
     ``scorer`` is a ``goal.clip.FrameScorer``; ``frames`` how many frames are averaged."""
 
     def __init__(self, scorer, text: str, frames: int = 16):
-        super().__init__(name="roboclip", names=("clip", "total"))
+        super().__init__(name="clip-video", names=("clip", "total"))
         self.scorer, self.text, self.frames = scorer, text, frames
 
     def scored_steps(self, max_steps):

@@ -10,7 +10,7 @@ from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BAS
 
 REWARD_OPTIONS = ("reward", "goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
                   "no_fb_reward", "clip_model", "clip_pretrained", "baseline_prompt",
-                  "baseline_strength")
+                  "baseline_strength", "s3d_model", "roboclip_demo")
 
 
 def _baseline_strength(ctx, param, value):
@@ -24,8 +24,9 @@ def reward_options(fn):
     """The click options that choose and weigh a reward model (eq. 10 and the baselines)."""
     options = [
         click.option("--reward", type=click.Choice(REWARDS), default="genreward", show_default=True,
-                     help="`genreward` (eq. 10), `env` (the DreamerV3 baseline), `vlm-rm` or "
-                          "`roboclip`."),
+                     help="`genreward` (eq. 10), `env` (the DreamerV3 baseline), `vlm-rm`, "
+                          "`roboclip` (S3D, needs --s3d-model) or `clip-video` (RoboCLIP's "
+                          "end-of-episode reward with averaged CLIP frames)."),
         click.option("--goal", type=click.Path(dir_okay=False), default=None,
                      help="`goal` artifact (genreward)."),
         click.option("--fb", type=click.Path(dir_okay=False), default=None,
@@ -40,9 +41,9 @@ def reward_options(fn):
         click.option("--no-video-reward", is_flag=True, help="Ablation: drop r_video."),
         click.option("--no-fb-reward", is_flag=True, help="Ablation: drop r_FB."),
         click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
-                     help="OpenCLIP model for vlm-rm / roboclip, or `tiny`."),
+                     help="OpenCLIP model for vlm-rm / clip-video, or `tiny`."),
         click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
-                     help="OpenCLIP weights for vlm-rm / roboclip."),
+                     help="OpenCLIP weights for vlm-rm / clip-video."),
         click.option("--baseline-prompt", default=DEFAULT_BASELINE_PROMPT, show_default=True,
                      help="vlm-rm: the baseline prompt b of goal-baseline regularisation, the "
                           "scene without the goal (Rocamonde et al.)."),
@@ -51,6 +52,13 @@ def reward_options(fn):
                      help="vlm-rm: goal-baseline regularisation strength alpha in [0, 1]; 0 is "
                           "the plain CLIP cosine, 1 keeps only the goal - baseline direction "
                           "(0.5: the authors' configs)."),
+        click.option("--s3d-model", default=None,
+                     help="roboclip: a directory holding the S3D HowTo100M files "
+                          "s3d_howto100m.pth and s3d_dict.npy (antoine77340/S3D_HowTo100M), or "
+                          "`tiny`.  [required with --reward roboclip]"),
+        click.option("--roboclip-demo", type=click.Path(dir_okay=False), default=None,
+                     help="roboclip: a `videos` or `episodes` artifact whose first clip is the "
+                          "demonstration compared with (instead of the task text)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -63,7 +71,8 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
 
     ``text`` is the task description (the CLIP baselines' prompt); with ``task``, a goal
     made for another task is refused (with ``camera``, one seen from another camera).
-    ``vlm-rm`` also reads ``baseline_prompt`` and ``baseline_strength`` (``VLMReward``)."""
+    ``vlm-rm`` also reads ``baseline_prompt`` and ``baseline_strength`` (``VLMReward``);
+    ``roboclip`` reads ``s3d_model`` and ``roboclip_demo`` (``RoboCLIPReward``)."""
     from genreward_cli import artifacts
     from genreward_cli.errors import BadInput
     from genreward_cli.rewards.base import EnvReward
@@ -71,13 +80,15 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     reward = options["reward"]
     if reward == "env":
         return EnvReward(), []
-    if reward in ("vlm-rm", "roboclip"):
+    if reward == "roboclip":
+        return _roboclip(options, text, device)
+    if reward in ("vlm-rm", "clip-video"):
         from genreward_cli.goal.clip import FrameScorer
-        from genreward_cli.rewards.baselines import RoboCLIPReward, VLMReward
+        from genreward_cli.rewards.baselines import CLIPVideoReward, VLMReward
 
         scorer = FrameScorer(options["clip_model"], options["clip_pretrained"], device=device)
-        if reward == "roboclip":
-            return RoboCLIPReward(scorer, text), []
+        if reward == "clip-video":
+            return CLIPVideoReward(scorer, text), []
         return VLMReward(scorer, text, options["baseline_prompt"],
                          options["baseline_strength"]), []
     if options["goal"] is None:
@@ -105,3 +116,25 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     finally:
         for a in arts:
             a.close()
+
+
+def _roboclip(options: dict, text: str, device: str):
+    """``RoboCLIPReward`` from --s3d-model and --roboclip-demo, and the demo's reference."""
+    from genreward_cli import artifacts
+    from genreward_cli.errors import BadInput
+    from genreward_cli.rewards.roboclip import RoboCLIPReward
+    from genreward_cli.rewards.s3d import load_s3d
+
+    if not options.get("s3d_model"):
+        raise BadInput("--reward roboclip needs --s3d-model: a directory holding s3d_howto100m.pth "
+                       "and s3d_dict.npy (antoine77340/S3D_HowTo100M), or `tiny`")
+    model = load_s3d(options["s3d_model"], device)
+    if not options.get("roboclip_demo"):
+        return RoboCLIPReward(model, text), []
+    from genreward_cli.video.clips import read_clips
+
+    with artifacts.open_artifact(options["roboclip_demo"], ("videos", "episodes")) as art:
+        clips, ref = read_clips(art), art.ref()
+    if not clips:
+        raise BadInput(f"--roboclip-demo {options['roboclip_demo']}: holds no clip")
+    return RoboCLIPReward(model, text, clips[0].frames), [ref]
