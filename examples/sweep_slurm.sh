@@ -14,6 +14,8 @@ MODE=${MODE:-dense}
 ROOT=${ROOT:-$PWD/runs/sweep}
 VIDEO_MODEL=${VIDEO_MODEL:-$PWD/models/cogvideox-bridge}
 GR=${GR:-genreward}
+# RoboCLIP's S3D weights: s3d_howto100m.pth and s3d_dict.npy from antoine77340/S3D_HowTo100M
+S3D_MODEL=${S3D_MODEL:-$PWD/models/s3d_howto100m}
 SELF=$(readlink -f "$0")
 N_TRAIN=$(( ${#TASKS[@]} * ${#METHODS[@]} * ${#SEEDS[@]} ))
 
@@ -50,6 +52,8 @@ train)
         --seed "$seed" --device cuda --out "$out")
   if [ "$method" = genreward ]; then
     args+=(--goal "$d/goal.h5" --fb "$d/fb.h5" --fb-train-steps 100000)
+  elif [ "$method" = roboclip ]; then
+    args+=(--s3d-model "$S3D_MODEL")
   fi
   # a requeued (preempted) element continues from its checkpoint
   if [ -f "$out/checkpoint.pt" ]; then args+=(--resume); fi
