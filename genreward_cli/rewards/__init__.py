@@ -1,3 +1,3 @@
 """Reward models: env, GenReward (eq. 10), and the baselines, behind one interface."""
 
-REWARDS = ("env", "genreward", "vlm-rm", "roboclip", "clip-video")
+REWARDS = ("env", "genreward", "vlm-rm", "roboclip", "clip-video", "tadpole")

@@ -7,10 +7,12 @@ import click
 from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 from genreward_cli.rewards import REWARDS
 from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
+from genreward_cli.rewards.tadpole import DEFAULT_NOISE_LEVEL, DEFAULT_TADPOLE_MODEL
 
 REWARD_OPTIONS = ("reward", "goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
                   "no_fb_reward", "clip_model", "clip_pretrained", "baseline_prompt",
                   "baseline_strength", "s3d_model", "roboclip_demo")
+REWARD_OPTIONS += ("tadpole_model", "tadpole_noise_level")
 
 
 def _baseline_strength(ctx, param, value):
@@ -26,7 +28,8 @@ def reward_options(fn):
         click.option("--reward", type=click.Choice(REWARDS), default="genreward", show_default=True,
                      help="`genreward` (eq. 10), `env` (the DreamerV3 baseline), `vlm-rm`, "
                           "`roboclip` (S3D, needs --s3d-model) or `clip-video` (RoboCLIP's "
-                          "end-of-episode reward with averaged CLIP frames)."),
+                          "end-of-episode reward with averaged CLIP frames)."
+                          " `tadpole`: TADPoLe, a Stable Diffusion reward every step (Luo et al.)."),
         click.option("--goal", type=click.Path(dir_okay=False), default=None,
                      help="`goal` artifact (genreward)."),
         click.option("--fb", type=click.Path(dir_okay=False), default=None,
@@ -59,6 +62,14 @@ def reward_options(fn):
         click.option("--roboclip-demo", type=click.Path(dir_okay=False), default=None,
                      help="roboclip: a `videos` or `episodes` artifact whose first clip is the "
                           "demonstration compared with (instead of the task text)."),
+        click.option("--tadpole-model", default=DEFAULT_TADPOLE_MODEL, show_default=True,
+                     help="tadpole: a Stable Diffusion model (diffusers directory or hub id), or "
+                          "`tiny`. The default, the authors' model, was withdrawn from the hub: "
+                          "give a local copy or a mirror's directory or id."),
+        click.option("--tadpole-noise-level", type=click.IntRange(0, 900),
+                     default=DEFAULT_NOISE_LEVEL, show_default=True,
+                     help="tadpole: each episode's timestep is drawn in [n, n + 100) (500: the "
+                          "authors' Meta-World runs)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -80,6 +91,11 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     reward = options["reward"]
     if reward == "env":
         return EnvReward(), []
+    if reward == "tadpole":
+        from genreward_cli.rewards.tadpole import TADPoLeReward
+
+        return TADPoLeReward(options["tadpole_model"], text, options["tadpole_noise_level"],
+                             device=device), []
     if reward == "roboclip":
         return _roboclip(options, text, device)
     if reward in ("vlm-rm", "clip-video"):
