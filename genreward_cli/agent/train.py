@@ -67,8 +67,11 @@ def load_run_config(out: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool) -> Path:
-    """Check or create the run directory; with ``force``, remove a previous run's files."""
+def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
+                    previous: dict | None = None) -> Path:
+    """Check or create the run directory; with ``force``, remove a previous run's files.
+    On ``resume``, ``config`` must match the run's saved config (``previous``, as the caller
+    brought an older run's up to date; else read from ``out``) but for ``RESUMABLE``."""
     out = Path(out)
     saved = out / CONFIG_NAME
     if out.exists() and not out.is_dir():
@@ -76,9 +79,11 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool) ->
     if resume:
         if not (out / CHECKPOINT_NAME).exists():
             raise BadInput(f"--resume: {out / CHECKPOINT_NAME} does not exist")
-        old = load_run_config(out)
+        old = previous if previous is not None else load_run_config(out)
+        # an option the saved config lacks was added after the run was made: the command
+        # gives it the value that reproduces such a run (``LEGACY_VALUES``), so it is no change
         changed = sorted(k for k in set(old) | set(config)
-                         if k not in RESUMABLE and old.get(k) != config.get(k))
+                         if k not in RESUMABLE and k in old and old[k] != config.get(k))
         if changed:
             raise BadInput(f"--resume: {out} was run with other options: "
                            + ", ".join(f"{k}={old.get(k)!r} (now {config.get(k)!r})" for k in changed))
@@ -113,7 +118,7 @@ def check_options(env_config, run_config: RunConfig, reward_model) -> None:
 def _status(ep: dict, updates: int, rate: float) -> str:
     parts = [f"{rate:.1f} steps/s", f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
              f"success {'yes' if ep['episode/success'] else 'no'}"]
-    for name in ("video", "fb", "clip"):
+    for name in ("video", "fb", "clip", "s3d", "alignment", "reconstruction"):
         if f"episode/reward_{name}" in ep:
             parts.append(f"{name} {ep[f'episode/reward_{name}']:.3g}")
     return "  ".join(parts + [f"updates {updates}"])

@@ -83,8 +83,8 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
                      for name, v in components.items() if name != "total"}
     config = {**options, "device": device,
               "episodes": [artifacts.record_path(p) for p in episodes]}
-    config.update({k: artifacts.record_path(config[k]) for k in ("goal", "fb", "clip_pretrained")
-                   if config.get(k)})
+    paths = ("goal", "fb", "clip_pretrained", "s3d_model", "roboclip_demo", "tadpole_model")
+    config.update({k: artifacts.record_path(config[k]) for k in paths if config.get(k)})
     with artifacts.write_artifact(out, "reward_score", config=config, parents=parents,
                                   force=force) as h5:
         artifacts.array_dataset(h5, "episode_return", returns)

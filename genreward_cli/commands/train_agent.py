@@ -14,6 +14,20 @@ from genreward_cli.envs.config import EnvConfig
 from genreward_cli.options import debug_option, device_option, force_option, json_option, seed_option
 from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
 
+# Values of options added since a run could have been saved that reproduce such a run on
+# --resume: `vlm-rm` was the plain CLIP cosine, a baseline strength of 0 (and `roboclip` was
+# what is now `clip-video`). Options missing here take their defaults, which do not change the
+# rewards that existed before them.
+LEGACY_VALUES = {"baseline_strength": 0.0}
+
+
+def upgrade_run_config(saved: dict) -> dict:
+    """A run's saved config in today's names: a `roboclip` run saved before RoboCLIP had its
+    S3D model (no `s3d_model` option) used the CLIP stand-in, now called `clip-video`."""
+    if saved.get("reward") == "roboclip" and "s3d_model" not in saved:
+        return {**saved, "reward": "clip-video"}
+    return saved
+
 
 @click.command("train-agent")
 @cfg.click_options(EnvConfig)
@@ -74,13 +88,16 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
 
     saved = {}
     if resume:  # options not given on this command line come from the run's config.json
-        saved = load_run_config(out)
+        saved = upgrade_run_config(load_run_config(out))
         ctx = click.get_current_context()
 
         def given(name):
             return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
         options = {k: v if given(k) or k not in saved else saved[k] for k, v in options.items()}
+        for k, v in LEGACY_VALUES.items():  # options added since the run was made
+            if k in options and k not in saved and not given(k):
+                options[k] = v
         preset = preset if given("preset") else saved["preset"]
         agent_overrides = agent_overrides if given("agent_overrides") else tuple(
             f"{k}={json.dumps(v)}" for k, v in saved["agent"].items())
@@ -92,7 +109,8 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     loop_config = cfg.build(LoopConfig, cfg.pick(LoopConfig, options))
     run_config = cfg.build(RunConfig, cfg.pick(RunConfig, options))
     reward = {k: options[k] for k in REWARD_OPTIONS}
-    for k in ("goal", "fb"):  # absolute, so --resume and the log work from any directory;
+    for k in ("goal", "fb", "s3d_model", "roboclip_demo", "tadpole_model"):
+        # absolute, so --resume and the log work from any directory;
         # a run saved with the same relative path keeps it, so that its options still match
         if reward[k] and not (resume and saved.get(k) == reward[k]):
             reward[k] = record_path(reward[k])
@@ -114,7 +132,7 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
                                   task=env_config.task, camera=env_config.camera)
     check_options(env_config, run_config, model)
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed)
-    run_dir = prepare_run_dir(out, config, resume, force)
+    run_dir = prepare_run_dir(out, config, resume, force, previous=saved if resume else None)
     summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
                     replay=replay, config_json=json.dumps(config, sort_keys=True),
                     parents=parents, seed=seed, device=device, resume=resume,
