@@ -33,3 +33,13 @@ def write_episodes(path, episodes, force=False, parents=(), mutate=None):
         if mutate is not None:
             mutate(h5)
     return path
+
+
+def moving_square(seed, frames=9, size=64):
+    """A red square sliding right: a clip with a known, learnable motion."""
+    rng = np.random.default_rng(seed)
+    video = np.zeros((frames, size, size, 3), np.uint8)
+    x, y = rng.integers(0, size - 24, 2)
+    for f in range(frames):
+        video[f, y:y + 16, x + 2 * f:x + 2 * f + 16] = (200, 50, 50)
+    return video

@@ -1,20 +1,11 @@
 """Finetuning: the exported model computes what the trained one did (LoRA alpha != rank),
 and the initial adapter depends on the seed alone."""
 
-import numpy as np
 import pytest
 import torch
 
 from genreward_cli.video.clips import Clip
-
-
-def moving_square(seed, frames=9, size=64):
-    rng = np.random.default_rng(seed)
-    video = np.zeros((frames, size, size, 3), np.uint8)
-    x, y = rng.integers(0, size - 24, 2)
-    for f in range(frames):
-        video[f, y:y + 16, x + 2 * f:x + 2 * f + 16] = (200, 50, 50)
-    return video
+from helpers import moving_square
 
 
 def forward(transformer, pipe, latent_frames, seed=0):

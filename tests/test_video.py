@@ -10,20 +10,11 @@ from click.testing import CliRunner
 from genreward_cli import artifacts
 from genreward_cli.cli import cli
 from genreward_cli.video.clips import Clip, resample, uniform_indices
+from helpers import moving_square
 
 
 def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def moving_square(seed, frames=9, size=64):
-    """A red square sliding right: a clip with a known, learnable motion."""
-    rng = np.random.default_rng(seed)
-    video = np.zeros((frames, size, size, 3), np.uint8)
-    x, y = rng.integers(0, size - 24, 2)
-    for f in range(frames):
-        video[f, y:y + 16, x + 2 * f:x + 2 * f + 16] = (200, 50, 50)
-    return video
 
 
 @pytest.fixture(scope="module")
