@@ -36,6 +36,7 @@ def test_tiny_dreamer_runs_its_loop_at_the_train_ratio():
     assert actions.shape == (3, 2) and np.abs(actions).max() <= 1
 
 
+@pytest.mark.slow  # the mid-episode stops below check the same, faster
 def test_resume_continues_exactly(tmp_path):
     """Train 120 steps; or train 60, checkpoint, rebuild everything, resume to 120: the same
     losses and the same final weights."""

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from genreward_cli import artifacts
@@ -12,11 +13,17 @@ def run(*args):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(tmp_path):
-    out = tmp_path / "demo"
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory):
+    """One tiny pipeline on reach-v3, 512 agent steps: its directory and JSON summary."""
+    out = tmp_path_factory.mktemp("pipeline") / "demo"
     r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 512, "--json")
     assert r.exit_code == 0, r.stderr
-    first = json.loads(r.stdout)
+    return out, json.loads(r.stdout)
+
+
+def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(pipeline_run):
+    out, first = pipeline_run
     assert [s["action"] for s in first["stages"]] == ["ran"] * 9
     for name in ("expert.h5", "video_model/finetune_log.h5", "goal_video.h5", "goal_video.mp4",
                  "goal_frame.h5", "goal_frame_scores.png", "goal.h5", "random.h5", "fb.h5",
@@ -24,7 +31,9 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(tmp_path):
         assert (out / name).stat().st_size > 0, name
     # the hand-over is through files: each stage names its inputs with their hashes
     with artifacts.open_artifact(out / "agent" / "log.h5", "agent_log") as art:
-        assert {p["path"] for p in art.parents} == {"goal.h5", "fb.h5"}
+        # recorded absolute, so that a later stage finds them from any directory
+        want = {str((out / name).resolve()) for name in ("goal.h5", "fb.h5")}
+        assert {p["path"] for p in art.parents} == want
         assert int(art.attrs["steps"]) == 512
     with artifacts.open_artifact(out / "goal.h5", "goal") as art:  # usable from any directory
         assert json.loads(art.attrs["video_encoder"])["vae"] == str((out / "video_model").resolve())
@@ -35,7 +44,12 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(tmp_path):
     assert r.exit_code == 0, r.stderr
     assert [s["action"] for s in json.loads(r.stdout)["stages"]] == ["skipped"] * 9
 
-    # more agent steps: the agent resumes from its checkpoint, evaluation follows, the rest stays
+
+@pytest.mark.slow
+def test_more_pipeline_steps_resume_the_agent_and_skip_the_rest(pipeline_run):
+    """More agent steps: the agent resumes from its checkpoint, evaluation follows, the rest
+    stays."""
+    out, _ = pipeline_run
     r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 768, "--dry-run")
     assert r.exit_code == 0
     assert "resume  train-agent     at 512 of 768 steps" in r.stderr
