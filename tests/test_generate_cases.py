@@ -275,9 +275,13 @@ def test_prompt_alone_with_model_t2v_uses_it(tmp_path):
 
 def test_prompt_alone_bad_inputs(no_loading, tmp_path):
     out = tmp_path / "v.h5"
-    # the default text-to-video model is not in an offline test's hub cache
-    refused(run("generate", "--prompt", "x", "--out", out),
-            "--t2v-model THUDM/CogVideoX-5b: cannot read the model's configs", out)
+    # the default is the paper's text-to-video model; tests never look it up on the hub
+    from genreward_cli.commands.generate import generate
+
+    t2v = next(p for p in generate.params if p.name == "t2v_model")
+    assert t2v.default == "THUDM/CogVideoX-5b"
+    refused(run("generate", "--prompt", "x", "--t2v-model", tmp_path / "missing", "--out", out),
+            "no such directory", out)
     refused(run("generate", "--prompt", "x", "--model", "tiny", "--out", out),
             "`--t2v-model tiny` is the built-in preset", out)
     refused(run("generate", "--t2v-model", "tiny", "--out", out), "--prompt is required", out)
