@@ -249,6 +249,12 @@ register(
             "root spearman": "Spearman correlation of episode_return with env_return",
             "root components": "JSON: the same two figures for each reward component alone",
             "components/<name>": "float32 [N]: each component's return per episode",
+            "shares/<name>": "float32 [N]: each component's share of the episode's return, "
+                             "sum_t |w c_t| / sum_t |total_t| (NaN: a zero return)",
+            "root shares": "JSON: each component's share over all episodes' steps",
+            "root weights": "JSON: each component's weight w in total",
+            "root sigma_env": "the env reward's per-step standard deviation (--alpha-mode "
+                              "relative only)",
             "root cost": "JSON: the reward model's calls and seconds",
         },
     )

@@ -1,8 +1,23 @@
-"""Rank statistics for judging rewards: ROC-AUC and Spearman correlation (ties averaged)."""
+"""Rank statistics for judging rewards: ROC-AUC and Spearman correlation (ties averaged),
+and ``json_safe`` for reports that carry them (NaN without both classes)."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+
+def json_safe(value):
+    """``value`` with every non-finite float (NaN, inf) replaced by None, recursively through
+    dicts, lists and tuples, so ``json.dumps`` writes standard JSON (``null``)."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
 
 
 def ranks(x: np.ndarray) -> np.ndarray:

@@ -118,6 +118,61 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
     assert not (tmp_path / "bad.h5").exists()
 
 
+def test_score_reward_reports_each_components_share(run_dir, tmp_path):
+    """The shares score-reward reports are sum |w c| / sum |total| over the episodes' steps,
+    recomputed here from the model; the note fires for the tiny video term only."""
+    d = run_dir
+    r = run("score-reward", d / "expert.h5", d / "random.h5", "--goal", d / "goal.h5", "--fb",
+            d / "fb.h5", "--reward-interval", 20, "--alpha", 0.01, "--beta", 0.5,
+            "--out", tmp_path / "s.h5", "--json")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    with artifacts.open_artifact(d / "goal.h5") as goal, artifacts.open_artifact(d / "fb.h5") as fb:
+        model = GenerativeReward(goal, fb, alpha=0.01, beta=0.5, interval=20)
+        parts = [model(load_episode(p, k)) for p in (d / "expert.h5", d / "random.h5")
+                 for k in range(2)]
+    total = sum(np.abs(p["total"].astype(np.float64)).sum() for p in parts)
+    for name, w in (("env", 1.0), ("video", 0.01), ("fb", 0.5)):
+        expected = sum(np.abs(w * p[name].astype(np.float64)).sum() for p in parts) / total
+        assert summary["shares"][name] == pytest.approx(expected, rel=1e-5), name
+    assert summary["weights"] == {"env": 1.0, "video": 0.01, "fb": 0.5}
+    flagged = [line.split()[0] for line in summary["advice"]]
+    assert flagged == [n for n in ("env", "video", "fb") if summary["shares"][n] < 0.01]
+    assert "video" in flagged  # 0.01 x a cosine at 2 steps against a return of several units
+    with artifacts.open_artifact(tmp_path / "s.h5", "reward_score") as art:
+        per_episode = art.file["shares/video"][()]
+        assert per_episode.shape == (4,) and per_episode.dtype == np.float32
+        first = np.abs(0.01 * parts[0]["video"]).sum() / np.abs(parts[0]["total"]).sum()
+        assert per_episode[0] == pytest.approx(first, rel=1e-4)
+    # without --json: one line per component share and the note
+    r = run("score-reward", d / "expert.h5", d / "random.h5", "--goal", d / "goal.h5", "--fb",
+            d / "fb.h5", "--reward-interval", 20, "--out", tmp_path / "s2.h5")
+    assert r.exit_code == 0 and "note: video is " in r.stderr and "--alpha " in r.stderr
+
+
+def test_score_reward_relative_alpha_and_short_episodes(run_dir, tmp_path):
+    d = run_dir
+    r = run("score-reward", d / "expert.h5", d / "random.h5", "--goal", d / "goal.h5", "--fb",
+            d / "fb.h5", "--reward-interval", 20, "--alpha-mode", "relative", "--alpha", 0.5,
+            "--out", tmp_path / "s.h5", "--json")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    paid = np.concatenate([load_episode(p, k).reward for p in (d / "expert.h5", d / "random.h5")
+                           for k in range(2)])
+    sigma = float(np.std(paid.astype(np.float64)))
+    assert summary["sigma_env"] == pytest.approx(sigma, rel=1e-6)
+    assert summary["weights"]["video"] == pytest.approx(0.5 * sigma, rel=1e-6)
+    assert summary["weights"]["fb"] == pytest.approx(1e-5 * sigma, rel=1e-6)
+    for args, message in (
+        (["--reward", "env", "--alpha-mode", "relative"], "has no such weights"),
+        # 40-step episodes never reach step 128
+        (["--goal", d / "goal.h5", "--fb", d / "fb.h5"], "too few for any step to get"),
+    ):
+        r = run("score-reward", d / "expert.h5", *args, "--out", tmp_path / "bad.h5")
+        assert r.exit_code == 2 and message in r.stderr, (args, r.stderr)
+        assert not (tmp_path / "bad.h5").exists()
+
+
 class ReplayedEnv:
     """Stands in for the env: serves a recorded episode's frame at any size, counting renders."""
 

@@ -69,6 +69,15 @@ class RewardModel:
         """Online: the components of step k, from the episode so far (k + 1 steps)."""
         raise NotImplementedError
 
+    def weights(self) -> dict[str, float]:
+        """The weight of each component in ``total`` (``rewards.accounting``), {name: w}:
+        1 for every component but ``total`` unless the model weighs them."""
+        return {n: 1.0 for n in self.names if n != "total"}
+
+    def weight_labels(self) -> dict[str, str]:
+        """{component: the option that sets its weight}, for the accounting's advice."""
+        return {}
+
     def frame_plan(self, max_steps: int) -> dict[str, FramePlan]:
         """Frames (by name) that ``step_components`` reads from ``ep.frames``."""
         return {}

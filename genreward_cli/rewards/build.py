@@ -6,13 +6,14 @@ import click
 
 from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
 from genreward_cli.rewards import REWARDS
+from genreward_cli.rewards.accounting import ALPHA_MODES
 from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
 from genreward_cli.rewards.tadpole import DEFAULT_NOISE_LEVEL, DEFAULT_TADPOLE_MODEL
 
 REWARD_OPTIONS = ("reward", "goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
                   "no_fb_reward", "clip_model", "clip_pretrained", "baseline_prompt",
                   "baseline_strength", "s3d_model", "roboclip_demo")
-REWARD_OPTIONS += ("tadpole_model", "tadpole_noise_level")
+REWARD_OPTIONS += ("tadpole_model", "tadpole_noise_level", "alpha_mode")
 
 
 def _baseline_strength(ctx, param, value):
@@ -38,6 +39,12 @@ def reward_options(fn):
                      help="Weight of the video reward (eq. 10; Table A)."),
         click.option("--beta", type=float, default=1e-5, show_default=True,
                      help="Weight of the FB reward (eq. 10; Table A)."),
+        click.option("--alpha-mode", type=click.Choice(ALPHA_MODES), default="absolute",
+                     show_default=True,
+                     help="genreward: `absolute` weighs r_video and r_FB by --alpha and --beta "
+                          "(the paper); `relative` reads them as fractions of the env reward's "
+                          "per-step standard deviation, measured on the prefill (train-agent) "
+                          "or on the episodes scored (score-reward)."),
         click.option("--reward-interval", type=click.IntRange(min=1), default=128,
                      show_default=True, help="Steps between generative rewards (Algorithm 1; "
                                              "Table A)."),
@@ -89,6 +96,9 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     from genreward_cli.rewards.base import EnvReward
 
     reward = options["reward"]
+    if options.get("alpha_mode", "absolute") != "absolute" and reward != "genreward":
+        raise BadInput(f"--alpha-mode {options['alpha_mode']}: weighs genreward's alpha and "
+                       f"beta; --reward {reward} has no such weights")
     if reward == "env":
         return EnvReward(), []
     if reward == "tadpole":
@@ -127,7 +137,8 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
                                  alpha=options["alpha"], beta=options["beta"],
                                  interval=options["reward_interval"],
                                  use_video=not options["no_video_reward"],
-                                 use_fb=not options["no_fb_reward"], device=device)
+                                 use_fb=not options["no_fb_reward"], device=device,
+                                 alpha_mode=options.get("alpha_mode", "absolute"))
         return model, [a.ref() for a in arts]
     finally:
         for a in arts:

@@ -27,18 +27,27 @@ def reward_steps(length: int, interval: int) -> np.ndarray:
 
 
 class GenerativeReward(RewardModel):
-    """Eq. 10 with frozen encoders and FB model, rebuilt from the goal and fb artifacts."""
+    """Eq. 10 with frozen encoders and FB model, rebuilt from the goal and fb artifacts.
+
+    ``alpha_mode`` ``absolute`` (the paper) weighs r_video and r_FB by ``alpha`` and
+    ``beta``; ``relative`` by ``alpha * sigma`` and ``beta * sigma``, sigma the env reward's
+    per-step standard deviation, given by ``set_scale`` before the first step is scored
+    (``rewards.accounting.relative_scale``)."""
 
     def __init__(self, goal_art, fb_art=None, alpha: float = 1e-2, beta: float = 1e-5,
                  interval: int = 128, use_video: bool = True, use_fb: bool = True,
-                 device: str = "cpu"):
+                 device: str = "cpu", alpha_mode: str = "absolute"):
         import torch
 
         from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
         from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig
 
         super().__init__(name="genreward", names=("env", "video", "fb", "total"))
-        self.alpha, self.beta, self.interval = alpha, beta, interval
+        self.given_alpha, self.given_beta, self.interval = alpha, beta, interval
+        if alpha_mode not in ("absolute", "relative"):
+            raise BadInput(f"--alpha-mode {alpha_mode}: expected absolute or relative")
+        self.alpha_mode = alpha_mode
+        self.scale = 1.0 if alpha_mode == "absolute" else None
         self.use_video, self.use_fb = use_video, use_fb and fb_art is not None
         if use_fb and fb_art is None:
             raise BadInput("the genreward reward needs --fb (or --no-fb-reward)")
@@ -65,6 +74,41 @@ class GenerativeReward(RewardModel):
                 raise BadInput(f"{fb_art.path}: FB takes {self.fb.config.obs_dim}-d states, the goal "
                                f"embedding has {self.goal_embedding.shape[0]}")
             self.image_encoder = ImageEncoder(icfg, device)
+
+    def set_scale(self, sigma: float) -> None:
+        """``relative`` mode: alpha and beta are fractions of ``sigma`` (env reward units)."""
+        if self.alpha_mode != "relative":
+            raise RuntimeError("set_scale is for --alpha-mode relative")
+        self.scale = float(sigma)
+
+    def _scale(self) -> float:
+        if self.scale is None:
+            raise RuntimeError("--alpha-mode relative: set_scale(sigma) before scoring")
+        return self.scale
+
+    @property
+    def alpha(self) -> float:
+        """The weight r_video gets (alpha, times sigma in relative mode)."""
+        return self.given_alpha * self._scale()
+
+    @property
+    def beta(self) -> float:
+        """The weight r_FB gets (beta, times sigma in relative mode)."""
+        return self.given_beta * self._scale()
+
+    def weights(self):
+        w = {"env": 1.0}
+        if self.use_video:
+            w["video"] = self.alpha
+        if self.use_fb:
+            w["fb"] = self.beta
+        return w
+
+    def weight_labels(self):
+        if self.alpha_mode == "relative":
+            return {"video": f"--alpha (x sigma_env {self.scale:.3g})",
+                    "fb": f"--beta (x sigma_env {self.scale:.3g})"}
+        return {"video": "--alpha", "fb": "--beta"}
 
     @property
     def video_size(self) -> tuple[int, int]:

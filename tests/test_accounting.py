@@ -1,0 +1,99 @@
+"""Reward accounting: shares of the return, the weight advice, relative weights."""
+
+import math
+
+import numpy as np
+import pytest
+
+from genreward_cli.errors import BadInput
+from genreward_cli.rewards.accounting import (
+    TARGET_SHARE, WARN_SHARE, abs_sums, low_share_lines, relative_scale, shares,
+    shares_from_sums, weight_for_share,
+)
+
+
+def constructed_episode(alpha=0.01, beta=0.5):
+    """10 steps: env 2 at every step, video 0.5 at steps 4 and 9, fb -4 at step 9."""
+    env = np.full(10, 2.0)
+    video = np.zeros(10)
+    video[[4, 9]] = 0.5
+    fb = np.zeros(10)
+    fb[9] = -4.0
+    total = env + alpha * video + beta * fb
+    return {"env": env, "video": video, "fb": fb, "total": total}, {"env": 1.0, "video": alpha,
+                                                                     "fb": beta}
+
+
+def test_shares_equal_the_closed_form():
+    parts, weights = constructed_episode()
+    # |total| = 8 steps of 2, 2.005 at step 4, |2 + 0.005 - 2| = 0.005 at step 9
+    denominator = 8 * 2 + 2.005 + 0.005
+    got = shares(parts, weights)
+    assert got["env"] == pytest.approx(20 / denominator)
+    assert got["video"] == pytest.approx(2 * 0.01 * 0.5 / denominator)
+    assert got["fb"] == pytest.approx(0.5 * 4 / denominator)
+    # the components cancel at step 9, so the shares add to more than one
+    assert sum(got.values()) > 1
+    # sums add across episodes: two copies share like one
+    s = abs_sums(parts, weights)
+    doubled = shares_from_sums({k: 2 * v for k, v in s.items()})
+    assert doubled == pytest.approx(got)
+    # no return at all: no share
+    zero = {k: np.zeros(3) for k in ("env", "total")}
+    assert math.isnan(shares(zero, {"env": 1.0})["env"])
+
+
+def test_weight_for_share_reaches_the_target():
+    parts, weights = constructed_episode()
+    # video overlaps the env reward (paid every step): check the solved weight exactly
+    w = weight_for_share(parts["video"], weights["video"], parts["total"], 0.1)
+    new_total = parts["total"] + (w - weights["video"]) * parts["video"]
+    assert w * np.abs(parts["video"]).sum() / np.abs(new_total).sum() == pytest.approx(0.1)
+    # components apart in time: the closed form target R / (C (1 - target))
+    c = np.array([0.0, 0.0, 3.0, 0.0])
+    rest = np.array([1.0, -2.0, 0.0, 5.0])
+    w = weight_for_share(c, 0.2, rest + 0.2 * c, 0.25)
+    assert w == pytest.approx(0.25 * 8 / (3 * 0.75), rel=1e-9)
+    assert weight_for_share(np.zeros(4), 1.0, rest, 0.1) is None
+    with pytest.raises(ValueError):
+        weight_for_share(c, 1.0, rest, 1.5)
+
+
+@pytest.mark.parametrize("alpha", [0.0019, 0.0021])
+def test_low_share_line_fires_exactly_under_the_threshold(alpha):
+    # env 1 at 99 steps, video 1 at the last step only: share = alpha / (99 + alpha)
+    env = np.r_[np.ones(99), 0.0]
+    video = np.r_[np.zeros(99), 1.0]
+    parts = {"env": env, "video": video, "total": env + alpha * video}
+    weights = {"env": 1.0, "video": alpha}
+    sums = abs_sums(parts, weights)
+    share = shares_from_sums(sums)["video"]
+    assert share == pytest.approx(alpha / (99 + alpha))
+    threshold = 0.002 / (99 + 0.002)  # between the two alphas' shares
+    lines = low_share_lines(sums, parts, weights, {"video": "--alpha"}, threshold=threshold)
+    assert (len(lines) == 1) == (share < threshold)
+    if lines:
+        # the advice: alpha that makes video 10% = 0.1 * 99 / (1 * 0.9) = 11
+        assert lines[0].startswith("video is ") and "--alpha 11 would make it 10%" in lines[0]
+    # at the default threshold (1%) both are flagged, the env never
+    lines = low_share_lines(sums, parts, weights, {"video": "--alpha"})
+    assert len(lines) == 1 and WARN_SHARE == 0.01 and TARGET_SHARE == 0.1
+
+
+def test_a_component_zero_everywhere_is_said_so():
+    parts = {"env": np.ones(5), "fb": np.zeros(5), "total": np.ones(5)}
+    lines = low_share_lines(abs_sums(parts, {"env": 1.0, "fb": 1e-5}), parts,
+                            {"env": 1.0, "fb": 1e-5}, {"fb": "--beta"})
+    assert lines == ["fb is 0% of the return (--beta 1e-05): it is zero at every step, no "
+                     "weight changes that"]
+
+
+def test_relative_scale_is_the_env_rewards_standard_deviation():
+    rng = np.random.default_rng(0)
+    env = rng.normal(3.0, 2.5, size=5000)
+    assert relative_scale(env, "the prefill") == pytest.approx(np.std(env))
+    assert relative_scale(np.array([0.0, 0.0, 10.0, 10.0]), "x") == 5.0
+    with pytest.raises(BadInput, match="constant over the prefill"):
+        relative_scale(np.zeros(100), "the prefill")
+    with pytest.raises(BadInput, match="has 1 step"):
+        relative_scale(np.ones(1), "the prefill")
