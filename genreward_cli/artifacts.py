@@ -297,6 +297,9 @@ register(
         attrs={
             "rewards/<component>": "float32 [R]: each reward component at the scored steps "
             "(genreward: env, video, fb, total at every --reward-interval steps)",
+            "shares/<component>": "float32 [E]: each weighted component's share of the "
+            "episode's learned-from return, sum |w c| / sum |total| (NaN: none logged)",
+            "root weights": "JSON: each component's weight in the total at the run's end",
             "weights/agent/<param>": "the DreamerV3 agent's state_dict, one dataset per entry",
             "root task, reward": "the Meta-World task and the reward model",
             "root env_config, agent_config, behavior_config, loop_config": "JSON configs",

@@ -135,6 +135,9 @@ class RunCurve:
     returns: np.ndarray  # mean eval return at each point (or episode return without evals)
     success: np.ndarray  # eval success rate at each point
     source: str  # "eval" or "episodes"
+    # each reward component's share of the learned-from return, mean over the run's
+    # episodes (rewards.accounting); empty for runs logged before shares were
+    shares: dict = field(default_factory=dict)
 
 
 def read_run(path: str | Path) -> RunCurve:
@@ -149,13 +152,19 @@ def read_run(path: str | Path) -> RunCurve:
         else:
             steps, returns = f["episodes/step"][()], f["episodes/return"][()]
             success, source = f["episodes/success"][()].astype(float), "episodes"
+        shares = {}
+        for name, values in (f["shares"].items() if "shares" in f else ()):
+            values = values[()]
+            if np.isfinite(values).any():
+                shares[name] = float(np.nanmean(values))
         return RunCurve(str(path), str(art.attrs["task"]), config.get("reward_mode", "dense"),
                         method_name(config), int(config.get("seed", 0)), steps,
-                        returns.astype(np.float64), success.astype(np.float64), source)
+                        returns.astype(np.float64), success.astype(np.float64), source, shares)
 
 
 def aggregate(curves: list[RunCurve]) -> list[dict]:
-    """Group runs by (task, mode, method); mean and std across seeds on the steps all share.
+    """Group runs by (task, mode, method); mean and std across seeds on the steps all share,
+    and each reward component's mean share of the learned-from return (``shares``).
     A group with no point in common (a run with no finished episode yet) has empty curves
     and None as its final figures."""
     groups: dict[tuple, list[RunCurve]] = {}
@@ -181,7 +190,9 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
                     "final_mean": float(values[:, -1].mean()) if final else None,
                     "final_std": float(values[:, -1].std()) if final else None,
                     "final_success": float(succ[:, -1].mean()) if final else None,
-                    "source": runs[0].source, "runs": [r.path for r in runs]})
+                    "source": runs[0].source, "runs": [r.path for r in runs],
+                    "shares": {n: float(np.mean([r.shares[n] for r in runs if n in r.shares]))
+                               for n in sorted({n for r in runs for n in r.shares})}})
     return out
 
 

@@ -65,10 +65,17 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
         extra = (total - env).reshape(4, 2).sum(1)
         np.testing.assert_allclose(f["episodes/learn_return"][()] - f["episodes/return"][()],
                                    extra, rtol=1e-3, atol=1e-4)
+        # each episode's share of r_video: sum |alpha r_video| / sum |total| (reach's dense
+        # reward is positive, so sum |total| is the learned-from return)
+        share = f["shares/video"][()]
+        np.testing.assert_allclose(share, 1e-2 * np.abs(video).reshape(4, 2).sum(1)
+                                   / f["episodes/learn_return"][()], rtol=1e-3)
+        assert json.loads(art.attrs["weights"]) == {"env": 1.0, "video": 1e-2, "fb": 1e-5}
         assert f["eval/return"].shape == (2, 2) and list(f["eval/step"][()]) == [80, 160]
         straight = {k: f[k][()] for k in ("episodes/step", "episodes/return", "episodes/success",
                                           "episodes/learn_return", "eval/return", "rewards/step",
-                                          "rewards/video", "rewards/fb", "rewards/total")}
+                                          "rewards/video", "rewards/fb", "rewards/total",
+                                          "shares/env", "shares/video", "shares/fb")}
         straight.update({f"weights/agent/{n}": v[()] for n, v in f["weights/agent"].items()})
     lines = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
     assert any("train/image" in x for x in lines) and any("fb/loss" in x for x in lines)
@@ -113,6 +120,62 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
     assert rows["genreward"]["seeds"] == "2" and rows["genreward"]["step"] == "160"
     assert float(rows["genreward"]["return_std"]) == 0.0  # the two runs are the same run
     assert rows["env"]["step"] == "80" and (tmp_path / "curves.png").stat().st_size > 0
+    # each method's mean share of its learned-from return, the run's own episodes averaged
+    assert float(rows["genreward"]["share_video"]) == pytest.approx(float(np.mean(share)), rel=1e-4)
+    assert float(rows["env"]["share_env"]) == 1.0 and rows["env"]["share_video"] == ""
+
+
+def test_relative_alpha_weighs_by_the_prefills_env_reward_scale(files, tmp_path):
+    """--alpha-mode relative: after the 80-step prefill the weights are alpha sigma and beta
+    sigma, sigma logged once; episodes after the prefill learn from exactly those weights."""
+    summary = train(files, tmp_path / "rel", "--steps", 160, "--alpha-mode", "relative",
+                    "--alpha", 0.5, "--beta", 0.25)
+    assert summary["episodes"] == 4
+    lines = [json.loads(x) for x in (tmp_path / "rel" / "metrics.jsonl").read_text().splitlines()]
+    scale = [x for x in lines if "reward/sigma_env" in x]
+    assert len(scale) == 1 and scale[0]["step"] == 80
+    sigma = scale[0]["reward/sigma_env"]
+    assert sigma > 0 and scale[0]["reward/alpha"] == pytest.approx(0.5 * sigma)
+    with artifacts.open_artifact(tmp_path / "rel" / "log.h5", "agent_log") as art:
+        f = art.file
+        assert json.loads(art.attrs["weights"])["video"] == pytest.approx(0.5 * sigma)
+        video, fb, env = (f[f"rewards/{k}"][()].reshape(4, 2) for k in ("video", "fb", "env"))
+        gained = (f["episodes/learn_return"][()] - f["episodes/return"][()])
+        np.testing.assert_allclose(gained[2:], (0.5 * sigma * video + 0.25 * sigma * fb)[2:].sum(1),
+                                   rtol=1e-3, atol=1e-4)
+        # the prefill's episodes were logged before sigma was known: no generative term
+        np.testing.assert_allclose(gained[:2], 0.0, atol=1e-4)
+
+
+def test_relative_scale_relabels_the_prefill_in_the_replay():
+    from genreward_cli.agent.replay import Replay
+    from genreward_cli.agent.train import RewardAccounting
+
+    class Model:  # GenerativeReward's weighting interface
+        alpha_mode, scale = "relative", None
+
+        def set_scale(self, sigma):
+            self.scale = sigma
+
+        alpha = property(lambda self: 2.0 * self.scale)
+        beta = property(lambda self: 3.0 * self.scale)
+
+        def weights(self):
+            return {"env": 1.0, "video": self.alpha, "fb": self.beta}
+
+    model, replay = Model(), Replay(16, (4, 4, 3), 2)
+    accounting = RewardAccounting(model, replay, prefill=4)
+    env = [0.0, 2.0, 0.0, 2.0]  # standard deviation 1
+    for step, r in enumerate(env):
+        parts = {"env": r, "video": 0.5, "fb": 1.0, "total": r}  # provisional scale 0
+        replay.add(np.zeros((4, 4, 3), np.uint8), np.zeros(2, np.float32), r, False, False)
+        line = accounting.step(step, parts, scored=step in (1, 3))
+        assert (line is None) == (step < 3)
+    assert model.scale == pytest.approx(1.0) and "alpha 2 and beta 3" in line
+    # steps 1 and 3 got 2 * 0.5 + 3 * 1 = 4 added; the others are untouched
+    np.testing.assert_allclose(replay.reward[:4], [0.0, 6.0, 0.0, 6.0])
+    shares = accounting.end_episode()
+    assert shares["video"] == 0.0  # the prefill ran at scale 0: provisional shares
 
 
 def test_train_agent_bad_inputs(files, tmp_path):

@@ -57,6 +57,9 @@ class RunLog:
     eval_step: list = field(default_factory=list)
     eval_return: list = field(default_factory=list)
     eval_success: list = field(default_factory=list)
+    # each component's share of each episode's learned-from return (rewards.accounting);
+    # NaN-padded at the front for episodes of a run saved before shares were logged
+    shares: dict = field(default_factory=dict)
 
 
 def load_run_config(out: str | Path) -> dict:
@@ -101,8 +104,13 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
     return out
 
 
-def check_options(env_config, run_config: RunConfig, reward_model) -> None:
+def check_options(env_config, run_config: RunConfig, reward_model,
+                  prefill: int | None = None) -> None:
     """Refuse option combinations that cannot run (before anything is written)."""
+    if (prefill is not None and prefill < 2
+            and getattr(reward_model, "alpha_mode", "absolute") == "relative"):
+        raise BadInput("--alpha-mode relative measures the env reward's scale on the prefill: "
+                       "it needs --prefill of at least 2 steps")
     size = tuple(env_config.image_shape[:2])
     if run_config.fb_train_steps:
         fb_size = getattr(reward_model, "fb_size", None)
@@ -116,12 +124,89 @@ def check_options(env_config, run_config: RunConfig, reward_model) -> None:
 
 
 def _status(ep: dict, updates: int, rate: float) -> str:
+    """The live line after an episode: speed, return, success, each model component's sum
+    and, for a model that adds to the env reward, the component's share of the return."""
     parts = [f"{rate:.1f} steps/s", f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
              f"success {'yes' if ep['episode/success'] else 'no'}"]
     for name in ("video", "fb", "clip", "s3d", "alignment", "reconstruction"):
         if f"episode/reward_{name}" in ep:
-            parts.append(f"{name} {ep[f'episode/reward_{name}']:.3g}")
+            text = f"{name} {ep[f'episode/reward_{name}']:.3g}"
+            share = ep.get(f"episode/share_{name}")
+            if share is not None and "episode/share_env" in ep and share == share:
+                text += f" ({100 * share:.2g}%)"
+            parts.append(text)
     return "  ".join(parts + [f"updates {updates}"])
+
+
+class RewardAccounting:
+    """Each episode's shares of the learned-from return (``rewards.accounting``) and, with
+    ``--alpha-mode relative``, the env reward's scale measured on the prefill.
+
+    Under ``relative`` the scale is unknown until the prefill ends: until then the model
+    runs at scale 0 (its total is the env reward; r_video and r_FB are computed and kept),
+    and when the prefill's last step is taken sigma = std of the env rewards paid so far
+    is set and the prefill's scored transitions in the replay get alpha sigma r_video +
+    beta sigma r_FB added, before the first update. The prefill episodes' logged shares and
+    learned-from returns are the provisional ones (no generative term)."""
+
+    def __init__(self, model, replay, prefill: int):
+        self.model, self.replay, self.prefill = model, replay, prefill
+        self.measuring = getattr(model, "alpha_mode", "absolute") == "relative"
+        if self.measuring:
+            model.set_scale(0.0)
+        self.episode: dict[str, float] = {}  # |weighted component| sums, episode so far
+        self.paid: list[float] = []  # env rewards of the prefill (relative mode)
+        self.pending: list[tuple] = []  # (replay count, r_video, r_FB) of its scored steps
+
+    def step(self, step: int, parts: dict, scored: bool) -> str | None:
+        """Account env step ``step``'s components (its transition just added to the replay);
+        returns a line to report when it fixes the relative scale."""
+        for name, w in self.model.weights().items():
+            self.episode[name] = self.episode.get(name, 0.0) + abs(w * parts[name])
+        self.episode["total"] = self.episode.get("total", 0.0) + abs(parts["total"])
+        if not self.measuring:
+            return None
+        self.paid.append(float(parts["env"]))
+        if scored:
+            self.pending.append((self.replay.count - 1, float(parts.get("video", 0.0)),
+                                 float(parts.get("fb", 0.0))))
+        return self._fix_scale() if step + 1 >= self.prefill else None
+
+    def _fix_scale(self) -> str:
+        from genreward_cli.rewards.accounting import relative_scale
+
+        sigma = relative_scale(np.asarray(self.paid), "the prefill")
+        self.model.set_scale(sigma)
+        alpha, beta = self.model.alpha, self.model.beta
+        relabelled = 0
+        for count, video, fb in self.pending:
+            if self.replay.count - count <= self.replay.capacity:  # not yet overwritten
+                self.replay.reward[count % self.replay.capacity] += alpha * video + beta * fb
+                relabelled += 1
+        self.measuring, self.paid, self.pending = False, [], []
+        return (f"--alpha-mode relative: the env reward's standard deviation over the prefill "
+                f"is {sigma:.4g} per step, so alpha {alpha:.4g} and beta {beta:.4g}; "
+                f"{relabelled} prefill transitions relabelled")
+
+    def end_episode(self) -> dict[str, float]:
+        """{name: share} of the episode just finished; starts the next."""
+        from genreward_cli.rewards.accounting import shares_from_sums
+
+        shares = shares_from_sums(self.episode) if "total" in self.episode else {}
+        self.episode = {}
+        return shares
+
+    def state_dict(self) -> dict:
+        return {"episode": dict(self.episode), "measuring": self.measuring,
+                "scale": getattr(self.model, "scale", None), "paid": list(self.paid),
+                "pending": list(self.pending)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.episode = dict(state["episode"])
+        self.measuring, self.paid = state["measuring"], list(state["paid"])
+        self.pending = [tuple(p) for p in state["pending"]]
+        if getattr(self.model, "alpha_mode", "absolute") == "relative":
+            self.model.set_scale(state["scale"])
 
 
 def make_replay(capacity: int, image_shape: tuple, seed: int = 0):
@@ -145,7 +230,7 @@ def train(out: Path, env_config, agent_config, behavior_config, loop_config, run
     from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
     from genreward_cli.rewards.online import OnlineFB, OnlineReward
 
-    check_options(env_config, run_config, reward_model)
+    check_options(env_config, run_config, reward_model, loop_config.prefill)
     if agent_config.precision == "bf16":
         from genreward_cli.machine import bf16_warning
 
@@ -183,9 +268,12 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     trainer = DreamerTrainer(agent, seed=seed)
     log, state = RunLog(), None
     ckpt = out / CHECKPOINT_NAME
+    accounting = RewardAccounting(reward_model, replay, loop_config.prefill)
     if resume:
         state, saved = load_checkpoint(ckpt, trainer, replay, with_extra=True)
         log = RunLog(**saved["log"])
+        if saved.get("accounting") is not None:  # none in runs saved before shares were logged
+            accounting.load_state_dict(saved["accounting"])
         reward_model.cost.calls, reward_model.cost.seconds = saved["cost"]
         if online_fb is not None:
             online_fb.load_state_dict(saved["fb"])
@@ -215,10 +303,16 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                   done=start_step) as update:
         def on_step(step, parts):
             k = rewarder.t - 1
-            if k in reward_model.scored:  # set by OnlineReward's prepare()
+            scored = k in reward_model.scored  # set by OnlineReward's prepare()
+            if scored:
                 log.reward_step.append(step)
                 for name, v in parts.items():
                     log.rewards.setdefault(name, []).append(float(v))
+            if (line := accounting.step(step, parts, scored)) is not None:
+                report(line)
+                logger.write(step + 1, {"reward/sigma_env": reward_model.scale,
+                                        "reward/alpha": reward_model.alpha,
+                                        "reward/beta": reward_model.beta})
             if online_fb is not None and not online_fb.frozen and step + 1 >= run_config.fb_train_steps:
                 online_fb.freeze()
             now["step"] = step + 1
@@ -239,6 +333,11 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                 pending.clear()
 
         def on_episode(ep):
+            shares = accounting.end_episode()
+            ep = {**ep, **{f"episode/share_{n}": v for n, v in shares.items()}}
+            done = len(log.episodes["step"])
+            for name, v in shares.items():
+                log.shares.setdefault(name, [float("nan")] * done).append(v)
             e = log.episodes
             e["step"].append(ep["step"]), e["return"].append(ep["episode/return"])
             e["success"].append(bool(ep["episode/success"])), e["length"].append(ep["episode/length"])
@@ -258,6 +357,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
             flush()
             save_checkpoint(ckpt, trainer, replay, loop_state, loop_config, extra={
                 "log": asdict(log), "fb": online_fb.state_dict() if online_fb else None,
+                "accounting": accounting.state_dict(),
                 "cost": (reward_model.cost.calls, reward_model.cost.seconds)})
             write_log(loop_state.step)
 
@@ -296,6 +396,8 @@ def write_agent_log(path: Path, log: RunLog, agent, env_config, loop_config, rew
         artifacts.array_dataset(h5, "rewards/step", np.asarray(log.reward_step, np.int64))
         for name, values in log.rewards.items():
             artifacts.array_dataset(h5, f"rewards/{name}", np.asarray(values, np.float32))
+        for name, values in log.shares.items():
+            artifacts.array_dataset(h5, f"shares/{name}", np.asarray(values, np.float32))
         artifacts.array_dataset(h5, "eval/step", np.asarray(log.eval_step, np.int64))
         artifacts.array_dataset(h5, "eval/return",
                                 np.asarray(log.eval_return, np.float32).reshape(len(log.eval_step), n_eval))
@@ -308,4 +410,5 @@ def write_agent_log(path: Path, log: RunLog, agent, env_config, loop_config, rew
                         agent_config=json.dumps(asdict(agent.config)),
                         behavior_config=json.dumps(asdict(agent.behavior.b)),
                         loop_config=json.dumps(asdict(loop_config)),
-                        cost=json.dumps(reward_model.cost.as_dict()))
+                        cost=json.dumps(reward_model.cost.as_dict()),
+                        weights=json.dumps(reward_model.weights()))

@@ -120,8 +120,13 @@ def _compare(runs, plot, csv_path, as_json):
     rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"], "seeds": g["seeds"],
              "step": int(g["steps"][-1]) if len(g["steps"]) else None,
              "return_mean": g["final_mean"],
-             "return_std": g["final_std"], "success": g["final_success"], "source": g["source"]}
+             "return_std": g["final_std"], "success": g["final_success"], "source": g["source"],
+             **{f"share_{n}": v for n, v in g["shares"].items()}}
             for g in groups]
+    share_names = sorted({k for r in rows for k in r if k.startswith("share_")})
+    for r in rows:  # one set of CSV columns for every method (empty where a method has none)
+        for k in share_names:
+            r.setdefault(k, None)
     if plot:
         plot_curves(plot, groups)
     if csv_path:
@@ -130,17 +135,27 @@ def _compare(runs, plot, csv_path, as_json):
             writer.writeheader()
             writer.writerows(rows)
     if as_json:
-        click.echo(json.dumps({"plot": plot, "csv": csv_path, "rows": rows}))
+        from genreward_cli.metrics import json_safe
+
+        click.echo(json.dumps(json_safe({"plot": plot, "csv": csv_path, "rows": rows})))
         return
     table = Table(title="final return (mean +- std across seeds)")
     for col in ("task", "mode", "method", "seeds", "step", "return", "success"):
         table.add_column(col, justify="right" if col in ("seeds", "step", "return", "success") else "left")
+    table.add_column("share of the learned return")
+
+    def shares(r):
+        return ", ".join(f"{k[6:]} {100 * r[k]:.2g}%" for k in share_names
+                         if r[k] is not None and k != "share_env") or "-"
+
     for r in rows:
         if r["return_mean"] is None:
-            table.add_row(r["task"], r["mode"], r["method"], str(r["seeds"]), "-", NO_EPISODE, "-")
+            table.add_row(r["task"], r["mode"], r["method"], str(r["seeds"]), "-", NO_EPISODE, "-",
+                          shares(r))
             continue
         table.add_row(r["task"], r["mode"], r["method"], str(r["seeds"]), str(r["step"]),
-                      f"{r['return_mean']:.1f} +- {r['return_std']:.1f}", f"{r['success']:.0%}")
+                      f"{r['return_mean']:.1f} +- {r['return_std']:.1f}", f"{r['success']:.0%}",
+                      shares(r))
     console = Console(stderr=True)
     console.print(table)
     for r in rows:  # in full, where the table's cell may wrap it

@@ -130,7 +130,7 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
               "seed": seed, "device": device}
     model, parents = build_reward(reward, describe(env_config.task), device,
                                   task=env_config.task, camera=env_config.camera)
-    check_options(env_config, run_config, model)
+    check_options(env_config, run_config, model, loop_config.prefill)
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed)
     run_dir = prepare_run_dir(out, config, resume, force, previous=saved if resume else None)
     summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
