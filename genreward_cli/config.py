@@ -7,7 +7,11 @@ frozen dataclass::
 
 ``click_options(Cls)`` turns the fields into click options (``--size``), and
 ``build(Cls, values)`` checks the values strictly: an unknown key or a wrong type is an error,
-never a warning. The resolved dataclass is saved with every artifact (``asdict``).
+never a warning. A float field is always finite (``nan`` and ``inf`` are refused) and may have
+bounds: ``minimum``/``maximum`` (inclusive) or ``above`` (exclusive, e.g. ``above=0`` for a
+learning rate); on the command line its option is a ``FiniteFloat`` with those bounds.
+``check(obj)`` checks the fields of an instance made without ``build``. The resolved dataclass
+is saved with every artifact (``asdict``).
 """
 
 from __future__ import annotations
@@ -20,12 +24,25 @@ from typing import Any
 import click
 
 from genreward_cli.errors import BadInput
+from genreward_cli.options import FiniteFloat, range_problem
 
 
-def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, minimum=None):
-    """Declare a config field with its default, help text and optional checks."""
-    meta = {"help": help, "choices": choices, "minimum": minimum}
+def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, minimum=None,
+           maximum=None, above=None):
+    """Declare a config field with its default, help text and optional checks: ``minimum`` and
+    ``maximum`` are inclusive bounds, ``above`` an exclusive lower bound (not with ``minimum``)."""
+    if minimum is not None and above is not None:
+        raise ValueError("option(): give minimum or above, not both")
+    meta = {"help": help, "choices": choices, "minimum": minimum, "maximum": maximum,
+            "above": above}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def _float_type(meta) -> FiniteFloat:
+    """The click type of a float field: finite, within the field's bounds."""
+    if meta.get("above") is not None:
+        return FiniteFloat(meta["above"], meta.get("maximum"), min_open=True)
+    return FiniteFloat(meta.get("minimum"), meta.get("maximum"))
 
 
 def _flag(name: str) -> str:
@@ -42,7 +59,12 @@ def click_options(cls, *, exclude: tuple[str, ...] = ()):
                 continue
             meta = f.metadata
             kind = hints[f.name]
-            click_type = click.Choice(meta["choices"]) if meta.get("choices") else kind
+            if meta.get("choices"):
+                click_type = click.Choice(meta["choices"])
+            elif kind is float:
+                click_type = _float_type(meta)
+            else:
+                click_type = kind
             fn = click.option(
                 _flag(f.name),
                 f.name,
@@ -65,20 +87,32 @@ def build(cls, values: dict[str, Any], name=_flag):
     if unknown:
         raise BadInput(f"unknown {cls.__name__} option(s): {', '.join(unknown)}")
     for key, value in values.items():
-        kind = hints[key]
-        meta = names[key].metadata
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            ok = True
-        if not ok:
-            raise BadInput(
-                f"{name(key)}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
-            )
-        if meta.get("choices") and value not in meta["choices"]:
-            raise BadInput(f"{name(key)}: {value!r} is not one of {', '.join(meta['choices'])}")
-        if meta.get("minimum") is not None and value < meta["minimum"]:
-            raise BadInput(f"{name(key)}: must be at least {meta['minimum']}, got {value}")
+        _check_value(name(key), value, hints[key], names[key].metadata)
     return cls(**values)
+
+
+def check(obj, name=_flag) -> None:
+    """Check every field of the dataclass instance ``obj`` as ``build`` checks a value given
+    (for configs made directly, e.g. in ``__post_init__``); BadInput names the first bad one."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        _check_value(name(f.name), getattr(obj, f.name), hints[f.name], f.metadata)
+
+
+def _check_value(label: str, value: Any, kind, meta) -> None:
+    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise BadInput(f"{label}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise BadInput(f"{label}: {value!r} is not one of {', '.join(meta['choices'])}")
+    if kind is float or kind is int:
+        above = meta.get("above")
+        low = above if above is not None else meta.get("minimum")
+        problem = range_problem(value, low, meta.get("maximum"), min_open=above is not None)
+        if problem:
+            raise BadInput(f"{label}: {problem}, got {value}")
 
 
 def pick(cls, params: dict[str, Any]) -> dict[str, Any]:

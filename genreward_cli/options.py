@@ -1,10 +1,13 @@
-"""Options every stage shares (`--out`, `--seed`, `--device`, `--force`, `--json`, `--debug`).
+"""Options every stage shares (`--out`, `--seed`, `--device`, `--force`, `--json`, `--debug`),
+and the checked float type of every float option (``FiniteFloat``).
 
 They live apart from ``cli.py`` so that command modules can import them while ``cli.py``
 imports the commands.
 """
 
 from __future__ import annotations
+
+import math
 
 import click
 
@@ -33,6 +36,58 @@ def out_option(help: str = "Output artifact path.", **kwargs):
     return click.option(
         "--out", "out", type=click.Path(dir_okay=False), required=True, help=help, **kwargs
     )
+
+
+def range_problem(value: float, min=None, max=None, min_open: bool = False,
+                  max_open: bool = False) -> str | None:
+    """What is wrong with ``value`` for a float option (``"must be a finite number"``, ``"must be
+    greater than 0"``...), or None when it is a finite number in range. ``min``/``max`` are
+    inclusive bounds unless ``min_open``/``max_open``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if min is not None and (value <= min if min_open else value < min):
+        return f"must be {'greater than' if min_open else 'at least'} {min}"
+    if max is not None and (value >= max if max_open else value > max):
+        return f"must be {'less than' if max_open else 'at most'} {max}"
+    return None
+
+
+class FiniteFloat(click.ParamType):
+    """A float that refuses ``nan``, ``inf`` and ``-inf`` (and, with bounds, values out of
+    range) as a click usage error: exit 2 and one ``Error:`` line naming the option, before the
+    command runs. ``--help`` shows it as FLOAT, like ``type=float``::
+
+        @click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=1e-4)  # > 0
+        @click.option("--alpha", type=FINITE, default=1e-2)                            # finite
+    """
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, max: float | None = None, *,
+                 min_open: bool = False, max_open: bool = False):
+        self.min, self.max, self.min_open, self.max_open = min, max, min_open, max_open
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        problem = range_problem(number, self.min, self.max, self.min_open, self.max_open)
+        if problem:
+            self.fail(f"{problem}, got {value}", param, ctx)
+        return number
+
+    def __repr__(self) -> str:
+        return (f"FiniteFloat(min={self.min!r}, max={self.max!r}, min_open={self.min_open!r}, "
+                f"max_open={self.max_open!r})")
+
+
+def finite_float(min: float | None = None, max: float | None = None, *, min_open: bool = False,
+                 max_open: bool = False) -> FiniteFloat:
+    """``FiniteFloat(...)``: e.g. ``finite_float(0, min_open=True)`` for a learning rate."""
+    return FiniteFloat(min, max, min_open=min_open, max_open=max_open)
+
+
+FINITE = FiniteFloat()  # any finite float
+POSITIVE = FiniteFloat(0, min_open=True)  # finite and > 0: learning rates
+NON_NEGATIVE = FiniteFloat(0)  # finite and >= 0: weights, scales
 
 
 force_option = click.option(

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from genreward_cli.agent.config import AgentConfig
+from genreward_cli.config import check, option
 from genreward_cli.agent.dists import TwoHotDist
 from genreward_cli.agent.networks import feat_hot, mlp, reuse_tables
 from genreward_cli.agent.normalize import PercentileNormalizer
@@ -29,13 +30,16 @@ class BehaviorConfig:
     gamma: float = 0.997
     lam: float = 0.95
     entropy: float = 3e-4
-    actor_lr: float = 3e-5
-    critic_lr: float = 3e-5
+    actor_lr: float = option(3e-5, "Actor learning rate (Table A).", above=0)
+    critic_lr: float = option(3e-5, "Critic learning rate (Table A).", above=0)
     slow_critic_rate: float = 0.02
     slow_critic_scale: float = 1.0
     min_std: float = 0.1
     max_std: float = 1.0
     grad_clip: float = 100.0
+
+    def __post_init__(self):  # made directly, not by config.build: --actor-lr -1 is bad input
+        check(self)
 
 
 class Actor(nn.Module):

@@ -19,13 +19,14 @@ class AgentConfig:
     layers: int = option(2, "MLP layers.", minimum=1)
     cnn_depth: int = option(32, "CNN channel multiplier.", minimum=1)
     image_size: int = option(64, "Image height and width.", minimum=16)
-    unimix: float = option(0.01, "Uniform mix of categorical latents and actions.")
-    free_nats: float = option(1.0, "Free bits of the KL terms.")
-    dyn_scale: float = option(0.5, "Dynamics loss scale (Table A).")
-    rep_scale: float = option(0.1, "Representation loss scale (Table A).")
-    pred_scale: float = option(1.0, "Reconstruction loss scale (Table A).")
-    model_lr: float = option(1e-4, "World-model learning rate (Table A).")
-    grad_clip: float = option(1000.0, "World-model gradient clipping norm.")
+    unimix: float = option(0.01, "Uniform mix of categorical latents and actions.",
+                           minimum=0, maximum=1)
+    free_nats: float = option(1.0, "Free bits of the KL terms.", minimum=0)
+    dyn_scale: float = option(0.5, "Dynamics loss scale (Table A).", minimum=0)
+    rep_scale: float = option(0.1, "Representation loss scale (Table A).", minimum=0)
+    pred_scale: float = option(1.0, "Reconstruction loss scale (Table A).", minimum=0)
+    model_lr: float = option(1e-4, "World-model learning rate (Table A).", above=0)
+    grad_clip: float = option(1000.0, "World-model gradient clipping norm.", above=0)
     precision: str = option(
         "fp32", "Compute precision of updates and acting: `fp32`, or `bf16` (mixed precision, "
         "DreamerV3's own compute dtype: matmuls and convolutions in bfloat16; weights, "

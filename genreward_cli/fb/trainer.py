@@ -41,17 +41,20 @@ OBJECTIVES = ("standard", "paper-eq8")
 class FBTrainConfig:
     """FB optimisation; defaults from the paper's Table A where it gives them."""
 
-    lr: float = option(1e-4, "Adam learning rate for F, B and the actor (Table A).")
-    tau: float = option(0.01, "Target-network soft-update rate (Table A).")
-    gamma: float = option(0.98, "Discount of the successor measure.")
+    lr: float = option(1e-4, "Adam learning rate for F, B and the actor (Table A).", above=0)
+    tau: float = option(0.01, "Target-network soft-update rate (Table A).", minimum=0,
+                        maximum=1)
+    gamma: float = option(0.98, "Discount of the successor measure.", minimum=0, maximum=1)
     batch_size: int = option(1024, "Transitions per update.", minimum=2)
-    ortho_coef: float = option(1.0, "Weight of the orthonormality loss.")
-    relabel: float = option(0.5, "Fraction of z taken from B of replay states.")
+    ortho_coef: float = option(1.0, "Weight of the orthonormality loss.", minimum=0)
+    relabel: float = option(0.5, "Fraction of z taken from B of replay states.", minimum=0,
+                            maximum=1)
     objective: str = option("standard", "`standard`: FB Bellman residual with B on replay next "
                             "states; `paper-eq8`: eq. 8 as printed, B only on the goal.",
                             choices=OBJECTIVES)
-    target_noise: float = option(0.2, "Std of the target policy's action noise (continuous).")
-    noise_clip: float = option(0.5, "Clip of that noise.")
+    target_noise: float = option(0.2, "Std of the target policy's action noise (continuous).",
+                                 minimum=0)
+    noise_clip: float = option(0.5, "Clip of that noise.", minimum=0)
 
 
 def orthonormality_loss(b: torch.Tensor) -> torch.Tensor:

@@ -40,13 +40,13 @@ class FinetuneConfig:
 
     steps: int = option(1000, "Optimisation steps.", minimum=1)
     batch_size: int = option(1, "Clips per step (per process).", minimum=1)
-    lr: float = option(1e-4, "AdamW learning rate.")
+    lr: float = option(1e-4, "AdamW learning rate.", above=0)
     trainable: str = option("lora", "`lora`: LoRA adapters (peft); `full`: every transformer weight.",
                             choices=("lora", "full"))
     lora_rank: int = option(64, "LoRA rank.", minimum=1)
     lora_alpha: int = option(64, "LoRA alpha (scale = alpha / rank).", minimum=1)
-    weight_decay: float = option(1e-4, "AdamW weight decay.")
-    max_grad_norm: float = option(1.0, "Gradient clipping norm.")
+    weight_decay: float = option(1e-4, "AdamW weight decay.", minimum=0)
+    max_grad_norm: float = option(1.0, "Gradient clipping norm.", above=0)
     frames: int = option(0, "Frames per training clip, uniformly sampled; 0 = the model's native count.",
                          minimum=0)
     height: int = option(0, "Training height; 0 = the model's native height.", minimum=0)

@@ -20,7 +20,7 @@ class GenerateConfig:
     frames: int = option(49, "Frames to generate (8k+1 for CogVideoX's VAEs; the paper: 49). "
                              "0 = the model's native count.", minimum=0)
     steps: int = option(50, "Denoising steps.", minimum=1)
-    guidance: float = option(6.0, "Classifier-free guidance scale.")
+    guidance: float = option(6.0, "Classifier-free guidance scale.", minimum=0)
     height: int = option(0, "Frame height; 0 = the model's native height (the paper: 480).", minimum=0)
     width: int = option(0, "Frame width; 0 = the model's native width (the paper: 480).", minimum=0)
     fps: int = option(8, "Frame rate recorded with the video and used for --mp4.", minimum=1)
