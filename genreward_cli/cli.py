@@ -39,6 +39,14 @@ class StageGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:
+            # one line, as every other error: click's own adds the usage and a help hint
+            if type(e).__name__ == "NoArgsIsHelpError" or ctx.meta.get(DEBUG_KEY):
+                raise
+            path = (e.ctx or ctx).command_path.split()[1:]  # after the program's own name
+            where = " ".join(["genreward", *path])
+            raise _Reported(f"{_one_line(e.format_message())} (see {where} --help)",
+                            e.exit_code) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except GenrewardError as e:

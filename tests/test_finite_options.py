@@ -28,7 +28,7 @@ def refused(result, flag: str, problem: str) -> str:
     """The one `Error:` line of a usage error that names ``flag``."""
     assert result.exit_code == 2, (result.exit_code, result.output, result.stderr)
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
+    assert len(errors) == 1 and result.stderr.strip() == errors[0], result.stderr  # one line
     assert f"'{flag}'" in errors[0] and problem in errors[0], errors[0]
     return errors[0]
 
@@ -39,7 +39,7 @@ def test_train_agent_refuses_a_non_finite_train_ratio(tmp_path, value):
     r = run("train-agent", "--reward", "env", "--preset", "tiny", "--train-ratio", value,
             "--out", out)
     line = refused(r, "--train-ratio", "must be a finite number")
-    assert line.endswith(f"got {value}")
+    assert f"got {value} (see genreward train-agent --help)" in line
     assert not out.exists() and not list(tmp_path.iterdir())
 
 

@@ -11,7 +11,9 @@ from genreward_cli.agent.config import PRESETS
 from genreward_cli.agent.loop import LoopConfig
 from genreward_cli.agent.train import RunConfig
 from genreward_cli.envs.config import EnvConfig
-from genreward_cli.options import debug_option, device_option, force_option, json_option, seed_option
+from genreward_cli.options import (
+    POSITIVE, debug_option, device_option, force_option, json_option, seed_option,
+)
 from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
 
 # Values of options added since a run could have been saved that reproduce such a run on
@@ -39,11 +41,11 @@ def upgrade_run_config(saved: dict) -> dict:
               help="Override a field of the preset, checked strictly (repeatable), e.g. "
                    "--agent deter=128 --agent cnn_depth=16, or --agent precision=bf16 for "
                    "bfloat16 mixed precision.")
-@click.option("--model-lr", type=float, default=None,
+@click.option("--model-lr", type=POSITIVE, default=None,
               help="World-model learning rate; default: the preset's (Table A: 1e-4).")
-@click.option("--actor-lr", type=float, default=None,
+@click.option("--actor-lr", type=POSITIVE, default=None,
               help="Actor learning rate; default Table A's 3e-5.")
-@click.option("--critic-lr", type=float, default=None,
+@click.option("--critic-lr", type=POSITIVE, default=None,
               help="Critic learning rate; default Table A's 3e-5.")
 @cfg.click_options(LoopConfig)
 @cfg.click_options(RunConfig)
@@ -122,8 +124,9 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
         overrides["model_lr"] = model_lr
     agent_config = make_preset(preset, **overrides)
     behavior = BehaviorConfig()
-    behavior = replace(behavior, actor_lr=actor_lr or behavior.actor_lr,
-                       critic_lr=critic_lr or behavior.critic_lr)
+    behavior = replace(behavior,
+                       actor_lr=behavior.actor_lr if actor_lr is None else actor_lr,
+                       critic_lr=behavior.critic_lr if critic_lr is None else critic_lr)
     device = resolve_device(device)
     config = {**asdict(env_config), **asdict(loop_config), **asdict(run_config), **reward,
               "preset": preset, "agent": asdict(agent_config), "behavior": asdict(behavior),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
+from genreward_cli.options import FINITE
 from genreward_cli.rewards import REWARDS
 from genreward_cli.rewards.accounting import ALPHA_MODES
 from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
@@ -35,9 +36,9 @@ def reward_options(fn):
                      help="`goal` artifact (genreward)."),
         click.option("--fb", type=click.Path(dir_okay=False), default=None,
                      help="`fb` artifact (genreward)."),
-        click.option("--alpha", type=float, default=1e-2, show_default=True,
+        click.option("--alpha", type=FINITE, default=1e-2, show_default=True,
                      help="Weight of the video reward (eq. 10; Table A)."),
-        click.option("--beta", type=float, default=1e-5, show_default=True,
+        click.option("--beta", type=FINITE, default=1e-5, show_default=True,
                      help="Weight of the FB reward (eq. 10; Table A)."),
         click.option("--alpha-mode", type=click.Choice(ALPHA_MODES), default="absolute",
                      show_default=True,
@@ -57,7 +58,7 @@ def reward_options(fn):
         click.option("--baseline-prompt", default=DEFAULT_BASELINE_PROMPT, show_default=True,
                      help="vlm-rm: the baseline prompt b of goal-baseline regularisation, the "
                           "scene without the goal (Rocamonde et al.)."),
-        click.option("--baseline-strength", type=float, default=DEFAULT_BASELINE_STRENGTH,
+        click.option("--baseline-strength", type=FINITE, default=DEFAULT_BASELINE_STRENGTH,
                      show_default=True, callback=_baseline_strength,
                      help="vlm-rm: goal-baseline regularisation strength alpha in [0, 1]; 0 is "
                           "the plain CLIP cosine, 1 keeps only the goal - baseline direction "
