@@ -632,6 +632,24 @@ def validate(path, h5: h5py.File, kind: Kind) -> None:
             _check_dataset(path, h5, spec, spec.path.replace("<k>", k), bound)
 
 
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def has_hdf5_signature(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts like an HDF5 file: its 8-byte signature at offset 0, 512,
+    1024, 2048, ... (a user block may come first), wherever the file is long enough.
+    Raises OSError when the file cannot be read."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        offset = 0
+        while offset + len(HDF5_SIGNATURE) <= size:
+            f.seek(offset)
+            if f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE:
+                return True
+            offset = 512 if offset == 0 else 2 * offset
+    return False
+
+
 def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = None) -> Artifact:
     """Open and validate an artifact; ``kind`` restricts which kinds are accepted.
 
@@ -643,10 +661,22 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
     path = Path(path)
     if not path.exists():
         raise BadInput(f"{path}: no such file")
+    if path.is_dir():
+        raise BadInput(f"{path}: is a directory, expected an HDF5 file")
     try:
         h5 = ReadFile(path, "r")
     except OSError as e:
-        raise BadInput(f"{path}: not a readable HDF5 file (truncated or corrupt?): {e}") from None
+        reason = " ".join(str(e).split())
+        try:
+            hdf5 = has_hdf5_signature(path)
+        except OSError as e2:  # e.g. no permission to read it
+            raise BadInput(f"{path}: cannot be read: {e2.strerror or e2}") from None
+        if not hdf5:
+            empty = " (it is empty)" if path.stat().st_size == 0 else ""
+            raise BadInput(f"{path}: not an HDF5 file{empty}: genreward reads the HDF5 "
+                           "artifacts its stages write") from None
+        raise BadInput(f"{path}: not a readable HDF5 file (truncated or corrupt?): "
+                       f"{reason}") from None
     try:
         found = h5.attrs.get("kind")
         if found is None:

@@ -101,6 +101,23 @@ def test_truncated_and_missing_files(tmp_path, rng):
         assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_file_that_is_not_hdf5_is_named_so(tmp_path, rng):
+    (tmp_path / "notes.h5").write_text("episode notes, not an artifact\n" * 100)
+    (tmp_path / "empty.h5").write_bytes(b"")
+    for name, message in [("notes.h5", "notes.h5: not an HDF5 file:"),
+                          ("empty.h5", "empty.h5: not an HDF5 file (it is empty)")]:
+        result = CliRunner().invoke(cli, ["inspect", str(tmp_path / name)])
+        assert result.exit_code == 2
+        assert message in result.stderr and "truncated" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    # the signature may follow a user block (at 512, 1024, ...)
+    path = write_episodes(tmp_path / "eps.h5", [fake_episode(rng)])
+    assert artifacts.has_hdf5_signature(path)
+    (tmp_path / "block.h5").write_bytes(b"\0" * 1024 + path.read_bytes()[:64])
+    assert artifacts.has_hdf5_signature(tmp_path / "block.h5")
+    assert not artifacts.has_hdf5_signature(tmp_path / "notes.h5")
+
+
 def test_invalid_content_is_never_written(tmp_path, rng):
     out = tmp_path / "eps.h5"
     with pytest.raises(BadInput, match="contains NaN"):
