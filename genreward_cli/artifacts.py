@@ -717,13 +717,39 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
 
 
 def check_output(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse an existing output without ``force``; call before doing any work."""
+    """Refuse an existing output without ``force``, and one that cannot be written; call
+    before doing any work."""
     path = Path(path)
     if path.exists() and not force:
         raise BadInput(f"{path}: already exists; pass --force to overwrite")
     if path.is_dir():
         raise BadInput(f"{path}: is a directory, expected a file path")
+    check_writable(path)
     return path
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise BadInput unless a file ``path`` can be created (its folder made, if missing):
+    the nearest existing folder above it must be a folder that takes a new entry, which
+    is tried (and removed at once), as permissions alone mislead root and read-only mounts."""
+    import tempfile
+
+    path = Path(path)
+    parent = path.absolute().parent
+    while not parent.exists() and not parent.is_symlink():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise BadInput(f"{path}: cannot be written: {parent} is not a directory")
+    try:
+        if parent == path.absolute().parent:
+            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+            os.close(fd)
+            os.unlink(probe)
+        else:  # the folders below it are made when the file is written
+            os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".probe", dir=parent))
+    except OSError as e:
+        raise BadInput(f"{path}: cannot be written in {parent}: "
+                       f"{e.strerror or type(e).__name__}") from None
 
 
 def lock_tmp(path: str | os.PathLike, force: bool = False) -> tuple[Path, int]:

@@ -86,6 +86,24 @@ def test_unknown_task_exits_2_and_writes_nothing(tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+def test_unwritable_out_exits_2_before_any_work(tmp_path, monkeypatch):
+    import genreward_cli.envs.rollout as rollout
+
+    def never(*a, **k):
+        raise AssertionError("collected before checking --out")
+        yield
+
+    monkeypatch.setattr(rollout, "collect", never)
+    (tmp_path / "somefile.h5").write_bytes(b"")
+    for out, message in [(tmp_path / "somefile.h5" / "x.h5", "is not a directory"),
+                         ("/proc/genreward-none/x.h5", "cannot be written in /proc")]:
+        result = run("collect", "--task", "reach-v3", "--episodes", 1, "--out", out)
+        assert result.exit_code == 2, result.stderr
+        line, = result.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {out}: cannot be written") and message in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["somefile.h5"]
+
+
 def test_bad_option_value_exits_2(tmp_path):
     result = run("collect", "--camera", "top", "--out", tmp_path / "x.h5")
     assert result.exit_code == 2 and "'top' is not one of" in result.stderr
