@@ -32,7 +32,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Container, Iterator
+from typing import Any, Container, Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -716,16 +716,44 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
 # --------------------------------------------------------------------------- writing
 
 
-def check_output(path: str | os.PathLike, force: bool) -> Path:
-    """Refuse an existing output without ``force``, and one that cannot be written; call
-    before doing any work."""
+def check_output(path: str | os.PathLike, force: bool,
+                 inputs: Iterable[str | os.PathLike | None] = ()) -> Path:
+    """Refuse an output that is one of the command's ``inputs`` (``--force`` or not), an
+    existing one without ``force``, and one that cannot be written; call before doing any
+    work, for the artifact a stage writes and for its side outputs (figures, videos, CSV)."""
     path = Path(path)
+    check_not_input(path, inputs)
     if path.exists() and not force:
         raise BadInput(f"{path}: already exists; pass --force to overwrite")
     if path.is_dir():
         raise BadInput(f"{path}: is a directory, expected a file path")
     check_writable(path)
     return path
+
+
+def _inside(path: str, folder: str) -> bool:
+    return os.path.commonpath([path, folder]) == folder
+
+
+def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike | None],
+                    replaces_folder: bool = False) -> None:
+    """Raise BadInput when the output ``out`` is the same file as one of ``inputs`` (links
+    and relative paths resolved; ``None`` entries and names that are no local path are
+    skipped), so ``--force`` never overwrites what a command reads. With
+    ``replaces_folder`` (an output folder removed and written anew) an input inside ``out``
+    is refused too."""
+    if not os.path.exists(out):
+        return
+    real = os.path.realpath(out)
+    for given in inputs:
+        if given is None or not os.path.exists(given):
+            continue
+        same = os.path.samefile(out, given)
+        if same or (replaces_folder and _inside(os.path.realpath(given), real)):
+            where = "is" if same else "holds"
+            named = "" if os.fspath(given) == os.fspath(out) else f" ({given})"
+            raise BadInput(f"{out}: {where} an input of this command{named}; write the "
+                           "output elsewhere (--force never overwrites an input)")
 
 
 def check_writable(path: str | os.PathLike) -> None:

@@ -152,6 +152,76 @@ def test_inspect_tree_json_video_and_frame(collected, tmp_path):
     assert result.exit_code == 2 and "must end in .mp4 or .gif" in result.stderr
 
 
+def test_side_outputs_refuse_existing_files_without_force(collected, tmp_path):
+    """Every figure, video and CSV a command writes besides its artifact: an existing file
+    is refused without --force (exit 2, one line, before any work)."""
+    eps, _ = collected
+    run_dir = tmp_path / "run"  # evaluate looks for its log before anything else
+    run_dir.mkdir()
+    (run_dir / "log.h5").write_bytes(b"not read")
+    for name in ("old.png", "old.mp4", "old.csv"):
+        (tmp_path / name).write_bytes(b"keep me")
+    png, mp4, csv_ = (tmp_path / n for n in ("old.png", "old.mp4", "old.csv"))
+    new = tmp_path / "new.h5"
+    cases = [
+        ["score-reward", eps, "--reward", "env", "--out", new, "--plot", png],
+        ["select-frame", eps, "--clip-model", "tiny", "--out", new, "--plot", png],
+        ["generate", "--task", "reach-v3", "--model", "tiny", "--out", new, "--mp4", mp4],
+        ["evaluate", run_dir, "--out", new, "--video", mp4],
+        ["evaluate", "--compare", run_dir, "--plot", png],
+        ["evaluate", "--compare", run_dir, "--csv", csv_],
+        ["inspect", eps, "--video", mp4],
+        ["inspect", eps, "--frame", "0:1", png],
+    ]
+    for args in cases:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        line, = result.stderr.strip().splitlines()
+        assert line.endswith("already exists; pass --force to overwrite"), (args, line)
+        assert not new.exists(), args
+    for path in (png, mp4, csv_):
+        assert path.read_bytes() == b"keep me"
+    result = run("inspect", eps, "--frame", "0:1", png, "--force")
+    assert result.exit_code == 0, result.stderr
+    assert imageio.imread(png).shape == (64, 64, 3)
+
+
+def test_force_never_overwrites_an_input(collected, tmp_path):
+    eps, _ = collected
+    copy = tmp_path / "eps.h5"
+    copy.write_bytes(eps.read_bytes())
+    before = copy.read_bytes()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "log.h5").write_bytes(b"a run's log")
+    (tmp_path / "ft").mkdir()
+    (tmp_path / "ft" / "clips.h5").write_bytes(before)
+    cases = [
+        (["score-reward", copy, "--reward", "env", "--out", copy], copy),
+        (["score-reward", copy, "--reward", "env", "--out", tmp_path / "s.h5",
+          "--plot", copy], None),  # refused for its suffix, before anything
+        (["train-fb", copy, tmp_path / "goal.h5", "--out", copy], copy),
+        (["train-fb", copy, tmp_path / "goal.h5", "--out", copy, "--resume"], copy),
+        (["select-frame", copy, "--out", tmp_path / "." / "eps.h5"], copy),
+        (["encode-goal", tmp_path / "gv.h5", copy, "--out", copy], copy),
+        (["evaluate", run_dir, "--out", run_dir / "log.h5"], run_dir / "log.h5"),
+        (["evaluate", "--compare", run_dir, "--csv", run_dir / "log.h5"], run_dir / "log.h5"),
+        (["finetune", "--videos", tmp_path / "ft" / "clips.h5", "--out", tmp_path / "ft"],
+         tmp_path / "ft"),
+    ]
+    for args, named in cases:
+        result = run(*args, "--force")
+        assert result.exit_code == 2, (args, result.stderr)
+        line, = result.stderr.strip().splitlines()
+        if named is not None:
+            out = args[-1] if args[-2] in ("--out", "--csv") else args[args.index("--out") + 1]
+            assert line.startswith(f"Error: {out}: ") and "an input of this command" in line \
+                and "--force never overwrites" in line, line
+    assert copy.read_bytes() == before and (tmp_path / "ft" / "clips.h5").read_bytes() == before
+    assert (run_dir / "log.h5").read_bytes() == b"a run's log"
+    assert not (tmp_path / "s.h5").exists()
+
+
 def test_inspect_verifies_parent_hashes(tmp_path):
     from helpers import fake_episode, write_episodes
 

@@ -272,7 +272,7 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "status", lambda stage, root: ("done", "up to date"))
 
     def run_in_process(stage, root, mode):  # `evaluate --compare agent`, in this process
-        r = run(*stage.argv)
+        r = run(*stage.argv, "--resume" if mode == "resume" else "--force")  # as run_stage
         assert r.exit_code == 0, r.stderr
         return 0.0
 

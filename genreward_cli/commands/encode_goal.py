@@ -62,7 +62,7 @@ def encode_goal(goal_video, goal_frame, episode, vae, image_encoder, image_resol
     from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig
     from genreward_cli.options import resolve_device
 
-    artifacts.check_output(out, force)
+    artifacts.check_output(out, force, [goal_video, goal_frame, vae, image_encoder])
     source = load_goal_video(goal_video, episode)
     video, prompt, model, video_ref = source.frames, source.prompt, source.model, source.ref
     if vae is None and model is None:

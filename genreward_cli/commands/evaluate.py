@@ -44,7 +44,7 @@ def evaluate(runs, episodes, out, video, compare, plot, csv_path, seed, device, 
     if compare:
         if out or video:
             raise BadInput("--compare writes a --plot and a --csv, not --out or --video")
-        return _compare(runs, plot, csv_path, as_json)
+        return _compare(runs, plot, csv_path, force, as_json)
     if plot or csv_path:
         raise BadInput("--plot and --csv go with --compare")
     if len(runs) != 1:
@@ -66,9 +66,10 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
 
+    inputs = [run, log_path(run)]
+    artifacts.check_output(out, force, inputs)
     if video:
-        media.check_video_path(video)
-    artifacts.check_output(out, force)
+        artifacts.check_output(media.check_video_path(video), force, inputs)
     device = resolve_device(device)
     with artifacts.open_artifact(log_path(run), "agent_log") as art:
         agent = load_agent(art, device)
@@ -104,17 +105,20 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
                    f"{s['success_rate']:.0%}{note}", err=True)
 
 
-def _compare(runs, plot, csv_path, as_json):
+def _compare(runs, plot, csv_path, force, as_json):
     import csv
 
     from rich.console import Console
     from rich.table import Table
 
-    from genreward_cli import media
-    from genreward_cli.evaluate import NO_EPISODE, aggregate, plot_curves, read_run
+    from genreward_cli import artifacts, media
+    from genreward_cli.evaluate import NO_EPISODE, aggregate, log_path, plot_curves, read_run
 
+    inputs = [*runs, *(log_path(r) for r in runs)]
     if plot:
-        media.check_image_path(plot)
+        artifacts.check_output(media.check_image_path(plot), force, inputs)
+    if csv_path:
+        artifacts.check_output(csv_path, force, inputs)
     groups = aggregate([read_run(r) for r in runs])
     # a group whose runs have no finished episode yet has no final step or figures (None)
     rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"], "seeds": g["seeds"],

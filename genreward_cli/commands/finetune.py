@@ -66,7 +66,10 @@ def finetune(inputs, model, out, resume, seed, device, force, as_json, **options
         checkpoint = latest_checkpoint(out) if out.is_dir() else None
         if checkpoint is None:
             raise BadInput(f"--resume: no checkpoint in {out}/checkpoints")
-    elif out.exists() and any(out.iterdir()):
+    else:
+        # --force removes the folder: never one that holds a clip file or the model
+        artifacts.check_not_input(out, [*inputs, model], replaces_folder=True)
+    if not resume and out.exists() and any(out.iterdir()):
         if not force:
             raise BadInput(f"{out}: already exists; pass --force to overwrite or --resume to continue")
     clips, parents = [], []

@@ -104,9 +104,10 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
 
         if not Path(image).is_file():
             raise BadInput(f"--image {image}: no such file")
+    inputs = [image, model, t2v_model]
+    artifacts.check_output(out, force, inputs)
     if mp4:
-        media.check_video_path(mp4)
-    artifacts.check_output(out, force)
+        artifacts.check_output(media.check_video_path(mp4), force, inputs)
     device = resolve_device(device)
     if cpu_offload and device != "cuda":
         raise BadInput("--cpu-offload keeps sub-models on the CPU between GPU calls; it needs a GPU")

@@ -31,9 +31,10 @@ def _parse_frame(value: str) -> tuple[int, int]:
               help="How many generations of parents to follow.")
 @click.option("--kind", "expect_kind", default=None,
               help="Fail (exit 2) unless the file is of this artifact kind.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --video or --frame file.")
 @json_option
 @debug_option
-def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, as_json):
+def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, force, as_json):
     """Show an artifact: kind, provenance (with hash checks), datasets and a summary.
 
     \b
@@ -44,9 +45,9 @@ def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, as_json):
     from genreward_cli import artifacts, inspection, media
 
     if video:
-        media.check_video_path(video)
+        artifacts.check_output(media.check_video_path(video), force, [path])
     if frame:
-        media.check_image_path(frame[1])
+        artifacts.check_output(media.check_image_path(frame[1]), force, [path])
         frame_at = _parse_frame(frame[0])
     with artifacts.open_artifact(path, expect_kind) as art:
         report = inspection.report(art, depth=depth)

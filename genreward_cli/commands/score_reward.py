@@ -12,6 +12,10 @@ from genreward_cli.options import (
 from genreward_cli.rewards.build import build_reward, reward_options
 
 
+# the reward options that name files or folders it reads
+INPUT_OPTIONS = ("goal", "fb", "clip_pretrained", "s3d_model", "roboclip_demo", "tadpole_model")
+
+
 @click.command("score-reward")
 @click.argument("episodes", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @reward_options
@@ -46,9 +50,10 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     from genreward_cli.rewards.base import EpisodeRecord
     from genreward_cli.metrics import json_safe
 
+    inputs = [*episodes, *(options.get(k) for k in INPUT_OPTIONS)]
+    artifacts.check_output(out, force, inputs)
     if plot:
-        media.check_image_path(plot)
-    artifacts.check_output(out, force)
+        artifacts.check_output(media.check_image_path(plot), force, inputs)
     device = resolve_device(device)
     reward = options["reward"]
     parents, arts = [], []
@@ -108,8 +113,7 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     advice = low_share_lines(overall_sums, every_step, weights, model.weight_labels())
     config = {**options, "device": device,
               "episodes": [artifacts.record_path(p) for p in episodes]}
-    paths = ("goal", "fb", "clip_pretrained", "s3d_model", "roboclip_demo", "tadpole_model")
-    config.update({k: artifacts.record_path(config[k]) for k in paths if config.get(k)})
+    config.update({k: artifacts.record_path(config[k]) for k in INPUT_OPTIONS if config.get(k)})
     with artifacts.write_artifact(out, "reward_score", config=config, parents=parents,
                                   force=force) as h5:
         artifacts.array_dataset(h5, "episode_return", returns)

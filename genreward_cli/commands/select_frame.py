@@ -61,9 +61,10 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_cr
     from genreward_cli.goal.source import load_goal_video
     from genreward_cli.options import resolve_device
 
+    inputs = [goal_video, clip_model, clip_pretrained]
+    artifacts.check_output(out, force, inputs)
     if plot:
-        media.check_image_path(plot)
-    artifacts.check_output(out, force)
+        artifacts.check_output(media.check_image_path(plot), force, inputs)
     source = load_goal_video(goal_video, episode)
     frames, parent = source.frames, source.ref
     text = text or source.prompt

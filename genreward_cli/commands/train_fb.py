@@ -57,11 +57,12 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     train_config = cfg.build(FBTrainConfig, cfg.pick(FBTrainConfig, options))
     out = Path(out)
     ckpt_path = out.with_name(out.name + ".ckpt.pt")
+    artifacts.check_not_input(out, inputs)
     if resume:
         if not ckpt_path.exists():
             raise BadInput(f"--resume: no checkpoint {ckpt_path}")
     else:
-        artifacts.check_output(out, force)
+        artifacts.check_output(out, force, inputs)
     episode_files, goal_files = [], []
     for path in inputs:
         art = artifacts.open_artifact(path, ("episodes", "goal"))
