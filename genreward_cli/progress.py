@@ -1,4 +1,9 @@
-"""Progress bars on stderr (rich), so stdout stays clean for --json."""
+"""Progress bars on stderr (rich), so stdout stays clean for --json.
+
+Where stderr is no terminal (a pipe, a batch job's log), rich's Progress ends every bar with
+a line break, which after a transient bar (that shows nothing there) is an empty line before
+the stage's last line or its one-line error; :func:`_progress` ends only a bar it showed.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,30 @@ import contextlib
 from typing import Callable, Iterator
 
 
+def _progress(*columns, transient: bool):
+    """A rich Progress on stderr that ends without rich's empty line on a non-terminal."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    class _Progress(Progress):
+        def stop(self) -> None:
+            if self.disable:
+                return
+            self.live.stop()
+            # on a non-terminal only a kept bar was written (its final state, unterminated)
+            if not self.console.is_interactive and not self.console.is_jupyter \
+                    and not self.live.transient:
+                self.console.print()
+
+    return _Progress(*columns, console=Console(stderr=True), transient=transient)
+
+
 @contextlib.contextmanager
 def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; the bar shows rate and time left, on stderr."""
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
@@ -26,7 +47,7 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with _progress(*columns, transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n=1: progress.advance(task, n)
 
@@ -35,11 +56,9 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]
 def live_bar(total: int, description: str, done: int = 0) -> Iterator[Callable[..., None]]:
     """A progress bar with a live status line (rate, and e.g. the latest episode's figures);
     yields ``update(advance=0, status=None)``. On stderr."""
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
-        Progress,
         TextColumn,
         TimeRemainingColumn,
     )
@@ -51,7 +70,7 @@ def live_bar(total: int, description: str, done: int = 0) -> Iterator[Callable[.
         TimeRemainingColumn(),
         TextColumn("{task.fields[status]}"),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    with _progress(*columns, transient=False) as progress:
         task = progress.add_task(description, total=total, completed=done, status="")
 
         def update(advance: int = 0, status: str | None = None) -> None:

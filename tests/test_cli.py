@@ -86,6 +86,48 @@ def test_unknown_task_exits_2_and_writes_nothing(tmp_path):
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
+def test_no_empty_line_after_a_progress_bar(tmp_path, monkeypatch):
+    """stderr is no terminal here, as in a batch job's log: neither the error of a stage whose
+    bar has started nor its last line comes after an empty line."""
+    result = run("collect", "--task", "reach-v3", "--episodes", 1, "--max-steps", 3,
+                 "--out", tmp_path / "ok.h5")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.startswith("wrote ") and "\n\n" not in result.stderr, repr(result.stderr)
+
+    import genreward_cli.envs.rollout as rollout
+
+    def boom(*a, on_step, **k):
+        on_step(1)
+        raise RuntimeError("renderer died")
+        yield
+
+    monkeypatch.setattr(rollout, "collect", boom)
+    result = run("collect", "--episodes", 1, "--out", tmp_path / "x.h5")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: RuntimeError: renderer died (rerun with --debug for the traceback)\n"
+    )
+
+    from genreward_cli.progress import live_bar
+
+    def fails_in_a_live_bar():
+        with live_bar(4, "train") as update:
+            update(1, status="episode 1")
+            raise BadInput("stopped")
+
+    @cli.command("live-bar-test")
+    def live_bar_test():
+        fails_in_a_live_bar()
+
+    try:
+        result = run("live-bar-test")
+    finally:
+        cli.commands.pop("live-bar-test")
+    assert result.exit_code == 2
+    bar, error = result.stderr.splitlines()  # the bar's last state, then the error
+    assert "1/4" in bar and "episode 1" in bar and error == "Error: stopped", result.stderr
+
+
 def test_unwritable_out_exits_2_before_any_work(tmp_path, monkeypatch):
     import genreward_cli.envs.rollout as rollout
 
