@@ -2,11 +2,14 @@
 
 Error mapping: bad usage or bad input (BadInput, click's usage errors) exits 2, a failure
 while running exits 1; either prints one line on stderr, with the traceback only under
-``--debug`` (or GENREWARD_DEBUG=1).
+``--debug`` (or GENREWARD_DEBUG=1). Ctrl-C prints ``Aborted!`` and exits 1; SIGTERM (what a
+batch system sends at its time limit, or ``scancel``) exits 143 (128 + 15) with one line.
+Both unwind the stage like an error, so it removes its unfinished output (``OUT.tmp``).
 """
 
 from __future__ import annotations
 
+import signal
 import warnings
 
 import click
@@ -22,6 +25,18 @@ class _Reported(click.ClickException):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM: unwinds like Ctrl-C (every ``finally`` and
+    ``except BaseException`` cleanup runs), then exits 143."""
+
+    exit_code = 128 + signal.SIGTERM
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    raise Terminated()
 
 
 def _one_line(text: str) -> str:
@@ -53,6 +68,9 @@ class StageGroup(click.Group):
             if ctx.meta.get(DEBUG_KEY):
                 raise
             raise _Reported(_one_line(e), e.exit_code) from None
+        except Terminated:
+            raise _Reported("terminated (SIGTERM); unfinished output removed",
+                            Terminated.exit_code) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
         except Exception as e:  # a failure while running: exit 1
@@ -99,7 +117,7 @@ def cli():
 def _register() -> None:
     from genreward_cli.commands import (
         collect, encode_goal, evaluate, finetune, generate, import_videos, init_model, inspect,
-        pipeline, score_reward, select_frame, tasks, train_agent, train_fb,
+        pipeline, score_reward, select_frame, tasks, train_agent, train_fb, train_video_model,
     )
 
     cli.add_command(collect.collect)
@@ -112,6 +130,7 @@ def _register() -> None:
     cli.add_command(train_fb.train_fb)
     cli.add_command(score_reward.score_reward)
     cli.add_command(train_agent.train_agent)
+    cli.add_command(train_video_model.train_video_model)
     cli.add_command(evaluate.evaluate)
     cli.add_command(pipeline.pipeline)
     cli.add_command(inspect.inspect_cmd)
@@ -125,4 +144,5 @@ def main() -> None:
     from genreward_cli.memory import keep_freed_memory
 
     keep_freed_memory()  # before any large tensor: see memory.py
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli(prog_name="genreward")

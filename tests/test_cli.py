@@ -16,6 +16,7 @@ from genreward_cli.options import resolve_device
 COMMANDS = [
     "collect", "encode-goal", "evaluate", "finetune", "generate", "import-videos", "init-model",
     "inspect", "pipeline", "score-reward", "select-frame", "tasks", "train-agent", "train-fb",
+    "train-video-model",
 ]
 
 

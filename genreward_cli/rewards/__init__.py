@@ -1,3 +1,4 @@
 """Reward models: env, GenReward (eq. 10), and the baselines, behind one interface."""
 
-REWARDS = ("env", "genreward", "vlm-rm", "roboclip", "clip-video", "tadpole")
+REWARDS = ("env", "genreward", "vlm-rm", "roboclip", "clip-video", "tadpole",
+           "diffusion-reward")

@@ -5,16 +5,19 @@ from __future__ import annotations
 import click
 
 from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
-from genreward_cli.options import FINITE
+from genreward_cli.options import FINITE, FiniteFloat
 from genreward_cli.rewards import REWARDS
 from genreward_cli.rewards.accounting import ALPHA_MODES
 from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
+from genreward_cli.rewards.generative import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_INTERVAL
 from genreward_cli.rewards.tadpole import DEFAULT_NOISE_LEVEL, DEFAULT_TADPOLE_MODEL
 
 REWARD_OPTIONS = ("reward", "goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
                   "no_fb_reward", "clip_model", "clip_pretrained", "baseline_prompt",
                   "baseline_strength", "s3d_model", "roboclip_demo")
 REWARD_OPTIONS += ("tadpole_model", "tadpole_noise_level", "alpha_mode")
+REWARD_OPTIONS += ("diffusion_reward_model", "diffusion_reward_task", "diffusion_reward_skip_step",
+                   "diffusion_reward_expl_scale", "diffusion_reward_rnd_batch")
 
 
 def _baseline_strength(ctx, param, value):
@@ -31,14 +34,16 @@ def reward_options(fn):
                      help="`genreward` (eq. 10), `env` (the DreamerV3 baseline), `vlm-rm`, "
                           "`roboclip` (S3D, needs --s3d-model) or `clip-video` (RoboCLIP's "
                           "end-of-episode reward with averaged CLIP frames)."
-                          " `tadpole`: TADPoLe, a Stable Diffusion reward every step (Luo et al.)."),
+                          " `tadpole`: TADPoLe, a Stable Diffusion reward every step (Luo et al.)."
+                          " `diffusion-reward`: Diffusion Reward, a VQ-Diffusion entropy reward "
+                          "+ RND (Huang et al.; needs --diffusion-reward-model)."),
         click.option("--goal", type=click.Path(dir_okay=False), default=None,
                      help="`goal` artifact (genreward)."),
         click.option("--fb", type=click.Path(dir_okay=False), default=None,
                      help="`fb` artifact (genreward)."),
-        click.option("--alpha", type=FINITE, default=1e-2, show_default=True,
+        click.option("--alpha", type=FINITE, default=DEFAULT_ALPHA, show_default=True,
                      help="Weight of the video reward (eq. 10; Table A)."),
-        click.option("--beta", type=FINITE, default=1e-5, show_default=True,
+        click.option("--beta", type=FINITE, default=DEFAULT_BETA, show_default=True,
                      help="Weight of the FB reward (eq. 10; Table A)."),
         click.option("--alpha-mode", type=click.Choice(ALPHA_MODES), default="absolute",
                      show_default=True,
@@ -46,7 +51,7 @@ def reward_options(fn):
                           "(the paper); `relative` reads them as fractions of the env reward's "
                           "per-step standard deviation, measured on the prefill (train-agent) "
                           "or on the episodes scored (score-reward)."),
-        click.option("--reward-interval", type=click.IntRange(min=1), default=128,
+        click.option("--reward-interval", type=click.IntRange(min=1), default=DEFAULT_INTERVAL,
                      show_default=True, help="Steps between generative rewards (Algorithm 1; "
                                              "Table A)."),
         click.option("--no-video-reward", is_flag=True, help="Ablation: drop r_video."),
@@ -78,6 +83,27 @@ def reward_options(fn):
                      default=DEFAULT_NOISE_LEVEL, show_default=True,
                      help="tadpole: each episode's timestep is drawn in [n, n + 100) (500: the "
                           "authors' Meta-World runs)."),
+        click.option("--diffusion-reward-model", default=None,
+                     help="diffusion-reward: a model directory written by `train-video-model "
+                          "--kind vqdiffusion` (it holds the per-task reward statistics), or "
+                          "`tiny` (random weights, no statistics).  [required with --reward "
+                          "diffusion-reward]"),
+        click.option("--diffusion-reward-task", default=None,
+                     help="diffusion-reward: the task whose statistics standardise the reward; "
+                          "default: train-agent's --task, or for score-reward the task whose "
+                          "description is the episodes' prompt."),
+        click.option("--diffusion-reward-skip-step", type=click.IntRange(min=0), default=9,
+                     show_default=True,
+                     help="diffusion-reward: the denoising chain's stride minus one (9: 11 "
+                          "denoiser calls of 100 steps, the authors')."),
+        click.option("--diffusion-reward-expl-scale", type=FiniteFloat(0.0, 1.0), default=0.95,
+                     show_default=True,
+                     help="diffusion-reward: total = (1 - s) x standardised entropy reward + "
+                          "s x RND bonus + success (0.95: the authors' config)."),
+        click.option("--diffusion-reward-rnd-batch", type=click.IntRange(min=1), default=256,
+                     show_default=True,
+                     help="diffusion-reward: frames per RND update, one every 2 steps (256: "
+                          "the authors' batch)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -109,6 +135,8 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
                              device=device), []
     if reward == "roboclip":
         return _roboclip(options, text, device)
+    if reward == "diffusion-reward":
+        return _diffusion_reward(options, text, device, task), []
     if reward in ("vlm-rm", "clip-video"):
         from genreward_cli.goal.clip import FrameScorer
         from genreward_cli.rewards.baselines import CLIPVideoReward, VLMReward
@@ -166,3 +194,28 @@ def _roboclip(options: dict, text: str, device: str):
     if not clips:
         raise BadInput(f"--roboclip-demo {options['roboclip_demo']}: holds no clip")
     return RoboCLIPReward(model, text, clips[0].frames), [ref]
+
+
+def _diffusion_reward(options: dict, text: str, device: str, task: str | None):
+    """``DiffusionReward`` from the --diffusion-reward-* options; the task is
+    --diffusion-reward-task, else ``task`` (train-agent's), else the task described by
+    ``text`` (score-reward's episodes' prompt)."""
+    from genreward_cli.envs.tasks import TASKS
+    from genreward_cli.errors import BadInput
+    from genreward_cli.rewards.diffusion_reward import DiffusionReward
+
+    if not options.get("diffusion_reward_model"):
+        raise BadInput("--reward diffusion-reward needs --diffusion-reward-model: a directory "
+                       "written by `train-video-model --kind vqdiffusion`, or `tiny`")
+    chosen = options.get("diffusion_reward_task")
+    if chosen and task and chosen != task:
+        raise BadInput(f"--diffusion-reward-task {chosen}: differs from --task {task}")
+    chosen = chosen or task or next((t for t, d in TASKS.items() if d == text), None)
+    if chosen is None:
+        raise BadInput("--reward diffusion-reward: cannot tell the episodes' task from their "
+                       "prompt; pass --diffusion-reward-task")
+    return DiffusionReward(options["diffusion_reward_model"], chosen,
+                           skip_step=options.get("diffusion_reward_skip_step", 9),
+                           expl_scale=options.get("diffusion_reward_expl_scale", 0.95),
+                           rnd_batch=options.get("diffusion_reward_rnd_batch", 256),
+                           device=device)
