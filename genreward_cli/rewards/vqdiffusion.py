@@ -220,7 +220,7 @@ class FrameConditionedTransformer(Transformer2DModel):
             (tuple(condition.shape), self.config.num_condition_frames * n)
         cond = self.condition_embedding(condition)  # B x F*L*L x cross_attention_dim
         step = torch.tensor(int(t), device=x_t.device)
-        return self(x_t, encoder_hidden_states=cond, timestep=step).sample
+        return self(x_t, encoder_hidden_states=cond, timestep=step, return_dict=False)[0]
 
 
 # ---------------------------------------------------------------------------------------------

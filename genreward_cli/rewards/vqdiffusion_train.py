@@ -88,7 +88,7 @@ def train_codec(vqgan, frames: np.ndarray, steps: int, batch_size: int, lr: floa
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         advance(1)
     vqgan.eval().requires_grad_(False)
     return losses
@@ -146,7 +146,7 @@ def train_transformer(transformer, scheduler, tokens: list, steps: int, batch_si
         loss.backward()
         torch.nn.utils.clip_grad_norm_(transformer.parameters(), 0.5)
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         advance(1)
     transformer.eval().requires_grad_(False)
     return losses
