@@ -4,12 +4,14 @@
   evaluation scenes (``eval_seed``) apart from the training ones; dense env return and success.
 - ``load_agent``: the policy of a `train-agent` run, from its `agent_log` file alone.
 - ``read_runs`` / ``aggregate``: learning curves of several runs, grouped by task, reward
-  mode and method, mean and standard deviation across seeds (the paper's Fig. 5).
+  mode, method and episode length, mean and standard deviation across seeds (the paper's
+  Fig. 5).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,6 +140,7 @@ class RunCurve:
     # each reward component's share of the learned-from return, mean over the run's
     # episodes (rewards.accounting); empty for runs logged before shares were
     shares: dict = field(default_factory=dict)
+    episode_steps: int | None = None  # the run's episode length (--max-steps)
 
 
 def read_run(path: str | Path) -> RunCurve:
@@ -157,21 +160,29 @@ def read_run(path: str | Path) -> RunCurve:
             values = values[()]
             if np.isfinite(values).any():
                 shares[name] = float(np.nanmean(values))
+        env_config = json.loads(art.attrs.get("env_config", "{}"))
+        episode_steps = env_config.get("max_steps", config.get("max_steps"))
         return RunCurve(str(path), str(art.attrs["task"]), config.get("reward_mode", "dense"),
                         method_name(config), int(config.get("seed", 0)), steps,
-                        returns.astype(np.float64), success.astype(np.float64), source, shares)
+                        returns.astype(np.float64), success.astype(np.float64), source, shares,
+                        None if episode_steps is None else int(episode_steps))
 
 
 def aggregate(curves: list[RunCurve]) -> list[dict]:
-    """Group runs by (task, mode, method); mean and std across seeds on the steps all share,
-    and each reward component's mean share of the learned-from return (``shares``).
-    A group with no point in common (a run with no finished episode yet) has empty curves
-    and None as its final figures."""
+    """Group runs by (task, mode, method, episode length); mean and std across the runs on
+    the steps all share, and each reward component's mean share of the learned-from return
+    (``shares``). ``seeds`` counts distinct seeds (a warning names runs that share one).
+    Runs without a point yet (no finished episode or evaluation) form their own group, with
+    empty curves and None as its final figures, so they neither hide nor are hidden by the
+    others."""
     groups: dict[tuple, list[RunCurve]] = {}
     for c in curves:
-        groups.setdefault((c.task, c.mode, c.method), []).append(c)
+        key = (c.task, c.mode, c.method, c.episode_steps if c.episode_steps is not None else -1,
+               not len(c.steps))
+        groups.setdefault(key, []).append(c)
     out = []
-    for (task, mode, method), runs in sorted(groups.items()):
+    for (task, mode, method, episode_steps, empty), runs in sorted(groups.items()):
+        episode_steps = None if episode_steps < 0 else episode_steps
         common = runs[0].steps
         for r in runs[1:]:
             common = np.intersect1d(common, r.steps)
@@ -184,9 +195,21 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
             pick = [np.searchsorted(r.steps, common) for r in runs]
             values = np.stack([r.returns[i] for r, i in zip(runs, pick)])
             succ = np.stack([r.success[i] for r, i in zip(runs, pick)])
-        final = values.shape[1] > 0  # none: a run without a finished episode or evaluation
-        out.append({"task": task, "mode": mode, "method": method, "seeds": len(runs),
-                    "steps": common, "mean": values.mean(0), "std": values.std(0),
+        final = values.shape[1] > 0  # none: runs without a finished episode or evaluation
+        seeds: dict[int, list[str]] = {}
+        for r in runs:
+            seeds.setdefault(r.seed, []).append(r.path)
+        shared = {s: paths for s, paths in seeds.items() if len(paths) > 1}
+        if shared:
+            length = f", {episode_steps}-step episodes" if episode_steps is not None else ""
+            warnings.warn(f"{method} on {task} ({mode}{length}): "
+                          + "; ".join(f"runs {', '.join(paths)} share seed {s}"
+                                      for s, paths in sorted(shared.items()))
+                          + f"; counted as {len(seeds)} seed(s) in {len(runs)} runs",
+                          stacklevel=2)
+        out.append({"task": task, "mode": mode, "method": method, "episode_steps": episode_steps,
+                    "seeds": len(seeds), "steps": common, "mean": values.mean(0),
+                    "std": values.std(0),
                     "final_mean": float(values[:, -1].mean()) if final else None,
                     "final_std": float(values[:, -1].std()) if final else None,
                     "final_success": float(succ[:, -1].mean()) if final else None,
@@ -207,8 +230,13 @@ def plot_curves(path, groups: list[dict]) -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
     for ax, (task, mode) in zip(axes[0], panels):
         for g in (g for g in groups if (g["task"], g["mode"]) == (task, mode)):
-            label = f"{g['method']} ({g['seeds']})" + ("" if len(g["steps"]) else f": {NO_EPISODE}")
-            line, = ax.plot(g["steps"], g["mean"], label=label)
+            label = g["method"]
+            if sum(1 for h in groups if (h["task"], h["mode"], h["method"])
+                   == (task, mode, g["method"]) and h["episode_steps"] != g["episode_steps"]):
+                label += f", {g['episode_steps']}-step episodes"  # one method at two lengths
+            label += f" ({g['seeds']})" + ("" if len(g["steps"]) else f": {NO_EPISODE}")
+            line, = ax.plot(g["steps"], g["mean"], label=label,
+                            marker="o" if len(g["steps"]) == 1 else None)  # one point: a dot
             ax.fill_between(g["steps"], g["mean"] - g["std"], g["mean"] + g["std"],
                             color=line.get_color(), alpha=0.2)
         ax.set_title(f"{task} ({mode})", fontsize=10)

@@ -113,11 +113,14 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
     # compare two runs (an env-reward baseline next to it)
     r = run("train-agent", *TINY, "--reward", "env", "--steps", 80, "--out", tmp_path / "env")
     assert r.exit_code == 0, r.stderr
-    r = run("evaluate", "--compare", tmp_path / "straight", tmp_path / "split", tmp_path / "env",
-            "--plot", tmp_path / "curves.png", "--csv", tmp_path / "final.csv", "--json")
+    with pytest.warns(UserWarning, match="share seed 0; counted as 1 seed"):
+        r = run("evaluate", "--compare", tmp_path / "straight", tmp_path / "split",
+                tmp_path / "env", "--plot", tmp_path / "curves.png", "--csv",
+                tmp_path / "final.csv", "--json")
     assert r.exit_code == 0, r.stderr
     rows = {row["method"]: row for row in csv.DictReader(open(tmp_path / "final.csv"))}
-    assert rows["genreward"]["seeds"] == "2" and rows["genreward"]["step"] == "160"
+    assert rows["genreward"]["seeds"] == "1" and rows["genreward"]["runs"] == "2"
+    assert rows["genreward"]["step"] == "160" and rows["genreward"]["episode_steps"] == "40"
     assert float(rows["genreward"]["return_std"]) == 0.0  # the two runs are the same run
     assert rows["env"]["step"] == "80" and (tmp_path / "curves.png").stat().st_size > 0
     # each method's mean share of its learned-from return, the run's own episodes averaged
@@ -247,7 +250,8 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     assert "over 1 episodes" in r.stderr and "in training, no episode has finished yet" in r.stderr
     r = run("evaluate", "--compare", out, "--plot", tmp_path / "c.png", "--csv", tmp_path / "c.csv")
     assert r.exit_code == 0, r.stderr
-    assert "env on reach-v3 (dense): no episode has finished yet in its 1 run(s)" in r.stderr
+    assert ("env on reach-v3 (dense, 40-step episodes): no episode has finished yet in its "
+            "1 run(s)") in r.stderr
     row, = csv.DictReader(open(tmp_path / "c.csv"))
     assert row["method"] == "env" and row["step"] == row["return_mean"] == row["success"] == ""
     r = run("evaluate", "--compare", out, "--json")

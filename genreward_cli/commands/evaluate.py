@@ -121,7 +121,8 @@ def _compare(runs, plot, csv_path, force, as_json):
         artifacts.check_output(csv_path, force, inputs)
     groups = aggregate([read_run(r) for r in runs])
     # a group whose runs have no finished episode yet has no final step or figures (None)
-    rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"], "seeds": g["seeds"],
+    rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"],
+             "episode_steps": g["episode_steps"], "seeds": g["seeds"], "runs": len(g["runs"]),
              "step": int(g["steps"][-1]) if len(g["steps"]) else None,
              "return_mean": g["final_mean"],
              "return_std": g["final_std"], "success": g["final_success"], "source": g["source"],
@@ -144,8 +145,9 @@ def _compare(runs, plot, csv_path, force, as_json):
         click.echo(json.dumps(json_safe({"plot": plot, "csv": csv_path, "rows": rows})))
         return
     table = Table(title="final return (mean +- std across seeds)")
-    for col in ("task", "mode", "method", "seeds", "step", "return", "success"):
-        table.add_column(col, justify="right" if col in ("seeds", "step", "return", "success") else "left")
+    numbers = ("ep. steps", "seeds", "runs", "step", "return", "success")
+    for col in ("task", "mode", "method", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
     table.add_column("share of the learned return")
 
     def shares(r):
@@ -153,18 +155,20 @@ def _compare(runs, plot, csv_path, force, as_json):
                          if r[k] is not None and k != "share_env") or "-"
 
     for r in rows:
+        first = (r["task"], r["mode"], r["method"],
+                 "-" if r["episode_steps"] is None else str(r["episode_steps"]),
+                 str(r["seeds"]), str(r["runs"]))
         if r["return_mean"] is None:
-            table.add_row(r["task"], r["mode"], r["method"], str(r["seeds"]), "-", NO_EPISODE, "-",
-                          shares(r))
+            table.add_row(*first, "-", NO_EPISODE, "-", shares(r))
             continue
-        table.add_row(r["task"], r["mode"], r["method"], str(r["seeds"]), str(r["step"]),
-                      f"{r['return_mean']:.1f} +- {r['return_std']:.1f}", f"{r['success']:.0%}",
-                      shares(r))
+        table.add_row(*first, str(r["step"]), f"{r['return_mean']:.1f} +- {r['return_std']:.1f}",
+                      f"{r['success']:.0%}", shares(r))
     console = Console(stderr=True)
     console.print(table)
     for r in rows:  # in full, where the table's cell may wrap it
         if r["return_mean"] is None:
-            console.print(f"{r['method']} on {r['task']} ({r['mode']}): {NO_EPISODE} in its "
-                          f"{r['seeds']} run(s)", soft_wrap=True)
+            length = "" if r["episode_steps"] is None else f", {r['episode_steps']}-step episodes"
+            console.print(f"{r['method']} on {r['task']} ({r['mode']}{length}): {NO_EPISODE} in "
+                          f"its {r['runs']} run(s)", soft_wrap=True)
     if plot:
         click.echo(f"wrote {plot}", err=True)

@@ -1,0 +1,65 @@
+"""`evaluate --compare` on small hand-made run logs: how runs are grouped and counted."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from genreward_cli import artifacts
+from genreward_cli.cli import cli
+
+
+def fake_run(path, seed, max_steps, episodes, reward="env"):
+    """A run directory whose log.h5 has ``episodes`` finished episodes (no evaluations)."""
+    path.mkdir(parents=True)
+    steps = max_steps * np.arange(1, episodes + 1, dtype=np.int64)
+    returns = np.arange(episodes, dtype=np.float32) + seed
+    config = {"reward": reward, "reward_mode": "dense", "seed": seed, "max_steps": max_steps}
+    with artifacts.write_artifact(path / "log.h5", "agent_log", config=config) as h5:
+        for name, data in [("episodes/step", steps), ("episodes/return", returns),
+                           ("episodes/success", np.zeros(episodes, bool)),
+                           ("episodes/length", np.full(episodes, max_steps, np.int64)),
+                           ("episodes/learn_return", returns),
+                           ("rewards/step", np.zeros(0, np.int64)),
+                           ("eval/step", np.zeros(0, np.int64)),
+                           ("eval/return", np.zeros((0, 2), np.float32)),
+                           ("eval/success", np.zeros((0, 2), bool))]:
+            artifacts.array_dataset(h5, name, data)
+        h5.attrs.update(task="reach-v3", reward=reward, steps=int(max_steps * episodes),
+                        env_config=json.dumps({"task": "reach-v3", "max_steps": max_steps}))
+    return path
+
+
+def compare(*runs):
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", *map(str, runs), "--json"])
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)["rows"], r.stderr
+
+
+def test_runs_of_other_episode_lengths_are_other_groups(tmp_path):
+    rows, _ = compare(fake_run(tmp_path / "a", 0, 40, 3), fake_run(tmp_path / "b", 1, 80, 2))
+    assert [(r["episode_steps"], r["seeds"], r["step"]) for r in rows] == [(40, 1, 120),
+                                                                           (80, 1, 160)]
+
+
+def test_a_run_without_episodes_hides_no_other(tmp_path):
+    done = fake_run(tmp_path / "done", 0, 40, 3)
+    rows, stderr = compare(done, fake_run(tmp_path / "none", 1, 40, 0))
+    assert len(rows) == 2
+    finished, empty = rows
+    assert finished["return_mean"] == 2.0 and finished["step"] == 120 and finished["runs"] == 1
+    assert empty["return_mean"] is None and empty["step"] is None and empty["runs"] == 1
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(done), str(tmp_path / "none")])
+    assert r.exit_code == 0, r.stderr
+    assert ("env on reach-v3 (dense, 40-step episodes): no episode has finished yet in its "
+            "1 run(s)") in r.stderr
+
+
+def test_runs_with_the_same_seed_count_as_one_seed(tmp_path):
+    a, b = fake_run(tmp_path / "a", 0, 40, 2), fake_run(tmp_path / "b", 0, 40, 2)
+    c = fake_run(tmp_path / "c", 1, 40, 2)
+    with pytest.warns(UserWarning, match=f"runs {a}, {b} share seed 0; counted as 2 seed"):
+        rows, _ = compare(a, b, c)
+    row, = rows
+    assert row["seeds"] == 2 and row["runs"] == 3
