@@ -115,14 +115,20 @@ def load_agent(art, device: str = "cpu"):
 
 
 def method_name(config: dict) -> str:
-    """A run's method label: the reward model and its ablations (e.g. `genreward -fb`)."""
+    """A run's method label: the reward model and its ablations and weights where they are
+    not the defaults (e.g. `genreward -fb`, `genreward alpha=0.1 relative`)."""
+    from genreward_cli.rewards.generative import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_INTERVAL
+
     name = config.get("reward", "?")
     if name == "genreward":
         name += "".join(s for s, flag in ((" -video", "no_video_reward"), (" -fb", "no_fb_reward"))
                         if config.get(flag))
-        for key, default in (("alpha", 1e-2), ("beta", 1e-5)):
+        for key, default in (("alpha", DEFAULT_ALPHA), ("beta", DEFAULT_BETA),
+                             ("reward_interval", DEFAULT_INTERVAL)):
             if config.get(key, default) != default:
-                name += f" {key}={config[key]:g}"
+                name += f" {key.replace('reward_', '')}={config[key]:g}"
+        if config.get("alpha_mode", "absolute") != "absolute":
+            name += f" {config['alpha_mode']}"
     return name
 
 

@@ -34,19 +34,125 @@ class Stage:
     outputs: list[str] = field(default_factory=list)  # what a person looks at
 
 
+# The official GenReward code's reward interval per task (Table A says 128 for all); the
+# paper preset uses these, other tasks get 128.
+PAPER_INTERVALS = {"bin-picking-v3": 64, "pick-out-of-hole-v3": 64, "shelf-place-v3": 64,
+                   "pick-place-v3": 128, "disassemble-v3": 128}
+DEFAULT_INTERVAL = 128
+# the reward models a pipeline can train agents with (Fig. 5's methods and more)
+METHODS = ("genreward", "env", "vlm-rm", "clip-video", "roboclip", "tadpole")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One agent run of a pipeline: its method and seed, its run directory and eval file."""
+
+    method: str
+    seed: int
+    agent: str  # run directory, relative to the pipeline's
+    eval: str  # `eval` artifact
+    video: str | None  # rollout video, or None
+
+
+def runs(methods: tuple, seeds: tuple) -> list[Run]:
+    """The agent runs of ``methods`` x ``seeds``. One genreward run keeps the single-run
+    layout (``agent/``, ``eval.h5``, ``rollouts.mp4``); more go to ``runs/METHOD/SEED`` and
+    ``evals/METHOD-SEED.h5``."""
+    if tuple(methods) == ("genreward",) and len(seeds) == 1:
+        return [Run("genreward", int(seeds[0]), "agent", "eval.h5", "rollouts.mp4")]
+    return [Run(m, int(s), f"runs/{m}/{s}", f"evals/{m}-{s}.h5", None)
+            for m in methods for s in seeds]
+
+
+def interval(task: str, preset: str) -> int:
+    """The genreward reward interval of ``task`` under ``preset`` (``PAPER_INTERVALS``)."""
+    return PAPER_INTERVALS.get(task, DEFAULT_INTERVAL) if preset == "paper" else DEFAULT_INTERVAL
+
+
+def method_args(method: str, tiny: bool, models: dict) -> list[str]:
+    """train-agent's reward options for ``method``; ``models``: s3d_model, tadpole_model."""
+    if method == "genreward":
+        return ["--reward", "genreward", "--goal", "goal.h5", "--fb", "fb.h5"]
+    if method in ("vlm-rm", "clip-video"):
+        return ["--reward", method, *(["--clip-model", "tiny"] if tiny else [])]
+    if method == "roboclip":
+        s3d = "tiny" if tiny else models.get("s3d_model")
+        if not s3d:
+            raise BadInput("--methods roboclip with --preset paper needs --s3d-model: a "
+                           "directory with s3d_howto100m.pth and s3d_dict.npy")
+        return ["--reward", "roboclip", "--s3d-model", s3d]
+    if method == "tadpole":
+        return ["--reward", "tadpole", "--tadpole-model",
+                "tiny" if tiny else models.get("tadpole_model") or "tiny"]
+    if method == "env":
+        return ["--reward", "env"]
+    raise BadInput(f"--methods: unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def parse_list(text: str, what: str, cast=str) -> tuple:
+    """``a,b,c`` -> a tuple, each item cast; duplicates and empty items refused."""
+    items = [t.strip() for t in str(text).split(",")]
+    if not all(items):
+        raise BadInput(f"--{what} {text!r}: an empty item; give a comma-separated list")
+    try:
+        out = tuple(cast(t) for t in items)
+    except ValueError:
+        raise BadInput(f"--{what} {text!r}: expected a comma-separated list of integers") from None
+    if len(set(out)) != len(out):
+        raise BadInput(f"--{what} {text!r}: an item given twice")
+    return out
+
+
 def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
            reward_mode: str = "dense", videos: str | None = None,
-           device: str = "auto") -> list[Stage]:
-    """The stages of one pipeline run, with paths relative to its directory."""
+           device: str = "auto", methods: tuple = ("genreward",), seeds: tuple | None = None,
+           models: dict | None = None, video_model: str | None = None) -> list[Stage]:
+    """The stages of one pipeline, with paths relative to its directory: the goal and FB
+    stages once (with ``seed``), when a method needs them, then train-agent and evaluate for
+    every method and seed (``runs``)."""
     if preset not in PRESETS:
         raise BadInput(f"--preset {preset!r}: choose from {', '.join(PRESETS)}")
     tiny = preset == "tiny"
+    seeds = tuple(seeds) if seeds else (seed,)
+    models = models or {}
+    reward_args = {m: method_args(m, tiny, models) for m in methods}  # refuses unknown names
     dev = ["--device", device]
     env = ["--task", task, "--reward-mode", reward_mode]
     n_demo = "4" if tiny else "10"
     steps = steps if steps is not None else (2048 if tiny else 1_000_000)
     s = str(seed)
-    out = [
+    out = []
+    if "genreward" in methods:
+        out += goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model)
+    for run in runs(methods, seeds):
+        agent_args = (["--preset", "tiny", "--train-ratio", "64", "--prefill", "256",
+                       "--eval-every", "512", "--eval-episodes", "5"] if tiny else
+                      ["--preset", "S"])
+        if run.method == "genreward":
+            if interval(task, preset) != DEFAULT_INTERVAL:  # the option's default otherwise
+                agent_args += ["--reward-interval", str(interval(task, preset))]
+            if not tiny:
+                agent_args += ["--fb-train-steps", "100000"]
+        single = run.agent == "agent"
+        suffix = "" if single else f" {run.method} {run.seed}"
+        out.append(Stage("train-agent" + suffix,
+                         ["train-agent", *env, *reward_args[run.method], "--steps", str(steps),
+                          *agent_args, "--seed", str(run.seed), *dev, "--out", run.agent],
+                         f"{run.agent}/log.h5", "agent_log", resumable=True, done_steps=steps))
+        video = ["--video", run.video] if run.video else []
+        out.append(Stage("evaluate" + suffix,
+                         ["evaluate", run.agent, "--episodes", "5" if tiny else "10", "--seed",
+                          str(run.seed), *dev, "--out", run.eval, *video],
+                         run.eval, "eval", outputs=[run.video] if run.video else []))
+    return out
+
+
+def goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model=None) -> list[Stage]:
+    """collect expert -> finetune -> generate -> select-frame -> encode-goal -> collect
+    random -> train-fb: what the genreward reward reads (goal.h5, fb.h5). With
+    ``video_model`` (a finetuned model shared by several tasks) there is no finetune and
+    generate uses it."""
+    plan = [
         Stage("collect expert", ["collect", *env, "--policy", "expert", "--episodes", n_demo,
                                  "--workers", "2", "--seed", s, "--out", "expert.h5"],
               "expert.h5", "episodes"),
@@ -55,7 +161,7 @@ def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
                            "--seed", s, *dev, "--out", "video_model"],
               "video_model/finetune_log.h5", "finetune_log", resumable=True),
         # CogVideoX-5B-I2V generates at its native 480x720 (learned positional embeddings)
-        Stage("generate", ["generate", "--task", task, "--model", "video_model",
+        Stage("generate", ["generate", "--task", task, "--model", video_model or "video_model",
                            "--seed", s, *dev, "--out", "goal_video.h5", "--mp4", "goal_video.mp4"],
               "goal_video.h5", "goal_video", outputs=["goal_video.mp4"]),
         Stage("select-frame", ["select-frame", "goal_video.h5",
@@ -72,19 +178,8 @@ def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
                            *(["--steps", "300", "--z-dim", "64", "--hidden-dim", "128",
                               "--batch-size", "256"] if tiny else []),
                            "--seed", s, *dev, "--out", "fb.h5"], "fb.h5", "fb"),
-        Stage("train-agent", ["train-agent", *env, "--reward", "genreward", "--goal", "goal.h5",
-                              "--fb", "fb.h5", "--steps", str(steps),
-                              *(["--preset", "tiny", "--train-ratio", "64", "--prefill", "256",
-                                 "--eval-every", "512",
-                                 "--eval-episodes", "5"] if tiny else
-                                ["--preset", "S", "--fb-train-steps", "100000"]),
-                              "--seed", s, *dev, "--out", "agent"],
-              "agent/log.h5", "agent_log", resumable=True, done_steps=steps),
-        Stage("evaluate", ["evaluate", "agent", "--episodes", "5" if tiny else "10", "--seed", s,
-                           *dev, "--out", "eval.h5", "--video", "rollouts.mp4"],
-              "eval.h5", "eval", outputs=["rollouts.mp4"]),
     ]
-    return out
+    return [p for p in plan if not (video_model and p.name == "finetune")]
 
 
 def _normalise(words: list[str], drop_steps: bool) -> list[str]:

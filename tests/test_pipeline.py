@@ -70,3 +70,69 @@ def test_pipeline_bad_input(tmp_path):
     (tmp_path / "file").write_text("")
     r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "file")
     assert r.exit_code == 2 and "is a file" in r.stderr
+
+
+def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():
+    from genreward_cli.pipeline import stages
+
+    plan = stages("shelf-place-v3", "tiny", seed=3, methods=("genreward", "env", "tadpole"),
+                  seeds=(0, 1))
+    names = [s.name for s in plan]
+    assert names[:7] == ["collect expert", "finetune", "generate", "select-frame", "encode-goal",
+                         "collect random", "train-fb"]  # once, with --seed
+    seeds = {s.name: s.argv[s.argv.index("--seed") + 1] for s in plan[:7] if "--seed" in s.argv}
+    assert seeds.pop("collect random") == "4" and set(seeds.values()) == {"3"}
+    agents = {s.name: s for s in plan[7:] if s.name.startswith("train-agent")}
+    assert sorted(agents) == sorted(f"train-agent {m} {k}" for m in ("genreward", "env", "tadpole")
+                                    for k in (0, 1))
+    a = agents["train-agent tadpole 1"].argv
+    assert a[a.index("--out") + 1] == "runs/tadpole/1" and a[a.index("--seed") + 1] == "1"
+    assert a[a.index("--reward") + 1] == "tadpole" and a[a.index("--tadpole-model") + 1] == "tiny"
+    assert "--goal" not in a and "--goal" in agents["train-agent genreward 0"].argv
+    ev = [s for s in plan if s.name == "evaluate env 0"][0]
+    assert ev.argv[1] == "runs/env/0" and ev.marker == "evals/env-0.h5"
+    # without genreward no goal is made; one genreward seed keeps the single-run layout
+    assert [s.name for s in stages("reach-v3", "tiny", methods=("env",))] == [
+        "train-agent env 0", "evaluate env 0"]
+    single = stages("reach-v3", "tiny")
+    assert [s.marker for s in single[-2:]] == ["agent/log.h5", "eval.h5"]
+
+
+def test_paper_preset_uses_the_official_per_task_reward_interval():
+    from genreward_cli.pipeline import stages
+
+    def interval(task):
+        argv = [s for s in stages(task, "paper") if s.name == "train-agent"][0].argv
+        return int(argv[argv.index("--reward-interval") + 1]) if "--reward-interval" in argv else 128
+
+    assert interval("shelf-place-v3") == interval("bin-picking-v3") == 64
+    assert interval("pick-out-of-hole-v3") == 64
+    assert interval("pick-place-v3") == interval("disassemble-v3") == interval("reach-v3") == 128
+    tiny = [s for s in stages("shelf-place-v3", "tiny") if s.name == "train-agent"][0].argv
+    assert "--reward-interval" not in tiny  # the tiny preset keeps Table A's 128
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--methods", "genreward,viper"], "unknown method 'viper'"),
+    (["--methods", "env,env"], "an item given twice"),
+    (["--seeds", "0,x"], "a comma-separated list of integers"),
+    (["--preset", "paper", "--methods", "roboclip"], "needs --s3d-model"),
+])
+def test_pipeline_refuses_bad_methods_and_seeds(tmp_path, args, message):
+    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "x", *args)
+    assert r.exit_code == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.slow
+def test_two_methods_two_seeds_end_in_one_comparison(tmp_path):
+    out = tmp_path / "cmp"
+    r = run("pipeline", "--task", "reach-v3", "--out", out, "--methods", "env,clip-video",
+            "--seeds", "0,1", "--steps", 128, "--json")
+    assert r.exit_code == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert [(x["method"], x["seed"]) for x in summary["runs"]] == [
+        ("env", 0), ("env", 1), ("clip-video", 0), ("clip-video", 1)]
+    assert summary["goal_frame"] is None and not (out / "goal.h5").exists()
+    rows = (out / "curves.csv").read_text().splitlines()
+    assert len(rows) == 3 and {row.split(",")[2] for row in rows[1:]} == {"env", "clip-video"}

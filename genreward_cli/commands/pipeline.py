@@ -7,7 +7,8 @@ import json
 import click
 
 from genreward_cli.options import debug_option, device_option, json_option, seed_option
-from genreward_cli.pipeline import PRESETS
+from genreward_cli.pipeline import METHODS, PRESETS
+from genreward_cli.rewards.tadpole import DEFAULT_TADPOLE_MODEL
 
 
 @click.command("pipeline")
@@ -26,23 +27,43 @@ from genreward_cli.pipeline import PRESETS
 @click.option("--videos", type=click.Path(dir_okay=False), default=None,
               help="Domain videos (`videos` from import-videos, e.g. Bridge) to finetune the "
                    "video model on; default: the collected expert episodes.")
+@click.option("--video-model", default=None,
+              help="A video model to generate the goal with (a diffusers directory, e.g. from "
+                   "`finetune` on Bridge videos, or a hub id) instead of finetuning one here.")
+@click.option("--methods", default="genreward", show_default=True,
+              help="Comma-separated reward models to train agents with, each on the same agent "
+                   f"preset and steps ({', '.join(METHODS)}); e.g. genreward,env,roboclip,tadpole "
+                   "for the paper's Fig. 5. The goal and FB stages run once, for genreward.")
+@click.option("--seeds", default=None,
+              help="Comma-separated agent seeds, e.g. 0,1,2 (default: --seed). Shared stages "
+                   "use --seed.")
+@click.option("--s3d-model", default=None,
+              help="roboclip with --preset paper: the S3D HowTo100M directory (tiny: `tiny`).")
+@click.option("--tadpole-model", default=DEFAULT_TADPOLE_MODEL, show_default=True,
+              help="tadpole with --preset paper: the Stable Diffusion model (tiny: `tiny`).")
 @click.option("--force", is_flag=True, help="Run every stage again, finished or not.")
 @click.option("--dry-run", is_flag=True, help="Show what would run, and why, and stop.")
 @seed_option
 @device_option
 @json_option
 @debug_option
-def pipeline(task, out, preset, steps, reward_mode, videos, force, dry_run, seed, device, as_json):
-    """Run GenReward end to end for one task (paper Fig. 2, Algorithm 1).
+def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods, seeds, s3d_model,
+             tadpole_model, force, dry_run, seed, device, as_json):
+    """Run GenReward end to end for one task (paper Fig. 2, Algorithm 1), and the baselines.
 
     collect expert -> finetune -> generate -> select-frame -> encode-goal -> collect random
     -> train-fb -> train-agent -> evaluate, each stage a `genreward` command on the files of
-    the one before it. Stages whose output is up to date (same command, same inputs) are
-    skipped; finetune and train-agent resume from their checkpoints. Ends with a report:
-    where everything is, the goal frame, the evaluation.
+    the one before it. With --methods and --seeds, train-agent and evaluate run for every
+    method and seed (in runs/METHOD/SEED, evals/METHOD-SEED.h5), the shared stages once.
+    Stages whose output is up to date (same command, same inputs) are skipped; finetune and
+    train-agent resume from their checkpoints. Ends with `evaluate --compare`'s curves
+    (curves.png, curves.csv) and a report: where everything is, the goal frame, the
+    evaluations.
 
     \b
       genreward pipeline --task pick-place-v3 --out runs/demo
+      genreward pipeline --task pick-place-v3 --out runs/fig5 \\
+          --methods genreward,env,roboclip,tadpole --seeds 0,1,2
       genreward pipeline --task pick-place-v3 --out runs/paper --preset paper --device cuda
     """
     from pathlib import Path
@@ -52,9 +73,11 @@ def pipeline(task, out, preset, steps, reward_mode, videos, force, dry_run, seed
 
     from genreward_cli.envs.tasks import check_task
     from genreward_cli.evaluate import NO_EPISODE, format_returns
-    from genreward_cli.pipeline import plan_status, run_stage, stages, status
+    from genreward_cli.pipeline import parse_list, plan_status, run_stage, runs, stages, status
 
     check_task(task)
+    methods = parse_list(methods, "methods")
+    seeds = parse_list(seeds, "seeds", int) if seeds is not None else (seed,)
     root = Path(out)
     if root.exists() and not root.is_dir():
         from genreward_cli.errors import BadInput
@@ -62,8 +85,17 @@ def pipeline(task, out, preset, steps, reward_mode, videos, force, dry_run, seed
         raise BadInput(f"{root}: is a file; --out names a directory")
     if videos:
         videos = str(Path(videos).resolve())
+    if videos and video_model:
+        from genreward_cli.errors import BadInput
+
+        raise BadInput("--videos finetunes a video model here, --video-model brings one: give "
+                       "one of them")
     plan = stages(task, preset, seed=seed, steps=steps, reward_mode=reward_mode, videos=videos,
-                  device=device)
+                  device=device, methods=methods, seeds=seeds,
+                  models={"s3d_model": s3d_model and _absolute(s3d_model),
+                          "tadpole_model": _absolute(tadpole_model)},
+                  video_model=video_model and _absolute(video_model))
+    agent_runs = runs(methods, seeds)
     console = Console(stderr=True)
     root.mkdir(parents=True, exist_ok=True)
     report = []
@@ -82,9 +114,9 @@ def pipeline(task, out, preset, steps, reward_mode, videos, force, dry_run, seed
         seconds = run_stage(stage, root, mode)
         report.append({"stage": stage.name, "action": "resumed" if mode == "resume" else "ran",
                        "why": why, "seconds": round(seconds, 1)})
-    run_stage_plain(root, ["evaluate", "--compare", "agent", "--plot", "curves.png",
-                           "--csv", "curves.csv"])
-    summary = _summary(root, plan, report)
+    run_stage_plain(root, ["evaluate", "--compare", *(r.agent for r in agent_runs),
+                           "--plot", "curves.png", "--csv", "curves.csv"])
+    summary = _summary(root, plan, report, agent_runs)
     if as_json:
         click.echo(json.dumps(summary))
         return
@@ -95,17 +127,21 @@ def pipeline(task, out, preset, steps, reward_mode, videos, force, dry_run, seed
         table.add_row(row["stage"], row["action"], f"{row['seconds']:.0f}",
                       ", ".join([stage.marker, *stage.outputs]))
     console.print(table)
-    g, e = summary["goal_frame"], summary["eval"]
-    console.print(f"goal frame: index {g['index']} of the generated video, CLIP score "
-                  f"{g['score']:.3f} ({root / 'goal_frame_scores.png'})")
-    console.print(f"evaluation over {e['episodes']} episodes: "
-                  f"{format_returns(e['mean'], e['std'], e['success_rate'])} "
-                  f"({root / 'rollouts.mp4'})")
-    a = summary["agent"]
-    curve = (f"{root / 'curves.png'}" if a["episodes"] else
-             f"none yet, {NO_EPISODE} in training ({a['steps']} steps of "
-             f"{a['episode_steps']}-step episodes)")
-    console.print(f"learning curve: {curve}; goal video: {root / 'goal_video.mp4'}")
+    g = summary["goal_frame"]
+    if g is not None:
+        console.print(f"goal frame: index {g['index']} of the generated video, CLIP score "
+                      f"{g['score']:.3f} ({root / 'goal_frame_scores.png'})")
+    for r in summary["runs"]:
+        e, a = r["eval"], r["agent"]
+        where = root / (r["video"] or r["eval_file"])
+        name = "evaluation" if len(summary["runs"]) == 1 else f"{r['method']} seed {r['seed']}"
+        console.print(f"{name} over {e['episodes']} episodes: "
+                      f"{format_returns(e['mean'], e['std'], e['success_rate'])} ({where})")
+        if not a["episodes"]:
+            console.print(f"  learning curve: none yet, {NO_EPISODE} in training ({a['steps']} "
+                          f"steps of {a['episode_steps']}-step episodes)")
+    goal_video = f"; goal video: {root / 'goal_video.mp4'}" if g is not None else ""
+    console.print(f"learning curves: {root / 'curves.png'}, {root / 'curves.csv'}{goal_video}")
 
 
 def run_stage_plain(root, argv):
@@ -115,23 +151,42 @@ def run_stage_plain(root, argv):
 
 
 def _print_plan(console, report):
+    width = max([15] + [len(row["stage"]) + 1 for row in report])
     for row in report:
-        console.print(f"{row['action']:>7}  {row['stage']:<15} {row['why']}")
+        console.print(f"{row['action']:>7}  {row['stage']:<{width}} {row['why']}")
 
 
-def _summary(root, plan, report) -> dict:
+def _absolute(path: str) -> str:
+    """A local model directory as an absolute path (stages run inside --out); a hub id or
+    `tiny` as given."""
+    from pathlib import Path
+
+    return str(Path(path).resolve()) if Path(path).exists() else path
+
+
+def _summary(root, plan, report, agent_runs) -> dict:
+    """The pipeline's JSON report. With one run, ``eval`` and ``agent`` are that run's (as
+    before several methods could run); ``runs`` has every run's."""
     from genreward_cli import artifacts
     from genreward_cli.evaluate import returns_summary
 
-    with artifacts.open_artifact(root / "goal_frame.h5", "goal_frame") as art:
-        index = int(art.attrs["index"])
-        goal = {"index": index, "score": float(art.file["scores"][index])}
-    with artifacts.open_artifact(root / "eval.h5", "eval") as art:
-        ev = returns_summary(art.file["return"][()], art.file["success"][()])
-    with artifacts.open_artifact(root / "agent" / "log.h5", "agent_log") as art:
-        # a run shorter than one episode has none: its learning curve is empty
-        agent = {"steps": int(art.attrs["steps"]), "episodes": len(art.file["episodes/return"]),
-                 "episode_steps": json.loads(art.attrs["env_config"])["max_steps"]}
-    return {"out": str(root), "stages": report, "goal_frame": goal, "eval": ev, "agent": agent,
+    goal = None
+    if (root / "goal_frame.h5").exists() and any(r.method == "genreward" for r in agent_runs):
+        with artifacts.open_artifact(root / "goal_frame.h5", "goal_frame") as art:
+            index = int(art.attrs["index"])
+            goal = {"index": index, "score": float(art.file["scores"][index])}
+    out = []
+    for r in agent_runs:
+        with artifacts.open_artifact(root / r.eval, "eval") as art:
+            ev = returns_summary(art.file["return"][()], art.file["success"][()])
+        with artifacts.open_artifact(root / r.agent / "log.h5", "agent_log") as art:
+            # a run shorter than one episode has none: its learning curve is empty
+            agent = {"steps": int(art.attrs["steps"]),
+                     "episodes": len(art.file["episodes/return"]),
+                     "episode_steps": json.loads(art.attrs["env_config"])["max_steps"]}
+        out.append({"method": r.method, "seed": r.seed, "agent_dir": r.agent,
+                    "eval_file": r.eval, "video": r.video, "eval": ev, "agent": agent})
+    return {"out": str(root), "stages": report, "goal_frame": goal, "eval": out[0]["eval"],
+            "agent": out[0]["agent"], "runs": out,
             "files": {s.name: [s.marker, *s.outputs] for s in plan}
             | {"curves": ["curves.png", "curves.csv"]}}

@@ -21,6 +21,10 @@ from genreward_cli.rewards.base import EpisodeRecord, FramePlan, RewardModel
 from genreward_cli.video.clips import uniform_indices
 
 
+DEFAULT_ALPHA, DEFAULT_BETA = 1e-2, 1e-5  # Table A's weights of r_video and r_FB
+DEFAULT_INTERVAL = 128  # Table A: steps between generative rewards
+
+
 def reward_steps(length: int, interval: int) -> np.ndarray:
     """0-based indices of the steps that get the generative reward: k = interval, 2*interval..."""
     return np.arange(interval, length + 1, interval) - 1
@@ -34,8 +38,8 @@ class GenerativeReward(RewardModel):
     per-step standard deviation, given by ``set_scale`` before the first step is scored
     (``rewards.accounting.relative_scale``)."""
 
-    def __init__(self, goal_art, fb_art=None, alpha: float = 1e-2, beta: float = 1e-5,
-                 interval: int = 128, use_video: bool = True, use_fb: bool = True,
+    def __init__(self, goal_art, fb_art=None, alpha: float = DEFAULT_ALPHA,
+                 beta: float = DEFAULT_BETA, interval: int = DEFAULT_INTERVAL, use_video: bool = True, use_fb: bool = True,
                  device: str = "cpu", alpha_mode: str = "absolute"):
         import torch
 
