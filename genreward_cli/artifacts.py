@@ -869,6 +869,21 @@ def write_artifact(
         os.close(fd)
 
 
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[Path]:
+    """Write ``path`` atomically through ``PATH.tmp`` (yielded): renamed onto ``path`` when
+    the block ends, removed when it fails or is interrupted (Ctrl-C, SIGTERM), so no
+    half-written file stays behind. For checkpoints and other files that are no artifact."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def frames_dataset(h5: h5py.Group, name: str, frames: np.ndarray) -> h5py.Dataset:
     """A uint8 [N,H,W,3] dataset chunked one frame per chunk, compressed."""
     assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3, (

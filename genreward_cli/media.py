@@ -63,8 +63,10 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 8) -> Path:
         if not tmp.exists() or tmp.stat().st_size == 0:
             raise OSError("the encoder wrote nothing")
         tmp.replace(path)
-    except Exception as e:
+    except BaseException as e:  # Ctrl-C and SIGTERM too: no half-written video left
         tmp.unlink(missing_ok=True)
+        if not isinstance(e, Exception):
+            raise
         reason = " ".join(str(e).split()) or type(e).__name__
         raise GenrewardError(f"{path}: could not write the video: {reason}") from None
     return path

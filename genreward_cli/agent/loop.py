@@ -59,12 +59,13 @@ def save_checkpoint(path: str | os.PathLike, trainer: DreamerTrainer, replay: Re
                     state: LoopState, config: LoopConfig, extra: dict | None = None) -> Path:
     """Weights, optimisers, replay, RNG states (the loop's, and the global ones of Python,
     numpy and torch) and counters (and the caller's ``extra`` state), written atomically."""
+    from genreward_cli.artifacts import replacing
+
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"trainer": trainer.state_dict(), "replay": replay.state_dict(),
-                "loop": asdict(state), "config": asdict(config), "rng": global_rng_state(),
-                "extra": extra or {}}, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:  # removed if interrupted
+        torch.save({"trainer": trainer.state_dict(), "replay": replay.state_dict(),
+                    "loop": asdict(state), "config": asdict(config), "rng": global_rng_state(),
+                    "extra": extra or {}}, tmp)
     return path
 
 

@@ -110,11 +110,10 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     goal_t = torch.from_numpy(goal_embedding).to(device)
 
     def save_checkpoint():
-        tmp = ckpt_path.with_name(ckpt_path.name + ".tmp")
-        torch.save({"trainer": trainer.state_dict(), "history": history,
-                    "fb_config": fb_config.__dict__, "embeddings": data.embeddings,
-                    "actions": data.actions}, tmp)
-        tmp.replace(ckpt_path)
+        with artifacts.replacing(ckpt_path) as tmp:  # removed if interrupted
+            torch.save({"trainer": trainer.state_dict(), "history": history,
+                        "fb_config": fb_config.__dict__, "embeddings": data.embeddings,
+                        "actions": data.actions}, tmp)
 
     start_step, start = trainer.step, time.perf_counter()
     with progress_bar(steps, f"train-fb ({train_config.objective})") as advance:

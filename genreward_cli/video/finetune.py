@@ -244,17 +244,18 @@ class VideoFinetuner:
         import torch
 
         directory.mkdir(parents=True, exist_ok=True)
+        from genreward_cli.artifacts import replacing
+
         path = directory / f"step-{self.step:07d}.pt"
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save({
-            "step": self.step,
-            "trainable": self.trainable_state(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "history": self.history,
-            "config": asdict(self.config),
-        }, tmp)
-        tmp.replace(path)
+        with replacing(path) as tmp:  # removed if interrupted
+            torch.save({
+                "step": self.step,
+                "trainable": self.trainable_state(),
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "history": self.history,
+                "config": asdict(self.config),
+            }, tmp)
         return path
 
     def load_checkpoint(self, path: Path) -> None:
@@ -292,10 +293,24 @@ class VideoFinetuner:
             out: the output directory (created by the caller).
             load_pipeline: ``video.model.load_pipeline``, or a stand-in with its signature.
         """
-        from diffusers import CogVideoXImageToVideoPipeline
-
         staging = out / ".export.tmp"
         shutil.rmtree(staging, ignore_errors=True)
+        try:
+            self._save_staged(model, out, staging, load_pipeline)
+        except BaseException:  # an error, Ctrl-C or SIGTERM: no half-written staging folder
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        for entry in sorted(staging.iterdir(), key=lambda p: p.name == "model_index.json"):
+            target = out / entry.name
+            if target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+            entry.rename(target)
+        staging.rmdir()
+
+    def _save_staged(self, model: str, out: Path, staging: Path, load_pipeline: Callable) -> None:
+        """The finetuned pipeline saved into ``staging`` (the LoRA adapter into out/lora)."""
+        from diffusers import CogVideoXImageToVideoPipeline
+
         trained = self.accelerator.unwrap_model(self.transformer)
         if self.config.trainable == "lora":
             from peft.utils import get_peft_model_state_dict
@@ -315,9 +330,3 @@ class VideoFinetuner:
         else:
             self.pipe.transformer = trained
             self.pipe.save_pretrained(staging)
-        for entry in sorted(staging.iterdir(), key=lambda p: p.name == "model_index.json"):
-            target = out / entry.name
-            if target.exists():
-                shutil.rmtree(target) if target.is_dir() else target.unlink()
-            entry.rename(target)
-        staging.rmdir()

@@ -40,7 +40,11 @@ def cached_preset(name: str, marker: str, write) -> Path:
     if not (path / marker).exists():
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        write(tmp)
+        try:
+            write(tmp)
+        except BaseException:  # an error, Ctrl-C or SIGTERM: no half-built preset left
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         try:
             tmp.rename(path)
         except OSError:  # another process built it meanwhile

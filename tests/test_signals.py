@@ -1,0 +1,85 @@
+"""SIGTERM (a batch system's time limit) and Ctrl-C stop a stage and remove its unfinished
+output: exit 143 with one line for SIGTERM, `Aborted!` and exit 1 for Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from genreward_cli import artifacts
+from genreward_cli.cli import Terminated, _on_sigterm, cli
+
+
+@pytest.fixture
+def sigterm_handler():
+    """The handler `genreward` (main) installs, in this process for the test."""
+    old = signal.signal(signal.SIGTERM, _on_sigterm)
+    yield
+    signal.signal(signal.SIGTERM, old)
+
+
+@pytest.mark.parametrize("signum, code, line", [
+    (signal.SIGTERM, 143, "Error: terminated (SIGTERM); unfinished output removed"),
+    (signal.SIGINT, 1, "Aborted!"),
+])
+def test_a_signal_mid_stage_removes_the_unfinished_output(tmp_path, monkeypatch,
+                                                          sigterm_handler, signum, code, line):
+    import genreward_cli.envs.rollout as rollout
+
+    out = tmp_path / "eps.h5"
+    seen = []
+
+    def signalled(*a, on_step, **k):
+        on_step(1)
+        seen.append((tmp_path / "eps.h5.tmp").exists())  # the write under way
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler raises here
+        raise AssertionError("not interrupted")
+        yield
+
+    monkeypatch.setattr(rollout, "collect", signalled)
+    result = CliRunner().invoke(cli, ["collect", "--episodes", "1", "--out", str(out)])
+    assert seen == [True], result.output
+    assert result.exit_code == code, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == line
+    assert not list(tmp_path.iterdir()), "no output, no OUT.tmp"
+
+
+def test_replacing_removes_its_tmp_when_interrupted(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(Terminated):
+        with artifacts.replacing(path) as tmp:
+            tmp.write_bytes(b"half")
+            raise Terminated()
+    assert not list(tmp_path.iterdir())
+    with artifacts.replacing(path) as tmp:
+        tmp.write_bytes(b"whole")
+    assert path.read_bytes() == b"whole" and not tmp.exists()
+
+
+def test_sigterm_to_a_genreward_process(tmp_path):
+    """The real thing: `kill -TERM` while `collect` writes (about 10 s: importing torch)."""
+    out = tmp_path / "eps.h5"
+    tmp = tmp_path / "eps.h5.tmp"
+    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "collect", "--task",
+                             "reach-v3", "--episodes", "500", "--max-steps", "50", "--out",
+                             str(out)], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not tmp.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert tmp.exists(), "collect did not start writing"
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "Error: terminated (SIGTERM); unfinished output removed"
+    assert not tmp.exists() and not out.exists()
