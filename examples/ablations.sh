@@ -30,4 +30,5 @@ for seed in $SEEDS; do
   done
 done
 # methods are named from each run's options: "genreward -video", "genreward alpha=0.001", ...
-$GR evaluate --compare "$OUT"/*/* --plot "$OUT/ablations.png" --csv "$OUT/ablations.csv"
+$GR evaluate --compare "$OUT"/*/* --plot "$OUT/ablations.png" --csv "$OUT/ablations.csv" \
+  --force

@@ -27,7 +27,7 @@ submit)
   train=$(sbatch --parsable --array=0-$(( N_TRAIN - 1 )) --dependency=afterok:"$goal" \
     --gres=gpu:1 --time=48:00:00 --requeue --output="$ROOT/logs/train-%a.out" "$SELF" train)
   sbatch --dependency=afterany:"$train" --output="$ROOT/logs/compare.out" --wrap \
-    "$GR evaluate --compare $ROOT/*/$MODE/*/* --plot $ROOT/curves.png --csv $ROOT/final.csv"
+    "$GR evaluate --compare $ROOT/*/$MODE/*/* --plot $ROOT/curves.png --csv $ROOT/final.csv --force"
   ;;
 goal)
   task=${TASKS[$SLURM_ARRAY_TASK_ID]}
