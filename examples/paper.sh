@@ -13,12 +13,13 @@
 #                 (antoine77340/S3D_HowTo100M)
 #   tadpole       a Stable Diffusion 2.1-base copy in $TADPOLE_MODEL (the authors' hub model
 #                 was withdrawn)
+#   diffusion-reward  trained by the pipeline on the task's expert episodes (train-video-model)
 # The genreward reward interval is the official code's per task (64 for bin-picking,
 # pick-out-of-hole and shelf-place, 128 for pick-place and disassemble).
 set -euo pipefail
 TASKS=${TASKS:-"pick-place-v3 pick-out-of-hole-v3 bin-picking-v3 shelf-place-v3 disassemble-v3"}
 MODES=${MODES:-"dense sparse"}
-METHODS=${METHODS:-"genreward,env,roboclip,tadpole"}
+METHODS=${METHODS:-"genreward,env,roboclip,diffusion-reward,tadpole"}
 SEEDS=${SEEDS:-"0,1,2"}
 STEPS=${STEPS:-1000000}
 VIDEO_MODEL=${VIDEO_MODEL:-models/cogvideox-bridge}   # from finetune_multigpu.sh

@@ -20,6 +20,7 @@ from pathlib import Path
 from genreward_cli.errors import BadInput, GenrewardError
 
 PRESETS = ("tiny", "paper")
+MODEL_DIR = "model directory"  # a Stage kind: the marker is a JSON with producer and parents
 FLAGS_IGNORED = ("--force", "--resume")
 
 
@@ -28,7 +29,7 @@ class Stage:
     name: str
     argv: list[str]  # the genreward subcommand and its arguments
     marker: str  # the artifact that shows the stage finished (relative to the pipeline dir)
-    kind: str
+    kind: str  # its artifact kind, or MODEL_DIR: a model directory's JSON (producer, parents)
     resumable: bool = False  # continue a run in progress with --resume
     done_steps: int | None = None  # train-agent: the steps its log must show
     outputs: list[str] = field(default_factory=list)  # what a person looks at
@@ -40,7 +41,7 @@ PAPER_INTERVALS = {"bin-picking-v3": 64, "pick-out-of-hole-v3": 64, "shelf-place
                    "pick-place-v3": 128, "disassemble-v3": 128}
 DEFAULT_INTERVAL = 128
 # the reward models a pipeline can train agents with (Fig. 5's methods and more)
-METHODS = ("genreward", "env", "vlm-rm", "clip-video", "roboclip", "tadpole")
+METHODS = ("genreward", "env", "vlm-rm", "clip-video", "roboclip", "tadpole", "diffusion-reward")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,10 @@ def method_args(method: str, tiny: bool, models: dict) -> list[str]:
     if method == "tadpole":
         return ["--reward", "tadpole", "--tadpole-model",
                 "tiny" if tiny else models.get("tadpole_model") or "tiny"]
+    if method == "diffusion-reward":
+        # trained here on the expert episodes; RND's batch cut at the tiny preset (CPU)
+        return ["--reward", "diffusion-reward", "--diffusion-reward-model", "dr_model",
+                *(["--diffusion-reward-rnd-batch", "16"] if tiny else [])]
     if method == "env":
         return ["--reward", "env"]
     raise BadInput(f"--methods: unknown method {method!r}; choose from {', '.join(METHODS)}")
@@ -118,12 +123,21 @@ def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
     reward_args = {m: method_args(m, tiny, models) for m in methods}  # refuses unknown names
     dev = ["--device", device]
     env = ["--task", task, "--reward-mode", reward_mode]
-    n_demo = "4" if tiny else "10"
+    n_demo = "4" if tiny else "20"  # 20 expert demos per task, as Diffusion Reward trains on
     steps = steps if steps is not None else (2048 if tiny else 1_000_000)
     s = str(seed)
     out = []
     if "genreward" in methods:
         out += goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model)
+    if "diffusion-reward" in methods:
+        if "genreward" not in methods:
+            out.append(collect_expert(env, n_demo, s))
+        out.append(Stage("train-video-model",
+                         ["train-video-model", "expert.h5", "--kind", "vqdiffusion",
+                          *(["--preset", "tiny", "--codec-steps", "50", "--steps", "50",
+                             "--batch-size", "8"] if tiny else []),
+                          "--seed", s, *dev, "--out", "dr_model"],
+                         "dr_model/diffusion_reward.json", MODEL_DIR))
     for run in runs(methods, seeds):
         agent_args = (["--preset", "tiny", "--train-ratio", "64", "--prefill", "256",
                        "--eval-every", "512", "--eval-episodes", "5"] if tiny else
@@ -147,15 +161,21 @@ def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
     return out
 
 
+def collect_expert(env: list, n_demo: str, s: str) -> Stage:
+    """The expert episodes: the finetuning videos and FB data (genreward) and Diffusion
+    Reward's training videos."""
+    return Stage("collect expert", ["collect", *env, "--policy", "expert", "--episodes", n_demo,
+                                    "--workers", "2", "--seed", s, "--out", "expert.h5"],
+                 "expert.h5", "episodes")
+
+
 def goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model=None) -> list[Stage]:
     """collect expert -> finetune -> generate -> select-frame -> encode-goal -> collect
     random -> train-fb: what the genreward reward reads (goal.h5, fb.h5). With
     ``video_model`` (a finetuned model shared by several tasks) there is no finetune and
     generate uses it."""
     plan = [
-        Stage("collect expert", ["collect", *env, "--policy", "expert", "--episodes", n_demo,
-                                 "--workers", "2", "--seed", s, "--out", "expert.h5"],
-              "expert.h5", "episodes"),
+        collect_expert(env, n_demo, s),
         Stage("finetune", ["finetune", "--videos", videos or "expert.h5",
                            *(["--model", "tiny", "--steps", "50", "--lr", "1e-3"] if tiny else []),
                            "--seed", s, *dev, "--out", "video_model"],
@@ -205,22 +225,40 @@ def status(stage: Stage, root: Path) -> tuple[str, str]:
         if stage.resumable and _has_checkpoint(stage, root):
             return "resume", "a checkpoint to continue from"
         return "run", "no output yet"
+    if stage.kind == MODEL_DIR:
+        import json
+
+        try:
+            meta = json.loads(marker.read_text())
+            producer, parents, steps = meta["producer"], meta["parents"], None
+        except (OSError, ValueError, KeyError) as e:
+            return "run", f"unreadable output ({type(e).__name__}: {e})"
+        return _compare(stage, root, producer, parents, steps)
     try:
         art = artifacts.open_artifact(marker, stage.kind)
     except GenrewardError as e:
         return "run", f"unreadable output ({e})"
     with art:
-        producer = shlex.split(str(art.attrs["producer"]).split(": ", 1)[-1])
-        extendable = stage.done_steps is not None
-        if _normalise(producer, extendable) != _normalise(["genreward", *stage.argv], extendable):
-            return "run", "made with other options"
-        for parent in art.parents:
-            path = Path(parent["path"])
-            path = path if path.is_absolute() else root / path
-            if not path.exists() or artifacts.sha256_file(path) != parent["sha256"]:
-                return "run", f"its input {parent['path']} changed"
-        if stage.done_steps is not None and int(art.attrs["steps"]) < stage.done_steps:
-            return "resume", f"at {int(art.attrs['steps'])} of {stage.done_steps} steps"
+        steps = int(art.attrs["steps"]) if stage.done_steps is not None else None
+        return _compare(stage, root, str(art.attrs["producer"]), art.parents, steps)
+
+
+def _compare(stage: Stage, root: Path, producer: str, parents: list,
+             steps: int | None) -> tuple[str, str]:
+    """``status`` of a stage whose output was made by ``producer`` from ``parents``."""
+    from genreward_cli import artifacts
+
+    producer = shlex.split(producer.split(": ", 1)[-1])
+    extendable = stage.done_steps is not None
+    if _normalise(producer, extendable) != _normalise(["genreward", *stage.argv], extendable):
+        return "run", "made with other options"
+    for parent in parents:
+        path = Path(parent["path"])
+        path = path if path.is_absolute() else root / path
+        if not path.exists() or artifacts.sha256_file(path) != parent["sha256"]:
+            return "run", f"its input {parent['path']} changed"
+    if stage.done_steps is not None and steps < stage.done_steps:
+        return "resume", f"at {steps} of {stage.done_steps} steps"
     return "done", "up to date"
 
 
@@ -258,7 +296,16 @@ def run_stage(stage: Stage, root: Path, mode: str) -> float:
     argv = [sys.executable, "-m", "genreward_cli", *stage.argv,
             "--resume" if mode == "resume" else "--force"]
     start = time.perf_counter()
-    rc = subprocess.call(argv, cwd=root)
+    process = subprocess.Popen(argv, cwd=root)
+    try:
+        rc = process.wait()
+    except BaseException:  # Ctrl-C or SIGTERM: let the stage remove its unfinished output
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        raise
     if rc != 0:
         raise GenrewardError(f"stage {stage.name!r} failed (exit {rc}): genreward "
                              f"{shlex.join(stage.argv)} (in {root})")

@@ -38,4 +38,5 @@ def test_paper_script_runs_every_method_and_both_reward_modes():
     methods = re.search(r'METHODS=\$\{METHODS:-"([^"]+)"\}', text).group(1).split(",")
     from genreward_cli.pipeline import METHODS
 
-    assert set(methods) <= set(METHODS) and {"genreward", "env", "roboclip", "tadpole"} <= set(methods)
+    assert set(methods) <= set(METHODS) and set(methods) == {"genreward", "env", "roboclip", "diffusion-reward",
+                                                   "tadpole"}

@@ -136,3 +136,29 @@ def test_two_methods_two_seeds_end_in_one_comparison(tmp_path):
     assert summary["goal_frame"] is None and not (out / "goal.h5").exists()
     rows = (out / "curves.csv").read_text().splitlines()
     assert len(rows) == 3 and {row.split(",")[2] for row in rows[1:]} == {"env", "clip-video"}
+
+
+def test_diffusion_reward_trains_its_video_model_on_the_expert_episodes(tmp_path):
+    from genreward_cli.pipeline import MODEL_DIR, stages, status
+
+    plan = stages("reach-v3", "tiny", methods=("env", "diffusion-reward"))
+    assert [s.name for s in plan] == ["collect expert", "train-video-model", "train-agent env 0",
+                                      "evaluate env 0", "train-agent diffusion-reward 0",
+                                      "evaluate diffusion-reward 0"]
+    train = plan[1]
+    assert train.argv[:2] == ["train-video-model", "expert.h5"] and train.kind == MODEL_DIR
+    agent = plan[4].argv
+    assert agent[agent.index("--diffusion-reward-model") + 1] == "dr_model"
+    # a model directory is up to date when its JSON names this command and unchanged inputs
+    (tmp_path / "expert.h5").write_bytes(b"episodes")
+    (tmp_path / "dr_model").mkdir()
+    meta = {"producer": "genreward " + " ".join(train.argv),
+            "parents": [{"path": str(tmp_path / "expert.h5"),
+                         "sha256": __import__("hashlib").sha256(b"episodes").hexdigest()}]}
+    (tmp_path / "dr_model" / "diffusion_reward.json").write_text(json.dumps(meta))
+    assert status(train, tmp_path) == ("done", "up to date")
+    (tmp_path / "expert.h5").write_bytes(b"other episodes")
+    assert status(train, tmp_path)[0] == "run"
+    meta["producer"] += " --steps 7"
+    (tmp_path / "dr_model" / "diffusion_reward.json").write_text(json.dumps(meta))
+    assert status(train, tmp_path) == ("run", "made with other options")

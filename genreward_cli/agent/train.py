@@ -98,9 +98,10 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
             p = out / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_name(saved.name + ".tmp")
-    tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
-    tmp.replace(saved)
+    from genreward_cli.artifacts import replacing
+
+    with replacing(saved) as tmp:  # no config.json.tmp left behind by an interruption
+        tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     return out
 
 

@@ -134,7 +134,8 @@ def train_video_model(videos, kind, preset, init, task, codec_steps, steps, batc
                   "skip_steps": list(skip_steps), "seed": seed, "device": device,
                   "videos": [artifacts.record_path(p) for p in videos]}
         write_model_dir(tmp, vqgan.cpu(), transformer.cpu(), scheduler, {},
-                        {"config": config, "parents": parents})
+                        {"config": config, "parents": parents,
+                         "producer": artifacts.command_line()})
         model = VideoModel(str(tmp), device, option="--out")
         statistics: dict = {}
         for s in sorted(set(skip_steps)):

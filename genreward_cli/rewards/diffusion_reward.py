@@ -459,5 +459,5 @@ class DiffusionReward(RewardModel):
         return {"diffusion": 1.0 - self.expl_scale, "rnd": self.expl_scale, "success": 1.0}
 
     def weight_labels(self):
-        return {"diffusion": "--diffusion-reward-expl-scale",
+        return {"diffusion": "1 - --diffusion-reward-expl-scale =",
                 "rnd": "--diffusion-reward-expl-scale"}
