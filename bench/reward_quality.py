@@ -3,7 +3,7 @@
 For each task: expert and random episodes (scenes apart from the goal's), two goals (the
 tiny image-to-video preset's generated goal, and an oracle: a held-out expert episode as the
 goal video), and for every reward model - genreward and its ablations in dense and sparse
-mode, the env reward, vlm-rm, clip-video, roboclip, tadpole - the ROC-AUC of its returns
+mode, the env reward, vlm-rm, clip-video, roboclip, tadpole, diffusion-reward - the ROC-AUC of its returns
 expert vs random, their Spearman correlation with the dense env return, and each weighted
 component's share of the return (``rewards.accounting``).
 
@@ -19,6 +19,7 @@ and recombined for each ablation and reward mode, which is what ``score-reward``
 
     python bench/reward_quality.py --out bench/out/reward_quality
     python bench/reward_quality.py --tasks pick-place-v3 --arms tiny --episodes 8
+    python bench/reward_quality.py --only diffusion-reward   # add a baseline to the results
 """
 
 from __future__ import annotations
@@ -169,7 +170,24 @@ def arms(root: Path, names) -> list[dict]:
     return out
 
 
-def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, check: bool) -> list:
+def diffusion_reward_model(d: Path, task: str, arm: dict):
+    """Diffusion Reward's video model for this arm, trained on the task's held-out expert
+    episodes (the FB set's, apart from the scored ones): the tiny preset briefly, the paper
+    preset untrained (random weights, like the paper arm's other encoders); RND's batch cut to
+    16 frames for the CPU (the authors': 256)."""
+    from genreward_cli.rewards.diffusion_reward import DiffusionReward
+
+    out = d / f"{arm['name']}_dr_model"
+    if not (out / "diffusion_reward.json").exists():
+        steps = ["--preset", "tiny", "--codec-steps", 50, "--steps", 50] if arm["name"] == "tiny" \
+            else ["--preset", "paper", "--codec-steps", 0, "--steps", 0]
+        cli("train-video-model", d / "fb_expert.h5", d / "held.h5", "--kind", "vqdiffusion",
+            *steps, "--batch-size", 8, "--out", out, "--force")
+    return DiffusionReward(str(out), task, rnd_batch=16)
+
+
+def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, check: bool,
+             only: tuple = ()) -> list:
     from genreward_cli import artifacts
     from genreward_cli.envs.tasks import describe
     from genreward_cli.goal.clip import FrameScorer
@@ -198,6 +216,13 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
     text = describe(task)
     rows = []
     for arm in arm_list:
+        if only:  # just these baselines, added to an earlier run's rows
+            models = [(name, diffusion_reward_model(d, task, arm)) for name in only
+                      if name == "diffusion-reward"]
+            for row in baseline_rows(models, dense, sparse, env_returns, expert):
+                if row["method"] != "env":
+                    rows.append({**row, "arm": arm["name"]})
+            continue
         goals = make_goals(d, task, arm, episodes, max_steps)
         cache: dict = {}
         cost = None  # of the first goal, which encodes every episode (the second reads the cache)
@@ -221,6 +246,7 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
                                               render_size=(h, w)))]
         if arm["name"] == "tiny":
             models.append(("tadpole", TADPoLeReward("tiny", text)))
+        models.append(("diffusion-reward", diffusion_reward_model(d, task, arm)))
         for row in baseline_rows(models, dense, sparse, env_returns, expert):
             if row["method"] == "env" and arm is not arm_list[0]:
                 continue  # the env reward has no encoder: once per task
@@ -273,6 +299,8 @@ def main():
     p.add_argument("--episodes", type=int, default=8, help="expert and random episodes each")
     p.add_argument("--max-steps", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--only", default="", help="only these baselines (e.g. diffusion-reward), "
+                                              "their rows added to an earlier run's")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -284,7 +312,13 @@ def main():
               f"episode), alpha {ALPHA:g}, beta {BETA:g}.\n"]
     for i, task in enumerate(a.tasks.split(",")):
         start = time.perf_counter()
-        rows = run_task(a.out, task, arm_list, a.episodes, a.max_steps, check=i == 0)
+        only = tuple(x for x in a.only.split(",") if x)
+        rows = run_task(a.out, task, arm_list, a.episodes, a.max_steps, check=i == 0 and not only,
+                        only=only)
+        if only:  # replace those rows in the earlier run's
+            saved = json.loads((a.out / f"{task}.json").read_text())
+            keys = {(r["method"], r["arm"]) for r in rows}
+            rows = [r for r in saved if (r["method"], r["arm"]) not in keys] + rows
         report.append(table(task, rows))
         (a.out / "results.md").write_text("\n".join(report))
         (a.out / f"{task}.json").write_text(json.dumps(rows, indent=1, default=float))
