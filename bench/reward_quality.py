@@ -135,7 +135,7 @@ def make_goals(d: Path, task: str, arm: dict, episodes: int, max_steps: int):
     """The two goal files (generated, oracle) and their FB models for one arm."""
     goals = {}
     enc = ["--vae", arm["vae"], "--image-encoder", arm["image_encoder"], "--height", 64,
-           "--width", 64]
+           "--width", 64, *arm.get("image_resolution", [])]
     clip = ["--clip-model", arm["clip"]] + (["--clip-pretrained", ""] if arm["clip"] != "tiny" else [])
     a = arm["name"]
     if not (d / "gen_video.h5").exists():
@@ -145,7 +145,7 @@ def make_goals(d: Path, task: str, arm: dict, episodes: int, max_steps: int):
         gf, g, fb = d / f"{a}_{goal}_frame.h5", d / f"{a}_{goal}_goal.h5", d / f"{a}_{goal}_fb.h5"
         cli("select-frame", video, *frame_args, "--out", gf, "--force")
         cli("encode-goal", video, gf, *enc, "--out", g, "--force")
-        cli("train-fb", d / "fb_expert.h5", d / "fb_random.h5", g, "--steps", 200,
+        cli("train-fb", *(d / f for f in arm["fb_data"]), g, "--steps", 200,
             *arm["fb"], "--out", fb, "--force")
         goals[goal] = (g, fb)
     return goals
@@ -155,7 +155,8 @@ def arms(root: Path, names) -> list[dict]:
     out = []
     if "tiny" in names:
         out.append({"name": "tiny", "vae": "tiny", "image_encoder": "tiny", "clip": "tiny",
-                    "s3d": "tiny", "fb": ["--z-dim", 64, "--hidden-dim", 128, "--batch-size", 256]})
+                    "s3d": "tiny", "fb": ["--z-dim", 64, "--hidden-dim", 128, "--batch-size", 256],
+                    "fb_data": ("fb_expert.h5", "fb_random.h5")})
     if "paper" in names:
         sys.path.insert(0, str(Path(__file__).parent))
         from paper_models import write_dinov3, write_vae
@@ -165,8 +166,12 @@ def arms(root: Path, names) -> list[dict]:
             write_vae(vae)
         if not (dino / "config.json").exists():
             write_dinov3(dino)
+        # DINOv3 at 112x112 input (the paper: 224) and FB trained on one expert and one random
+        # episode: the architecture's cost on this CPU would otherwise take hours
         out.append({"name": "paper", "vae": str(vae), "image_encoder": str(dino),
-                    "clip": "ViT-B-32", "s3d": "tiny", "fb": ["--batch-size", 256]})
+                    "image_resolution": ["--image-resolution", 112],
+                    "clip": "ViT-B-32", "s3d": "tiny", "fb": ["--batch-size", 256],
+                    "fb_data": ("fb_expert1.h5", "fb_random1.h5")})
     return out
 
 
@@ -201,7 +206,8 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
     d.mkdir(parents=True, exist_ok=True)
     env = ["--task", task, "--max-steps", max_steps]
     sets = {"expert": ("expert", 1000, episodes), "random": ("random", 2000, episodes),
-            "held": ("expert", 0, 1), "fb_expert": ("expert", 3000, 2), "fb_random": ("random", 4000, 2)}
+            "held": ("expert", 0, 1), "fb_expert": ("expert", 3000, 2), "fb_random": ("random", 4000, 2),
+            "fb_expert1": ("expert", 3000, 1), "fb_random1": ("random", 4000, 1)}
     for name, (policy, seed, n) in sets.items():
         for mode in ("dense", "sparse") if name in ("expert", "random") else ("dense",):
             path = d / (f"{name}.h5" if mode == "dense" else f"{name}_sparse.h5")
@@ -310,17 +316,25 @@ def main():
     report = [f"Machine: {machine()}. {a.episodes} expert and {a.episodes} random episodes of "
               f"{a.max_steps} steps per task, 64x64, interval 128 (2 generative steps per "
               f"episode), alpha {ALPHA:g}, beta {BETA:g}.\n"]
+    done = {}  # every task's table so far, this run's or an earlier one's
+    for md in sorted(a.out.glob("*.json")):
+        done[md.stem] = table(md.stem, json.loads(md.read_text()))
     for i, task in enumerate(a.tasks.split(",")):
         start = time.perf_counter()
         only = tuple(x for x in a.only.split(",") if x)
         rows = run_task(a.out, task, arm_list, a.episodes, a.max_steps, check=i == 0 and not only,
                         only=only)
-        if only:  # replace those rows in the earlier run's
-            saved = json.loads((a.out / f"{task}.json").read_text())
-            keys = {(r["method"], r["arm"]) for r in rows}
-            rows = [r for r in saved if (r["method"], r["arm"]) not in keys] + rows
-        report.append(table(task, rows))
-        (a.out / "results.md").write_text("\n".join(report))
+        earlier = a.out / f"{task}.json"
+        if earlier.exists():  # an earlier run's rows of other arms or methods stay
+            def key(r):
+                return r["arm"], r["method"], r["mode"], r["goal"]
+
+            mine = {key(r) for r in rows}
+            rows = [r for r in json.loads(earlier.read_text()) if key(r) not in mine] + rows
+            order = {"-": 0, "tiny": 1, "paper": 2}
+            rows.sort(key=lambda r: order.get(r["arm"], 3))
+        done[task] = table(task, rows)
+        (a.out / "results.md").write_text("\n".join(report + [done[t] for t in sorted(done)]))
         (a.out / f"{task}.json").write_text(json.dumps(rows, indent=1, default=float))
         print(table(task, rows), flush=True)
         print(f"{task}: {time.perf_counter() - start:.0f} s", flush=True)
