@@ -97,3 +97,11 @@ def test_relative_scale_is_the_env_rewards_standard_deviation():
         relative_scale(np.zeros(100), "the prefill")
     with pytest.raises(BadInput, match="has 1 step"):
         relative_scale(np.ones(1), "the prefill")
+
+
+def test_percent_reads_as_people_write_shares():
+    from genreward_cli.rewards.accounting import percent
+
+    assert percent(1.0) == "100%" and percent(0.42) == "42%" and percent(0.1) == "10%"
+    assert percent(0.0123) == "1.2%" and percent(2.4e-5) == "0.0024%" and percent(0.0) == "0%"
+    assert percent(float("nan")) == "n/a"

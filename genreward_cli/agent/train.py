@@ -134,7 +134,9 @@ def _status(ep: dict, updates: int, rate: float) -> str:
             text = f"{name} {ep[f'episode/reward_{name}']:.3g}"
             share = ep.get(f"episode/share_{name}")
             if share is not None and "episode/share_env" in ep and share == share:
-                text += f" ({100 * share:.2g}%)"
+                from genreward_cli.rewards.accounting import percent
+
+                text += f" ({percent(share)})"
             parts.append(text)
     return "  ".join(parts + [f"updates {updates}"])
 

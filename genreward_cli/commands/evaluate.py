@@ -150,8 +150,10 @@ def _compare(runs, plot, csv_path, force, as_json):
         table.add_column(col, justify="right" if col in numbers else "left")
     table.add_column("share of the learned return")
 
+    from genreward_cli.rewards.accounting import percent
+
     def shares(r):
-        return ", ".join(f"{k[6:]} {100 * r[k]:.2g}%" for k in share_names
+        return ", ".join(f"{k[6:]} {percent(r[k])}" for k in share_names
                          if r[k] is not None and k != "share_env") or "-"
 
     for r in rows:

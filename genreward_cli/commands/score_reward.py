@@ -45,7 +45,7 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
     from genreward_cli.rewards.accounting import (
-        abs_sums, low_share_lines, relative_scale, shares_from_sums,
+        abs_sums, low_share_lines, percent, relative_scale, shares_from_sums,
     )
     from genreward_cli.rewards.base import EpisodeRecord
     from genreward_cli.metrics import json_safe
@@ -148,18 +148,11 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
                        f"{model.alpha:.4g} and beta {model.beta:.4g}", err=True)
         for name, m in per_component.items():
             share = overall.get(name)
-            share = "" if share is None else f", {_percent(share)} of the return"
+            share = "" if share is None else f", {percent(share)} of the return"
             click.echo(f"  {name:6s} alone: AUC {m['auc']:.3f}, Spearman {m['spearman']:.3f}"
                        f"{share}", err=True)
         for line in advice:
             click.echo(f"  note: {line}", err=True)
-
-
-def _percent(share: float) -> str:
-    """0.000012 -> ``0.0012%``; 0.42 -> ``42%``; NaN -> ``n/a``."""
-    if share != share:
-        return "n/a"
-    return f"{100 * share:.3g}%"
 
 
 def _plot(path, returns, env_returns, expert, reward, score_auc, rho, sums):
@@ -167,6 +160,8 @@ def _plot(path, returns, env_returns, expert, reward, score_auc, rho, sums):
     component, sum_t |w_c c_t| (experts first)."""
     import matplotlib
     import numpy as np
+
+    from genreward_cli.rewards.accounting import percent
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -179,7 +174,7 @@ def _plot(path, returns, env_returns, expert, reward, score_auc, rho, sums):
         height = np.asarray([sums[i][name] for i in order])
         share = sum(s[name] for s in sums) / total if total > 0 else float("nan")
         bars.bar(np.arange(len(order)), height, bottom=bottom,
-                 label=f"{name} ({_percent(share)})")
+                 label=f"{name} ({percent(share)})")
         bottom += height
     n_expert = int(expert.sum())
     if 0 < n_expert < len(order):

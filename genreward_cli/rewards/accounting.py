@@ -29,6 +29,13 @@ TARGET_SHARE = 0.10  # ... naming the weight that would make it 10%
 ALPHA_MODES = ("absolute", "relative")
 
 
+def percent(share: float) -> str:
+    """A share as people read it: 0.42 -> ``42%``, 0.000024 -> ``0.0024%``, NaN -> ``n/a``."""
+    if share != share:
+        return "n/a"
+    return f"{100 * share:.0f}%" if abs(share) >= 0.1 else f"{100 * share:.2g}%"
+
+
 def weighted(parts: dict, weights: dict) -> dict[str, np.ndarray]:
     """Each weighted component ``w_c * c``: {name: float64 [T]} for the names in ``weights``.
 
@@ -118,7 +125,7 @@ def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None 
         if not s < threshold:  # NaN (no return at all) says nothing either way
             continue
         label = labels.get(name, f"its weight")
-        head = f"{name} is {100 * s:.2g}% of the return ({label} {weights[name]:g})"
+        head = f"{name} is {percent(s)} of the return ({label} {weights[name]:g})"
         w = weight_for_share(parts[name], weights[name], parts["total"], target)
         if w is None:
             lines.append(f"{head}: it is zero at every step, no weight changes that")
