@@ -255,7 +255,7 @@ register(
             "root weights": "JSON: each component's weight w in total",
             "root sigma_env": "the env reward's per-step standard deviation (--alpha-mode "
                               "relative only)",
-            "root cost": "JSON: the reward model's calls and seconds",
+            "root cost": "JSON: the reward model's calls, seconds, ms per call and per env step",
         },
     )
 )
@@ -304,7 +304,7 @@ register(
             "root task, reward": "the Meta-World task and the reward model",
             "root env_config, agent_config, behavior_config, loop_config": "JSON configs",
             "root steps, updates": "env steps and updates done",
-            "root cost": "JSON: the reward model's calls and seconds",
+            "root cost": "JSON: the reward model's calls, seconds, ms per call and per env step",
         },
     )
 )

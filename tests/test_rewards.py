@@ -136,6 +136,8 @@ def test_score_reward_reports_each_components_share(run_dir, tmp_path):
         expected = sum(np.abs(w * p[name].astype(np.float64)).sum() for p in parts) / total
         assert summary["shares"][name] == pytest.approx(expected, rel=1e-5), name
     assert summary["weights"] == {"env": 1.0, "video": 0.01, "fb": 0.5}
+    cost = summary["cost"]  # 4 episodes of 40 steps, one call each
+    assert cost["calls"] == 4 and cost["ms_per_step"] == pytest.approx(1000 * cost["seconds"] / 160)
     flagged = [line.split()[0] for line in summary["advice"]]
     assert flagged == [n for n in ("env", "video", "fb") if summary["shares"][n] < 0.01]
     assert "video" in flagged  # 0.01 x a cosine at 2 steps against a return of several units

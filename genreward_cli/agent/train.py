@@ -381,7 +381,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
             "mean_return_last10": float(np.mean(e["return"][last])) if e["return"] else None,
             "success_last10": float(np.mean(e["success"][last])) if e["success"] else None,
             "eval_return": float(np.mean(log.eval_return[-1])) if log.eval_return else None,
-            "reward_cost": reward_model.cost.as_dict()}
+            "reward_cost": reward_model.cost.as_dict(state.step)}
 
 
 def write_agent_log(path: Path, log: RunLog, agent, env_config, loop_config, reward_model,
@@ -413,5 +413,5 @@ def write_agent_log(path: Path, log: RunLog, agent, env_config, loop_config, rew
                         agent_config=json.dumps(asdict(agent.config)),
                         behavior_config=json.dumps(asdict(agent.behavior.b)),
                         loop_config=json.dumps(asdict(loop_config)),
-                        cost=json.dumps(reward_model.cost.as_dict()),
+                        cost=json.dumps(reward_model.cost.as_dict(step)),
                         weights=json.dumps(reward_model.weights()))

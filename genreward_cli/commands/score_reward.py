@@ -127,7 +127,7 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
         h5.attrs.update(reward=reward, auc=score_auc, spearman=rho,
                         components=json.dumps(per_component),
                         shares=json.dumps(json_safe(overall)), weights=json.dumps(weights),
-                        cost=json.dumps(model.cost.as_dict()))
+                        cost=json.dumps(model.cost.as_dict(sum(lengths))))
         if scale is not None:
             h5.attrs["sigma_env"] = scale
     if plot:
@@ -135,14 +135,15 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     summary = {"out": str(out), "reward": reward, "episodes": int(len(returns)), "auc": score_auc,
                "spearman": rho, "components": per_component, "shares": overall,
                "weights": weights, "sigma_env": scale, "advice": advice,
-               "cost": model.cost.as_dict()}
+               "cost": model.cost.as_dict(sum(lengths))}
     if as_json:
         click.echo(json.dumps(json_safe(summary)))
     else:
         n = len(returns)
         click.echo(f"wrote {out}: {reward} over {n} episode{'s' * (n != 1)}: AUC expert vs "
                    f"random {score_auc:.3f}, Spearman with env return {rho:.3f}, "
-                   f"{model.cost.as_dict()['ms_per_call']:.1f} ms/episode", err=True)
+                   f"{model.cost.as_dict()['ms_per_call']:.1f} ms/episode, "
+                   f"{model.cost.as_dict(sum(lengths))['ms_per_step']:.2f} ms/env step", err=True)
         if scale is not None:
             click.echo(f"  --alpha-mode relative: sigma_env {scale:.4g} per step, so alpha "
                        f"{model.alpha:.4g} and beta {model.beta:.4g}", err=True)

@@ -157,6 +157,8 @@ def summary_line(run_dir, summary: dict) -> str:
     else:
         episodes = f"{NO_EPISODE} (episodes are {summary['episode_steps']} steps)"
     rate = summary["steps_per_s"]
+    cost = summary.get("reward_cost", {}).get("ms_per_step")
     return (f"wrote {run_dir}: {summary['steps']} steps, {summary['episodes']} episodes, "
             f"{summary['updates']} updates; {episodes}"
-            + (f"; {rate:.1f} steps/s" if rate is not None else ""))
+            + (f"; {rate:.1f} steps/s" if rate is not None else "")
+            + (f"; reward {cost:.2f} ms/step" if cost else ""))

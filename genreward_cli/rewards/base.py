@@ -48,9 +48,13 @@ class Cost:
     calls: int = 0
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, float]:
-        return {"calls": self.calls, "seconds": self.seconds,
-                "ms_per_call": 1000 * self.seconds / self.calls if self.calls else 0.0}
+    def as_dict(self, env_steps: int | None = None) -> dict[str, float]:
+        """calls, seconds, ms per call and, given the env steps they served, ms per env step."""
+        out = {"calls": self.calls, "seconds": self.seconds,
+               "ms_per_call": 1000 * self.seconds / self.calls if self.calls else 0.0}
+        if env_steps is not None:
+            out["ms_per_step"] = 1000 * self.seconds / env_steps if env_steps else 0.0
+        return out
 
 
 @dataclass
