@@ -2,7 +2,9 @@
 `encode-goal --vae` and `--image-encoder` load like downloaded ones (no download needed).
 
 The timings of a network do not depend on its weights, so these stand in for the released
-CogVideoX VAE and DINOv3 ViT-S/16+ in benchmarks on machines without the weights.
+CogVideoX VAE and DINOv3 ViT-S/16+ in benchmarks on machines without the weights. The whole
+CogVideoX-5B-I2V pipeline at random weights is `genreward init-model --preset
+cogvideox-5b-i2v-random` (genreward_cli/paper_random.py).
 """
 
 from __future__ import annotations
@@ -10,13 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-
-def dinov3_vits16plus_config():
-    """DINOv3 ViT-S/16+ (384-d, 12 layers, gated MLP, 4 registers)."""
-    from transformers import DINOv3ViTConfig
-
-    return DINOv3ViTConfig(hidden_size=384, intermediate_size=1536, num_hidden_layers=12,
-                           num_attention_heads=6, use_gated_mlp=True, num_register_tokens=4)
+from genreward_cli import paper_random
+from genreward_cli.paper_random import dinov3_vits16plus_config  # noqa: F401 (bench/encoders.py)
 
 
 def write_vae(root: Path, seed: int = 0) -> Path:
@@ -32,10 +29,6 @@ def write_vae(root: Path, seed: int = 0) -> Path:
 
 
 def write_dinov3(root: Path, seed: int = 0) -> Path:
-    """A transformers directory of DINOv3 ViT-S/16+."""
-    import torch
-    from transformers import DINOv3ViTModel
-
-    torch.manual_seed(seed)
-    DINOv3ViTModel(dinov3_vits16plus_config()).save_pretrained(root)
-    return root
+    """A transformers directory of DINOv3 ViT-S/16+ (`init-model --preset
+    dinov3-vits16plus-random`)."""
+    return paper_random.write_dinov3(root, seed=seed)
