@@ -55,6 +55,44 @@ class Run:
     video: str | None  # rollout video, or None
 
 
+@dataclass(frozen=True)
+class Cuts:
+    """Smaller runs of the preset's stages (``None`` keeps the preset's value): for a smoke
+    run of the paper preset on a GPU, or a test. Each is one stage option:
+
+    - ``episodes``: collect's --episodes, expert and random (tiny 4, paper 20)
+    - ``finetune_steps``: finetune's --steps (tiny 50, paper finetune's default 1000)
+    - ``frames``: finetune's and generate's --frames, the clip and goal video length (8k+1;
+      default the model's native count, 49 for CogVideoX-5B-I2V, 9 for the tiny preset)
+    - ``generate_steps``: generate's --steps, denoising steps (paper 50)
+    - ``fb_steps``: train-fb's --steps (tiny 300, paper Table A's 1e5)
+    - ``prefill``: train-agent's --prefill (tiny 256, paper 5000)
+    - ``eval_episodes``: train-agent's --eval-episodes and evaluate's --episodes (tiny 5,
+      paper 10)
+    """
+
+    episodes: int | None = None
+    finetune_steps: int | None = None
+    frames: int | None = None
+    generate_steps: int | None = None
+    fb_steps: int | None = None
+    prefill: int | None = None
+    eval_episodes: int | None = None
+
+
+def put(argv: list[str], flag: str, value) -> list[str]:
+    """``argv`` with ``flag value``: the existing value replaced, else inserted before
+    ``--seed`` (or ``--out``); ``value`` None leaves ``argv`` as it is."""
+    if value is None:
+        return argv
+    argv = list(argv)
+    if flag in argv:
+        argv[argv.index(flag) + 1] = str(value)
+        return argv
+    at = argv.index("--seed") if "--seed" in argv else argv.index("--out")
+    return argv[:at] + [flag, str(value)] + argv[at:]
+
+
 def runs(methods: tuple, seeds: tuple) -> list[Run]:
     """The agent runs of ``methods`` x ``seeds``. One genreward run keeps the single-run
     layout (``agent/``, ``eval.h5``, ``rollouts.mp4``); more go to ``runs/METHOD/SEED`` and
@@ -75,7 +113,7 @@ def method_args(method: str, tiny: bool, models: dict) -> list[str]:
     if method == "genreward":
         return ["--reward", "genreward", "--goal", "goal.h5", "--fb", "fb.h5"]
     if method in ("vlm-rm", "clip-video"):
-        return ["--reward", method, *(["--clip-model", "tiny"] if tiny else [])]
+        return ["--reward", method, *clip_args(tiny, models)]
     if method == "roboclip":
         s3d = "tiny" if tiny else models.get("s3d_model")
         if not s3d:
@@ -92,6 +130,18 @@ def method_args(method: str, tiny: bool, models: dict) -> list[str]:
     if method == "env":
         return ["--reward", "env"]
     raise BadInput(f"--methods: unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def clip_args(tiny: bool, models: dict) -> list[str]:
+    """The OpenCLIP options of select-frame and the CLIP baselines: ``models``' clip_model
+    and clip_pretrained where given, else `tiny` at the tiny preset (the stages' defaults,
+    ViT-B-32 / laion2b_s34b_b79k, at the paper preset)."""
+    out = []
+    if models.get("clip_model") or tiny:
+        out += ["--clip-model", models.get("clip_model") or "tiny"]
+    if models.get("clip_pretrained") is not None:
+        out += ["--clip-pretrained", models["clip_pretrained"]]
+    return out
 
 
 def parse_list(text: str, what: str, cast=str) -> tuple:
@@ -111,15 +161,30 @@ def parse_list(text: str, what: str, cast=str) -> tuple:
 def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
            reward_mode: str = "dense", videos: str | None = None,
            device: str = "auto", methods: tuple = ("genreward",), seeds: tuple | None = None,
-           models: dict | None = None, video_model: str | None = None) -> list[Stage]:
+           models: dict | None = None, video_model: str | None = None,
+           cuts: Cuts = Cuts()) -> list[Stage]:
     """The stages of one pipeline, with paths relative to its directory: the goal and FB
     stages once (with ``seed``), when a method needs them, then train-agent and evaluate for
-    every method and seed (``runs``)."""
+    every method and seed (``runs``).
+
+    ``models`` substitutes the preset's models (local paths absolute, hub ids, `tiny`):
+    ``finetune_model`` (finetune's --model), ``clip_model`` / ``clip_pretrained``
+    (select-frame and the CLIP baselines), ``image_encoder`` (encode-goal), ``s3d_model``,
+    ``tadpole_model``; ``cuts`` shortens stages (``Cuts``). Unset ones leave every command
+    line as the preset writes it, so finished stages stay finished.
+
+    Raises:
+        BadInput: an unknown preset or method, roboclip at the paper preset without
+            s3d_model, or a finetune_model with ``video_model`` (no finetune then).
+    """
     if preset not in PRESETS:
         raise BadInput(f"--preset {preset!r}: choose from {', '.join(PRESETS)}")
     tiny = preset == "tiny"
     seeds = tuple(seeds) if seeds else (seed,)
     models = models or {}
+    if video_model and models.get("finetune_model"):
+        raise BadInput("--finetune-model is the model finetune starts from; with --video-model "
+                       "there is no finetune: give one of them")
     reward_args = {m: method_args(m, tiny, models) for m in methods}  # refuses unknown names
     dev = ["--device", device]
     env = ["--task", task, "--reward-mode", reward_mode]
@@ -128,10 +193,11 @@ def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
     s = str(seed)
     out = []
     if "genreward" in methods:
-        out += goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model)
+        out += goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model,
+                           models, cuts)
     if "diffusion-reward" in methods:
         if "genreward" not in methods:
-            out.append(collect_expert(env, n_demo, s))
+            out.append(collect_expert(env, str(cuts.episodes or n_demo), s))
         out.append(Stage("train-video-model",
                          ["train-video-model", "expert.h5", "--kind", "vqdiffusion",
                           *(["--preset", "tiny", "--codec-steps", "50", "--steps", "50",
@@ -149,14 +215,15 @@ def stages(task: str, preset: str, seed: int = 0, steps: int | None = None,
                 agent_args += ["--fb-train-steps", "100000"]
         single = run.agent == "agent"
         suffix = "" if single else f" {run.method} {run.seed}"
-        out.append(Stage("train-agent" + suffix,
-                         ["train-agent", *env, *reward_args[run.method], "--steps", str(steps),
-                          *agent_args, "--seed", str(run.seed), *dev, "--out", run.agent],
+        agent = ["train-agent", *env, *reward_args[run.method], "--steps", str(steps),
+                 *agent_args, "--seed", str(run.seed), *dev, "--out", run.agent]
+        agent = put(put(agent, "--prefill", cuts.prefill), "--eval-episodes", cuts.eval_episodes)
+        out.append(Stage("train-agent" + suffix, agent,
                          f"{run.agent}/log.h5", "agent_log", resumable=True, done_steps=steps))
         video = ["--video", run.video] if run.video else []
-        out.append(Stage("evaluate" + suffix,
-                         ["evaluate", run.agent, "--episodes", "5" if tiny else "10", "--seed",
-                          str(run.seed), *dev, "--out", run.eval, *video],
+        evaluate = ["evaluate", run.agent, "--episodes", "5" if tiny else "10", "--seed",
+                    str(run.seed), *dev, "--out", run.eval, *video]
+        out.append(Stage("evaluate" + suffix, put(evaluate, "--episodes", cuts.eval_episodes),
                          run.eval, "eval", outputs=[run.video] if run.video else []))
     return out
 
@@ -169,35 +236,44 @@ def collect_expert(env: list, n_demo: str, s: str) -> Stage:
                  "expert.h5", "episodes")
 
 
-def goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model=None) -> list[Stage]:
+def goal_stages(task, tiny, s, env, dev, n_demo, videos, seed, video_model=None,
+                models: dict | None = None, cuts: Cuts = Cuts()) -> list[Stage]:
     """collect expert -> finetune -> generate -> select-frame -> encode-goal -> collect
     random -> train-fb: what the genreward reward reads (goal.h5, fb.h5). With
     ``video_model`` (a finetuned model shared by several tasks) there is no finetune and
-    generate uses it."""
+    generate uses it. ``models`` and ``cuts`` as in ``stages``."""
+    models = models or {}
+    n_demo = str(cuts.episodes or n_demo)
+    finetune = ["finetune", "--videos", videos or "expert.h5",
+                *(["--model", "tiny", "--steps", "50", "--lr", "1e-3"] if tiny else []),
+                "--seed", s, *dev, "--out", "video_model"]
+    finetune = put(put(put(finetune, "--model", models.get("finetune_model")), "--steps",
+                       cuts.finetune_steps), "--frames", cuts.frames)
     plan = [
         collect_expert(env, n_demo, s),
-        Stage("finetune", ["finetune", "--videos", videos or "expert.h5",
-                           *(["--model", "tiny", "--steps", "50", "--lr", "1e-3"] if tiny else []),
-                           "--seed", s, *dev, "--out", "video_model"],
+        Stage("finetune", finetune,
               "video_model/finetune_log.h5", "finetune_log", resumable=True),
         # CogVideoX-5B-I2V generates at its native 480x720 (learned positional embeddings)
-        Stage("generate", ["generate", "--task", task, "--model", video_model or "video_model",
-                           "--seed", s, *dev, "--out", "goal_video.h5", "--mp4", "goal_video.mp4"],
+        Stage("generate", put(put(["generate", "--task", task, "--model",
+                                   video_model or "video_model", "--seed", s, *dev, "--out",
+                                   "goal_video.h5", "--mp4", "goal_video.mp4"],
+                                  "--steps", cuts.generate_steps), "--frames", cuts.frames),
               "goal_video.h5", "goal_video", outputs=["goal_video.mp4"]),
-        Stage("select-frame", ["select-frame", "goal_video.h5",
-                               *(["--clip-model", "tiny"] if tiny else []), *dev,
+        Stage("select-frame", ["select-frame", "goal_video.h5", *clip_args(tiny, models), *dev,
                                "--out", "goal_frame.h5", "--plot", "goal_frame_scores.png"],
               "goal_frame.h5", "goal_frame", outputs=["goal_frame_scores.png"]),
         Stage("encode-goal", ["encode-goal", "goal_video.h5", "goal_frame.h5",
-                              *(["--image-encoder", "tiny"] if tiny else []), "--seed", s, *dev,
-                              "--out", "goal.h5"], "goal.h5", "goal"),
+                              *(["--image-encoder", models.get("image_encoder") or "tiny"]
+                                if tiny or models.get("image_encoder") else []),
+                              "--seed", s, *dev, "--out", "goal.h5"], "goal.h5", "goal"),
         Stage("collect random", ["collect", *env, "--policy", "random", "--episodes", n_demo,
                                  "--workers", "2", "--seed", str(seed + 1), "--out", "random.h5"],
               "random.h5", "episodes"),
-        Stage("train-fb", ["train-fb", "expert.h5", "random.h5", "goal.h5",
-                           *(["--steps", "300", "--z-dim", "64", "--hidden-dim", "128",
-                              "--batch-size", "256"] if tiny else []),
-                           "--seed", s, *dev, "--out", "fb.h5"], "fb.h5", "fb"),
+        Stage("train-fb", put(["train-fb", "expert.h5", "random.h5", "goal.h5",
+                               *(["--steps", "300", "--z-dim", "64", "--hidden-dim", "128",
+                                  "--batch-size", "256"] if tiny else []),
+                               "--seed", s, *dev, "--out", "fb.h5"], "--steps", cuts.fb_steps),
+              "fb.h5", "fb"),
     ]
     return [p for p in plan if not (video_model and p.name == "finetune")]
 

@@ -41,6 +41,37 @@ from genreward_cli.rewards.tadpole import DEFAULT_TADPOLE_MODEL
               help="roboclip with --preset paper: the S3D HowTo100M directory (tiny: `tiny`).")
 @click.option("--tadpole-model", default=DEFAULT_TADPOLE_MODEL, show_default=True,
               help="tadpole with --preset paper: the Stable Diffusion model (tiny: `tiny`).")
+@click.option("--finetune-model", default=None,
+              help="The video model finetune starts from (hub id, diffusers directory, e.g. "
+                   "from `init-model --preset cogvideox-5b-i2v-random`); default: the "
+                   "preset's (`tiny`, or THUDM/CogVideoX-5b-I2V).")
+@click.option("--clip-model", default=None,
+              help="OpenCLIP model of select-frame and the CLIP baselines; default: the "
+                   "preset's (`tiny`, or ViT-B-32).")
+@click.option("--clip-pretrained", default=None,
+              help="OpenCLIP pretrained tag or checkpoint for --clip-model ('' for random "
+                   "weights); default: the stages' (laion2b_s34b_b79k).")
+@click.option("--image-encoder", default=None,
+              help="encode-goal's image encoder (hub id, transformers directory, e.g. from "
+                   "`init-model --preset dinov3-vits16plus-random`); default: the preset's "
+                   "(`tiny`, or DINOv3 ViT-S/16+).")
+@click.option("--episodes", type=click.IntRange(min=1), default=None,
+              help="Cut: expert and random episodes collected (default 4 tiny, 20 paper).")
+@click.option("--finetune-steps", type=click.IntRange(min=1), default=None,
+              help="Cut: finetune steps (default 50 tiny, 1000 paper).")
+@click.option("--frames", type=click.IntRange(min=1), default=None,
+              help="Cut: frames of the finetuning clips and the goal video (8k+1; default the "
+                   "model's native count, 49 for CogVideoX-5B-I2V).")
+@click.option("--generate-steps", type=click.IntRange(min=1), default=None,
+              help="Cut: denoising steps of the goal video (default 50).")
+@click.option("--fb-steps", type=click.IntRange(min=1), default=None,
+              help="Cut: train-fb updates (default 300 tiny, 100000 paper).")
+@click.option("--prefill", type=click.IntRange(min=0), default=None,
+              help="Cut: the agent's random-action prefill steps (default 256 tiny, 5000 "
+                   "paper).")
+@click.option("--eval-episodes", type=click.IntRange(min=1), default=None,
+              help="Cut: evaluation episodes, in training and at the end (default 5 tiny, 10 "
+                   "paper).")
 @click.option("--force", is_flag=True, help="Run every stage again, finished or not.")
 @click.option("--dry-run", is_flag=True, help="Show what would run, and why, and stop.")
 @seed_option
@@ -48,7 +79,9 @@ from genreward_cli.rewards.tadpole import DEFAULT_TADPOLE_MODEL
 @json_option
 @debug_option
 def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods, seeds, s3d_model,
-             tadpole_model, force, dry_run, seed, device, as_json):
+             tadpole_model, finetune_model, clip_model, clip_pretrained, image_encoder, episodes,
+             finetune_steps, frames, generate_steps, fb_steps, prefill, eval_episodes, force, dry_run,
+             seed, device, as_json):
     """Run GenReward end to end for one task (paper Fig. 2, Algorithm 1), and the baselines.
 
     collect expert -> finetune -> generate -> select-frame -> encode-goal -> collect random
@@ -65,6 +98,16 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
       genreward pipeline --task pick-place-v3 --out runs/fig5 \\
           --methods genreward,env,roboclip,tadpole --seeds 0,1,2
       genreward pipeline --task pick-place-v3 --out runs/paper --preset paper --device cuda
+
+    The model options substitute local models for the paper preset's downloads, e.g. the
+    random-weight ones of `init-model` on a machine without the weights; the cut options
+    shorten stages for a smoke run (bench/paper_pipeline_gpu.sh uses both):
+
+    \b
+      genreward pipeline --preset paper --out runs/smoke --device cuda \\
+          --finetune-model models/cogvideox --image-encoder models/dinov3 \\
+          --clip-pretrained '' --episodes 2 --finetune-steps 2 --generate-steps 4 \\
+          --fb-steps 200 --steps 512 --prefill 256 --eval-episodes 1
     """
     from pathlib import Path
 
@@ -73,7 +116,8 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
 
     from genreward_cli.envs.tasks import check_task
     from genreward_cli.evaluate import NO_EPISODE, format_returns
-    from genreward_cli.pipeline import parse_list, plan_status, run_stage, runs, stages, status
+    from genreward_cli.pipeline import (Cuts, parse_list, plan_status, run_stage, runs, stages,
+                                        status)
 
     check_task(task)
     methods = parse_list(methods, "methods")
@@ -93,8 +137,16 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
     plan = stages(task, preset, seed=seed, steps=steps, reward_mode=reward_mode, videos=videos,
                   device=device, methods=methods, seeds=seeds,
                   models={"s3d_model": s3d_model and _absolute(s3d_model),
-                          "tadpole_model": _absolute(tadpole_model)},
-                  video_model=video_model and _absolute(video_model))
+                          "tadpole_model": _absolute(tadpole_model),
+                          "finetune_model": finetune_model and _absolute(finetune_model),
+                          "clip_model": clip_model,
+                          "clip_pretrained": clip_pretrained and _absolute(clip_pretrained)
+                          if clip_pretrained is not None else None,
+                          "image_encoder": image_encoder and _absolute(image_encoder)},
+                  video_model=video_model and _absolute(video_model),
+                  cuts=Cuts(episodes=episodes, finetune_steps=finetune_steps, frames=frames,
+                            generate_steps=generate_steps, fb_steps=fb_steps, prefill=prefill,
+                            eval_episodes=eval_episodes))
     agent_runs = runs(methods, seeds)
     console = Console(stderr=True)
     root.mkdir(parents=True, exist_ok=True)
