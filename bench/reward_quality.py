@@ -250,9 +250,9 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
         models = [("vlm-rm", VLMReward(scorer, text)), ("clip-video", CLIPVideoReward(scorer, text)),
                   ("roboclip", RoboCLIPReward(load_s3d(arm["s3d"], "cpu"), text, crop=crop,
                                               render_size=(h, w)))]
-        if arm["name"] == "tiny":
+        if arm["name"] == "tiny":  # the real architectures of these two take hours on a CPU
             models.append(("tadpole", TADPoLeReward("tiny", text)))
-        models.append(("diffusion-reward", diffusion_reward_model(d, task, arm)))
+            models.append(("diffusion-reward", diffusion_reward_model(d, task, arm)))
         for row in baseline_rows(models, dense, sparse, env_returns, expert):
             if row["method"] == "env" and arm is not arm_list[0]:
                 continue  # the env reward has no encoder: once per task
