@@ -36,6 +36,7 @@ import numpy as np
 
 TASKS = ("pick-place-v3", "bin-picking-v3", "shelf-place-v3")
 ALPHA, BETA = 1e-2, 1e-5  # Table A
+SKIP: set = set()  # baselines left out (--skip)
 
 
 def cli(*args):
@@ -252,7 +253,8 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
                                               render_size=(h, w)))]
         if arm["name"] == "tiny":  # the real architectures of these two take hours on a CPU
             models.append(("tadpole", TADPoLeReward("tiny", text)))
-            models.append(("diffusion-reward", diffusion_reward_model(d, task, arm)))
+            if "diffusion-reward" not in SKIP:
+                models.append(("diffusion-reward", diffusion_reward_model(d, task, arm)))
         for row in baseline_rows(models, dense, sparse, env_returns, expert):
             if row["method"] == "env" and arm is not arm_list[0]:
                 continue  # the env reward has no encoder: once per task
@@ -307,7 +309,9 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--only", default="", help="only these baselines (e.g. diffusion-reward), "
                                               "their rows added to an earlier run's")
+    p.add_argument("--skip", default="", help="baselines to leave out, e.g. diffusion-reward")
     a = p.parse_args()
+    SKIP.update(x for x in a.skip.split(",") if x)
     if a.threads:
         torch.set_num_threads(a.threads)
     a.out.mkdir(parents=True, exist_ok=True)
