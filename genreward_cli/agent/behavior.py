@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -53,7 +54,9 @@ class Actor(nn.Module):
         """``index``: the classes of feat's one-hot latents (see ``HotLinear``)."""
         mean, std = self.net(feat, index).float().chunk(2, -1)
         std = (self.b.max_std - self.b.min_std) * torch.sigmoid(std + 2.0) + self.b.min_std
-        return torch.distributions.Normal(torch.tanh(mean), std)
+        # compiled: no argument check (a data-dependent branch, a host sync on a GPU)
+        check = False if torch.compiler.is_compiling() else None
+        return torch.distributions.Normal(torch.tanh(mean), std, validate_args=check)
 
 
 def lambda_returns(reward, cont, value, gamma: float, lam: float) -> torch.Tensor:
@@ -97,7 +100,8 @@ class Behavior(nn.Module):
         """
         state = {k: start[k].detach() for k in ("deter", "stoch", "index")}
         feats, indices, actions, logps, ents = [wm.rssm.feat(state)], [state["index"]], [], [], []
-        with reuse_tables():  # the weights do not change during the rollout
+        # the weights do not change during the rollout (compiled: no cache, see HotLinear)
+        with contextlib.nullcontext() if torch.compiler.is_compiling() else reuse_tables():
             for _ in range(self.b.horizon):
                 with torch.set_grad_enabled(with_dists and torch.is_grad_enabled()):
                     dist = self.actor(feats[-1], indices[-1])
@@ -115,8 +119,12 @@ class Behavior(nn.Module):
         out = (torch.stack(feats, 1), torch.stack(indices, 1), torch.stack(actions, 1))
         return out + (torch.stack(logps, 1), torch.stack(ents, 1)) if with_dists else out
 
-    def loss(self, wm, start, generator=None):
-        """Actor and critic losses on imagined trajectories from ``start`` states."""
+    def loss(self, wm, start, generator=None, lazy: bool = False):
+        """Actor and critic losses on imagined trajectories from ``start`` states.
+
+        Returns (actor loss, critic loss, metrics): the losses 0-d float32 tensors, the
+        metrics Python floats, or with ``lazy`` detached 0-d tensors on the device (no host
+        sync, for a compiled update)."""
         b = self.b
         feats, index, actions, logp, entropy = self.imagine(wm, start, generator, with_dists=True)
         critic_logits = self.critic(feats, index)  # one pass: the values (detached) and the loss
@@ -141,10 +149,10 @@ class Behavior(nn.Module):
                               index[:, :-1].reshape(n * b.horizon, -1), slow=True).view(n, -1)
         critic_loss = (weight * (-critic.log_prob(returns)
                                  - b.slow_critic_scale * critic.log_prob(slow))).mean()
-        metrics = {"actor": float(actor_loss.detach()), "critic": float(critic_loss.detach()),
-                   "return": float(returns.mean()), "entropy": float(entropy.detach().mean()),
-                   "return_scale": float(scale)}
-        return actor_loss, critic_loss, metrics
+        metrics = {"actor": actor_loss.detach(), "critic": critic_loss.detach(),
+                   "return": returns.mean(), "entropy": entropy.detach().mean(),
+                   "return_scale": scale.float()}
+        return actor_loss, critic_loss, metrics if lazy else {k: float(v) for k, v in metrics.items()}
 
     @torch.no_grad()
     def update_slow_critic(self) -> None:

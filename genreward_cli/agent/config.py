@@ -31,6 +31,18 @@ class AgentConfig:
         "fp32", "Compute precision of updates and acting: `fp32`, or `bf16` (mixed precision, "
         "DreamerV3's own compute dtype: matmuls and convolutions in bfloat16; weights, "
         "optimiser states, distributions and losses in float32).", choices=("fp32", "bf16"))
+    compile: str = option(
+        "auto", "The update under torch.compile: `on` (forward, backward, optimiser steps and the "
+        "slow critic's update compiled as one step with fixed shapes and no host syncs; on a "
+        "GPU replayed as CUDA graphs), `off` (eager), or `auto` (`on` on a GPU, `off` on the "
+        "CPU). Sampling then draws from the device's default generator.",
+        choices=("auto", "on", "off"))
+
+    def compiled(self, device) -> bool:
+        """Whether updates on ``device`` (a ``torch.device`` or its name) are compiled:
+        ``compile`` with `auto` resolved to `on` on CUDA and `off` elsewhere."""
+        kind = device if isinstance(device, str) else device.type
+        return self.compile == "on" or (self.compile == "auto" and kind.startswith("cuda"))
 
     @property
     def feat(self) -> int:

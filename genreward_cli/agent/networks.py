@@ -120,7 +120,8 @@ class HotLinear(nn.Linear):
         if index is None:
             return super().forward(x)
         x, weight, bias = _cast(_autocast_dtype(x.device), x, self.weight, self.bias)
-        tables, table = _TABLES.get(), None
+        # compiled: no table cache (a context variable; the compiler fuses the layout anyway)
+        tables, table = None if torch.compiler.is_compiling() else _TABLES.get(), None
         if tables is not None and weight is self.weight:  # not for a cast: a new tensor
             table = tables.get(self)
             if table is None:
@@ -490,7 +491,9 @@ class RSSM(nn.Module):
         gradient once for the whole sequence (``LoopLinear``)."""
         B, T = embed.shape[:2]
         embed_share = F.linear(embed, self._post_weights()[1]).unbind(1)
-        linear = self._step_linears(batched_grads and torch.is_grad_enabled())
+        # compiled: plain products (LoopLinear keeps Python state across its backward passes)
+        linear = self._step_linears(batched_grads and torch.is_grad_enabled()
+                                    and not torch.compiler.is_compiling())
         state = self.initial(B, embed.device)
         posts = []
         for t in range(T):

@@ -22,12 +22,14 @@ class WorldModel(nn.Module):
         self.reward = mlp(c.feat, c.units, c.layers, 255, zero_out=True, hot=hot)
         self.cont = mlp(c.feat, c.units, c.layers, 1, hot=hot)
 
-    def loss(self, batch: dict[str, torch.Tensor], generator=None):
+    def loss(self, batch: dict[str, torch.Tensor], generator=None, lazy: bool = False):
         """World-model loss on a batch of sequences.
 
         Args:
             batch: image uint8 [B, T, H, W, 3]; action [B, T, A] (the action that led to each
                 observation, zero at is_first); reward, cont float [B, T]; is_first bool [B, T].
+            lazy: metrics as detached 0-d float32 tensors on the device, not Python floats
+                (no host sync, for a compiled update).
         Returns:
             (loss, metrics, posterior states).
         """
@@ -48,4 +50,5 @@ class WorldModel(nn.Module):
         loss = (c.pred_scale * pred + c.dyn_scale * dyn + c.rep_scale * rep).mean()
         metrics = {"image": image_nll.mean(), "reward": reward_nll.mean(),
                    "cont": cont_nll.mean(), "dyn": dyn.mean(), "rep": rep.mean(), "loss": loss}
-        return loss, {k: float(v.detach()) for k, v in metrics.items()}, post
+        metrics = {k: v.detach() for k, v in metrics.items()}
+        return loss, metrics if lazy else {k: float(v) for k, v in metrics.items()}, post

@@ -1,0 +1,204 @@
+"""The compiled update (``--agent compile=on``) against the eager one, which is the reference.
+
+The default suite traces the compiled step with TorchDynamo alone (no code generation, a few
+seconds): one graph, so no host sync and no Python fallback inside it, and the same losses,
+gradients and weights as the eager update. The ``slow`` tests compile it with Inductor (minutes
+on a 2-core CPU) and compare the same, and check that a compiled run's state resumes exactly
+in the compiled path and loads in the eager one.
+
+Sampling: the compiled step draws from the default generator, the eager update from the
+trainer's; both are seeded alike so that they draw the same numbers in the same order (with
+Inductor's ``fallback_random``, its random ops call the eager kernels).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from tolerance import assert_close_sums
+
+from genreward_cli.agent.agent import DeviceMetrics, DreamerAgent, DreamerTrainer
+from genreward_cli.agent.behavior import BehaviorConfig
+from genreward_cli.agent.config import parse_overrides, preset
+from genreward_cli.errors import BadInput
+
+WIDE = dict(deter=64, stoch=8, classes=8, units=64, layers=2, cnn_depth=8)
+
+
+def make_batch(B: int, T: int, seed: int = 0, action_dim: int = 4) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    is_first = torch.zeros(B, T, dtype=torch.bool)
+    is_first[:, 0] = True
+    is_first[0, T // 2] = True  # an episode boundary inside a sequence
+    return {"image": torch.randint(0, 256, (B, T, 64, 64, 3), generator=g, dtype=torch.uint8),
+            "action": torch.rand(B, T, action_dim, generator=g) * 2 - 1,
+            "reward": torch.randn(B, T, generator=g) * 3,
+            "cont": (torch.rand(B, T, generator=g) > 0.05).float(), "is_first": is_first}
+
+
+def pair(overrides: dict, horizon: int, seed: int = 0):
+    """An eager and a compile=on trainer with the same weights."""
+    torch.manual_seed(seed)
+    behavior = BehaviorConfig(horizon=horizon)
+    eager_agent = DreamerAgent(preset("tiny", **overrides), 4, behavior)
+    twin = DreamerAgent(preset("tiny", **overrides, compile="on"), 4, behavior)
+    twin.load_state_dict(copy.deepcopy(eager_agent.state_dict()))
+    eager, compiled = DreamerTrainer(eager_agent, seed=1), DreamerTrainer(twin)
+    eager.keep_grads = compiled.keep_grads = True
+    return eager, compiled
+
+
+def terms(batch: dict, horizon: int) -> int:
+    """The longest reduction of the update: the reconstruction's squared errors summed over
+    every pixel of the batch (a loss's gradient reaches each weight through sums of that
+    many products at most, per path)."""
+    B, T, H, W, C = batch["image"].shape
+    return max(B * T * H * W * C, B * T * horizon)
+
+
+def assert_update_matches(eager, compiled, got_metrics, want_metrics, n: int, what: str):
+    """Losses, clipped gradients and weights after the step agree at float32 tolerances.
+
+    Each value is a sum of at most ``n`` products per path; the bound is the probabilistic
+    one of ``tolerance.gamma`` for ``n`` terms, relative to the largest magnitude in the
+    tensor (the magnitudes of the individual products are not known here), so it is loose
+    for small entries and tight for the large ones, as needed to catch a wrong term.
+    """
+    for k in want_metrics:
+        w, g = torch.tensor(want_metrics[k]), torch.tensor(got_metrics[k])
+        assert_close_sums(g, w, w.abs().clamp(min=1e-3), terms=n, dtype=torch.float32,
+                          msg=f"{what} metric {k}")
+    assert set(compiled.last_grads) == set(eager.last_grads)
+    for name, w in eager.last_grads.items():
+        g = compiled.last_grads[name]
+        assert_close_sums(g, w, torch.full_like(w, float(w.abs().max()) + 1e-12), terms=n,
+                          dtype=torch.float32, msg=f"{what} gradient {name}")
+    # Adam's first step moves each weight by about lr * sign(gradient): compare to lr
+    want = dict(eager.agent.named_parameters())
+    for name, p in compiled.agent.named_parameters():
+        torch.testing.assert_close(p, want[name], rtol=0, atol=3e-4, msg=f"{what} weight {name}")
+
+
+def test_compile_option():
+    """`auto` compiles on CUDA only; on and off are explicit; bad values are errors."""
+    c = preset("tiny")
+    assert c.compile == "auto" and not c.compiled("cpu") and c.compiled("cuda")
+    assert c.compiled(torch.device("cuda", 0))
+    assert preset("tiny", **parse_overrides(("compile=on",))).compiled("cpu")
+    assert not preset("tiny", **parse_overrides(("compile=off",))).compiled("cuda")
+    with pytest.raises(BadInput, match="compile"):
+        preset("tiny", compile="yes")
+    trainer = DreamerTrainer(DreamerAgent(preset("tiny", compile="on"), 4))
+    assert trainer.compiled and trainer.agent.behavior.normalizer.in_place
+    assert not DreamerTrainer(DreamerAgent(preset("tiny"), 4)).compiled
+
+
+def test_device_metrics_read_once():
+    m = DeviceMetrics(("train/a", "train/b"), torch.tensor([1.5, -2.0]))
+    assert list(m) == ["train/a", "train/b"] and len(m) == 2 and "train/a" in m
+    assert m["train/b"] == -2.0 and {**m} == {"train/a": 1.5, "train/b": -2.0}
+    assert isinstance(m["train/a"], float)
+
+
+def test_compiled_step_is_one_graph_and_matches_eager():
+    """TorchDynamo traces the whole update (both world-model and behaviour backward passes,
+    clipping, three Adam steps, the slow critic) into one graph with ``fullgraph``: a host
+    sync (``.item()``, a tensor in a Python branch, boolean-mask indexing) would break it.
+    Run by the traced graph without code generation, it gives the eager update's losses,
+    gradients and weights."""
+    B, T, H = 2, 4, 3
+    eager, compiled = pair({}, H)
+    graphs = []
+
+    def count(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    step = torch.compile(compiled._compiled_step, backend=count, fullgraph=True, dynamic=False)
+    batch = make_batch(B, T)
+    want = eager.update(batch)
+    torch.manual_seed(1)  # the eager trainer's generator is seeded 1: the same draws
+    with torch._dynamo.config.patch(trace_autograd_ops=True):
+        values, grads = step(batch)
+    assert len(graphs) == 1
+    # nor does it hold an op that reads a value back to the host
+    names = {getattr(n.target, "__name__", str(n.target)) for g in graphs for n in g.graph.nodes}
+    assert not names & {"item", "tolist", "cpu", "numpy", "nonzero", "_local_scalar_dense",
+                        "masked_select"}, names
+    compiled.last_grads = dict(zip(compiled._grad_names(), grads))
+    got = DeviceMetrics(tuple(want), values)
+    assert list(got) == list(want)
+    assert_update_matches(eager, compiled, got, want, terms(batch, H), "dynamo")
+
+
+def run_compiled_equivalence(overrides: dict):
+    from torch._inductor import config as inductor_config
+
+    B, T, H = 2, 8, 4
+    eager, compiled = pair(overrides, H)
+    batch = make_batch(B, T)
+    want = eager.update(batch)
+    torch.manual_seed(1)
+    with inductor_config.patch(fallback_random=True):
+        got = compiled.update(batch)
+    assert isinstance(got, DeviceMetrics) and list(got) == list(want)
+    assert_update_matches(eager, compiled, got, want, terms(batch, H), f"inductor {overrides}")
+    # a second update from the stepped weights: the same again (Adam's state, the normaliser)
+    batch = make_batch(B, T, seed=1)
+    eager.keep_grads = compiled.keep_grads = False
+    want = eager.update(batch)
+    torch.manual_seed(2)
+    eager.generator.manual_seed(2)
+    with inductor_config.patch(fallback_random=True):
+        got = compiled.update(batch)
+    for k in ("train/image", "train/loss", "train/return_scale"):
+        assert got[k] == pytest.approx(want[k], rel=1e-3), k
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("overrides", [{}, WIDE], ids=["tiny", "widened"])
+def test_compiled_update_matches_eager(overrides):
+    """Inductor's code for the whole update against the eager update, loss by loss and
+    gradient by gradient (minutes per preset on a 2-core CPU)."""
+    run_compiled_equivalence(overrides)
+
+
+@pytest.mark.slow
+def test_compiled_run_resumes_exactly_and_loads_in_eager():
+    """A compiled trainer's state (with the process's RNG state, which a checkpoint saves)
+    resumes bit for bit in a fresh compiled trainer, and loads into an eager one."""
+    B, T, H = 2, 8, 4
+    batches = [make_batch(B, T, seed=s) for s in range(4)]
+
+    def fresh(compile_):
+        torch.manual_seed(0)
+        agent = DreamerAgent(preset("tiny", compile=compile_), 4, BehaviorConfig(horizon=H))
+        return DreamerTrainer(agent)
+
+    first = fresh("on")
+    torch.manual_seed(5)
+    for b in batches[:2]:
+        first.update(b)
+    state, rng = copy.deepcopy(first.state_dict()), torch.get_rng_state()
+    straight = [dict(first.update(b)) for b in batches[2:]]
+
+    resumed = fresh("on")
+    resumed.load_state_dict(state)
+    torch.set_rng_state(rng)
+    again = [dict(resumed.update(b)) for b in batches[2:]]
+    assert again == straight
+    for (name, p), q in zip(first.agent.named_parameters(), resumed.agent.parameters()):
+        assert torch.equal(p, q), name
+    assert resumed.updates == first.updates == 4
+
+    eager = fresh("off")
+    eager.load_state_dict(state)
+    want = dict(DreamerAgent.state_dict(first.agent))
+    assert eager.updates == 2
+    assert eager.agent.behavior.normalizer.range is not None
+    out = eager.update(batches[2])
+    assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
+    assert set(eager.agent.state_dict()) == set(want)
