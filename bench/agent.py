@@ -5,6 +5,11 @@ peak memory, replay bytes per step, and the update's FLOPs against the machine's
     .venv/bin/python bench/agent.py --preset S --updates 3        # Table A sizes
     .venv/bin/python bench/agent.py --preset S --precision bf16   # mixed precision
     python bench/agent.py --preset S --device cuda
+    python bench/agent.py --preset S --device cuda --compile      # eager against compiled
+
+With ``--compile``: an eager and a compiled trainer (``--agent compile=on``) from the same
+weights, their updates alternated on the same batches in one process; prints each median,
+the ratio and the compiled step's one-off compile time, and nothing else (no FLOP count).
 
 The FLOP count and "fraction of peak" are those of fp32 (with --precision bf16 the fraction
 can exceed 1). "Fraction of peak" divides the update's FLOP rate by the rate of a large fp32
@@ -54,6 +59,8 @@ def main() -> None:
     p.add_argument("--length", type=int, default=64)
     p.add_argument("--train-ratio", type=float, default=512)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    p.add_argument("--compile", action="store_true",
+                   help="alternate eager and compiled updates; print both medians")
     a = p.parse_args()
     from genreward_cli.memory import keep_freed_memory
 
@@ -76,6 +83,8 @@ def main() -> None:
           f"allocator: {'freed memory kept' if kept else 'glibc defaults'}")
     if a.precision == "bf16" and (line := machine.bf16_warning(dev)) is not None:
         print(f"# warning: {line}")
+    if a.compile:
+        return compare_compiled(a, agent, trainer, replay)
     batch = replay.sample(a.batch, a.length, dev)
     with FlopCounterMode(display=False) as counter:
         trainer.update(batch)  # also the warm-up
@@ -102,6 +111,63 @@ def main() -> None:
     else:
         print(f"peak process memory (RSS): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     print(f"replay: {replay.nbytes_per_step} bytes per stored step (uint8 frames)")
+
+
+def compare_compiled(a, agent, eager, replay) -> None:
+    """Eager and compiled updates alternated on the same batches, from the same weights."""
+    import copy
+    import dataclasses
+
+    from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
+
+    dev = a.device
+
+    def sync():
+        if dev == "cuda":
+            torch.cuda.synchronize()
+
+    config = dataclasses.replace(agent.config, compile="on")
+    twin = DreamerAgent(config, agent.action_dim, agent.behavior.b).to(dev)
+    twin.load_state_dict(copy.deepcopy(agent.state_dict()))
+    compiled = DreamerTrainer(twin)
+    eager.update(replay.sample(a.batch, a.length, dev))  # warm-up
+    before = []
+    for _ in range(3):  # printed before compiling, in case the compilation runs out of time
+        batch = replay.sample(a.batch, a.length, dev)
+        sync()
+        start = time.perf_counter()
+        eager.update(batch)
+        sync()
+        before.append(time.perf_counter() - start)
+    print(f"eager (before compiling): {statistics.median(before) * 1e3:.1f} ms per update "
+          f"(median of 3)", flush=True)
+    compiled.update(replay.sample(a.batch, a.length, dev))  # compiles
+    sync()
+    print(f"compile time: {compiled.compile_seconds:.1f} s", flush=True)
+    compiled.update(replay.sample(a.batch, a.length, dev))  # CUDA graphs: records here
+    sync()
+    times = {"eager": [], "compiled": []}
+    for _ in range(a.updates):
+        batch = replay.sample(a.batch, a.length, dev)
+        for name, trainer in (("eager", eager), ("compiled", compiled)):
+            sync()
+            start = time.perf_counter()
+            metrics = trainer.update(batch)
+            sync()
+            times[name].append(time.perf_counter() - start)
+            float(metrics["train/loss"])  # read back, as a log line would
+    med = {k: statistics.median(v) for k, v in times.items()}
+    mode = "reduce-overhead" if dev == "cuda" else "default"
+    print(f"eager:    {med['eager'] * 1e3:.1f} ms per update (median of {a.updates})")
+    print(f"compiled: {med['compiled'] * 1e3:.1f} ms per update (median of {a.updates}; "
+          f"torch.compile mode {mode!r})")
+    print(f"ratio eager / compiled: {med['eager'] / med['compiled']:.2f}x")
+    print(f"compile time: {compiled.compile_seconds:.1f} s (the first compiled update, "
+          f"compilation included; CUDA graphs are recorded at the second)")
+    if dev == "cuda":
+        print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    print(f"machine: {machine.describe()}" + (f"; GPU: {torch.cuda.get_device_name()}"
+                                              if dev == "cuda" else ""))
 
 
 if __name__ == "__main__":

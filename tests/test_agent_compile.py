@@ -39,12 +39,12 @@ def make_batch(B: int, T: int, seed: int = 0, action_dim: int = 4) -> dict[str, 
             "cont": (torch.rand(B, T, generator=g) > 0.05).float(), "is_first": is_first}
 
 
-def pair(overrides: dict, horizon: int, seed: int = 0):
+def pair(overrides: dict, horizon: int, seed: int = 0, device: str = "cpu"):
     """An eager and a compile=on trainer with the same weights."""
     torch.manual_seed(seed)
     behavior = BehaviorConfig(horizon=horizon)
-    eager_agent = DreamerAgent(preset("tiny", **overrides), 4, behavior)
-    twin = DreamerAgent(preset("tiny", **overrides, compile="on"), 4, behavior)
+    eager_agent = DreamerAgent(preset("tiny", **overrides), 4, behavior).to(device)
+    twin = DreamerAgent(preset("tiny", **overrides, compile="on"), 4, behavior).to(device)
     twin.load_state_dict(copy.deepcopy(eager_agent.state_dict()))
     eager, compiled = DreamerTrainer(eager_agent, seed=1), DreamerTrainer(twin)
     eager.keep_grads = compiled.keep_grads = True
@@ -74,8 +74,8 @@ def assert_update_matches(eager, compiled, got_metrics, want_metrics, n: int, wh
     assert set(compiled.last_grads) == set(eager.last_grads)
     for name, w in eager.last_grads.items():
         g = compiled.last_grads[name]
-        assert_close_sums(g, w, torch.full_like(w, float(w.abs().max()) + 1e-12), terms=n,
-                          dtype=torch.float32, msg=f"{what} gradient {name}")
+        assert_close_sums(g.cpu(), w.cpu(), torch.full_like(w, float(w.abs().max()) + 1e-12).cpu(),
+                          terms=n, dtype=torch.float32, msg=f"{what} gradient {name}")
     # Adam's first step moves each weight by about lr * sign(gradient): compare to lr
     want = dict(eager.agent.named_parameters())
     for name, p in compiled.agent.named_parameters():
@@ -134,12 +134,12 @@ def test_compiled_step_is_one_graph_and_matches_eager():
     assert_update_matches(eager, compiled, got, want, terms(batch, H), "dynamo")
 
 
-def run_compiled_equivalence(overrides: dict):
+def run_compiled_equivalence(overrides: dict, device: str = "cpu"):
     from torch._inductor import config as inductor_config
 
     B, T, H = 2, 8, 4
-    eager, compiled = pair(overrides, H)
-    batch = make_batch(B, T)
+    eager, compiled = pair(overrides, H, device=device)
+    batch = {k: v.to(device) for k, v in make_batch(B, T).items()}
     want = eager.update(batch)
     torch.manual_seed(1)
     with inductor_config.patch(fallback_random=True):
@@ -147,8 +147,7 @@ def run_compiled_equivalence(overrides: dict):
     assert isinstance(got, DeviceMetrics) and list(got) == list(want)
     assert_update_matches(eager, compiled, got, want, terms(batch, H), f"inductor {overrides}")
     # a second update from the stepped weights: the same again (Adam's state, the normaliser)
-    batch = make_batch(B, T, seed=1)
-    eager.keep_grads = compiled.keep_grads = False
+    batch = {k: v.to(device) for k, v in make_batch(B, T, seed=1).items()}
     want = eager.update(batch)
     torch.manual_seed(2)
     eager.generator.manual_seed(2)
@@ -164,6 +163,14 @@ def test_compiled_update_matches_eager(overrides):
     """Inductor's code for the whole update against the eager update, loss by loss and
     gradient by gradient (minutes per preset on a 2-core CPU)."""
     run_compiled_equivalence(overrides)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_compiled_update_matches_eager_on_cuda():
+    """The same on a GPU, where the compiled step is replayed as CUDA graphs
+    ("reduce-overhead"; its first call runs without a graph, the later ones replay it)."""
+    run_compiled_equivalence(WIDE, device="cuda")
 
 
 @pytest.mark.slow
@@ -202,3 +209,22 @@ def test_compiled_run_resumes_exactly_and_loads_in_eager():
     out = eager.update(batches[2])
     assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
     assert set(eager.agent.state_dict()) == set(want)
+
+
+def test_resume_may_change_compile(tmp_path):
+    """`compile` says how updates run, not what they compute: a run resumes with another
+    value, or from a config saved before the field existed; other agent fields still count."""
+    import json
+
+    from genreward_cli.agent.train import CHECKPOINT_NAME, CONFIG_NAME, prepare_run_dir
+
+    saved = {"steps": 10, "agent": {"deter": 32}}  # as saved before `compile` existed
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(saved))
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"")
+    for value in ("auto", "on", "off"):
+        prepare_run_dir(tmp_path, {"steps": 20, "agent": {"deter": 32, "compile": value}},
+                        resume=True, force=False)
+    assert json.loads((tmp_path / CONFIG_NAME).read_text())["agent"]["compile"] == "off"
+    with pytest.raises(BadInput, match="agent"):
+        prepare_run_dir(tmp_path, {"steps": 20, "agent": {"deter": 64, "compile": "on"}},
+                        resume=True, force=False)

@@ -30,6 +30,17 @@ from genreward_cli.errors import BadInput
 CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME = "config.json", "checkpoint.pt", "log.h5"
 RUN_FILES = (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, "metrics.jsonl", "tensorboard")
 RESUMABLE = ("steps", "device")  # options a resumed run may change
+# fields of the saved "agent" config a resumed run may change: how updates run, not what
+# they compute (a run saved before a field existed lacks it)
+RESUMABLE_AGENT = ("compile",)
+
+
+def _comparable(config: dict) -> dict:
+    """``config`` without ``RESUMABLE_AGENT`` in its "agent" entry."""
+    if not isinstance(config.get("agent"), dict):
+        return config
+    agent = {k: v for k, v in config["agent"].items() if k not in RESUMABLE_AGENT}
+    return {**config, "agent": agent}
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,8 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
                     previous: dict | None = None) -> Path:
     """Check or create the run directory; with ``force``, remove a previous run's files.
     On ``resume``, ``config`` must match the run's saved config (``previous``, as the caller
-    brought an older run's up to date; else read from ``out``) but for ``RESUMABLE``."""
+    brought an older run's up to date; else read from ``out``) but for ``RESUMABLE`` and the
+    agent's ``RESUMABLE_AGENT`` fields."""
     out = Path(out)
     saved = out / CONFIG_NAME
     if out.exists() and not out.is_dir():
@@ -82,14 +94,15 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
     if resume:
         if not (out / CHECKPOINT_NAME).exists():
             raise BadInput(f"--resume: {out / CHECKPOINT_NAME} does not exist")
-        old = previous if previous is not None else load_run_config(out)
+        old = _comparable(previous if previous is not None else load_run_config(out))
+        new = _comparable(config)
         # an option the saved config lacks was added after the run was made: the command
         # gives it the value that reproduces such a run (``LEGACY_VALUES``), so it is no change
-        changed = sorted(k for k in set(old) | set(config)
-                         if k not in RESUMABLE and k in old and old[k] != config.get(k))
+        changed = sorted(k for k in set(old) | set(new)
+                         if k not in RESUMABLE and k in old and old[k] != new.get(k))
         if changed:
             raise BadInput(f"--resume: {out} was run with other options: "
-                           + ", ".join(f"{k}={old.get(k)!r} (now {config.get(k)!r})" for k in changed))
+                           + ", ".join(f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in changed))
     elif saved.exists() or (out / CHECKPOINT_NAME).exists():
         if not force:
             raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "
