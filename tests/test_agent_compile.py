@@ -206,9 +206,15 @@ def test_compiled_run_resumes_exactly_and_loads_in_eager():
     want = dict(DreamerAgent.state_dict(first.agent))
     assert eager.updates == 2
     assert eager.agent.behavior.normalizer.range is not None
+    assert eager.wm_opt.param_groups[0]["fused"]  # its own kind of Adam, not the saver's
     out = eager.update(batches[2])
     assert all(torch.isfinite(torch.tensor(v)) for v in out.values())
     assert set(eager.agent.state_dict()) == set(want)
+    # and back: the eager state into the compiled trainer, whose step keeps its one graph
+    resumed.load_state_dict(eager.state_dict())
+    assert not resumed.wm_opt.param_groups[0]["fused"]
+    out = resumed.update(batches[3])
+    assert all(torch.isfinite(torch.tensor(out[k])) for k in out)
 
 
 def test_resume_may_change_compile(tmp_path):

@@ -92,6 +92,9 @@ class DeviceMetrics(Mapping):
         return len(self._keys)
 
 
+_ADAM_KINDS = ("foreach", "fused", "capturable")  # how an Adam step runs, not what it computes
+
+
 class DreamerTrainer:
     """Optimisers and the update: world model on replayed sequences, then actor and critic
     on trajectories imagined from every posterior state of the batch.
@@ -100,8 +103,8 @@ class DreamerTrainer:
     same code compiled by ``torch.compile`` (mode "reduce-overhead" on CUDA, which replays
     CUDA graphs; "default" elsewhere) as one step: forward passes, backward passes (traced
     into the graph), gradient clipping, Adam steps (foreach; on CUDA capturable, with learning
-    rates as tensors), and the slow critic's update. Shapes are fixed by the first batch (another shape recompiles). The
-    step has no host syncs and no Python state that changes between steps: sampling draws
+    rates as tensors), and the slow critic's update. Shapes are fixed by the first batch
+    (another shape recompiles). The step has no host syncs and no Python state that changes between steps: sampling draws
     from the device's default generator (saved with the process's RNG states in a
     checkpoint) instead of ``self.generator``, the return normaliser's range is a tensor
     updated in place, and the metrics come back as a ``DeviceMetrics``.
@@ -172,12 +175,19 @@ class DreamerTrainer:
                                  self.lrs):
             kept = {p: dict(opt.state[p]) for p in opt.param_groups[0]["params"]
                     if self.compiled}
+            flags = [{k: g[k] for k in _ADAM_KINDS} for g in opt.param_groups]
             opt.load_state_dict(state[name])
             for p, old in kept.items():  # the compiled step's tensors, at the same addresses
                 for k, t in old.items():
-                    t.copy_(opt.state[p][k])
+                    if k in opt.state[p]:
+                        t.copy_(opt.state[p][k])
+                    else:  # saved before the first step
+                        t.zero_()
                 opt.state[p].update(old)
-            for group in opt.param_groups:  # the trainer's own kind: a tensor when compiled
+            for group, own in zip(opt.param_groups, flags):
+                # this trainer's kind of Adam (fused eager, foreach compiled), whichever saved
+                # the state, and its kind of learning rate: a tensor when compiled on CUDA
+                group.update(own)
                 if isinstance(lr, torch.Tensor):
                     lr.fill_(float(group["lr"]))
                     group["lr"] = lr
@@ -188,8 +198,9 @@ class DreamerTrainer:
         self.updates = state["updates"]
 
     def _update(self, batch: dict[str, torch.Tensor], generator, lazy: bool):
-        """One update; returns (metric names, their values): Python floats, or with ``lazy``
-        0-d tensors (the compiled step). No host syncs with ``lazy``."""
+        """One update. Returns (metrics, gradients): metrics by name, Python floats, or with
+        ``lazy`` 0-d tensors (the compiled step, which then has no host syncs); the clipped
+        gradients in ``_grad_names`` order with ``keep_grads``, else an empty list."""
         a, c = self.agent, self.agent.config
         with a.autocast():
             loss, metrics, post = a.wm.loss(batch, generator, lazy=lazy)
