@@ -90,8 +90,12 @@ def judge(parts_list, weights, env_returns, expert) -> dict:
     returns = np.asarray([p["total"].sum() for p in parts_list])
     sums = [abs_sums(p, weights) for p in parts_list]
     overall = shares_from_sums({n: sum(s[n] for s in sums) for n in sums[0]})
+    alone = {}  # each component's own return (the ranking it would give alone)
+    for name in weights:
+        r = np.asarray([p[name].sum() for p in parts_list])
+        alone[name] = {"auc": auc(r[expert], r[~expert]), "spearman": spearman(r, env_returns)}
     return {"auc": auc(returns[expert], returns[~expert]), "spearman": spearman(returns, env_returns),
-            "shares": overall}
+            "shares": overall, "alone": alone}
 
 
 def genreward_rows(components, dense, sparse, env_returns, expert, goal_name):
@@ -283,15 +287,18 @@ def percent(x) -> str:
 
 def table(task: str, rows: list) -> str:
     lines = [f"### {task}", "",
-             "| arm | method | reward mode | goal | AUC expert vs random | Spearman with env return "
-             "| env share | generative shares | ms per episode |",
+             "| arm | method | reward mode | goal | AUC | Spearman | shares of the return "
+             "| components alone: AUC / Spearman | ms per episode |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         s = r["shares"]
-        gen = ", ".join(f"{n} {percent(v)}" for n, v in s.items() if n != "env") or "-"
+        shares = ", ".join(f"{n} {percent(v)}" for n, v in s.items())
+        alone = ", ".join(f"{n} {m['auc']:.2f} / {m['spearman']:.2f}"
+                          for n, m in r.get("alone", {}).items()
+                          if n != "env" and len(s) > 1) or "-"
         cost = "-" if r.get("cost_ms") is None else f"{r['cost_ms']:.0f}"
         lines.append(f"| {r['arm']} | {r['method']} | {r['mode']} | {r['goal']} | {r['auc']:.3f} | "
-                     f"{r['spearman']:.3f} | {percent(s.get('env'))} | {gen} | {cost} |")
+                     f"{r['spearman']:.3f} | {shares} | {alone} | {cost} |")
     return "\n".join(lines) + "\n"
 
 
