@@ -128,6 +128,8 @@ class DreamerTrainer:
             # kernel, so the foreach form, which it fuses itself
             self.lrs = [torch.tensor(lr, device=agent.device, dtype=torch.float32)
                         for lr in (c.model_lr, b.actor_lr, b.critic_lr)]
+            for lr in self.lrs:  # read in place by the graph, not copied in at each replay
+                torch._dynamo.mark_static_address(lr)
             kinds = dict(foreach=True, capturable=True)
         elif self.compiled:  # on the CPU (no capturable optimiser there): float rates
             self.lrs = [c.model_lr, b.actor_lr, b.critic_lr]
