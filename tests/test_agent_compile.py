@@ -44,6 +44,14 @@ def pair(overrides: dict, horizon: int, seed: int = 0, device: str = "cpu"):
     torch.manual_seed(seed)
     behavior = BehaviorConfig(horizon=horizon)
     eager_agent = DreamerAgent(preset("tiny", **overrides), 4, behavior).to(device)
+    with torch.no_grad():
+        # DreamerV3 zero-initialises the reward and critic outputs: at the start every return
+        # and value is rounding noise, and so is the actor's REINFORCE gradient. Random
+        # outputs give the advantages a value to compare.
+        for head in (eager_agent.wm.reward, eager_agent.behavior.critic,
+                     eager_agent.behavior.slow_critic):
+            head[-1].weight.normal_(0, 0.1)
+            head[-1].bias.normal_(0, 0.1)
     twin = DreamerAgent(preset("tiny", **overrides, compile="on"), 4, behavior).to(device)
     twin.load_state_dict(copy.deepcopy(eager_agent.state_dict()))
     eager, compiled = DreamerTrainer(eager_agent, seed=1), DreamerTrainer(twin)
