@@ -256,7 +256,8 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
                   ("roboclip", RoboCLIPReward(load_s3d(arm["s3d"], "cpu"), text, crop=crop,
                                               render_size=(h, w)))]
         if arm["name"] == "tiny":  # the real architectures of these two take hours on a CPU
-            models.append(("tadpole", TADPoLeReward("tiny", text)))
+            if "tadpole" not in SKIP:
+                models.append(("tadpole", TADPoLeReward("tiny", text)))
             if "diffusion-reward" not in SKIP:
                 models.append(("diffusion-reward", diffusion_reward_model(d, task, arm)))
         for row in baseline_rows(models, dense, sparse, env_returns, expert):
