@@ -91,9 +91,11 @@ def assert_update_matches(eager, compiled, got_metrics, want_metrics, n: int, wh
 
 
 def test_compile_option():
-    """`auto` compiles on CUDA only; on and off are explicit; bad values are errors."""
-    c = preset("tiny")
-    assert c.compile == "auto" and not c.compiled("cpu") and c.compiled("cuda")
+    """`off` by default; `auto` compiles on CUDA only; on and off are explicit; bad values are
+    errors."""
+    assert preset("tiny").compile == "off" and not preset("tiny").compiled("cuda")
+    c = preset("tiny", **parse_overrides(("compile=auto",)))
+    assert not c.compiled("cpu") and c.compiled("cuda")
     assert c.compiled(torch.device("cuda", 0))
     assert preset("tiny", **parse_overrides(("compile=on",))).compiled("cpu")
     assert not preset("tiny", **parse_overrides(("compile=off",))).compiled("cuda")

@@ -116,7 +116,11 @@ class DreamerTrainer:
         self.compiled = c.compiled(agent.device)
         traceable = hasattr(torch._dynamo.config, "trace_autograd_ops")
         if self.compiled and not traceable and c.compile == "auto":
-            self.compiled = False  # this torch cannot: eager, as with compile=off
+            import warnings
+
+            warnings.warn(f"--agent compile=auto: torch {torch.__version__} cannot trace backward "
+                          "passes into a compiled graph; the updates run eager", stacklevel=2)
+            self.compiled = False
         elif self.compiled and not traceable:
             raise BadInput(f"--agent compile=on: torch {torch.__version__} cannot trace backward "
                            "passes into a compiled graph (torch._dynamo.config.trace_autograd_ops); "

@@ -31,11 +31,13 @@ class AgentConfig:
         "fp32", "Compute precision of updates and acting: `fp32`, or `bf16` (mixed precision, "
         "DreamerV3's own compute dtype: matmuls and convolutions in bfloat16; weights, "
         "optimiser states, distributions and losses in float32).", choices=("fp32", "bf16"))
+    # `off` by default until the compiled path's GPU equivalence test and timing have run on a
+    # GPU; `auto` (on with CUDA) is meant to become the default then
     compile: str = option(
-        "auto", "The update under torch.compile: `on` (forward, backward, optimiser steps and the "
+        "off", "The update under torch.compile: `on` (forward, backward, optimiser steps and the "
         "slow critic's update compiled as one step with fixed shapes and no host syncs; on a "
-        "GPU replayed as CUDA graphs), `off` (eager), or `auto` (`on` on a GPU, `off` on the "
-        "CPU). Sampling then draws from the device's default generator.",
+        "GPU replayed as CUDA graphs), `off` (eager, the reference), or `auto` (`on` on a GPU, "
+        "`off` on the CPU). Sampling then draws from the device's default generator.",
         choices=("auto", "on", "off"))
 
     def compiled(self, device) -> bool:
