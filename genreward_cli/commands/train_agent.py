@@ -40,8 +40,8 @@ def upgrade_run_config(saved: dict) -> dict:
 @click.option("--agent", "agent_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a field of the preset, checked strictly (repeatable), e.g. "
                    "--agent deter=128 --agent cnn_depth=16, --agent precision=bf16 for "
-                   "bfloat16 mixed precision, or --agent compile=on|off for the update under "
-                   "torch.compile (default auto: on a GPU, as CUDA graphs).")
+                   "bfloat16 mixed precision, or --agent compile=on|auto for the whole update "
+                   "under torch.compile (default off; auto: on with a GPU, as CUDA graphs).")
 @click.option("--model-lr", type=POSITIVE, default=None,
               help="World-model learning rate; default: the preset's (Table A: 1e-4).")
 @click.option("--actor-lr", type=POSITIVE, default=None,
