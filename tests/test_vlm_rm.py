@@ -141,5 +141,6 @@ def test_score_reward_vlm_rm_cli(scorer, tmp_path):
                 "--baseline-strength", a, "--out", tmp_path / "bad.h5")
         assert r.exit_code == 2, (a, r.stderr)
         lines = r.stderr.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("Error: --baseline-strength"), r.stderr
+        assert len(lines) == 1 and lines[0].startswith("Error:"), r.stderr
+        assert "--baseline-strength" in lines[0], r.stderr
     assert not (tmp_path / "bad.h5").exists()
