@@ -154,13 +154,13 @@ def test_pipeline_dry_run_with_substitutes_and_their_refusal(tmp_path):
 @pytest.mark.slow
 def test_paper_preset_end_to_end_at_480x720_on_paper_layout_models(small_cogvideox, tmp_path):
     """Every stage of `--preset paper` with its options (S agent, FB d = 512, online FB, the
-    per-task interval, OpenCLIP ViT-B-32), CPU-sized CogVideoX-5B-I2V-layout model at 480x720,
+    per-task interval), CPU-sized CogVideoX-5B-I2V-layout model at 480x720, tiny CLIP,
     9 frames; then train-agent refuses the goal for another task or camera. About 7 minutes on
     2 cores."""
     out = tmp_path / "paper"
     r = run("pipeline", "--task", "pick-place-v3", "--preset", "paper", "--out", out,
-            "--device", "cpu", "--finetune-model", small_cogvideox, "--clip-model", "ViT-B-32",
-            "--clip-pretrained", "", "--image-encoder", "tiny", "--episodes", 1,
+            "--device", "cpu", "--finetune-model", small_cogvideox, "--clip-model", "tiny",
+            "--image-encoder", "tiny", "--episodes", 1,
             "--finetune-steps", 1, "--frames", 9, "--generate-steps", 2, "--fb-steps", 10,
             "--steps", 258, "--prefill", 256, "--eval-episodes", 1, "--json")
     assert r.exit_code == 0, r.stderr
