@@ -61,7 +61,7 @@ demo: setup
 	  "$(DEMO_DIR)/curves.png $(DEMO_DIR)/rollouts.mp4 $(DEMO_DIR)/score.png"
 
 docs: setup
-	$(PY) -m genreward_cli.artifacts > docs/artifacts.md
+	$(PY) -m genreward_cli.store.docs > docs/artifacts.md
 	$(PY) -m genreward_cli.clidoc > docs/cli.md
 
 bench: setup

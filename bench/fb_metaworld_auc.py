@@ -28,7 +28,7 @@ def gr(*args):
 def main() -> None:
     import torch
 
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.fb.io import read_model
     from genreward_cli.metrics import auc
 
@@ -53,14 +53,14 @@ def main() -> None:
     gr("train-fb", d / "random.h5", d / "expert.h5", d / "goal.h5", "--steps", a.steps,
        "--z-dim", 64, "--hidden-dim", 256, "--batch-size", 512, "--objective", a.objective,
        "--out", d / "fb.h5", "--force")
-    with artifacts.open_artifact(d / "fb.h5", "fb") as art:
+    with store.open_artifact(d / "fb.h5", "fb") as art:
         model = read_model(art)
         goal = torch.from_numpy(art.file["goal_embedding"][()])
         emb = [art.file[f"cache/embeddings/{k}"][()] for k in sorted(art.file["cache/embeddings"])]
     # cache order = input order: random episodes, then expert episodes
     actions = []
     for name in ("random.h5", "expert.h5"):
-        with artifacts.open_artifact(d / name, "episodes") as art:
+        with store.open_artifact(d / name, "episodes") as art:
             actions += [art.file[f"episodes/{k}/action"][()] for k in art.groups()]
     rewards = [model.reward(torch.from_numpy(e[:-1]), torch.from_numpy(act), goal).numpy()
                for e, act in zip(emb, actions)]

@@ -70,11 +70,11 @@ class CachedVideoEncoder:
 
 
 def read_episodes(path):
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.rewards.base import EpisodeRecord
 
     out = []
-    with artifacts.open_artifact(path, "episodes") as art:
+    with store.open_artifact(path, "episodes") as art:
         for k in art.groups():
             g = art.file[f"episodes/{k}"]
             out.append(EpisodeRecord(g["image"][()], g["action"][()], g["env_reward"][()],
@@ -198,7 +198,7 @@ def diffusion_reward_model(d: Path, task: str, arm: dict):
 
 def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, check: bool,
              only: tuple = ()) -> list:
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.envs.tasks import describe
     from genreward_cli.goal.clip import FrameScorer
     from genreward_cli.rewards.baselines import CLIPVideoReward, VLMReward
@@ -238,7 +238,7 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
         cache: dict = {}
         cost = None  # of the first goal, which encodes every episode (the second reads the cache)
         for goal, (g, fb) in goals.items():
-            with artifacts.open_artifact(g, "goal") as ga, artifacts.open_artifact(fb, "fb") as fa:
+            with store.open_artifact(g, "goal") as ga, store.open_artifact(fb, "fb") as fa:
                 model = GenerativeReward(ga, fa, alpha=1.0, beta=1.0, interval=128)
             model.video_encoder = CachedVideoEncoder(model.video_encoder, cache)
             start = time.perf_counter()

@@ -16,7 +16,8 @@ import click
 
 from genreward_cli import __version__
 from genreward_cli.errors import GenrewardError
-from genreward_cli.options import ARGV_KEY, DEBUG_KEY, debug_option
+from genreward_cli.options import DEBUG_KEY, debug_option
+from genreward_cli.store.provenance import COMMAND_ARGS
 
 
 class _Reported(click.ClickException):
@@ -39,6 +40,9 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+_ARGS_TOKEN = "genreward.args_token"
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -48,10 +52,18 @@ class StageGroup(click.Group):
     line for the provenance of what the stages write."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        ctx.meta[ARGV_KEY] = list(args)
+        ctx.meta[_ARGS_TOKEN] = COMMAND_ARGS.set(tuple(args))
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        try:
+            return self._invoke(ctx)
+        finally:
+            token = ctx.meta.pop(_ARGS_TOKEN, None)
+            if token is not None:
+                COMMAND_ARGS.reset(token)
+
+    def _invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except click.UsageError as e:

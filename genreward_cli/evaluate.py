@@ -101,7 +101,7 @@ def log_path(run: str | Path) -> Path:
 
 def load_agent(art, device: str = "cpu"):
     """The DreamerAgent stored in an open `agent_log` artifact, in eval mode."""
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.agent.agent import DreamerAgent
     from genreward_cli.agent.behavior import BehaviorConfig
     from genreward_cli.agent.config import AgentConfig
@@ -110,7 +110,7 @@ def load_agent(art, device: str = "cpu"):
     behavior = BehaviorConfig(**json.loads(art.attrs["behavior_config"]))
     action_dim = int(art.attrs["action_dim"])
     agent = DreamerAgent(agent_config, action_dim, behavior)
-    agent.load_state_dict(artifacts.read_weights(art.file["weights/agent"]))
+    agent.load_state_dict(store.read_weights(art.file["weights/agent"]))
     return agent.to(device).eval()
 
 
@@ -150,9 +150,9 @@ class RunCurve:
 
 
 def read_run(path: str | Path) -> RunCurve:
-    from genreward_cli import artifacts
+    from genreward_cli import store
 
-    with artifacts.open_artifact(log_path(path), "agent_log") as art:
+    with store.open_artifact(log_path(path), "agent_log") as art:
         config = art.config
         f = art.file
         if len(f["eval/step"]):

@@ -9,7 +9,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from genreward_cli.artifacts import Artifact, open_artifact, recorded_candidates, sha256_file
+from genreward_cli.store import Artifact, open_artifact, recorded_candidates, sha256_file
 from genreward_cli.errors import BadInput, GenrewardError
 
 MAX_GROUPS_SHOWN = 2

@@ -12,7 +12,6 @@ import math
 import click
 
 DEBUG_KEY = "genreward.debug"
-ARGV_KEY = "genreward.argv"
 
 
 def _set_debug(ctx: click.Context, _param, value: bool) -> bool:

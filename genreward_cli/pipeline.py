@@ -294,7 +294,7 @@ def _normalise(words: list[str], drop_steps: bool) -> list[str]:
 
 def status(stage: Stage, root: Path) -> tuple[str, str]:
     """("done" | "resume" | "run", why) for a stage in the pipeline directory ``root``."""
-    from genreward_cli import artifacts
+    from genreward_cli import store
 
     marker = root / stage.marker
     if not marker.exists():
@@ -311,7 +311,7 @@ def status(stage: Stage, root: Path) -> tuple[str, str]:
             return "run", f"unreadable output ({type(e).__name__}: {e})"
         return _compare(stage, root, producer, parents, steps)
     try:
-        art = artifacts.open_artifact(marker, stage.kind)
+        art = store.open_artifact(marker, stage.kind)
     except GenrewardError as e:
         return "run", f"unreadable output ({e})"
     with art:
@@ -322,7 +322,7 @@ def status(stage: Stage, root: Path) -> tuple[str, str]:
 def _compare(stage: Stage, root: Path, producer: str, parents: list,
              steps: int | None) -> tuple[str, str]:
     """``status`` of a stage whose output was made by ``producer`` from ``parents``."""
-    from genreward_cli import artifacts
+    from genreward_cli import store
 
     producer = shlex.split(producer.split(": ", 1)[-1])
     extendable = stage.done_steps is not None
@@ -331,7 +331,7 @@ def _compare(stage: Stage, root: Path, producer: str, parents: list,
     for parent in parents:
         path = Path(parent["path"])
         path = path if path.is_absolute() else root / path
-        if not path.exists() or artifacts.sha256_file(path) != parent["sha256"]:
+        if not path.exists() or store.sha256_file(path) != parent["sha256"]:
             return "run", f"its input {parent['path']} changed"
     if stage.done_steps is not None and steps < stage.done_steps:
         return "resume", f"at {steps} of {stage.done_steps} steps"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genreward_cli import artifacts
+from genreward_cli import store
 
 
 def fake_episode(rng, T=5, size=8):
@@ -20,15 +20,15 @@ def fake_episode(rng, T=5, size=8):
 
 def write_episodes(path, episodes, force=False, parents=(), mutate=None):
     """Write an episodes artifact; ``mutate(h5)`` may corrupt it before validation runs."""
-    with artifacts.write_artifact(
+    with store.write_artifact(
         path, "episodes", config={"test": True}, parents=list(parents), force=force
     ) as h5:
         h5.attrs["task"] = "pick-place-v3"
         for k, ep in enumerate(episodes):
             g = h5.create_group(f"episodes/{k:06d}")
-            artifacts.frames_dataset(g, "image", ep["image"])
+            store.frames_dataset(g, "image", ep["image"])
             for name in ("state", "action", "reward", "env_reward", "success"):
-                artifacts.array_dataset(g, name, ep[name])
+                store.array_dataset(g, name, ep[name])
             g.attrs.update(task="pick-place-v3", seed=k, prompt="p", policy="random")
         if mutate is not None:
             mutate(h5)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from helpers import fake_episode, write_episodes
@@ -24,20 +24,20 @@ def rng():
 def test_round_trip_keeps_data_and_root_attrs(tmp_path, rng):
     eps = [fake_episode(rng, T=5), fake_episode(rng, T=7)]
     parent = write_episodes(tmp_path / "parent.h5", [fake_episode(rng)])
-    with artifacts.open_artifact(parent) as p:
+    with store.open_artifact(parent) as p:
         ref = p.ref()
     path = write_episodes(tmp_path / "eps.h5", eps, parents=[ref])
-    with artifacts.open_artifact(path, "episodes") as art:
+    with store.open_artifact(path, "episodes") as art:
         assert art.groups() == ["000000", "000001"]
         for k, ep in zip(art.groups(), eps):
             for name, value in ep.items():
                 stored = art.file[f"episodes/{k}/{name}"]
                 assert stored.dtype == value.dtype
                 np.testing.assert_array_equal(stored[()], value)
-        assert art.attrs["schema_version"] == artifacts.SCHEMA_VERSION
+        assert art.attrs["schema_version"] == store.SCHEMA_VERSION
         assert art.config == {"test": True}
         assert art.parents == [ref]
-        assert art.parents[0]["sha256"] == artifacts.sha256_file(parent)
+        assert art.parents[0]["sha256"] == store.sha256_file(parent)
         assert art.attrs["producer"].startswith("genreward ")
         assert "T" in art.attrs["created_at"]
         assert art.versions["metaworld"]
@@ -75,7 +75,7 @@ def test_bad_files_give_one_line_and_exit_2(tmp_path, rng, mutate, message):
     with h5py.File(bad, "a") as h5:
         mutate(h5)
     with pytest.raises(BadInput, match="^" + str(bad).replace(".", r"\.") + ": "):
-        artifacts.open_artifact(bad).close()
+        store.open_artifact(bad).close()
     result = CliRunner().invoke(cli, ["inspect", str(bad)])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
@@ -85,7 +85,7 @@ def test_bad_files_give_one_line_and_exit_2(tmp_path, rng, mutate, message):
 def test_wrong_kind_is_refused(tmp_path, rng):
     path = write_episodes(tmp_path / "eps.h5", [fake_episode(rng)])
     with pytest.raises(BadInput, match="artifact kind is 'episodes', expected 'goal_video'"):
-        artifacts.open_artifact(path, "goal_video")
+        store.open_artifact(path, "goal_video")
     result = CliRunner().invoke(cli, ["inspect", str(path), "--kind", "goal_video"])
     assert result.exit_code == 2
     assert "artifact kind is 'episodes', expected 'goal_video'" in result.stderr
@@ -112,10 +112,10 @@ def test_a_file_that_is_not_hdf5_is_named_so(tmp_path, rng):
         assert len(result.stderr.strip().splitlines()) == 1
     # the signature may follow a user block (at 512, 1024, ...)
     path = write_episodes(tmp_path / "eps.h5", [fake_episode(rng)])
-    assert artifacts.has_hdf5_signature(path)
+    assert store.has_hdf5_signature(path)
     (tmp_path / "block.h5").write_bytes(b"\0" * 1024 + path.read_bytes()[:64])
-    assert artifacts.has_hdf5_signature(tmp_path / "block.h5")
-    assert not artifacts.has_hdf5_signature(tmp_path / "notes.h5")
+    assert store.has_hdf5_signature(tmp_path / "block.h5")
+    assert not store.has_hdf5_signature(tmp_path / "notes.h5")
 
 
 def test_invalid_content_is_never_written(tmp_path, rng):
@@ -130,8 +130,8 @@ def test_crash_mid_write_leaves_no_final_file(tmp_path):
     out = tmp_path / "eps.h5"
     code = f"""
 import os, numpy as np
-from genreward_cli import artifacts
-with artifacts.write_artifact({str(out)!r}, "episodes", config={{}}) as h5:
+from genreward_cli import store
+with store.write_artifact({str(out)!r}, "episodes", config={{}}) as h5:
     h5.create_dataset("episodes/000000/reward", data=np.zeros(3, np.float32))
     h5.flush()
     os._exit(9)  # killed mid-write
@@ -145,7 +145,7 @@ with artifacts.write_artifact({str(out)!r}, "episodes", config={{}}) as h5:
 def test_exception_mid_write_removes_tmp(tmp_path):
     out = tmp_path / "eps.h5"
     with pytest.raises(RuntimeError):
-        with artifacts.write_artifact(out, "episodes", config={}):
+        with store.write_artifact(out, "episodes", config={}):
             raise RuntimeError("interrupted")
     assert not out.exists() and not (tmp_path / "eps.h5.tmp").exists()
 
@@ -157,7 +157,7 @@ def test_force_semantics(tmp_path, rng):
         write_episodes(out, [fake_episode(rng, T=4)])
     assert out.read_bytes() == before
     write_episodes(out, [fake_episode(rng, T=4)], force=True)
-    with artifacts.open_artifact(out) as art:
+    with store.open_artifact(out) as art:
         assert art.file["episodes/000000/action"].shape == (4, 4)
 
 
@@ -167,8 +167,8 @@ def test_version_mismatch_is_recorded(tmp_path, rng):
         versions = json.loads(h5.attrs["versions"])
         versions["metaworld"] = "0.0.1"
         h5.attrs["versions"] = json.dumps(versions)
-    with pytest.warns(artifacts.VersionMismatchWarning, match="written with metaworld 0.0.1"):
-        art = artifacts.open_artifact(path)
+    with pytest.warns(store.VersionMismatchWarning, match="written with metaworld 0.0.1"):
+        art = store.open_artifact(path)
     assert len(art.warnings) == 1 and "metaworld 0.0.1" in art.warnings[0]
     art.close()
 
@@ -185,4 +185,4 @@ def test_hdf5_command_line_tools_read_artifacts(tmp_path, rng):
 def test_docs_match_schema():
     docs = os.path.join(os.path.dirname(__file__), "..", "docs", "artifacts.md")
     with open(docs) as f:
-        assert f.read() == artifacts.markdown(), "run `make docs` to regenerate docs/artifacts.md"
+        assert f.read() == store.markdown(), "run `make docs` to regenerate docs/artifacts.md"

@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genreward_cli import __version__, artifacts, config
+from genreward_cli import __version__, config, store
 from genreward_cli.cli import cli
 from genreward_cli.envs.config import EnvConfig
 from genreward_cli.errors import BadInput
@@ -56,7 +56,7 @@ def test_collect_writes_a_valid_episodes_artifact(collected):
     out, summary = collected
     assert summary["episodes"] == 2 and summary["task"] == "reach-v3"
     assert 0.0 <= summary["success_rate"] <= 1.0
-    with artifacts.open_artifact(out, "episodes") as art:
+    with store.open_artifact(out, "episodes") as art:
         assert art.groups() == ["000000", "000001"]
         g = art.file["episodes/000001"]
         assert g["image"].shape == (13, 64, 64, 3) and g["action"].shape == (12, 4)
@@ -270,7 +270,7 @@ def test_inspect_verifies_parent_hashes(tmp_path):
 
     rng = np.random.default_rng(0)
     parent = write_episodes(tmp_path / "parent.h5", [fake_episode(rng)])
-    with artifacts.open_artifact(parent) as p:
+    with store.open_artifact(parent) as p:
         ref = p.ref()
     child = write_episodes(tmp_path / "child.h5", [fake_episode(rng)], parents=[ref])
     rep = json.loads(run("inspect", child, "--json").stdout)

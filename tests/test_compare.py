@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 
 
@@ -16,7 +16,7 @@ def fake_run(path, seed, max_steps, episodes, reward="env"):
     steps = max_steps * np.arange(1, episodes + 1, dtype=np.int64)
     returns = np.arange(episodes, dtype=np.float32) + seed
     config = {"reward": reward, "reward_mode": "dense", "seed": seed, "max_steps": max_steps}
-    with artifacts.write_artifact(path / "log.h5", "agent_log", config=config) as h5:
+    with store.write_artifact(path / "log.h5", "agent_log", config=config) as h5:
         for name, data in [("episodes/step", steps), ("episodes/return", returns),
                            ("episodes/success", np.zeros(episodes, bool)),
                            ("episodes/length", np.full(episodes, max_steps, np.int64)),
@@ -25,7 +25,7 @@ def fake_run(path, seed, max_steps, episodes, reward="env"):
                            ("eval/step", np.zeros(0, np.int64)),
                            ("eval/return", np.zeros((0, 2), np.float32)),
                            ("eval/success", np.zeros((0, 2), bool))]:
-            artifacts.array_dataset(h5, name, data)
+            store.array_dataset(h5, name, data)
         h5.attrs.update(task="reach-v3", reward=reward, steps=int(max_steps * episodes),
                         env_config=json.dumps({"task": "reach-v3", "max_steps": max_steps}))
     return path

@@ -3,7 +3,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.fb.model import FBConfig, FBModel
 from genreward_cli.fb.tabular import goal_success, random_mdp, train_gridworld
@@ -124,7 +124,7 @@ def test_train_fb_writes_a_loadable_fb_artifact(fb_run):
     from genreward_cli.fb.io import read_model
 
     d, _ = fb_run
-    with artifacts.open_artifact(d / "fb.h5", "fb") as art:
+    with store.open_artifact(d / "fb.h5", "fb") as art:
         model = read_model(art)
         assert art.file["metrics/loss"].shape == (20,)
         assert art.file["cache/embeddings/000000"].shape == (41, 32)
@@ -144,7 +144,7 @@ def test_train_fb_resumes_and_refuses_bad_inputs(fb_run, tmp_path):
     d, common = fb_run
     r = run("train-fb", *common, "--steps", 30, "--out", d / "fb.h5", "--resume", "--json")
     assert r.exit_code == 0, r.stderr
-    with artifacts.open_artifact(d / "fb.h5", "fb") as art:
+    with store.open_artifact(d / "fb.h5", "fb") as art:
         assert list(art.file["metrics/step"][()]) == list(range(1, 31))
     r = run("train-fb", d / "random.h5", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "exactly one `goal` file" in r.stderr

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.video import model as video_model
@@ -236,7 +236,7 @@ def test_prompt_alone_generates_text_to_video_and_the_goal_stages_take_it(tmp_pa
     result = run("generate", "--prompt", "pick up the blue fork", "--t2v-model", "tiny",
                  "--frames", 9, "--steps", 2, "--out", gv)
     assert result.exit_code == 0, result.stderr
-    with artifacts.open_artifact(gv, "goal_video") as art:
+    with store.open_artifact(gv, "goal_video") as art:
         frames = art.file["frames"][()]
         assert frames.shape == (9, 64, 64, 3) and frames.dtype == np.uint8
         np.testing.assert_array_equal(art.file["condition_image"][()], frames[0])
@@ -247,7 +247,7 @@ def test_prompt_alone_generates_text_to_video_and_the_goal_stages_take_it(tmp_pa
     assert result.exit_code == 0, result.stderr
     result = run("encode-goal", gv, gf, "--image-encoder", "tiny", "--out", goal)
     assert result.exit_code == 0, result.stderr
-    with artifacts.open_artifact(goal, "goal") as art:
+    with store.open_artifact(goal, "goal") as art:
         assert art.file["video_latent"].shape == (4, 4, 8, 8)  # the tiny-t2v VAE's latent
         assert art.attrs["prompt"] == "pick up the blue fork"
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.goal.clip import FrameScorer, select
@@ -106,7 +106,7 @@ def chain(tmp_path_factory):
 
 def test_select_frame_artifact(chain):
     d, summary = chain
-    with artifacts.open_artifact(d / "gf.h5", "goal_frame") as art:
+    with store.open_artifact(d / "gf.h5", "goal_frame") as art:
         scores = art.file["scores"][()]
         assert scores.shape == (17,)
         assert art.attrs["index"] == int(np.argmax(scores)) == summary["index"]
@@ -119,7 +119,7 @@ def test_select_frame_artifact(chain):
 
 def test_goal_artifact_rebuilds_identical_encoders(chain):
     d, _ = chain
-    with artifacts.open_artifact(d / "goal.h5", "goal") as art:
+    with store.open_artifact(d / "goal.h5", "goal") as art:
         z, e = art.file["video_latent"][()], art.file["frame_embedding"][()]
         vcfg = VideoEncoderConfig.from_json(art.attrs["video_encoder"])
         icfg = ImageEncoderConfig.from_json(art.attrs["image_encoder"])
@@ -141,10 +141,10 @@ def test_goal_vae_dtype_is_stored_and_reused(chain, tmp_path):
     r = run("encode-goal", d / "gv.h5", d / "gf.h5", "--image-encoder", "tiny", "--dtype", "bfloat16",
             "--out", tmp_path / "goal_bf16.h5")
     assert r.exit_code == 0, r.stderr
-    with artifacts.open_artifact(tmp_path / "goal_bf16.h5", "goal") as art:
+    with store.open_artifact(tmp_path / "goal_bf16.h5", "goal") as art:
         z16 = art.file["video_latent"][()]
         vcfg = VideoEncoderConfig.from_json(art.attrs["video_encoder"])
-    with artifacts.open_artifact(d / "goal.h5", "goal") as art:
+    with store.open_artifact(d / "goal.h5", "goal") as art:
         z32 = art.file["video_latent"][()]
     assert vcfg.dtype == "bfloat16" and z16.dtype == np.float32
     encoder = VideoEncoder(vcfg)
@@ -163,17 +163,17 @@ def test_goal_bad_inputs(chain, tmp_path):
     assert r.exit_code == 2 and "expected 'goal_video'" in r.stderr
     # a goal video of another resolution than the goal frame
     other = tmp_path / "gv128.h5"
-    with artifacts.write_artifact(other, "goal_video", config={}) as h5:
-        artifacts.frames_dataset(h5, "frames", random_video(0, frames=9, size=32))
-        artifacts.array_dataset(h5, "condition_image", random_video(0, frames=1, size=32)[0])
+    with store.write_artifact(other, "goal_video", config={}) as h5:
+        store.frames_dataset(h5, "frames", random_video(0, frames=9, size=32))
+        store.array_dataset(h5, "condition_image", random_video(0, frames=1, size=32)[0])
         h5.attrs.update(prompt="p", model="tiny")
     r = run("encode-goal", other, d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "mismatched resolutions" in r.stderr
     # an empty video
     empty = tmp_path / "empty.h5"
-    with artifacts.write_artifact(empty, "goal_video", config={}) as h5:
+    with store.write_artifact(empty, "goal_video", config={}) as h5:
         h5.create_dataset("frames", shape=(0, 64, 64, 3), dtype=np.uint8)
-        artifacts.array_dataset(h5, "condition_image", random_video(0, frames=1)[0])
+        store.array_dataset(h5, "condition_image", random_video(0, frames=1)[0])
         h5.attrs.update(prompt="p", model="tiny")
     r = run("select-frame", empty, "--clip-model", "tiny", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "no frames" in r.stderr

@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 
 
@@ -30,12 +30,12 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(pipeline_run)
                  "agent/log.h5", "eval.h5", "rollouts.mp4", "curves.png", "curves.csv"):
         assert (out / name).stat().st_size > 0, name
     # the hand-over is through files: each stage names its inputs with their hashes
-    with artifacts.open_artifact(out / "agent" / "log.h5", "agent_log") as art:
+    with store.open_artifact(out / "agent" / "log.h5", "agent_log") as art:
         # recorded absolute, so that a later stage finds them from any directory
         want = {str((out / name).resolve()) for name in ("goal.h5", "fb.h5")}
         assert {p["path"] for p in art.parents} == want
         assert int(art.attrs["steps"]) == 512
-    with artifacts.open_artifact(out / "goal.h5", "goal") as art:  # usable from any directory
+    with store.open_artifact(out / "goal.h5", "goal") as art:  # usable from any directory
         assert json.loads(art.attrs["video_encoder"])["vae"] == str((out / "video_model").resolve())
     assert first["eval"]["episodes"] == 5 and 0 <= first["goal_frame"]["index"] < 49
 
@@ -59,7 +59,7 @@ def test_more_pipeline_steps_resume_the_agent_and_skip_the_rest(pipeline_run):
     actions = {s["stage"]: s["action"] for s in json.loads(r.stdout)["stages"]}
     assert actions.pop("train-agent") == "resumed" and actions.pop("evaluate") == "ran"
     assert set(actions.values()) == {"skipped"}
-    with artifacts.open_artifact(out / "eval.h5", "eval") as art:
+    with store.open_artifact(out / "eval.h5", "eval") as art:
         assert int(art.attrs["step"]) == 768
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 
 SMALL = ["--layers", 1, "--heads", 1, "--text-layers", 1, "--text-width", 64, "--vae-width", 8,
@@ -166,19 +166,19 @@ def test_paper_preset_end_to_end_at_480x720_on_paper_layout_models(small_cogvide
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
     assert [s["action"] for s in summary["stages"]] == ["ran"] * 9
-    with artifacts.open_artifact(out / "goal_video.h5", "goal_video") as art:
+    with store.open_artifact(out / "goal_video.h5", "goal_video") as art:
         assert art.file["frames"].shape == (9, 480, 720, 3)  # the model's native size
         assert art.file["condition_image"].shape == (480, 720, 3)
-    with artifacts.open_artifact(out / "goal.h5", "goal") as art:
+    with store.open_artifact(out / "goal.h5", "goal") as art:
         latent = art.file["video_latent"].shape
         assert latent[0] == 16 and latent[-2:] == (60, 90)
         assert art.attrs["task"] == "pick-place-v3" and art.attrs["camera"] == "corner"
-    with artifacts.open_artifact(out / "fb.h5", "fb") as art:
+    with store.open_artifact(out / "fb.h5", "fb") as art:
         assert json.loads(art.attrs["config"])["z_dim"] == 512
     config = json.loads((out / "agent" / "config.json").read_text())
     assert (config["preset"], config["agent"]["deter"], config["fb_train_steps"]) == ("S", 512, 100000)
     assert (config["reward_interval"], config["prefill"]) == (128, 256)
-    with artifacts.open_artifact(out / "eval.h5", "eval") as art:
+    with store.open_artifact(out / "eval.h5", "eval") as art:
         assert len(art.file["return"]) == 1
     # a goal made for another task, or seen from another camera, is refused
     common = ["train-agent", "--reward", "genreward", "--goal", out / "goal.h5", "--fb",

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.metrics import auc, spearman
 from genreward_cli.rewards.base import EpisodeRecord
@@ -51,7 +51,7 @@ def run_dir(tmp_path_factory):
 
 
 def load_episode(path, k=0):
-    with artifacts.open_artifact(path, "episodes") as art:
+    with store.open_artifact(path, "episodes") as art:
         g = art.file[f"episodes/{art.groups()[k]}"]
         return EpisodeRecord(g["image"][()], g["action"][()], g["env_reward"][()], g["reward"][()])
 
@@ -59,7 +59,7 @@ def load_episode(path, k=0):
 def test_generative_reward_values_and_schedule(run_dir):
     d = run_dir
     ep = load_episode(d / "expert.h5", 0)
-    with artifacts.open_artifact(d / "goal.h5") as goal, artifacts.open_artifact(d / "fb.h5") as fb:
+    with store.open_artifact(d / "goal.h5") as goal, store.open_artifact(d / "fb.h5") as fb:
         model = GenerativeReward(goal, fb, alpha=0.5, beta=0.25, interval=20)
         parts = model(ep)
     steps = [19, 39]
@@ -85,7 +85,7 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["episodes"] == 4 and set(summary["components"]) == {"env", "video", "fb"}
-    with artifacts.open_artifact(tmp_path / "s.h5", "reward_score") as art:
+    with store.open_artifact(tmp_path / "s.h5", "reward_score") as art:
         assert list(art.file["expert"][()]) == [True, True, False, False]
         assert 0.0 <= art.attrs["auc"] <= 1.0
     assert (tmp_path / "s.png").exists()
@@ -127,7 +127,7 @@ def test_score_reward_reports_each_components_share(run_dir, tmp_path):
             "--out", tmp_path / "s.h5", "--json")
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
-    with artifacts.open_artifact(d / "goal.h5") as goal, artifacts.open_artifact(d / "fb.h5") as fb:
+    with store.open_artifact(d / "goal.h5") as goal, store.open_artifact(d / "fb.h5") as fb:
         model = GenerativeReward(goal, fb, alpha=0.01, beta=0.5, interval=20)
         parts = [model(load_episode(p, k)) for p in (d / "expert.h5", d / "random.h5")
                  for k in range(2)]
@@ -141,7 +141,7 @@ def test_score_reward_reports_each_components_share(run_dir, tmp_path):
     flagged = [line.split()[0] for line in summary["advice"]]
     assert flagged == [n for n in ("env", "video", "fb") if summary["shares"][n] < 0.01]
     assert "video" in flagged  # 0.01 x a cosine at 2 steps against a return of several units
-    with artifacts.open_artifact(tmp_path / "s.h5", "reward_score") as art:
+    with store.open_artifact(tmp_path / "s.h5", "reward_score") as art:
         per_episode = art.file["shares/video"][()]
         assert per_episode.shape == (4,) and per_episode.dtype == np.float32
         first = np.abs(0.01 * parts[0]["video"]).sum() / np.abs(parts[0]["total"]).sum()
@@ -212,7 +212,7 @@ def test_online_rewards_match_offline_and_render_only_sampled_frames(run_dir, tm
             "--height", 32, "--width", 48, "--out", tmp_path / "goal_small.h5")
     assert r.exit_code == 0, r.stderr
     for goal, size in ((d / "goal.h5", (64, 64)), (tmp_path / "goal_small.h5", (32, 48))):
-        with artifacts.open_artifact(goal) as g, artifacts.open_artifact(d / "fb.h5") as fb:
+        with store.open_artifact(goal) as g, store.open_artifact(d / "fb.h5") as fb:
             model = GenerativeReward(g, fb, alpha=0.5, beta=0.25, interval=20)
         env = ReplayedEnv(ep.image)
         online = replay_online(model, ep, env)

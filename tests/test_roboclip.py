@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards import s3d
@@ -183,12 +183,12 @@ def test_score_reward_cli(recorded, tmp_path):
             "--out", tmp_path / "s.h5", "--json")
     assert r.exit_code == 0, r.stderr
     assert set(json.loads(r.stdout)["components"]) == {"s3d"}
-    with artifacts.open_artifact(tmp_path / "s.h5", "reward_score") as art:
+    with store.open_artifact(tmp_path / "s.h5", "reward_score") as art:
         assert art.file["components/s3d"][()].all()  # one non-zero reward per episode
     r = run("score-reward", *eps, "--reward", "roboclip", "--s3d-model", "tiny",
             "--roboclip-demo", d / "expert.h5", "--out", tmp_path / "demo.h5")
     assert r.exit_code == 0, r.stderr
-    with artifacts.open_artifact(tmp_path / "demo.h5") as art:
+    with store.open_artifact(tmp_path / "demo.h5") as art:
         assert any(p["kind"] == "episodes" and p["path"].endswith("expert.h5")
                    for p in json.loads(art.attrs["parents"]))
     r = run("score-reward", *eps, "--reward", "clip-video", "--clip-model", "tiny",

@@ -10,7 +10,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import Terminated, _on_sigterm, cli
 
 
@@ -52,11 +52,11 @@ def test_a_signal_mid_stage_removes_the_unfinished_output(tmp_path, monkeypatch,
 def test_replacing_removes_its_tmp_when_interrupted(tmp_path):
     path = tmp_path / "checkpoint.pt"
     with pytest.raises(Terminated):
-        with artifacts.replacing(path) as tmp:
+        with store.replacing(path) as tmp:
             tmp.write_bytes(b"half")
             raise Terminated()
     assert not list(tmp_path.iterdir())
-    with artifacts.replacing(path) as tmp:
+    with store.replacing(path) as tmp:
         tmp.write_bytes(b"whole")
     assert path.read_bytes() == b"whole" and not tmp.exists()
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts, inspection, media
+from genreward_cli import store, inspection, media
 from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput, GenrewardError
 from helpers import fake_episode, write_episodes
@@ -75,7 +75,7 @@ def test_second_writer_is_refused_and_first_finishes_intact(holder, rng):
     release.touch()
     assert proc.wait(timeout=60) == 0, proc.stderr.read()
     assert not tmp.exists()
-    with artifacts.open_artifact(out, "episodes") as art:  # the first writer's data, whole
+    with store.open_artifact(out, "episodes") as art:  # the first writer's data, whole
         expected = fake_episode(np.random.default_rng(7), T=9)
         np.testing.assert_array_equal(art.file["episodes/000000/state"][()], expected["state"])
 
@@ -92,7 +92,7 @@ def test_second_writer_through_the_cli_exits_2_in_one_line(holder, tmp_path):
     assert len(lines) == 1 and "another process is writing it now" in lines[0], result.stderr
     release.touch()
     assert proc.wait(timeout=60) == 0
-    with artifacts.open_artifact(out, "episodes"):  # not the refused writer's `videos`
+    with store.open_artifact(out, "episodes"):  # not the refused writer's `videos`
         pass
 
 
@@ -100,8 +100,8 @@ def test_stale_tmp_of_a_killed_writer_does_not_block(tmp_path, rng):
     out = tmp_path / "eps.h5"
     code = f"""
 import os, numpy as np
-from genreward_cli import artifacts
-with artifacts.write_artifact({str(out)!r}, "episodes", config={{}}) as h5:
+from genreward_cli import store
+with store.write_artifact({str(out)!r}, "episodes", config={{}}) as h5:
     h5.create_dataset("episodes/000000/reward", data=np.zeros(3, np.float32))
     h5.flush()
     os._exit(9)  # killed mid-write: its lock dies with it
@@ -109,7 +109,7 @@ with artifacts.write_artifact({str(out)!r}, "episodes", config={{}}) as h5:
     assert subprocess.run([sys.executable, "-c", code]).returncode == 9
     assert (tmp_path / "eps.h5.tmp").exists() and not out.exists()
     write_episodes(out, [fake_episode(rng, T=3)])
-    with artifacts.open_artifact(out) as art:
+    with store.open_artifact(out) as art:
         assert art.file["episodes/000000/action"].shape == (3, 4)
     assert not (tmp_path / "eps.h5.tmp").exists()
 
@@ -118,9 +118,9 @@ def test_output_written_meanwhile_is_not_overwritten(tmp_path, rng):
     out = write_episodes(tmp_path / "eps.h5", [fake_episode(rng, T=3)])
     before = out.read_bytes()
     with pytest.raises(BadInput, match="already exists"):
-        artifacts.lock_tmp(out, force=False)
+        store.lock_tmp(out, force=False)
     assert out.read_bytes() == before
-    tmp, fd = artifacts.lock_tmp(out, force=True)
+    tmp, fd = store.lock_tmp(out, force=True)
     os.close(fd)
     tmp.unlink()
 
@@ -148,7 +148,7 @@ def test_damaged_checked_dataset_is_refused_on_open(episodes, tmp_path):
     bad = damage(episodes, "episodes/000000/state", tmp_path / "bad.h5")
     with pytest.raises(BadInput, match=r"bad\.h5: dataset 'episodes/000000/state' cannot be "
                                        r"read \(damaged or truncated file\?\)"):
-        artifacts.open_artifact(bad)
+        store.open_artifact(bad)
     result = run("inspect", bad)
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
@@ -168,7 +168,7 @@ def test_every_read_of_a_damaged_dataset_names_file_and_dataset(episodes, tmp_pa
     bad = damage(episodes, "episodes/000000/image", tmp_path / "bad.h5")
     with h5py.File(episodes) as h5:
         state = h5["episodes/000000/state"][()]
-    with artifacts.open_artifact(bad) as art:  # images are not read by validation
+    with store.open_artifact(bad) as art:  # images are not read by validation
         np.testing.assert_array_equal(art.file["episodes/000000/state"][()], state)
         with pytest.raises(BadInput,
                            match=r"bad\.h5: dataset 'episodes/000000/image' cannot be read"):
@@ -193,14 +193,14 @@ def test_local_paths_are_recorded_absolute_and_names_as_given(tmp_path, monkeypa
     tmp_path = tmp_path.resolve()
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models" / "tiny").mkdir(parents=True)
-    assert artifacts.record_path("models/tiny") == str(tmp_path / "models" / "tiny")
-    assert artifacts.record_path("THUDM/CogVideoX-5b-I2V") == "THUDM/CogVideoX-5b-I2V"
+    assert store.record_path("models/tiny") == str(tmp_path / "models" / "tiny")
+    assert store.record_path("THUDM/CogVideoX-5b-I2V") == "THUDM/CogVideoX-5b-I2V"
     for name in ("tiny", "tiny-t2v"):  # folders named like built-in presets: the presets win
         (tmp_path / name).mkdir()
-    assert artifacts.record_path("tiny") == "tiny"
-    assert artifacts.record_path("tiny-t2v", builtin={"tiny": 0, "tiny-t2v": 0}) == "tiny-t2v"
-    assert artifacts.record_path("tiny", builtin=()) == str(tmp_path / "tiny")
-    assert artifacts.record_path(None) is None
+    assert store.record_path("tiny") == "tiny"
+    assert store.record_path("tiny-t2v", builtin={"tiny": 0, "tiny-t2v": 0}) == "tiny-t2v"
+    assert store.record_path("tiny", builtin=()) == str(tmp_path / "tiny")
+    assert store.record_path(None) is None
 
 
 def test_relative_paths_of_older_files_resolve_against_the_artifact(tmp_path, monkeypatch):
@@ -208,18 +208,18 @@ def test_relative_paths_of_older_files_resolve_against_the_artifact(tmp_path, mo
     (run_dir / "models" / "tiny").mkdir(parents=True)
     art = run_dir / "goal_video.h5"
     monkeypatch.chdir(tmp_path)  # the parent directory: models/tiny is not here
-    assert artifacts.resolve_recorded("models/tiny", art) == str(run_dir / "models" / "tiny")
-    assert artifacts.resolve_recorded("THUDM/CogVideoX-5b-I2V", art) == "THUDM/CogVideoX-5b-I2V"
-    assert artifacts.resolve_recorded("/nowhere/x", art) == "/nowhere/x"
+    assert store.resolve_recorded("models/tiny", art) == str(run_dir / "models" / "tiny")
+    assert store.resolve_recorded("THUDM/CogVideoX-5b-I2V", art) == "THUDM/CogVideoX-5b-I2V"
+    assert store.resolve_recorded("/nowhere/x", art) == "/nowhere/x"
     monkeypatch.chdir(run_dir)  # where it was written: as recorded
-    assert artifacts.resolve_recorded("models/tiny", art) == "models/tiny"
+    assert store.resolve_recorded("models/tiny", art) == "models/tiny"
 
 
 def test_parents_are_recorded_absolute(tmp_path, monkeypatch, rng):
     tmp_path = tmp_path.resolve()
     monkeypatch.chdir(tmp_path)
     write_episodes(tmp_path / "parent.h5", [fake_episode(rng)])
-    with artifacts.open_artifact("parent.h5") as p:
+    with store.open_artifact("parent.h5") as p:
         assert p.ref()["path"] == str(tmp_path / "parent.h5")
 
 
@@ -228,12 +228,12 @@ def test_inspect_finds_relative_parents_of_older_files(tmp_path, monkeypatch, rn
     run_dir.mkdir()
     parent = write_episodes(run_dir / "parent.h5", [fake_episode(rng)])
     other = write_episodes(run_dir / "other.h5", [fake_episode(rng)])
-    old = [{"path": "parent.h5", "kind": "episodes", "sha256": artifacts.sha256_file(parent)},
+    old = [{"path": "parent.h5", "kind": "episodes", "sha256": store.sha256_file(parent)},
            {"path": "other.h5", "kind": "episodes", "sha256": "0" * 64},
            {"path": "gone.h5", "kind": "episodes", "sha256": "0" * 64}]
     write_episodes(run_dir / "child.h5", [fake_episode(rng)], parents=old)
     monkeypatch.chdir(tmp_path)
-    with artifacts.open_artifact("run/child.h5") as art:
+    with store.open_artifact("run/child.h5") as art:
         prov = inspection.report(art)["provenance"]
     assert [p["status"] for p in prov] == ["ok", "changed since use", "missing"]
     assert prov[0]["found_at"] == str(run_dir / "parent.h5")
@@ -259,15 +259,15 @@ def test_stages_record_absolute_model_and_run_from_another_directory(tmp_path, m
     r = run("select-frame", "goal_video.h5", "--clip-model", "tiny", "--out", "goal_frame.h5")
     assert r.exit_code == 0, r.stderr
     model = str(run_dir / "models" / "tiny")
-    with artifacts.open_artifact("goal_video.h5") as art:
+    with store.open_artifact("goal_video.h5") as art:
         assert art.attrs["model"] == model and art.config["model"] == model
-    with artifacts.open_artifact("goal_frame.h5") as art:
+    with store.open_artifact("goal_frame.h5") as art:
         assert art.parents[0]["path"] == str(run_dir / "goal_video.h5")
     monkeypatch.chdir(tmp_path)
     r = run("encode-goal", "run/goal_video.h5", "run/goal_frame.h5", "--image-encoder", "tiny",
             "--out", "goal.h5")
     assert r.exit_code == 0, r.stderr
-    with artifacts.open_artifact("goal.h5") as art:
+    with store.open_artifact("goal.h5") as art:
         assert json.loads(art.attrs["video_encoder"])["vae"] == model
     with h5py.File(run_dir / "goal_video.h5", "a") as h5:  # as older versions wrote it
         h5.attrs["model"] = "models/tiny"
@@ -275,7 +275,7 @@ def test_stages_record_absolute_model_and_run_from_another_directory(tmp_path, m
         r = run("encode-goal", "run/goal_video.h5", "run/goal_frame.h5", "--image-encoder",
                 "tiny", "--out", "goal_old.h5")
     assert r.exit_code == 0, r.stderr
-    with artifacts.open_artifact("goal_old.h5") as art:
+    with store.open_artifact("goal_old.h5") as art:
         assert json.loads(art.attrs["video_encoder"])["vae"] == model
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.rewards.base import EpisodeRecord
 from genreward_cli.rewards.tadpole import TADPoLeReward, symlog, tadpole_terms
@@ -203,11 +203,11 @@ def test_score_reward_cli(collected, tmp_path):
     summary = json.loads(r.stdout)
     assert set(summary["components"]) == {"alignment", "reconstruction", "success"}
     assert summary["cost"]["calls"] == 2 and summary["cost"]["ms_per_call"] > 0
-    with artifacts.open_artifact(tmp_path / "s.h5") as art:
+    with store.open_artifact(tmp_path / "s.h5") as art:
         config = json.loads(art.attrs["config"])
         assert config["tadpole_model"] == "tiny" and config["tadpole_noise_level"] == 500
         success = art.file["components/success"][()]
-    with artifacts.open_artifact(d / "expert.h5", "episodes") as art:
+    with store.open_artifact(d / "expert.h5", "episodes") as art:
         flags = art.file[f"episodes/{art.groups()[0]}/success"][()]
     assert success[0] == pytest.approx(2.0 * flags.sum())
 
@@ -230,7 +230,7 @@ def test_train_agent_runs(tmp_path):
             "--batch", 2, "--length", 4, "--eval-every", 0, "--steps", 30, "--out", out, "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["steps"] == 30
-    with artifacts.open_artifact(out / "log.h5") as art:
+    with store.open_artifact(out / "log.h5") as art:
         names = set(art.file["rewards"])
         assert {"alignment", "reconstruction", "success", "total"} <= names
         assert np.isfinite(art.file["rewards/total"][()]).all()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 
 # 40-step episodes, a generative reward every 20 steps, 4 x 8 batches at ratio 32 (one
@@ -52,7 +52,7 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
     assert summary["steps"] == 160 and summary["episodes"] == 4 and summary["updates"] == 81
     assert {p.name for p in (tmp_path / "straight").iterdir()} >= {
         "config.json", "checkpoint.pt", "log.h5", "metrics.jsonl", "tensorboard"}
-    with artifacts.open_artifact(tmp_path / "straight" / "log.h5", "agent_log") as art:
+    with store.open_artifact(tmp_path / "straight" / "log.h5", "agent_log") as art:
         f = art.file
         np.testing.assert_array_equal(f["episodes/step"][()], [40, 80, 120, 160])
         # Algorithm 1: the generative reward at steps 20 and 40 of each episode, env elsewhere
@@ -89,7 +89,7 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
     r = run("train-agent", "--out", tmp_path / "split", "--resume", "--steps", 160, "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["episodes"] == 4
-    with artifacts.open_artifact(tmp_path / "split" / "log.h5", "agent_log") as art:
+    with store.open_artifact(tmp_path / "split" / "log.h5", "agent_log") as art:
         assert set(art.file["weights/agent"]) == {k.split("/", 2)[2] for k in straight
                                                    if k.startswith("weights/")}
         for k, v in straight.items():
@@ -99,7 +99,7 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
     r = run("evaluate", tmp_path / "straight", "--episodes", 2, "--out", tmp_path / "eval.h5",
             "--video", tmp_path / "roll.mp4", "--json")
     assert r.exit_code == 0, r.stderr
-    with artifacts.open_artifact(tmp_path / "eval.h5", "eval") as art:
+    with store.open_artifact(tmp_path / "eval.h5", "eval") as art:
         returns = art.file["return"][()]
         assert returns.shape == (2,) and art.attrs["mean"] == pytest.approx(returns.mean())
         assert list(art.file["length"][()]) == [40, 40]
@@ -141,7 +141,7 @@ def test_relative_alpha_weighs_by_the_prefills_env_reward_scale(files, tmp_path)
     assert len(scale) == 1 and scale[0]["step"] == 80
     sigma = scale[0]["reward/sigma_env"]
     assert sigma > 0 and scale[0]["reward/alpha"] == pytest.approx(0.5 * sigma)
-    with artifacts.open_artifact(tmp_path / "rel" / "log.h5", "agent_log") as art:
+    with store.open_artifact(tmp_path / "rel" / "log.h5", "agent_log") as art:
         f = art.file
         assert json.loads(art.attrs["weights"])["video"] == pytest.approx(0.5 * sigma)
         video, fb, env = (f[f"rewards/{k}"][()].reshape(4, 2) for k in ("video", "fb", "env"))
@@ -268,11 +268,11 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     root.mkdir()
     out.rename(root / "agent")
     (tmp_path / "eval.h5").rename(root / "eval.h5")
-    with artifacts.write_artifact(root / "goal_frame.h5", "goal_frame", config={},
+    with store.write_artifact(root / "goal_frame.h5", "goal_frame", config={},
                                   parents=[]) as h5:
-        artifacts.array_dataset(h5, "frame", np.zeros((8, 8, 3), np.uint8))
-        artifacts.array_dataset(h5, "scores", np.asarray([0.1, 0.3], np.float32))
-        artifacts.array_dataset(h5, "topk", np.asarray([1, 0], np.int64))
+        store.array_dataset(h5, "frame", np.zeros((8, 8, 3), np.uint8))
+        store.array_dataset(h5, "scores", np.asarray([0.1, 0.3], np.float32))
+        store.array_dataset(h5, "topk", np.asarray([1, 0], np.int64))
         h5.attrs.update(index=1, text="reach", clip_model="tiny", clip_pretrained="")
     monkeypatch.chdir(root)
     monkeypatch.setattr(pipeline, "status", lambda stage, root: ("done", "up to date"))

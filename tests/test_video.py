@@ -7,7 +7,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.video.clips import Clip, resample, uniform_indices
 from helpers import moving_square
@@ -29,10 +29,10 @@ def tiny_dir(tmp_path_factory):
 def clips_file(tmp_path_factory):
     """A `videos` artifact of moving squares (the import-videos layout)."""
     path = tmp_path_factory.mktemp("data") / "videos.h5"
-    with artifacts.write_artifact(path, "videos", config={}) as h5:
+    with store.write_artifact(path, "videos", config={}) as h5:
         for k in range(3):
             g = h5.create_group(f"videos/{k:06d}")
-            artifacts.frames_dataset(g, "frames", moving_square(k, frames=17))
+            store.frames_dataset(g, "frames", moving_square(k, frames=17))
             g.attrs.update(prompt="push the red square", source=f"square{k}.mp4", fps=8.0)
     return path
 
@@ -78,7 +78,7 @@ def test_generate_shape_and_seed_determinism(tiny_dir, tmp_path):
                      "--steps", 3, "--seed", seed, "--out", tmp_path / f"{name}.h5",
                      *(["--mp4", tmp_path / "a.mp4"] if name == "a" else []))
         assert result.exit_code == 0, result.stderr
-        with artifacts.open_artifact(tmp_path / f"{name}.h5", "goal_video") as art:
+        with store.open_artifact(tmp_path / f"{name}.h5", "goal_video") as art:
             outs[name] = art.file["frames"][()]
             if name == "a":
                 assert art.attrs["prompt"] == "reach the goal position with the gripper"
@@ -152,7 +152,7 @@ def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path
     assert json.loads(result.stdout)["steps"] == 6
     logs = []
     for d in (straight, split):
-        with artifacts.open_artifact(d / "finetune_log.h5", "finetune_log") as art:
+        with store.open_artifact(d / "finetune_log.h5", "finetune_log") as art:
             logs.append(art.file["metrics/loss"][()])
             assert art.parents[0]["kind"] == "videos"
     np.testing.assert_array_equal(logs[0], logs[1])
@@ -176,9 +176,9 @@ def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path
 
 def test_finetune_bad_inputs(tmp_path):
     gv = tmp_path / "gv.h5"
-    with artifacts.write_artifact(gv, "goal_video", config={}) as h5:
-        artifacts.frames_dataset(h5, "frames", moving_square(0))
-        artifacts.array_dataset(h5, "condition_image", moving_square(0)[0])
+    with store.write_artifact(gv, "goal_video", config={}) as h5:
+        store.frames_dataset(h5, "frames", moving_square(0))
+        store.array_dataset(h5, "condition_image", moving_square(0)[0])
     out = tmp_path / "ft"
     result = run("finetune", "--videos", gv, "--model", "tiny", "--out", out)
     assert result.exit_code == 2 and "kind is 'goal_video', expected 'episodes' or 'videos'" in result.stderr
@@ -200,7 +200,7 @@ def test_import_videos_reads_a_folder_with_prompts(tmp_path):
     result = run("import-videos", folder, "--prompts", folder / "prompts.csv", "--frames", 9,
                  "--height", 32, "--width", 48, "--out", out)
     assert result.exit_code == 0, result.stderr
-    with artifacts.open_artifact(out, "videos") as art:
+    with store.open_artifact(out, "videos") as art:
         assert art.groups() == ["000000", "000001"]
         g = art.file["videos/000001"]
         assert g["frames"].shape == (9, 32, 48, 3) and g.attrs["prompt"] == "slide it"

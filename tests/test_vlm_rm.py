@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.goal.clip import FrameScorer
@@ -112,7 +112,7 @@ def test_score_reward_vlm_rm_cli(scorer, tmp_path):
     episodes = [tmp_path / "expert.h5", tmp_path / "random.h5"]
     images = []
     for path in episodes:
-        with artifacts.open_artifact(path, "episodes") as art:
+        with store.open_artifact(path, "episodes") as art:
             images.append(art.file[f"episodes/{art.groups()[0]}/image"][()])
             if path == episodes[0]:
                 prompt = art.attrs["prompt"]
@@ -124,7 +124,7 @@ def test_score_reward_vlm_rm_cli(scorer, tmp_path):
                 "--out", out, "--json")
         assert r.exit_code == 0, r.stderr
         assert json.loads(r.stdout)["episodes"] == 2
-        with artifacts.open_artifact(out, "reward_score") as art:
+        with store.open_artifact(out, "reward_score") as art:
             config = json.loads(art.attrs["config"])
             returns = art.file["episode_return"][()]
         assert config["baseline_prompt"] == "a robot arm on a table"

@@ -59,7 +59,7 @@ def save_checkpoint(path: str | os.PathLike, trainer: DreamerTrainer, replay: Re
                     state: LoopState, config: LoopConfig, extra: dict | None = None) -> Path:
     """Weights, optimisers, replay, RNG states (the loop's, and the global ones of Python,
     numpy and torch) and counters (and the caller's ``extra`` state), written atomically."""
-    from genreward_cli.artifacts import replacing
+    from genreward_cli.store import replacing
 
     path = Path(path)
     with replacing(path) as tmp:  # removed if interrupted

@@ -111,7 +111,7 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
             p = out / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    from genreward_cli.artifacts import replacing
+    from genreward_cli.store import replacing
 
     with replacing(saved) as tmp:  # no config.json.tmp left behind by an interruption
         tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
@@ -400,26 +400,26 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
 def write_agent_log(path: Path, log: RunLog, agent, env_config, loop_config, reward_model,
                     config_json: str, parents: list, step: int, updates: int,
                     eval_episodes: int) -> None:
-    from genreward_cli import artifacts
+    from genreward_cli import store
 
     n_eval = eval_episodes
-    with artifacts.write_artifact(path, "agent_log", config=config_json, parents=parents,
+    with store.write_artifact(path, "agent_log", config=config_json, parents=parents,
                                   force=True) as h5:
         e = log.episodes
         for name, dtype in (("step", np.int64), ("return", np.float32), ("success", bool),
                             ("length", np.int64), ("learn_return", np.float32)):
-            artifacts.array_dataset(h5, f"episodes/{name}", np.asarray(e[name], dtype))
-        artifacts.array_dataset(h5, "rewards/step", np.asarray(log.reward_step, np.int64))
+            store.array_dataset(h5, f"episodes/{name}", np.asarray(e[name], dtype))
+        store.array_dataset(h5, "rewards/step", np.asarray(log.reward_step, np.int64))
         for name, values in log.rewards.items():
-            artifacts.array_dataset(h5, f"rewards/{name}", np.asarray(values, np.float32))
+            store.array_dataset(h5, f"rewards/{name}", np.asarray(values, np.float32))
         for name, values in log.shares.items():
-            artifacts.array_dataset(h5, f"shares/{name}", np.asarray(values, np.float32))
-        artifacts.array_dataset(h5, "eval/step", np.asarray(log.eval_step, np.int64))
-        artifacts.array_dataset(h5, "eval/return",
+            store.array_dataset(h5, f"shares/{name}", np.asarray(values, np.float32))
+        store.array_dataset(h5, "eval/step", np.asarray(log.eval_step, np.int64))
+        store.array_dataset(h5, "eval/return",
                                 np.asarray(log.eval_return, np.float32).reshape(len(log.eval_step), n_eval))
-        artifacts.array_dataset(h5, "eval/success",
+        store.array_dataset(h5, "eval/success",
                                 np.asarray(log.eval_success, bool).reshape(len(log.eval_step), n_eval))
-        artifacts.write_weights(h5, "weights/agent", agent.state_dict())
+        store.write_weights(h5, "weights/agent", agent.state_dict())
         h5.attrs.update(task=env_config.task, reward=reward_model.name, steps=step,
                         updates=updates, action_dim=agent.action_dim,
                         env_config=json.dumps(asdict(env_config)),

@@ -37,28 +37,28 @@ def collect(policy, episodes, workers, out, seed, force, as_json, **env_options)
     \b
       genreward collect --task pick-place-v3 --policy expert --episodes 5 --out expert.h5
     """
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.envs.rollout import collect as run
     from genreward_cli.envs.tasks import check_task, describe
 
     env_config = cfg.build(EnvConfig, env_options)
     check_task(env_config.task)
-    artifacts.check_output(out, force)
+    store.check_output(out, force)
     config = cfg.to_json(env_config, policy=policy, episodes=episodes, workers=workers, seed=seed)
     prompt = describe(env_config.task)
 
     returns, successes, steps = [], [], 0
     start = time.perf_counter()
-    with artifacts.write_artifact(out, "episodes", config=config, force=force) as h5, \
+    with store.write_artifact(out, "episodes", config=config, force=force) as h5, \
             progress_bar(episodes * env_config.max_steps, f"collect {policy}") as advance:
         h5.attrs["task"] = env_config.task
         h5.attrs["prompt"] = prompt
         group = h5.create_group("episodes")
         for ep in run(env_config, policy, episodes, seed=seed, workers=workers, on_step=advance):
             g = group.create_group(f"{ep.index:06d}")
-            artifacts.frames_dataset(g, "image", ep.image)
+            store.frames_dataset(g, "image", ep.image)
             for name in ("state", "action", "reward", "env_reward", "success"):
-                artifacts.array_dataset(g, name, getattr(ep, name))
+                store.array_dataset(g, name, getattr(ep, name))
             g.attrs.update(task=env_config.task, seed=ep.seed, prompt=prompt, policy=policy)
             returns.append(float(ep.env_reward.sum()))
             successes.append(bool(ep.success.any()))

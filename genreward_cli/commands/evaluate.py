@@ -57,7 +57,7 @@ def evaluate(runs, episodes, out, video, compare, plot, csv_path, seed, device, 
 def _evaluate(run, episodes, out, video, seed, device, force, as_json):
     import numpy as np
 
-    from genreward_cli import artifacts, media
+    from genreward_cli import store, media
     from genreward_cli.envs import EnvConfig
     from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
     from genreward_cli.evaluate import (
@@ -67,11 +67,11 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
     from genreward_cli.progress import progress_bar
 
     inputs = [run, log_path(run)]
-    artifacts.check_output(out, force, inputs)
+    store.check_output(out, force, inputs)
     if video:
-        artifacts.check_output(media.check_video_path(video), force, inputs)
+        store.check_output(media.check_video_path(video), force, inputs)
     device = resolve_device(device)
-    with artifacts.open_artifact(log_path(run), "agent_log") as art:
+    with store.open_artifact(log_path(run), "agent_log") as art:
         agent = load_agent(art, device)
         env_config = EnvConfig(**json.loads(art.attrs["env_config"]))
         meta = {"task": str(art.attrs["task"]), "reward": str(art.attrs["reward"]),
@@ -85,13 +85,13 @@ def _evaluate(run, episodes, out, video, seed, device, force, as_json):
     finally:
         env.close()
     s = res.summary()
-    config = {"run": artifacts.record_path(run), "episodes": episodes, "seed": seed,
+    config = {"run": store.record_path(run), "episodes": episodes, "seed": seed,
               "device": device}
-    with artifacts.write_artifact(out, "eval", config=config, parents=parents, force=force) as h5:
-        artifacts.array_dataset(h5, "return", res.returns)
-        artifacts.array_dataset(h5, "success", res.success)
-        artifacts.array_dataset(h5, "length", res.lengths)
-        artifacts.array_dataset(h5, "seed", res.seeds)
+    with store.write_artifact(out, "eval", config=config, parents=parents, force=force) as h5:
+        store.array_dataset(h5, "return", res.returns)
+        store.array_dataset(h5, "success", res.success)
+        store.array_dataset(h5, "length", res.lengths)
+        store.array_dataset(h5, "seed", res.seeds)
         h5.attrs.update(mean=s["mean"], std=s["std"], success_rate=s["success_rate"], **meta)
     if video:
         media.write_video(video, np.concatenate(res.frames), fps=20)
@@ -111,14 +111,14 @@ def _compare(runs, plot, csv_path, force, as_json):
     from rich.console import Console
     from rich.table import Table
 
-    from genreward_cli import artifacts, media
+    from genreward_cli import store, media
     from genreward_cli.evaluate import NO_EPISODE, aggregate, log_path, plot_curves, read_run
 
     inputs = [*runs, *(log_path(r) for r in runs)]
     if plot:
-        artifacts.check_output(media.check_image_path(plot), force, inputs)
+        store.check_output(media.check_image_path(plot), force, inputs)
     if csv_path:
-        artifacts.check_output(csv_path, force, inputs)
+        store.check_output(csv_path, force, inputs)
     groups = aggregate([read_run(r) for r in runs])
     # a group whose runs have no finished episode yet has no final step or figures (None)
     rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"],

@@ -49,7 +49,7 @@ def finetune(inputs, model, out, resume, seed, device, force, as_json, **options
     import torch
     from accelerate import Accelerator
 
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
@@ -68,13 +68,13 @@ def finetune(inputs, model, out, resume, seed, device, force, as_json, **options
             raise BadInput(f"--resume: no checkpoint in {out}/checkpoints")
     else:
         # --force removes the folder: never one that holds a clip file or the model
-        artifacts.check_not_input(out, [*inputs, model], replaces_folder=True)
+        store.check_not_input(out, [*inputs, model], replaces_folder=True)
     if not resume and out.exists() and any(out.iterdir()):
         if not force:
             raise BadInput(f"{out}: already exists; pass --force to overwrite or --resume to continue")
     clips, parents = [], []
     for path in inputs:
-        with artifacts.open_artifact(path, ("episodes", "videos")) as art:
+        with store.open_artifact(path, ("episodes", "videos")) as art:
             clips += read_clips(art)
             parents.append(art.ref())
     device = resolve_device(device)
@@ -115,17 +115,17 @@ def finetune(inputs, model, out, resume, seed, device, force, as_json, **options
     steps, losses, lrs = (np.array(c) for c in zip(*tuner.history)) if tuner.history else ([],) * 3
     from genreward_cli.video.presets import PRESETS
 
-    base = artifacts.record_path(model, builtin=PRESETS)  # local paths absolute, names as given
-    run_config = cfg.to_json(config, model=base, inputs=[artifacts.record_path(p) for p in inputs],
+    base = store.record_path(model, builtin=PRESETS)  # local paths absolute, names as given
+    run_config = cfg.to_json(config, model=base, inputs=[store.record_path(p) for p in inputs],
                              seed=seed, device=device,
                              mixed_precision_resolved=precision, frames_resolved=tuner.frames,
                              height_resolved=tuner.height, width_resolved=tuner.width,
                              clips=len(clips), processes=accelerator.num_processes)
-    with artifacts.write_artifact(out / "finetune_log.h5", "finetune_log", config=run_config,
+    with store.write_artifact(out / "finetune_log.h5", "finetune_log", config=run_config,
                                   parents=parents, force=True) as h5:
-        artifacts.array_dataset(h5, "metrics/step", np.asarray(steps, np.int64))
-        artifacts.array_dataset(h5, "metrics/loss", np.asarray(losses, np.float32))
-        artifacts.array_dataset(h5, "metrics/lr", np.asarray(lrs, np.float32))
+        store.array_dataset(h5, "metrics/step", np.asarray(steps, np.int64))
+        store.array_dataset(h5, "metrics/loss", np.asarray(losses, np.float32))
+        store.array_dataset(h5, "metrics/lr", np.asarray(lrs, np.float32))
         h5.attrs.update(model=base, trainable=config.trainable)
     trained = tuner.step - start_step
     tail = max(1, len(losses) // 10)

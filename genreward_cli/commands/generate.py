@@ -75,7 +75,7 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
     import numpy as np
     import torch
 
-    from genreward_cli import artifacts, media
+    from genreward_cli import store, media
     from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
@@ -105,9 +105,9 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
         if not Path(image).is_file():
             raise BadInput(f"--image {image}: no such file")
     inputs = [image, model, t2v_model]
-    artifacts.check_output(out, force, inputs)
+    store.check_output(out, force, inputs)
     if mp4:
-        artifacts.check_output(media.check_video_path(mp4), force, inputs)
+        store.check_output(media.check_video_path(mp4), force, inputs)
     device = resolve_device(device)
     if cpu_offload and device != "cuda":
         raise BadInput("--cpu-offload keeps sub-models on the CPU between GPU calls; it needs a GPU")
@@ -190,18 +190,18 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
         condition = video[0]  # text-to-video: the first generated frame stands for the condition
 
     # local paths are recorded absolute: later stages find them from any directory
-    recorded_model = name if name in PRESETS else artifacts.record_path(name)
-    config = cfg.to_json(gen, prompt=prompt, image=artifacts.record_path(image), task=task,
-                         camera=camera, model=artifacts.record_path(model),
-                         t2v_model=artifacts.record_path(t2v_model), mode=mode,
+    recorded_model = name if name in PRESETS else store.record_path(name)
+    config = cfg.to_json(gen, prompt=prompt, image=store.record_path(image), task=task,
+                         camera=camera, model=store.record_path(model),
+                         t2v_model=store.record_path(t2v_model), mode=mode,
                          model_used=recorded_model,
                          dtype=dtype, device=device, seed=seed, cpu_offload=cpu_offload,
                          vae_tiling=vae_tiling, vae_tiles=tiling, vae_slicing=vae_slicing,
                          frames_resolved=frames, height_resolved=height, width_resolved=width,
                          scheduler=type(pipe.scheduler).__name__)
-    with artifacts.write_artifact(out, "goal_video", config=config, force=force) as h5:
-        artifacts.frames_dataset(h5, "frames", video)
-        artifacts.array_dataset(h5, "condition_image", condition)
+    with store.write_artifact(out, "goal_video", config=config, force=force) as h5:
+        store.frames_dataset(h5, "frames", video)
+        store.array_dataset(h5, "condition_image", condition)
         h5.attrs.update(prompt=prompt, prompt_seen=seen["prompt"].seen,
                         prompt_truncated=seen["prompt"].truncated, mode=mode,
                         model=recorded_model, model_revision=fingerprint(resolve(name, option)),

@@ -55,7 +55,7 @@ def import_videos(folder, prompts, frames, height, width, out, force, as_json):
     import imageio.v3 as iio
     import numpy as np
 
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.progress import progress_bar
     from genreward_cli.video.clips import resample
@@ -76,11 +76,11 @@ def import_videos(folder, prompts, frames, height, width, out, force, as_json):
     unknown = sorted(set(table) - {p.name for p in files})
     if unknown:
         raise BadInput(f"{prompts}: lists files not in {folder}: {', '.join(unknown[:5])}")
-    artifacts.check_output(out, force)
-    config = {"folder": artifacts.record_path(folder), "prompts": artifacts.record_path(prompts),
+    store.check_output(out, force)
+    config = {"folder": store.record_path(folder), "prompts": store.record_path(prompts),
               "frames": frames,
               "height": height, "width": width}
-    with artifacts.write_artifact(out, "videos", config=config, force=force) as h5, \
+    with store.write_artifact(out, "videos", config=config, force=force) as h5, \
             progress_bar(len(files), "import") as advance:
         for k, path in enumerate(files):
             try:
@@ -93,8 +93,8 @@ def import_videos(folder, prompts, frames, height, width, out, force, as_json):
             video = resample(video, frames or len(video), height or video.shape[1],
                              width or video.shape[2])
             g = h5.create_group(f"videos/{k:06d}")
-            artifacts.frames_dataset(g, "frames", video)
-            g.attrs.update(prompt=table[path.name], source=artifacts.record_path(path), fps=fps)
+            store.frames_dataset(g, "frames", video)
+            g.attrs.update(prompt=table[path.name], source=store.record_path(path), fps=fps)
             advance(1)
     summary = {"out": str(out), "clips": len(files), "frames": frames, "height": height,
                "width": width}

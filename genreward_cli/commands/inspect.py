@@ -42,14 +42,14 @@ def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, force, as_
       genreward inspect expert.h5 --video ep0.mp4 --episode 0
       genreward inspect expert.h5 --frame 0:12 frame.png
     """
-    from genreward_cli import artifacts, inspection, media
+    from genreward_cli import store, inspection, media
 
     if video:
-        artifacts.check_output(media.check_video_path(video), force, [path])
+        store.check_output(media.check_video_path(video), force, [path])
     if frame:
-        artifacts.check_output(media.check_image_path(frame[1]), force, [path])
+        store.check_output(media.check_image_path(frame[1]), force, [path])
         frame_at = _parse_frame(frame[0])
-    with artifacts.open_artifact(path, expect_kind) as art:
+    with store.open_artifact(path, expect_kind) as art:
         report = inspection.report(art, depth=depth)
         if video:
             frames = inspection.frames(art, episode)

@@ -219,19 +219,19 @@ def _absolute(path: str) -> str:
 def _summary(root, plan, report, agent_runs) -> dict:
     """The pipeline's JSON report. With one run, ``eval`` and ``agent`` are that run's (as
     before several methods could run); ``runs`` has every run's."""
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.evaluate import returns_summary
 
     goal = None
     if (root / "goal_frame.h5").exists() and any(r.method == "genreward" for r in agent_runs):
-        with artifacts.open_artifact(root / "goal_frame.h5", "goal_frame") as art:
+        with store.open_artifact(root / "goal_frame.h5", "goal_frame") as art:
             index = int(art.attrs["index"])
             goal = {"index": index, "score": float(art.file["scores"][index])}
     out = []
     for r in agent_runs:
-        with artifacts.open_artifact(root / r.eval, "eval") as art:
+        with store.open_artifact(root / r.eval, "eval") as art:
             ev = returns_summary(art.file["return"][()], art.file["success"][()])
-        with artifacts.open_artifact(root / r.agent / "log.h5", "agent_log") as art:
+        with store.open_artifact(root / r.agent / "log.h5", "agent_log") as art:
             # a run shorter than one episode has none: its learning curve is empty
             agent = {"steps": int(art.attrs["steps"]),
                      "episodes": len(art.file["episodes/return"]),

@@ -39,7 +39,7 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     """
     import numpy as np
 
-    from genreward_cli import artifacts, media
+    from genreward_cli import store, media
     from genreward_cli.errors import BadInput
     from genreward_cli.metrics import auc, spearman
     from genreward_cli.options import resolve_device
@@ -51,15 +51,15 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     from genreward_cli.metrics import json_safe
 
     inputs = [*episodes, *(options.get(k) for k in INPUT_OPTIONS)]
-    artifacts.check_output(out, force, inputs)
+    store.check_output(out, force, inputs)
     if plot:
-        artifacts.check_output(media.check_image_path(plot), force, inputs)
+        store.check_output(media.check_image_path(plot), force, inputs)
     device = resolve_device(device)
     reward = options["reward"]
     parents, arts = [], []
     try:
         for path in episodes:
-            arts.append(artifacts.open_artifact(path, "episodes"))
+            arts.append(store.open_artifact(path, "episodes"))
         arts = [a for a in arts if a.kind.name == "episodes"]
         text = arts[0].attrs.get("prompt", "")
         text = text.decode() if isinstance(text, bytes) else str(text)
@@ -112,17 +112,17 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
     every_step = {n: np.concatenate([p[n] for p in steps]) for n in steps[0]}
     advice = low_share_lines(overall_sums, every_step, weights, model.weight_labels())
     config = {**options, "device": device,
-              "episodes": [artifacts.record_path(p) for p in episodes]}
-    config.update({k: artifacts.record_path(config[k]) for k in INPUT_OPTIONS if config.get(k)})
-    with artifacts.write_artifact(out, "reward_score", config=config, parents=parents,
+              "episodes": [store.record_path(p) for p in episodes]}
+    config.update({k: store.record_path(config[k]) for k in INPUT_OPTIONS if config.get(k)})
+    with store.write_artifact(out, "reward_score", config=config, parents=parents,
                                   force=force) as h5:
-        artifacts.array_dataset(h5, "episode_return", returns)
-        artifacts.array_dataset(h5, "env_return", env_returns)
-        artifacts.array_dataset(h5, "expert", expert)
+        store.array_dataset(h5, "episode_return", returns)
+        store.array_dataset(h5, "env_return", env_returns)
+        store.array_dataset(h5, "expert", expert)
         for name, v in components.items():
-            artifacts.array_dataset(h5, f"components/{name}", np.asarray(v, np.float32))
+            store.array_dataset(h5, f"components/{name}", np.asarray(v, np.float32))
         for name in overall:
-            artifacts.array_dataset(h5, f"shares/{name}",
+            store.array_dataset(h5, f"shares/{name}",
                                     np.asarray([s[name] for s in episode_shares], np.float32))
         h5.attrs.update(reward=reward, auc=score_auc, spearman=rho,
                         components=json.dumps(per_component),

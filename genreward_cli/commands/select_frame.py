@@ -54,7 +54,7 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_cr
       genreward select-frame goal_video.h5 --out goal_frame.h5 --plot scores.png
       genreward select-frame goal_video.h5 --clip-model tiny --out goal_frame.h5
     """
-    from genreward_cli import artifacts, media
+    from genreward_cli import store, media
     from genreward_cli.errors import BadInput
     from genreward_cli.goal.clip import FrameScorer, select
     from genreward_cli.goal.plot import plot_scores
@@ -62,9 +62,9 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_cr
     from genreward_cli.options import resolve_device
 
     inputs = [goal_video, clip_model, clip_pretrained]
-    artifacts.check_output(out, force, inputs)
+    store.check_output(out, force, inputs)
     if plot:
-        artifacts.check_output(media.check_image_path(plot), force, inputs)
+        store.check_output(media.check_image_path(plot), force, inputs)
     source = load_goal_video(goal_video, episode)
     frames, parent = source.frames, source.ref
     text = text or source.prompt
@@ -77,17 +77,17 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_cr
         if frame_index >= len(frames):
             raise BadInput(f"--frame-index {frame_index}: the video has {len(frames)} frames")
         index = frame_index
-    clip_model = artifacts.record_path(clip_model)  # local paths absolute, names as given
+    clip_model = store.record_path(clip_model)  # local paths absolute, names as given
     config = {"episode": episode, "text": text, "clip_model": clip_model,
-              "clip_pretrained": artifacts.record_path(clip_pretrained),
+              "clip_pretrained": store.record_path(clip_pretrained),
               "clip_crop": clip_crop, "top_k": top_k, "frame_index": frame_index, "device": device}
-    with artifacts.write_artifact(out, "goal_frame", config=config, parents=[parent],
+    with store.write_artifact(out, "goal_frame", config=config, parents=[parent],
                                   force=force) as h5:
-        artifacts.array_dataset(h5, "frame", frames[index])
-        artifacts.array_dataset(h5, "scores", scores)
-        artifacts.array_dataset(h5, "topk", topk)
+        store.array_dataset(h5, "frame", frames[index])
+        store.array_dataset(h5, "scores", scores)
+        store.array_dataset(h5, "topk", topk)
         h5.attrs.update(index=index, text=text, text_seen=text_seen, clip_model=clip_model,
-                        clip_pretrained=artifacts.record_path(scorer.pretrained),
+                        clip_pretrained=store.record_path(scorer.pretrained),
                         clip_crop=clip_crop)
     if plot:
         plot_scores(plot, frames, scores, index, text)

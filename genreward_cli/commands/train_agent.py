@@ -83,7 +83,7 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     from genreward_cli.agent.train import (
         check_options, load_run_config, make_replay, prepare_run_dir, train,
     )
-    from genreward_cli.artifacts import record_path
+    from genreward_cli.store import record_path
     from genreward_cli.envs.tasks import check_task, describe
     from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device

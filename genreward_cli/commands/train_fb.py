@@ -43,7 +43,7 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     import numpy as np
     import torch
 
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.fb.data import Sampler, Transitions, embed_episodes
     from genreward_cli.fb.io import write_weights
@@ -57,15 +57,15 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     train_config = cfg.build(FBTrainConfig, cfg.pick(FBTrainConfig, options))
     out = Path(out)
     ckpt_path = out.with_name(out.name + ".ckpt.pt")
-    artifacts.check_not_input(out, inputs)
+    store.check_not_input(out, inputs)
     if resume:
         if not ckpt_path.exists():
             raise BadInput(f"--resume: no checkpoint {ckpt_path}")
     else:
-        artifacts.check_output(out, force, inputs)
+        store.check_output(out, force, inputs)
     episode_files, goal_files = [], []
     for path in inputs:
-        art = artifacts.open_artifact(path, ("episodes", "goal"))
+        art = store.open_artifact(path, ("episodes", "goal"))
         (goal_files if art.kind.name == "goal" else episode_files).append(art)
     try:
         if len(goal_files) != 1 or not episode_files:
@@ -110,7 +110,7 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     goal_t = torch.from_numpy(goal_embedding).to(device)
 
     def save_checkpoint():
-        with artifacts.replacing(ckpt_path) as tmp:  # removed if interrupted
+        with store.replacing(ckpt_path) as tmp:  # removed if interrupted
             torch.save({"trainer": trainer.state_dict(), "history": history,
                         "fb_config": fb_config.__dict__, "embeddings": data.embeddings,
                         "actions": data.actions}, tmp)
@@ -132,17 +132,17 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     with torch.no_grad():
         goal_z = model.goal_z(goal_t.view(1, -1))[0].cpu().numpy()
     run_config = cfg.to_json(fb_config, train_config, steps=steps, seed=seed, device=device,
-                             inputs=[artifacts.record_path(p) for p in inputs])
-    with artifacts.write_artifact(out, "fb", config=run_config, parents=parents,
+                             inputs=[store.record_path(p) for p in inputs])
+    with store.write_artifact(out, "fb", config=run_config, parents=parents,
                                   force=force or resume) as h5:
         write_weights(h5, model)
-        artifacts.array_dataset(h5, "metrics/step", np.asarray(history["step"], np.int64))
+        store.array_dataset(h5, "metrics/step", np.asarray(history["step"], np.int64))
         for k in ("loss", "fb", "ortho", "actor"):
-            artifacts.array_dataset(h5, f"metrics/{k}", np.asarray(history[k], np.float32))
-        artifacts.array_dataset(h5, "goal_embedding", goal_embedding.astype(np.float32))
-        artifacts.array_dataset(h5, "goal_z", goal_z.astype(np.float32))
+            store.array_dataset(h5, f"metrics/{k}", np.asarray(history[k], np.float32))
+        store.array_dataset(h5, "goal_embedding", goal_embedding.astype(np.float32))
+        store.array_dataset(h5, "goal_z", goal_z.astype(np.float32))
         for k, e in enumerate(data.embeddings):
-            artifacts.array_dataset(h5, f"cache/embeddings/{k:06d}", e)
+            store.array_dataset(h5, f"cache/embeddings/{k:06d}", e)
         h5.attrs.update(fb_config=json.dumps(fb_config.__dict__),
                         train_config=json.dumps(train_config.__dict__),
                         image_encoder=image_config.to_json(),

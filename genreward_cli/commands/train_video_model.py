@@ -68,7 +68,7 @@ def train_video_model(videos, kind, preset, init, task, codec_steps, steps, batc
     import numpy as np
     import torch
 
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device
     from genreward_cli.progress import progress_bar
@@ -85,7 +85,7 @@ def train_video_model(videos, kind, preset, init, task, codec_steps, steps, batc
     device = resolve_device(device)
     clips, tasks, parents = [], [], []
     for path in videos:
-        with artifacts.open_artifact(path, ("videos", "episodes")) as art:
+        with store.open_artifact(path, ("videos", "episodes")) as art:
             kind_name = art.kind.name
             root_task = art.attrs.get("task")
             for k in art.groups():
@@ -132,10 +132,10 @@ def train_video_model(videos, kind, preset, init, task, codec_steps, steps, batc
         config = {"kind": kind, "preset": preset, "init": init, "codec_steps": codec_steps,
                   "steps": steps, "batch_size": batch_size, "codec_lr": codec_lr, "lr": lr,
                   "skip_steps": list(skip_steps), "seed": seed, "device": device,
-                  "videos": [artifacts.record_path(p) for p in videos]}
+                  "videos": [store.record_path(p) for p in videos]}
         write_model_dir(tmp, vqgan.cpu(), transformer.cpu(), scheduler, {},
                         {"config": config, "parents": parents,
-                         "producer": artifacts.command_line()})
+                         "producer": store.command_line()})
         model = VideoModel(str(tmp), device, option="--out")
         statistics: dict = {}
         for s in sorted(set(skip_steps)):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from genreward_cli import artifacts
+from genreward_cli import store
 from genreward_cli.fb.model import FBConfig, FBModel
 
 MODULES = ("forward_net", "backward_net", "actor")
@@ -16,7 +16,7 @@ def write_weights(h5, model: FBModel) -> None:
         net = getattr(model, module)
         if net is None:
             continue
-        artifacts.write_weights(h5, f"weights/{module}", net.state_dict())
+        store.write_weights(h5, f"weights/{module}", net.state_dict())
 
 
 def read_model(art, device: str = "cpu") -> FBModel:
@@ -28,5 +28,5 @@ def read_model(art, device: str = "cpu") -> FBModel:
         if net is None:
             continue
         # state_dict keys ("heads.0.sz.0.weight") have no "/": one flat group per module
-        net.load_state_dict(artifacts.read_weights(art.file[f"weights/{module}"]))
+        net.load_state_dict(store.read_weights(art.file[f"weights/{module}"]))
     return model.to(device).eval().requires_grad_(False)

@@ -35,9 +35,9 @@ def _text(value) -> str:
 
 def load_goal_video(path, episode: int = 0) -> GoalVideo:
     """Frames and prompt of a `goal_video`, or of episode ``episode`` of an `episodes` file."""
-    from genreward_cli import artifacts
+    from genreward_cli import store
 
-    with artifacts.open_artifact(path, ("goal_video", "episodes")) as art:
+    with store.open_artifact(path, ("goal_video", "episodes")) as art:
         if art.kind.name == "goal_video":
             task = _text(art.attrs["task"]) if "task" in art.attrs else None
             return GoalVideo(art.file["frames"][()], _text(art.attrs["prompt"]),

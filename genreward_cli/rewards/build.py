@@ -118,7 +118,7 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     made for another task is refused (with ``camera``, one seen from another camera).
     ``vlm-rm`` also reads ``baseline_prompt`` and ``baseline_strength`` (``VLMReward``);
     ``roboclip`` reads ``s3d_model`` and ``roboclip_demo`` (``RoboCLIPReward``)."""
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.rewards.base import EnvReward
 
@@ -150,7 +150,7 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
         raise BadInput("--reward genreward needs --goal")
     from genreward_cli.rewards.generative import GenerativeReward
 
-    goal_art = artifacts.open_artifact(options["goal"], "goal")
+    goal_art = store.open_artifact(options["goal"], "goal")
     arts = [goal_art]
     try:
         goal_task = goal_art.attrs.get("task")
@@ -161,7 +161,7 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
             raise BadInput(f"{options['goal']}: a goal seen from camera {goal_camera}, not "
                            f"--camera {camera}")
         if options["fb"] and not options["no_fb_reward"]:
-            arts.append(artifacts.open_artifact(options["fb"], "fb"))
+            arts.append(store.open_artifact(options["fb"], "fb"))
         model = GenerativeReward(goal_art, arts[1] if len(arts) > 1 else None,
                                  alpha=options["alpha"], beta=options["beta"],
                                  interval=options["reward_interval"],
@@ -176,7 +176,7 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
 
 def _roboclip(options: dict, text: str, device: str):
     """``RoboCLIPReward`` from --s3d-model and --roboclip-demo, and the demo's reference."""
-    from genreward_cli import artifacts
+    from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.rewards.roboclip import RoboCLIPReward
     from genreward_cli.rewards.s3d import load_s3d
@@ -189,7 +189,7 @@ def _roboclip(options: dict, text: str, device: str):
         return RoboCLIPReward(model, text), []
     from genreward_cli.video.clips import read_clips
 
-    with artifacts.open_artifact(options["roboclip_demo"], ("videos", "episodes")) as art:
+    with store.open_artifact(options["roboclip_demo"], ("videos", "episodes")) as art:
         clips, ref = read_clips(art), art.ref()
     if not clips:
         raise BadInput(f"--roboclip-demo {options['roboclip_demo']}: holds no clip")

@@ -244,7 +244,7 @@ class VideoFinetuner:
         import torch
 
         directory.mkdir(parents=True, exist_ok=True)
-        from genreward_cli.artifacts import replacing
+        from genreward_cli.store import replacing
 
         path = directory / f"step-{self.step:07d}.pt"
         with replacing(path) as tmp:  # removed if interrupted
