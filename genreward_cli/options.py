@@ -119,3 +119,16 @@ def resolve_device(device: str) -> str:
     if device == "cuda" and not torch.cuda.is_available():
         raise BadInput("--device cuda: no CUDA GPU is visible to torch")
     return device
+
+
+def emit(report, as_json: bool) -> None:
+    """Print a stage's ``Report``: its summary as JSON on stdout under ``--json``, else its
+    one line on stderr."""
+    import json
+
+    from genreward_cli.metrics import json_safe
+
+    if as_json:
+        click.echo(json.dumps(json_safe(report.summary)))
+    else:
+        click.echo(report.line, err=True)
