@@ -186,3 +186,32 @@ def test_docs_match_schema():
     docs = os.path.join(os.path.dirname(__file__), "..", "docs", "artifacts.md")
     with open(docs) as f:
         assert f.read() == store.markdown(), "run `make docs` to regenerate docs/artifacts.md"
+
+
+def test_replacing_dir_appears_only_on_success(tmp_path):
+    out = tmp_path / "model"
+    with store.replacing_dir(out) as tmp:
+        assert tmp == tmp_path / "model.tmp" and tmp.is_dir() and not out.exists()
+        (tmp / "config.json").write_text("{}")
+    assert (out / "config.json").read_text() == "{}"
+    assert not (tmp_path / "model.tmp").exists()
+    with store.replacing_dir(out) as tmp:  # an existing directory is replaced after success
+        assert (out / "config.json").exists()
+        (tmp / "weights.bin").write_bytes(b"new")
+    assert sorted(p.name for p in out.iterdir()) == ["weights.bin"]
+
+
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_replacing_dir_failure_leaves_no_tmp_and_path_unchanged(tmp_path, error):
+    fresh, kept = tmp_path / "fresh", tmp_path / "kept"
+    kept.mkdir()
+    (kept / "config.json").write_text("old")
+    for out in (fresh, kept):
+        with pytest.raises(error):
+            with store.replacing_dir(out) as tmp:
+                (tmp / "config.json").write_text("half")
+                raise error("interrupted")
+        assert not out.with_name(out.name + ".tmp").exists()
+    assert not fresh.exists()
+    assert sorted(p.name for p in kept.iterdir()) == ["config.json"]
+    assert (kept / "config.json").read_text() == "old"

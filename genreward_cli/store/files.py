@@ -494,6 +494,27 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def replacing_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Write the directory ``path`` atomically through ``PATH.tmp`` (yielded, created empty;
+    a stale one is removed first): when the block ends, an existing ``path`` is removed and
+    ``PATH.tmp`` renamed onto it; when the block fails or is interrupted (Ctrl-C, SIGTERM),
+    ``PATH.tmp`` is removed and ``path`` is left as it was. For model directories."""
+    import shutil
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        shutil.rmtree(path, ignore_errors=True)
+        tmp.rename(path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def frames_dataset(h5: h5py.Group, name: str, frames: np.ndarray) -> h5py.Dataset:
     """A uint8 [N,H,W,3] dataset chunked one frame per chunk, compressed."""
     assert frames.dtype == np.uint8 and frames.ndim == 4 and frames.shape[-1] == 3, (
