@@ -87,12 +87,9 @@ def render_cost(size: int, steps: int = EPISODE) -> dict:
 
     from genreward_cli.envs import EnvConfig
     from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
-    from genreward_cli.rewards.generative import reward_steps
-    from genreward_cli.video.clips import uniform_indices
+    from genreward_cli.rewards.schedule import RewardSchedule
 
-    sampled = set()
-    for k in reward_steps(steps, INTERVAL):
-        sampled |= set(int(i) for i in uniform_indices(k + 2, 16))
+    sampled = set(RewardSchedule(steps, INTERVAL, history=16).frames_read())
     env = MetaWorldPixelEnv(EnvConfig(task="reach-v3", max_steps=steps), extra_sizes=((size, size),))
     rng = np.random.default_rng(0)
     out = {}
@@ -161,7 +158,7 @@ def main() -> None:
                 print(f"  run {i + 1}: {name:20s} {times[name][-1]:8.1f} s wall, "
                       f"{summaries[name][-1]['steps_per_s']:.3f} steps/s in the loop, reward model "
                       f"{cost['seconds']:.2f} s", flush=True)
-    from genreward_cli.rewards.generative import reward_steps
+    from genreward_cli.rewards.schedule import RewardSchedule
 
     r = render_cost(a.goal_size)
     wall = {k: statistics.median(v) for k, v in times.items()}
@@ -184,7 +181,7 @@ def main() -> None:
               f"{rates[name]:.3f} steps/s, overhead {rates['env'] / rates[name] - 1:+.1%}")
         # After prefill an episode has its reward calls and its updates (128 at train ratio
         # 512); a short run's prefill episode has its calls but no updates, so it overstates.
-        per_ep = (len(reward_steps(EPISODE, INTERVAL)) * per_call
+        per_ep = (len(RewardSchedule(EPISODE, INTERVAL).steps()) * per_call
                   + (r["sampled"] - r["agent"]) * EPISODE)
         trained = ((a.steps / rates["env"] - a.prefill * r["agent"]) * EPISODE
                    / (a.steps - a.prefill))

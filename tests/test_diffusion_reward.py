@@ -148,10 +148,10 @@ def test_online_equals_offline(files):
     ep = episode(T=7, seed=2)
     offline = DiffusionReward(str(files / "model"), TASK, rnd_batch=4)(ep)
     online = DiffusionReward(str(files / "model"), TASK, rnd_batch=4)
-    online.prepare(ep.length)
     steps = [online.step(EpisodeRecord(ep.image[: k + 2], ep.action[: k + 1],
                                        ep.env_reward[: k + 1], ep.reward[: k + 1],
-                                       success=ep.success[: k + 1]), k, k == ep.length - 1)
+                                       success=ep.success[: k + 1]), k, k == ep.length - 1,
+                         scored=True)
              for k in range(ep.length)]
     for name, values in offline.items():
         np.testing.assert_allclose([s[name] for s in steps], values, rtol=1e-5, atol=1e-4,

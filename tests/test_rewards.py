@@ -6,9 +6,11 @@ from click.testing import CliRunner
 
 from genreward_cli import store
 from genreward_cli.cli import cli
+from genreward_cli.errors import BadInput
 from genreward_cli.metrics import auc, spearman
 from genreward_cli.rewards.base import EpisodeRecord
-from genreward_cli.rewards.generative import GenerativeReward, reward_steps
+from genreward_cli.rewards.generative import GenerativeReward
+from genreward_cli.rewards.schedule import RewardSchedule
 
 
 def run(*args):
@@ -16,9 +18,30 @@ def run(*args):
 
 
 def test_algorithm_1_schedule():
-    np.testing.assert_array_equal(reward_steps(256, 128), [127, 255])  # steps 128 and 256
-    np.testing.assert_array_equal(reward_steps(256, 64), [63, 127, 191, 255])
-    assert len(reward_steps(100, 128)) == 0
+    np.testing.assert_array_equal(RewardSchedule(256, 128).steps(), [127, 255])  # 128 and 256
+    np.testing.assert_array_equal(RewardSchedule(256, 64).steps(), [63, 127, 191, 255])
+    assert len(RewardSchedule(100, 128).steps()) == 0
+
+
+def test_schedule_answers_agree():
+    """steps(), is_scored() and frames_read() are one schedule: is_scored is true exactly on
+    steps(); the frames read are the union of the scored steps' histories, each uniform over
+    o_0..o_{k+1} with both ends included."""
+    for length, interval in [(256, 128), (100, 7), (5, 1), (9, 9), (9, 10)]:
+        s = RewardSchedule(length, interval, history=16)
+        scored = [k for k in range(-2, length + 3) if s.is_scored(k)]
+        assert scored == s.steps().tolist()
+        for k in s.steps():
+            h = s.history_frames(int(k))
+            assert len(h) == 16 and h[0] == 0 and h[-1] == k + 1 and np.all(np.diff(h) >= 0)
+        union = set().union(*(set(s.history_frames(int(k)).tolist()) for k in s.steps()))
+        assert s.frames_read() == frozenset(union)
+    assert RewardSchedule.every_step(4).steps().tolist() == [0, 1, 2, 3]
+    assert RewardSchedule.last_step(4).steps().tolist() == [3]
+    assert RewardSchedule.never(4).steps().tolist() == []
+    assert RewardSchedule(4, 2).history_frames(1).size == 0  # no history asked for
+    with pytest.raises(BadInput, match="at least 1"):
+        RewardSchedule(4, 0)
 
 
 def test_rank_metrics_closed_forms():

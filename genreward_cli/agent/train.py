@@ -319,7 +319,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                   done=start_step) as update:
         def on_step(step, parts):
             k = rewarder.t - 1
-            scored = k in reward_model.scored  # set by OnlineReward's prepare()
+            scored = rewarder.schedule.is_scored(k)
             if scored:
                 log.reward_step.append(step)
                 for name, v in parts.items():

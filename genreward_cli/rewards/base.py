@@ -7,6 +7,8 @@ per-step reward components, each float32 [T]; ``total`` is what an agent receive
 - Online, ``step_components(ep, k, last)`` gives the components of step k (the transition
   o_k, a_k -> o_{k+1}) from the episode so far (``train-agent``), and ``frame_plan`` names the
   frames it will read at another size than the agent's, so only those are rendered.
+- ``schedule(max_steps)`` is the model's :class:`RewardSchedule`: the steps where it adds more
+  than the env reward, and the frames they read.
 
 Both paths share the models' code, so a recorded episode scores the same either way.
 Each model counts its own calls and seconds (``cost``).
@@ -18,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from genreward_cli.rewards.schedule import RewardSchedule
 
 
 @dataclass
@@ -86,9 +90,14 @@ class RewardModel:
         """Frames (by name) that ``step_components`` reads from ``ep.frames``."""
         return {}
 
+    def schedule(self, max_steps: int) -> RewardSchedule:
+        """The steps at which the model adds more than the env reward (logged per step, timed
+        into ``cost``) in episodes of ``max_steps`` steps: none by default."""
+        return RewardSchedule.never(max_steps)
+
     def scored_steps(self, max_steps: int) -> np.ndarray:
-        """Steps at which the model adds more than the env reward (logged per step)."""
-        return np.zeros(0, np.int64)
+        """int64 [n]: ``schedule(max_steps).steps()``."""
+        return self.schedule(max_steps).steps()
 
     def _timed(self, fn, *args):
         start = time.perf_counter()
@@ -102,18 +111,12 @@ class RewardModel:
         assert all(v.shape == (ep.length,) for v in out.values()), {k: v.shape for k, v in out.items()}
         return out
 
-    def step(self, ep: EpisodeRecord, k: int, last: bool) -> dict[str, float]:
-        """``step_components``, timed into ``cost`` only where the model does work."""
-        scored = getattr(self, "scored", None)
-        if scored is None:
-            raise RuntimeError("call prepare(max_steps) before stepping a reward model")
-        if k in scored:
+    def step(self, ep: EpisodeRecord, k: int, last: bool, scored: bool) -> dict[str, float]:
+        """``step_components``, timed into ``cost`` when the step is ``scored`` (the model
+        works then; ``rewards.online.OnlineReward`` tells it from the schedule)."""
+        if scored:
             return self._timed(self.step_components, ep, k, last)
         return self.step_components(ep, k, last)
-
-    def prepare(self, max_steps: int) -> None:
-        """Fix the episode length; ``scored`` becomes the set of ``scored_steps``."""
-        self.scored = set(int(k) for k in self.scored_steps(max_steps))
 
 
 class EnvReward(RewardModel):

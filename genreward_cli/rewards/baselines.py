@@ -21,6 +21,7 @@ import numpy as np
 
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.base import EpisodeRecord, RewardModel
+from genreward_cli.rewards.schedule import RewardSchedule
 from genreward_cli.video.clips import uniform_indices
 
 # VLM-RM's defaults (see VLMReward): the authors' configs describe the scene without the goal
@@ -116,8 +117,8 @@ class VLMReward(RewardModel):
         r = self.rewards(ep.image[1:])
         return {"clip": r, "total": r}
 
-    def scored_steps(self, max_steps):
-        return np.arange(max_steps)
+    def schedule(self, max_steps):
+        return RewardSchedule.every_step(max_steps)
 
     def step_components(self, ep, k, last):
         r = float(self.rewards(ep.image[k + 1][None])[0])
@@ -135,8 +136,8 @@ class CLIPVideoReward(RewardModel):
         super().__init__(name="clip-video", names=("clip", "total"))
         self.scorer, self.text, self.frames = scorer, text, frames
 
-    def scored_steps(self, max_steps):
-        return np.asarray([max_steps - 1])
+    def schedule(self, max_steps):
+        return RewardSchedule.last_step(max_steps)
 
     def step_components(self, ep, k, last):
         r = self._similarity(ep.image[: k + 2]) if last else 0.0

@@ -25,6 +25,7 @@ import numpy as np
 
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.base import EpisodeRecord, RewardModel
+from genreward_cli.rewards.schedule import RewardSchedule
 
 META_NAME = "diffusion_reward.json"  # conditioning and per-task statistics of a model dir
 FORMAT = 1
@@ -93,7 +94,7 @@ def resolve_model(model: str, option: str = "--diffusion-reward-model") -> Path:
     Raises:
         BadInput: not ``tiny`` nor a directory holding ``diffusion_reward.json``."""
     from genreward_cli import __version__
-    from genreward_cli.video.model import cached_preset
+    from genreward_cli.model_files import cached_preset
 
     if model == TINY_PRESET:
         return cached_preset(f"tiny-diffusion-reward-{__version__}-r{TINY_REVISION}", META_NAME,
@@ -115,7 +116,7 @@ class VideoModel:
         from diffusers import VQDiffusionScheduler
 
         from genreward_cli.rewards.vqdiffusion import FrameConditionedTransformer, FrameVQGAN
-        from genreward_cli.video.model import quiet_libraries
+        from genreward_cli.model_files import quiet_libraries
 
         quiet_libraries()
         self.name, self.path = model, resolve_model(model, option)
@@ -452,8 +453,8 @@ class DiffusionReward(RewardModel):
         parts = self._parts(diffusion, rnd, self._success(ep, [k]))
         return {n: float(v[0]) for n, v in parts.items()}
 
-    def scored_steps(self, max_steps):
-        return np.arange(max_steps)
+    def schedule(self, max_steps):
+        return RewardSchedule.every_step(max_steps)
 
     def weights(self):
         return {"diffusion": 1.0 - self.expl_scale, "rnd": self.expl_scale, "success": 1.0}

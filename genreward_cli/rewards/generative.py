@@ -18,16 +18,11 @@ import numpy as np
 
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.base import EpisodeRecord, FramePlan, RewardModel
-from genreward_cli.video.clips import uniform_indices
+from genreward_cli.rewards.schedule import RewardSchedule
 
 
 DEFAULT_ALPHA, DEFAULT_BETA = 1e-2, 1e-5  # Table A's weights of r_video and r_FB
 DEFAULT_INTERVAL = 128  # Table A: steps between generative rewards
-
-
-def reward_steps(length: int, interval: int) -> np.ndarray:
-    """0-based indices of the steps that get the generative reward: k = interval, 2*interval..."""
-    return np.arange(interval, length + 1, interval) - 1
 
 
 class GenerativeReward(RewardModel):
@@ -124,21 +119,18 @@ class GenerativeReward(RewardModel):
             raise BadInput(f"frames are {h}x{w}, the goal was encoded at "
                            f"{self.video_config.height}x{self.video_config.width}")
 
-    def scored_steps(self, max_steps):
-        return reward_steps(max_steps, self.interval)
-
-    def _history(self, k: int) -> np.ndarray:
-        """Indices of the frames r_video samples at step k: 16 of o_0..o_{k+1}."""
-        return uniform_indices(k + 2, self.video_config.frames)
+    def schedule(self, max_steps):
+        """Every ``interval`` steps; r_video reads the goal's frame count (16) of o_0..o_{k+1}."""
+        return RewardSchedule(max_steps, self.interval,
+                              self.video_config.frames if self.use_video else 0)
 
     def frame_plan(self, max_steps):
-        steps = reward_steps(max_steps, self.interval)
+        schedule = self.schedule(max_steps)
         plan = {}
         if self.use_video:
-            wanted = set() if not len(steps) else set(np.concatenate([self._history(k) for k in steps]))
-            plan["video"] = FramePlan(self.video_size, frozenset(int(i) for i in wanted))
+            plan["video"] = FramePlan(self.video_size, schedule.frames_read())
         if self.use_fb:
-            plan["fb"] = FramePlan(self.fb_size, frozenset(int(k) for k in steps))
+            plan["fb"] = FramePlan(self.fb_size, frozenset(int(k) for k in schedule.steps()))
         return plan
 
     def _video_rewards(self, histories: list[np.ndarray]) -> np.ndarray:
@@ -162,11 +154,13 @@ class GenerativeReward(RewardModel):
 
     def components(self, ep: EpisodeRecord):
         T = ep.length
-        steps = reward_steps(T, self.interval)
+        schedule = self.schedule(T)
+        steps = schedule.steps()
         video = np.zeros(T, np.float32)
         fb = np.zeros(T, np.float32)
         if self.use_video and len(steps):
-            video[steps] = self._video_rewards([ep.image[self._history(k)] for k in steps])
+            video[steps] = self._video_rewards([ep.image[schedule.history_frames(k)]
+                                                for k in steps])
         if self.use_fb and len(steps):
             fb[steps] = self._fb_rewards(ep.image[steps], ep.action[steps])  # s = psi(o_k)
         env = ep.reward.astype(np.float32)
@@ -175,10 +169,12 @@ class GenerativeReward(RewardModel):
 
     def step_components(self, ep: EpisodeRecord, k: int, last: bool):
         env, video, fb = float(ep.reward[k]), 0.0, 0.0
-        if (k + 1) % self.interval == 0:
+        schedule = self.schedule(k + 1)  # the episode so far: whether k is scored, its history
+        if schedule.is_scored(k):
             if self.use_video:
                 frames = ep.frames["video"]
-                video = float(self._video_rewards([np.stack([frames[i] for i in self._history(k)])])[0])
+                history = np.stack([frames[int(i)] for i in schedule.history_frames(k)])
+                video = float(self._video_rewards([history])[0])
             if self.use_fb:
                 fb = float(self._fb_rewards(ep.frames["fb"][k][None], ep.action[k][None])[0])
         return {"env": env, "video": video, "fb": fb, "total": self._combine(env, video, fb)}

@@ -15,11 +15,16 @@ from genreward_cli.rewards.base import EpisodeRecord, RewardModel
 
 
 class OnlineReward:
+    """One episode at a time: ``reset(obs)``, then ``step(...)`` per transition, which returns
+    the model's components of that step. ``schedule`` (the model's ``RewardSchedule`` for
+    ``max_steps``) says which steps are scored; ``plan`` which frames are rendered at which
+    size, through ``env.render_at(height, width)``."""
+
     def __init__(self, model: RewardModel, env, max_steps: int, image_shape, action_dim: int):
         self.model, self.env, self.max_steps = model, env, max_steps
         self.plan = model.frame_plan(max_steps)
+        self.schedule = model.schedule(max_steps)
         self.agent_size = tuple(image_shape[:2])
-        model.prepare(max_steps)
         self._image = np.zeros((max_steps + 1, *image_shape), np.uint8)
         self._action = np.zeros((max_steps, action_dim), np.float32)
         self._reward = np.zeros(max_steps, np.float32)
@@ -61,7 +66,7 @@ class OnlineReward:
         self.t = k + 1
         ep = EpisodeRecord(self._image[: k + 2], self._action[: k + 1], self._env_reward[: k + 1],
                            self._reward[: k + 1], self.frames, self._success[: k + 1])
-        return self.model.step(ep, k, last)
+        return self.model.step(ep, k, last, self.schedule.is_scored(k))
 
     def state_dict(self) -> dict:
         """The episode so far (``t`` steps, the frames captured at other sizes), to continue

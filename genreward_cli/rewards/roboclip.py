@@ -42,6 +42,7 @@ import numpy as np
 
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.base import EpisodeRecord, FramePlan, RewardModel
+from genreward_cli.rewards.schedule import RewardSchedule
 
 RENDER_SIZE = (480, 640)  # (height, width) of the authors' Meta-World renders
 CROP = (250, 250)  # the centre window they keep
@@ -150,8 +151,8 @@ class RoboCLIPReward(RewardModel):
         """S3D_V(video(frames)) . target, a float (the reward at the last step)."""
         return float(self.model.encode_video(self.video(frames))[0] @ self.target)
 
-    def scored_steps(self, max_steps):
-        return np.asarray([max_steps - 1])
+    def schedule(self, max_steps):
+        return RewardSchedule.last_step(max_steps)
 
     def frame_plan(self, max_steps):
         return {FRAMES: FramePlan(self.render_size,

@@ -38,6 +38,7 @@ import numpy as np
 
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.base import EpisodeRecord, FramePlan, RewardModel
+from genreward_cli.rewards.schedule import RewardSchedule
 
 # The authors' default (src/utils.py l. 22). Stability AI withdrew this repository from the
 # hub; a local copy or a mirror (a diffusers directory with model_index.json) works the same.
@@ -175,7 +176,7 @@ def build_tiny_pipeline(seed: int = 0):
 def _write_tiny(out: Path) -> None:
     """Save the tiny preset at ``out``; the tokenizer as vocab.json + merges.txt, the files a
     Stable Diffusion directory carries."""
-    from genreward_cli.video.model import quiet_libraries
+    from genreward_cli.model_files import quiet_libraries
 
     quiet_libraries()
     pipe = build_tiny_pipeline()
@@ -197,7 +198,7 @@ def resolve_model(model: str) -> str:
         BadInput: an existing path without ``model_index.json``, or a name that is neither
             ``tiny``, a directory nor a hub id (one line, naming ``--tadpole-model``)."""
     from genreward_cli import __version__
-    from genreward_cli.video.model import cached_preset
+    from genreward_cli.model_files import cached_preset
 
     if model == TINY_PRESET:
         name = f"tiny-tadpole-sd-{__version__}-r{TINY_REVISION}"
@@ -227,7 +228,7 @@ def load_parts(model: str, device: str = "cpu", dtype=None) -> dict:
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    from genreward_cli.video.model import quiet_libraries
+    from genreward_cli.model_files import quiet_libraries
 
     quiet_libraries()
     source = resolve_model(model)
@@ -461,8 +462,8 @@ class TADPoLeReward(RewardModel):
         parts = self._parts(align, recon, self._success(ep, [k]))
         return {n: float(v[0]) for n, v in parts.items()}
 
-    def scored_steps(self, max_steps):
-        return np.arange(max_steps)
+    def schedule(self, max_steps):
+        return RewardSchedule.every_step(max_steps)
 
     def frame_plan(self, max_steps):
         """Every frame o_0..o_T at ``render_size`` (o_0 names the episode's random draws)."""
