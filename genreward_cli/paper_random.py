@@ -148,7 +148,7 @@ def write_cogvideox(out: str | Path, sizes: CogVideoXSizes = CogVideoXSizes(), s
                            CogVideoXImageToVideoPipeline, CogVideoXTransformer3DModel)
     from transformers import T5EncoderModel
 
-    from genreward_cli.video.model import quiet_libraries
+    from genreward_cli.model_files import quiet_libraries
 
     sizes.check()
     if dtype not in DTYPES:

@@ -46,7 +46,7 @@ def _tiny_checkpoint() -> str:
     import torch
 
     from genreward_cli import __version__
-    from genreward_cli.video.model import cached_preset
+    from genreward_cli.model_files import cached_preset
 
     def write(directory):
         directory.mkdir(parents=True)

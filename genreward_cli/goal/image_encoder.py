@@ -57,7 +57,7 @@ def tiny_dinov3_dir():
     from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
     from genreward_cli import __version__
-    from genreward_cli.video.model import cached_preset
+    from genreward_cli.model_files import cached_preset
 
     def write(directory):
         torch.manual_seed(0)
@@ -76,7 +76,7 @@ class ImageEncoder:
     def __init__(self, config: ImageEncoderConfig, device: str = "cpu", batch_size: int = 64):
         import torch
 
-        from genreward_cli.video.model import quiet_libraries
+        from genreward_cli.model_files import quiet_libraries
 
         quiet_libraries()
         self.config = config

@@ -45,7 +45,8 @@ class VideoEncoder:
         import torch
         from diffusers import AutoencoderKLCogVideoX
 
-        from genreward_cli.video.model import quiet_libraries, resolve
+        from genreward_cli.model_files import quiet_libraries
+        from genreward_cli.video.model import resolve
 
         if config.latent not in ("mean", "sample"):
             raise BadInput(f"--latent {config.latent!r}: choose mean or sample")

@@ -11,14 +11,12 @@ there like any other directory.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from genreward_cli.errors import BadInput
+from genreward_cli.model_files import cached_preset, quiet_libraries, read_config
 from genreward_cli.video.presets import (
     IMAGE_TO_VIDEO, PRESET_REVISION, PRESETS, T2V_PRESET, TEXT_TO_VIDEO, write_preset,
 )
@@ -27,29 +25,6 @@ DEFAULT_MODEL = "THUDM/CogVideoX-5b-I2V"  # the paper's model
 DEFAULT_T2V_MODEL = "THUDM/CogVideoX-5b"  # CogVideoX's text-to-video model of the same size
 MODES = (IMAGE_TO_VIDEO, TEXT_TO_VIDEO)
 PIPELINE_CLASSES = {IMAGE_TO_VIDEO: "CogVideoXImageToVideoPipeline", TEXT_TO_VIDEO: "CogVideoXPipeline"}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GENREWARD_CACHE", Path.home() / ".cache" / "genreward"))
-
-
-def cached_preset(name: str, marker: str, write) -> Path:
-    """``cache_dir()/name``, written once by ``write(tmp_dir)`` and renamed into place;
-    ``marker`` is the file whose presence means the preset is complete."""
-    path = cache_dir() / name
-    if not (path / marker).exists():
-        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            write(tmp)
-        except BaseException:  # an error, Ctrl-C or SIGTERM: no half-built preset left
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        try:
-            tmp.rename(path)
-        except OSError:  # another process built it meanwhile
-            shutil.rmtree(tmp, ignore_errors=True)
-    return path
 
 
 def model_name(model: str, mode: str) -> str:
@@ -96,33 +71,6 @@ def fingerprint(path: str) -> str:
             else:
                 h.update(str(f.stat().st_size).encode())
     return h.hexdigest()[:16]
-
-
-def quiet_libraries() -> None:
-    """No progress bars or info logs from diffusers/transformers; ours go to stderr."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-
-
-def read_config(source: str, filename: str, subfolder: str | None = None) -> dict:
-    """A JSON config of a diffusers directory or of a hub id (from the local hub cache when
-    offline), read without loading anything else. Raises OSError or ValueError."""
-    path = Path(source)
-    if path.is_dir():
-        file = path / (subfolder or "") / filename
-        if not file.is_file():
-            raise OSError(f"no {file.relative_to(path)} in {source}")
-    else:
-        from huggingface_hub import hf_hub_download
-
-        file = hf_hub_download(source, filename, subfolder=subfolder)
-    with open(file) as f:
-        return json.load(f)
 
 
 def read_info(model: str, option: str = "--model") -> "ModelInfo":
@@ -358,9 +306,6 @@ class ModelInfo:
             "tile_overlap_factor_height": self.tile_overlap_height,
             "tile_overlap_factor_width": self.tile_overlap_width,
         }
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__)
 
 
 def load_tokenizer(model: str, option: str = "--model"):

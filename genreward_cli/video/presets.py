@@ -140,7 +140,7 @@ def write_preset(name: str, out: str | Path, seed: int = 0) -> Path:
     """
     if name not in PRESETS:
         raise ValueError(f"preset {name!r}: expected one of {', '.join(PRESETS)}")
-    from genreward_cli.video.model import quiet_libraries
+    from genreward_cli.model_files import quiet_libraries
 
     quiet_libraries()
     out = Path(out)

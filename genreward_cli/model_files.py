@@ -1,0 +1,73 @@
+"""Model files, whichever library reads them: built-in presets materialised once in the cache
+directory, JSON configs read from a local directory or the local hub cache, and quiet loading
+(no progress bars or info logs from diffusers and transformers).
+
+Video models (``video.model``), the goal encoders (``goal``) and the reward models
+(``rewards``) all load their weights through these, so none of them imports another's loader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Callable
+
+
+def cache_dir() -> Path:
+    """Where built-in presets are materialised: ``$GENREWARD_CACHE``, default
+    ``~/.cache/genreward``."""
+    return Path(os.environ.get("GENREWARD_CACHE", Path.home() / ".cache" / "genreward"))
+
+
+def cached_preset(name: str, marker: str, write: Callable[[Path], object]) -> Path:
+    """``cache_dir()/name``, written once by ``write(tmp_dir)`` and renamed into place;
+    ``marker`` is the file whose presence means the preset is complete.
+
+    The temporary folder is named after this process (``NAME.tmp<pid>``), so processes that
+    build the same preset at once never write into each other's folder; the first rename wins
+    and the others discard their copy. An error, Ctrl-C or SIGTERM in ``write`` leaves no
+    half-built preset behind.
+    """
+    path = cache_dir() / name
+    if not (path / marker).exists():
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            write(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:
+            tmp.rename(path)
+        except OSError:  # another process built it meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def quiet_libraries() -> None:
+    """No progress bars or info logs from diffusers/transformers; ours go to stderr."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def read_config(source: str, filename: str, subfolder: str | None = None) -> dict:
+    """A JSON config of a model directory or of a hub id (from the local hub cache when
+    offline), read without loading anything else. Raises OSError or ValueError."""
+    path = Path(source)
+    if path.is_dir():
+        file = path / (subfolder or "") / filename
+        if not file.is_file():
+            raise OSError(f"no {file.relative_to(path)} in {source}")
+    else:
+        from huggingface_hub import hf_hub_download
+
+        file = hf_hub_download(source, filename, subfolder=subfolder)
+    with open(file) as f:
+        return json.load(f)
