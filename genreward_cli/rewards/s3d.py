@@ -442,7 +442,7 @@ def build_tiny(seed: int = 0) -> S3DMilNCE:
 def tiny_preset() -> Path:
     """The cache directory holding the tiny preset in the authors' layout (written once)."""
     from genreward_cli import __version__
-    from genreward_cli.video.model import cached_preset
+    from genreward_cli.model_files import cached_preset
 
     return cached_preset(f"tiny-s3d-{__version__}", WEIGHTS_FILE,
                          lambda d: save_s3d(build_tiny(), d))
