@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genreward_cli.errors import BadInput
+from genreward_cli.store import text
 
 
 @dataclass
@@ -30,7 +31,7 @@ def _config_camera(art) -> str | None:
 
 
 def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return text(value)
 
 
 def load_goal_video(path, episode: int = 0) -> GoalVideo:

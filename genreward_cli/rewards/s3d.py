@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genreward_cli.errors import BadInput
+from genreward_cli.store import text
 
 WEIGHTS_FILE = "s3d_howto100m.pth"  # the authors' file names (S3D_HowTo100M README.md)
 DICT_FILE = "s3d_dict.npy"
@@ -377,7 +378,7 @@ def read_words(path) -> tuple:
                        ) from None
     if words.ndim != 1 or words.dtype.kind not in "US" or not len(words):
         raise BadInput(f"{path}: expected a 1-d array of words, got {words.dtype} {words.shape}")
-    return tuple(w.decode() if isinstance(w, bytes) else str(w) for w in words.tolist())
+    return tuple(text(w) for w in words.tolist())
 
 
 def save_s3d(model: S3DMilNCE, directory) -> Path:

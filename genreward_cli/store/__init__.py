@@ -27,7 +27,7 @@ from genreward_cli.store.docs import markdown
 from genreward_cli.store.files import (
     Artifact, ReadFile, array_dataset, check_not_input, check_output, check_writable,
     frames_dataset, has_hdf5_signature, lock_tmp, open_artifact, read_error, read_weights,
-    replacing, replacing_dir, validate, write_artifact, write_weights,
+    replacing, replacing_dir, text, validate, write_artifact, write_weights,
 )
 from genreward_cli.store.provenance import (
     command_line, environment_versions, record_path, recorded_candidates, resolve_recorded,
@@ -41,7 +41,7 @@ __all__ = [
     "Artifact", "ReadFile", "array_dataset", "check_not_input", "check_output", "check_writable",
     "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "read_error",
     "read_weights", "replacing", "replacing_dir", "validate", "write_artifact", "write_weights",
-    "command_line",
+    "text", "command_line",
     "environment_versions", "record_path", "recorded_candidates", "resolve_recorded",
     "sha256_file", "COMPRESSION", "KINDS", "SCHEMA_VERSION", "Dataset", "Kind",
     "VersionMismatchWarning", "markdown",

@@ -291,8 +291,7 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
         found = h5.attrs.get("kind")
         if found is None:
             raise _fail(path, "not a genreward artifact (no 'kind' attribute)")
-        if isinstance(found, bytes):
-            found = found.decode()
+        found = text(found)
         wanted = (kind,) if isinstance(kind, str) else kind
         if wanted is not None and found not in wanted:
             raise _fail(path, f"artifact kind is '{found}', expected {' or '.join(repr(w) for w in wanted)}")
@@ -529,3 +528,9 @@ def frames_dataset(h5: h5py.Group, name: str, frames: np.ndarray) -> h5py.Datase
 def array_dataset(h5: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
     """A small array dataset (one chunk), compressed."""
     return h5.create_dataset(name, data=data, compression=COMPRESSION if data.size > 0 else None)
+
+
+def text(value) -> str:
+    """An HDF5 string attribute or item as ``str``: bytes (as h5py returns some strings)
+    decoded as UTF-8, anything else through ``str``."""
+    return value.decode() if isinstance(value, bytes) else str(value)

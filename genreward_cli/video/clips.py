@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genreward_cli.errors import BadInput
+from genreward_cli.store import text
 
 
 def uniform_indices(length: int, count: int) -> np.ndarray:
@@ -56,8 +57,7 @@ def read_clips(art) -> list[Clip]:
         g = art.file[f"{kind}/{k}"]
         frames = g["image" if kind == "episodes" else "frames"][()]
         prompt = g.attrs.get("prompt", art.attrs.get("prompt", ""))
-        if isinstance(prompt, bytes):
-            prompt = prompt.decode()
+        prompt = text(prompt)
         if not prompt:
             raise BadInput(f"{art.path}: {kind}/{k} has no prompt attribute")
         clips.append(Clip(frames, str(prompt)))
