@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import store, inspection, media
+from genreward_cli import store, media
+from genreward_cli.stages import inspect as inspection
 from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput, GenrewardError
 from helpers import fake_episode, write_episodes

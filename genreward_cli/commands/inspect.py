@@ -42,26 +42,12 @@ def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, force, as_
       genreward inspect expert.h5 --video ep0.mp4 --episode 0
       genreward inspect expert.h5 --frame 0:12 frame.png
     """
-    from genreward_cli import store, inspection, media
+    from genreward_cli.stages import inspect as stage
 
-    if video:
-        store.check_output(media.check_video_path(video), force, [path])
-    if frame:
-        store.check_output(media.check_image_path(frame[1]), force, [path])
-        frame_at = _parse_frame(frame[0])
-    with store.open_artifact(path, expect_kind) as art:
-        report = inspection.report(art, depth=depth)
-        if video:
-            frames = inspection.frames(art, episode)
-            media.write_video(video, frames, fps=fps)
-            report["exported"] = {"video": str(video)}
-        if frame:
-            frames = inspection.frames(art, frame_at[0])
-            if not 0 <= frame_at[1] < len(frames):
-                raise inspection.bad_index(art, "step", frame_at[1], len(frames))
-            media.write_image(frame[1], frames[frame_at[1]])
-            report.setdefault("exported", {})["frame"] = str(frame[1])
+    frame = (*_parse_frame(frame[0]), frame[1]) if frame else None
+    report = stage.run(path, video=video, episode=episode, fps=fps, frame=frame, depth=depth,
+                       expect_kind=expect_kind, force=force).summary
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
-        inspection.print_report(report)
+        stage.print_report(report)

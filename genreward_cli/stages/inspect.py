@@ -1,18 +1,57 @@
-"""What `genreward inspect` shows: structure, attributes, provenance chain and a summary."""
+"""The `inspect` stage: what an artifact holds (structure, attributes, provenance chain with
+hash checks, a summary), and its frames exported as a video or an image."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 
-from genreward_cli.store import Artifact, open_artifact, recorded_candidates, sha256_file
+from genreward_cli import store
 from genreward_cli.errors import BadInput, GenrewardError
+from genreward_cli.stages import Report
+from genreward_cli.store import Artifact, open_artifact, recorded_candidates, sha256_file
 
 MAX_GROUPS_SHOWN = 2
+
+
+def run(path: str | os.PathLike, *, video: str | os.PathLike | None = None, episode: int = 0,
+        fps: int = 8, frame: tuple[int, int, str | os.PathLike] | None = None, depth: int = 5,
+        expect_kind: str | None = None, force: bool = False) -> Report:
+    """Inspect the artifact ``path``: the report's summary is :func:`report` (parents followed
+    ``depth`` generations), its line one sentence. With ``video``, episode ``episode``'s frames
+    are written as a video (.mp4 or .gif, ``fps`` frames a second); with ``frame`` (EPISODE,
+    STEP, OUT), that one frame as an image (.png, .jpg); the report then has ``exported``.
+
+    Raises BadInput (exit code 2) for a file that is no artifact (or not of ``expect_kind``),
+    a kind without frames or an index out of range when exporting, or an existing export
+    without ``force``.
+    """
+    from genreward_cli import media
+
+    if video:
+        store.check_output(media.check_video_path(video), force, [path])
+    if frame:
+        store.check_output(media.check_image_path(frame[2]), force, [path])
+    with store.open_artifact(path, expect_kind) as art:
+        rep = report(art, depth=depth)
+        if video:
+            media.write_video(video, frames(art, episode), fps=fps)
+            rep["exported"] = {"video": str(video)}
+        if frame:
+            episode_frames = frames(art, frame[0])
+            if not 0 <= frame[1] < len(episode_frames):
+                raise bad_index(art, "step", frame[1], len(episode_frames))
+            media.write_image(frame[2], episode_frames[frame[1]])
+            rep.setdefault("exported", {})["frame"] = str(frame[2])
+    bad = sum(p["status"] != "ok" for p in rep["provenance"])
+    line = (f"{rep['path']}: {rep['kind']}, {len(rep['provenance'])} parents"
+            f"{f' ({bad} not ok)' if bad else ''}, {len(rep['datasets'])} datasets shown")
+    return Report(line, rep)
 
 
 def bad_index(art: Artifact, what: str, index: int, count: int) -> BadInput:
@@ -34,8 +73,8 @@ def frames(art: Artifact, episode: int) -> np.ndarray:
 
 
 def _attr(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
+    if isinstance(value, (bytes, str)):
+        return store.text(value)
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -105,7 +144,7 @@ def _summary(art: Artifact) -> dict[str, Any]:
     if art.kind.name == "agent_log":
         return _agent_log_summary(art.file)
     if art.kind.name == "eval":
-        from genreward_cli.evaluate import NO_EPISODE, returns_summary
+        from genreward_cli.stages.acting import NO_EPISODE, returns_summary
 
         s = returns_summary(art.file["return"][()], art.file["success"][()])
         out = {"episodes": s["episodes"], "return_mean": s["mean"], "return_std": s["std"],
@@ -142,7 +181,7 @@ def _agent_log_summary(h5) -> dict[str, Any]:
            "last10_success_rate": float(succ[-10:].mean()) if len(ret) else None,
            "evaluations": int(len(h5["eval/step"]))}
     if not len(ret):
-        from genreward_cli.evaluate import NO_EPISODE
+        from genreward_cli.stages.acting import NO_EPISODE
 
         out["note"] = f"{NO_EPISODE} (a run shorter than one episode)"
     if len(h5["eval/step"]):
