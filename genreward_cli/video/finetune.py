@@ -293,13 +293,11 @@ class VideoFinetuner:
             out: the output directory (created by the caller).
             load_pipeline: ``video.model.load_pipeline``, or a stand-in with its signature.
         """
-        staging = out / ".export.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        try:
-            self._save_staged(model, out, staging, load_pipeline)
-        except BaseException:  # an error, Ctrl-C or SIGTERM: no half-written staging folder
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+        from genreward_cli.store import replacing_dir
+
+        staging = out / ".export"
+        with replacing_dir(staging) as tmp:  # an error, Ctrl-C or SIGTERM: no half-written copy
+            self._save_staged(model, out, tmp, load_pipeline)
         for entry in sorted(staging.iterdir(), key=lambda p: p.name == "model_index.json"):
             target = out / entry.name
             if target.exists():

@@ -1,0 +1,135 @@
+"""The `finetune` stage: adapt a CogVideoX image-to-video model to domain clips (paper section
+3.1), writing a diffusers directory with its resumable checkpoints and a `finetune_log`.
+
+The objective and the model surgery are :class:`genreward_cli.video.finetune.VideoFinetuner`'s;
+here are the output folder, the training loop, its checkpoints and the log.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Sequence
+
+from genreward_cli import config as cfg
+from genreward_cli import store
+from genreward_cli.errors import BadInput
+from genreward_cli.progress import progress_bar
+from genreward_cli.stages import Report
+from genreward_cli.video.finetune import FinetuneConfig
+from genreward_cli.video.model import DEFAULT_MODEL
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest ``out/checkpoints/step-*.pt`` (by step), or None when there is none."""
+    found = sorted((out / "checkpoints").glob("step-*.pt"))
+    return found[-1] if found else None
+
+
+def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
+        out: str | os.PathLike, model: str = DEFAULT_MODEL, resume: bool = False,
+        seed: int = 0, device: str = "cpu", force: bool = False) -> Report | None:
+    """Finetune ``model`` (hub id, local diffusers directory or `tiny`) on the clips of the
+    `episodes` / `videos` artifacts ``inputs`` for ``config.steps`` steps, under accelerate
+    (one process, or each of ``accelerate launch``'s).
+
+    ``out`` receives the finetuned pipeline (plain diffusers; a LoRA run also keeps its
+    adapter in ``out/lora``), ``checkpoints/step-*.pt`` every ``config.checkpoint_every``
+    steps and at the end, and ``finetune_log.h5`` (metrics/step, loss, lr). ``resume``
+    continues from the latest checkpoint in ``out``; ``force`` replaces an ``out`` that is not
+    empty. ``device`` is a torch device string (``cuda`` or ``cpu``, already resolved).
+
+    Returns the report on the main process, None on the others.
+    Raises BadInput (exit code 2) for an ``out`` that is a file, holds an input, or is not
+    empty without ``force`` or ``resume``; ``resume`` without a checkpoint; a checkpoint made
+    with other options; a model or clip size the model cannot take.
+    """
+    import numpy as np
+    import torch
+    from accelerate import Accelerator
+
+    from genreward_cli.video.clips import read_clips
+    from genreward_cli.video.finetune import VideoFinetuner
+    from genreward_cli.video.model import load_pipeline
+    from genreward_cli.video.presets import PRESETS
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out}: exists and is not a directory")
+    checkpoint = None
+    if resume:
+        checkpoint = latest_checkpoint(out) if out.is_dir() else None
+        if checkpoint is None:
+            raise BadInput(f"--resume: no checkpoint in {out}/checkpoints")
+    else:
+        # --force removes the folder: never one that holds a clip file or the model
+        store.check_not_input(out, [*inputs, model], replaces_folder=True)
+    if not resume and out.exists() and any(out.iterdir()):
+        if not force:
+            raise BadInput(f"{out}: already exists; pass --force to overwrite or --resume to continue")
+    clips, parents = [], []
+    for path in inputs:
+        with store.open_artifact(path, ("episodes", "videos")) as art:
+            clips += read_clips(art)
+            parents.append(art.ref())
+    precision = config.mixed_precision
+    if precision == "auto":
+        precision = "bf16" if device == "cuda" else "no"
+    accelerator = Accelerator(mixed_precision=precision, cpu=device == "cpu")
+    torch.manual_seed(seed)
+
+    pipe = load_pipeline(model, device=str(accelerator.device))
+    tuner = VideoFinetuner(pipe, config, seed, accelerator)
+    if force and not resume and accelerator.is_main_process:
+        import shutil
+
+        shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+
+    with progress_bar(len(clips), "encode clips") as advance:
+        data = tuner.prepare(clips, on_clip=advance)
+    if checkpoint is not None:
+        tuner.load_checkpoint(checkpoint)
+    start_step, start = tuner.step, time.perf_counter()
+    with progress_bar(config.steps, "finetune") as advance:
+        advance(min(tuner.step, config.steps))
+        while tuner.step < config.steps:
+            tuner.train_step(data)
+            advance(1)
+            if tuner.step % config.checkpoint_every == 0 and accelerator.is_main_process:
+                tuner.save_checkpoint(out / "checkpoints")
+    elapsed = time.perf_counter() - start
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return None
+    if tuner.step % config.checkpoint_every:
+        tuner.save_checkpoint(out / "checkpoints")
+    tuner.export(model, out, load_pipeline)
+
+    steps, losses, lrs = (np.array(c) for c in zip(*tuner.history)) if tuner.history else ([],) * 3
+    base = store.record_path(model, builtin=PRESETS)  # local paths absolute, names as given
+    run_config = cfg.to_json(config, model=base, inputs=[store.record_path(p) for p in inputs],
+                             seed=seed, device=device,
+                             mixed_precision_resolved=precision, frames_resolved=tuner.frames,
+                             height_resolved=tuner.height, width_resolved=tuner.width,
+                             clips=len(clips), processes=accelerator.num_processes)
+    with store.write_artifact(out / "finetune_log.h5", "finetune_log", config=run_config,
+                              parents=parents, force=True) as h5:
+        store.array_dataset(h5, "metrics/step", np.asarray(steps, np.int64))
+        store.array_dataset(h5, "metrics/loss", np.asarray(losses, np.float32))
+        store.array_dataset(h5, "metrics/lr", np.asarray(lrs, np.float32))
+        h5.attrs.update(model=base, trainable=config.trainable)
+    trained = tuner.step - start_step
+    tail = max(1, len(losses) // 10)
+    summary = {
+        "out": str(out), "steps": tuner.step, "clips": len(clips),
+        "first_loss": float(losses[0]) if len(losses) else None,
+        "final_loss": float(np.mean(losses[-tail:])) if len(losses) else None,
+        "s_per_step": elapsed / trained if trained else None,
+    }
+    loss = (f"loss {summary['first_loss']:.4f} -> {summary['final_loss']:.4f}" if len(losses)
+            else "no loss recorded")
+    line = (f"wrote {out}: {config.trainable} finetune of {model}, {tuner.step} steps on "
+            f"{len(clips)} clips, {loss}")
+    return Report(line, summary)
