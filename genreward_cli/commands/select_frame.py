@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from genreward_cli.goal.clip import (
     CLIP_CROP_HELP, CLIP_CROPS, DEFAULT_CLIP_CROP, DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED,
 )
 from genreward_cli.options import (
-    debug_option, device_option, force_option, json_option, out_option,
+    debug_option, device_option, emit, force_option, json_option, out_option,
 )
 
 
@@ -54,48 +52,10 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_cr
       genreward select-frame goal_video.h5 --out goal_frame.h5 --plot scores.png
       genreward select-frame goal_video.h5 --clip-model tiny --out goal_frame.h5
     """
-    from genreward_cli import store, media
-    from genreward_cli.errors import BadInput
-    from genreward_cli.goal.clip import FrameScorer, select
-    from genreward_cli.goal.plot import plot_scores
-    from genreward_cli.goal.source import load_goal_video
     from genreward_cli.options import resolve_device
+    from genreward_cli.stages import select_frame as stage
 
-    inputs = [goal_video, clip_model, clip_pretrained]
-    store.check_output(out, force, inputs)
-    if plot:
-        store.check_output(media.check_image_path(plot), force, inputs)
-    source = load_goal_video(goal_video, episode)
-    frames, parent = source.frames, source.ref
-    text = text or source.prompt
-    device = resolve_device(device)
-    scorer = FrameScorer(clip_model, clip_pretrained, device=device, crop=clip_crop)
-    text_seen, _ = scorer.text_seen(text)
-    scores = scorer.scores(frames, text)
-    index, topk = select(scores, top_k)
-    if frame_index is not None:
-        if frame_index >= len(frames):
-            raise BadInput(f"--frame-index {frame_index}: the video has {len(frames)} frames")
-        index = frame_index
-    clip_model = store.record_path(clip_model)  # local paths absolute, names as given
-    config = {"episode": episode, "text": text, "clip_model": clip_model,
-              "clip_pretrained": store.record_path(clip_pretrained),
-              "clip_crop": clip_crop, "top_k": top_k, "frame_index": frame_index, "device": device}
-    with store.write_artifact(out, "goal_frame", config=config, parents=[parent],
-                                  force=force) as h5:
-        store.array_dataset(h5, "frame", frames[index])
-        store.array_dataset(h5, "scores", scores)
-        store.array_dataset(h5, "topk", topk)
-        h5.attrs.update(index=index, text=text, text_seen=text_seen, clip_model=clip_model,
-                        clip_pretrained=store.record_path(scorer.pretrained),
-                        clip_crop=clip_crop)
-    if plot:
-        plot_scores(plot, frames, scores, index, text)
-    summary = {"out": str(out), "index": index, "score": float(scores[index]),
-               "topk": topk.tolist(), "frames": len(frames), "text": text, "text_seen": text_seen,
-               "clip_crop": clip_crop}
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        click.echo(f"wrote {out}: goal frame {index} of {len(frames)} "
-                   f"(score {scores[index]:.3f}) for {text!r}", err=True)
+    emit(stage.run(goal_video, out=out, episode=episode, text=text, clip_model=clip_model,
+                   clip_pretrained=clip_pretrained, clip_crop=clip_crop, top_k=top_k,
+                   frame_index=frame_index, plot=plot, device=resolve_device(device),
+                   force=force), as_json)
