@@ -1,0 +1,87 @@
+"""The `import-videos` stage: a folder of real-domain clips (Bridge / RT-1 style mp4 files)
+and their prompts as a `videos` artifact, for `finetune`."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from genreward_cli import store
+from genreward_cli.errors import BadInput
+from genreward_cli.progress import progress_bar
+from genreward_cli.stages import Report
+
+VIDEO_GLOBS = ("*.mp4", "*.webm", "*.avi", "*.mov", "*.gif")
+
+
+def read_prompts(path: Path) -> dict[str, str]:
+    """`file,prompt` rows (with that header); file names relative to the video folder.
+    Raises BadInput for a missing header column or an empty prompt."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"file", "prompt"} <= set(reader.fieldnames):
+            raise BadInput(f"{path}: expected a CSV header with columns 'file' and 'prompt'")
+        prompts = {}
+        for row in reader:
+            if not (row["prompt"] or "").strip():
+                raise BadInput(f"{path}: empty prompt for {row['file']!r}")
+            prompts[row["file"]] = row["prompt"].strip()
+    return prompts
+
+
+def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.PathLike,
+        frames: int = 49, height: int = 480, width: int = 720, force: bool = False) -> Report:
+    """Read every video of ``folder`` (VIDEO_GLOBS) with its prompt from the CSV ``prompts``
+    into the `videos` artifact ``out`` (videos/<k>/frames u8 [F,H,W,3]; attrs prompt, source,
+    fps), each uniformly resampled to ``frames`` frames and resized (bilinear, antialiased,
+    aspect ratio not kept) to ``height`` x ``width``; 0 keeps the source's.
+
+    Raises BadInput (exit code 2) for a missing folder or CSV, a folder without videos, a
+    video without a prompt or a prompt without a video, an unreadable or non-RGB video, and
+    an existing ``out`` without ``force``.
+    """
+    import imageio.v3 as iio
+    import numpy as np
+
+    from genreward_cli.video.clips import resample
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInput(f"{folder}: no such folder")
+    if not Path(prompts).is_file():
+        raise BadInput(f"--prompts {prompts}: no such file")
+    table = read_prompts(Path(prompts))
+    files = sorted({p for g in VIDEO_GLOBS for p in folder.glob(g)})
+    if not files:
+        raise BadInput(f"{folder}: no video files ({', '.join(VIDEO_GLOBS)})")
+    missing = [p.name for p in files if p.name not in table]
+    if missing:
+        raise BadInput(f"{prompts}: no prompt for {', '.join(missing[:5])}"
+                       + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+    unknown = sorted(set(table) - {p.name for p in files})
+    if unknown:
+        raise BadInput(f"{prompts}: lists files not in {folder}: {', '.join(unknown[:5])}")
+    store.check_output(out, force)
+    config = {"folder": store.record_path(folder), "prompts": store.record_path(prompts),
+              "frames": frames,
+              "height": height, "width": width}
+    with store.write_artifact(out, "videos", config=config, force=force) as h5, \
+            progress_bar(len(files), "import") as advance:
+        for k, path in enumerate(files):
+            try:
+                video = np.asarray(iio.imread(path, index=None))
+                fps = float(iio.immeta(path).get("fps", 0.0) or 0.0)
+            except Exception as e:  # a broken or unsupported file is bad input
+                raise BadInput(f"{path}: cannot read video: {e}") from None
+            if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
+                raise BadInput(f"{path}: expected RGB uint8 frames, got {video.dtype} {list(video.shape)}")
+            video = resample(video, frames or len(video), height or video.shape[1],
+                             width or video.shape[2])
+            g = h5.create_group(f"videos/{k:06d}")
+            store.frames_dataset(g, "frames", video)
+            g.attrs.update(prompt=table[path.name], source=store.record_path(path), fps=fps)
+            advance(1)
+    summary = {"out": str(out), "clips": len(files), "frames": frames, "height": height,
+               "width": width}
+    return Report(f"wrote {out}: {len(files)} clips", summary)
