@@ -26,9 +26,10 @@ def train_dot(steps: int, seed: int = 0, report=lambda line: None, precision: st
     """Train on the dot task; return the list of episode returns."""
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
     from genreward_cli.agent.behavior import BehaviorConfig
-    from genreward_cli.agent.loop import LoopConfig, run
+    from genreward_cli.agent.loop import LoopConfig
     from genreward_cli.agent.replay import Replay
     from genreward_cli.envs.dummy import DotEnv
+    from genreward_cli.stages.acting import train as run
 
     torch.manual_seed(seed)
     agent = DreamerAgent(preset("tiny", **DOT_AGENT, precision=precision), 2,

@@ -232,7 +232,7 @@ def test_resume_may_change_compile(tmp_path):
     value, or from a config saved before the field existed; other agent fields still count."""
     import json
 
-    from genreward_cli.agent.train import CHECKPOINT_NAME, CONFIG_NAME, prepare_run_dir
+    from genreward_cli.stages.train_agent import CHECKPOINT_NAME, CONFIG_NAME, prepare_run_dir
 
     saved = {"steps": 10, "agent": {"deter": 32}}  # as saved before `compile` existed
     (tmp_path / CONFIG_NAME).write_text(json.dumps(saved))

@@ -7,9 +7,10 @@ import torch
 from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 from genreward_cli.agent.behavior import BehaviorConfig
 from genreward_cli.agent.config import preset
-from genreward_cli.agent.loop import LoopConfig, load_checkpoint, run, save_checkpoint
+from genreward_cli.agent.loop import LoopConfig
 from genreward_cli.agent.replay import Replay
 from genreward_cli.envs.dummy import DotEnv
+from genreward_cli.stages.acting import load_checkpoint, save_checkpoint, train as run
 
 CONFIG = LoopConfig(steps=120, train_ratio=32, batch=4, length=8, prefill=40, capacity=500)
 

@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from genreward_cli.cli import cli
-from genreward_cli.commands.train_agent import LEGACY_VALUES, upgrade_run_config
+from genreward_cli.stages.train_agent import LEGACY_VALUES, upgrade_run_config
 
 FAST = ["--task", "reach-v3", "--preset", "tiny", "--max-steps", "10", "--prefill", "10",
         "--batch", "2", "--length", "4", "--train-ratio", "8", "--eval-every", "0",

@@ -154,7 +154,7 @@ def test_relative_alpha_weighs_by_the_prefills_env_reward_scale(files, tmp_path)
 
 def test_relative_scale_relabels_the_prefill_in_the_replay():
     from genreward_cli.agent.replay import Replay
-    from genreward_cli.agent.train import RewardAccounting
+    from genreward_cli.stages.train_agent import RewardAccounting
 
     class Model:  # GenerativeReward's weighting interface
         alpha_mode, scale = "relative", None

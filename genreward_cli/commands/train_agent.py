@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from genreward_cli import config as cfg
 from genreward_cli.agent.config import PRESETS
 from genreward_cli.agent.loop import LoopConfig
-from genreward_cli.agent.train import RunConfig
 from genreward_cli.envs.config import EnvConfig
 from genreward_cli.options import (
-    POSITIVE, debug_option, device_option, force_option, json_option, seed_option,
+    POSITIVE, debug_option, device_option, emit, force_option, json_option, resolve_device,
+    seed_option,
 )
-from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
-
-# Values of options added since a run could have been saved that reproduce such a run on
-# --resume: `vlm-rm` was the plain CLIP cosine, a baseline strength of 0 (and `roboclip` was
-# what is now `clip-video`). Options missing here take their defaults, which do not change the
-# rewards that existed before them.
-LEGACY_VALUES = {"baseline_strength": 0.0}
-
-
-def upgrade_run_config(saved: dict) -> dict:
-    """A run's saved config in today's names: a `roboclip` run saved before RoboCLIP had its
-    S3D model (no `s3d_model` option) used the CLIP stand-in, now called `clip-video`."""
-    if saved.get("reward") == "roboclip" and "s3d_model" not in saved:
-        return {**saved, "reward": "clip-video"}
-    return saved
+from genreward_cli.rewards.build import reward_options
+from genreward_cli.stages.train_agent import RunConfig
 
 
 @click.command("train-agent")
@@ -76,90 +61,14 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
       genreward train-agent --task reach-v3 --reward env --preset tiny --steps 5000 --out runs/env
       genreward train-agent --out runs/pick-place/genreward/0 --resume --steps 2000000
     """
-    from dataclasses import asdict, replace
+    from genreward_cli.stages import train_agent as stage
 
-    from genreward_cli.agent.behavior import BehaviorConfig
-    from genreward_cli.agent.config import parse_overrides, preset as make_preset
-    from genreward_cli.agent.train import (
-        check_options, load_run_config, make_replay, prepare_run_dir, train,
-    )
-    from genreward_cli.store import record_path
-    from genreward_cli.envs.tasks import check_task, describe
-    from genreward_cli.errors import BadInput
-    from genreward_cli.options import resolve_device
-    from genreward_cli.rewards.build import build_reward
+    ctx = click.get_current_context()
 
-    saved = {}
-    if resume:  # options not given on this command line come from the run's config.json
-        saved = upgrade_run_config(load_run_config(out))
-        ctx = click.get_current_context()
+    def given(name):  # set on the command line; on --resume the others come from config.json
+        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
-        def given(name):
-            return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
-
-        options = {k: v if given(k) or k not in saved else saved[k] for k, v in options.items()}
-        for k, v in LEGACY_VALUES.items():  # options added since the run was made
-            if k in options and k not in saved and not given(k):
-                options[k] = v
-        preset = preset if given("preset") else saved["preset"]
-        agent_overrides = agent_overrides if given("agent_overrides") else tuple(
-            f"{k}={json.dumps(v)}" for k, v in saved["agent"].items())
-        seed = seed if given("seed") else saved["seed"]
-        model_lr = model_lr if given("model_lr") else saved["agent"]["model_lr"]
-        actor_lr = actor_lr if given("actor_lr") else saved["behavior"]["actor_lr"]
-        critic_lr = critic_lr if given("critic_lr") else saved["behavior"]["critic_lr"]
-    env_config = cfg.build(EnvConfig, cfg.pick(EnvConfig, options))
-    loop_config = cfg.build(LoopConfig, cfg.pick(LoopConfig, options))
-    run_config = cfg.build(RunConfig, cfg.pick(RunConfig, options))
-    reward = {k: options[k] for k in REWARD_OPTIONS}
-    for k in ("goal", "fb", "s3d_model", "roboclip_demo", "tadpole_model"):
-        # absolute, so --resume and the log work from any directory;
-        # a run saved with the same relative path keeps it, so that its options still match
-        if reward[k] and not (resume and saved.get(k) == reward[k]):
-            reward[k] = record_path(reward[k])
-    check_task(env_config.task)
-    if env_config.width and env_config.width != env_config.size:
-        raise BadInput("--width: the agent's encoder takes square frames; leave --width at 0")
-    overrides = {**parse_overrides(agent_overrides), "image_size": env_config.size}
-    if model_lr is not None:
-        overrides["model_lr"] = model_lr
-    agent_config = make_preset(preset, **overrides)
-    behavior = BehaviorConfig()
-    behavior = replace(behavior,
-                       actor_lr=behavior.actor_lr if actor_lr is None else actor_lr,
-                       critic_lr=behavior.critic_lr if critic_lr is None else critic_lr)
-    device = resolve_device(device)
-    config = {**asdict(env_config), **asdict(loop_config), **asdict(run_config), **reward,
-              "preset": preset, "agent": asdict(agent_config), "behavior": asdict(behavior),
-              "seed": seed, "device": device}
-    model, parents = build_reward(reward, describe(env_config.task), device,
-                                  task=env_config.task, camera=env_config.camera)
-    check_options(env_config, run_config, model, loop_config.prefill)
-    replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed)
-    run_dir = prepare_run_dir(out, config, resume, force, previous=saved if resume else None)
-    summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
-                    replay=replay, config_json=json.dumps(config, sort_keys=True),
-                    parents=parents, seed=seed, device=device, resume=resume,
-                    report=lambda line: click.echo(line, err=True))
-    if as_json:
-        click.echo(json.dumps(summary))
-    else:
-        click.echo(summary_line(run_dir, summary), err=True)
-
-
-def summary_line(run_dir, summary: dict) -> str:
-    """The closing line of a run: its counts, the last 10 episodes' return and success (or
-    that no episode has finished, for a run shorter than one episode) and its speed."""
-    from genreward_cli.evaluate import NO_EPISODE, format_returns
-
-    if summary["episodes"]:
-        episodes = "last 10 episodes: " + format_returns(summary["mean_return_last10"],
-                                                          success=summary["success_last10"])
-    else:
-        episodes = f"{NO_EPISODE} (episodes are {summary['episode_steps']} steps)"
-    rate = summary["steps_per_s"]
-    cost = summary.get("reward_cost", {}).get("ms_per_step")
-    return (f"wrote {run_dir}: {summary['steps']} steps, {summary['episodes']} episodes, "
-            f"{summary['updates']} updates; {episodes}"
-            + (f"; {rate:.1f} steps/s" if rate is not None else "")
-            + (f"; reward {cost:.2f} ms/step" if cost else ""))
+    emit(stage.run(options, out=out, preset=preset, agent_overrides=agent_overrides,
+                   model_lr=model_lr, actor_lr=actor_lr, critic_lr=critic_lr, resume=resume,
+                   seed=seed, device=resolve_device(device), force=force, given=given,
+                   report=lambda line: click.echo(line, err=True)), as_json)

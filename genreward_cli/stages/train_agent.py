@@ -1,4 +1,4 @@
-"""`train-agent` as a library: DreamerV3 on a Meta-World task with a reward model (Algorithm 1).
+"""The `train-agent` stage: DreamerV3 on a Meta-World task with a reward model (Algorithm 1).
 
 A run lives in one directory:
 
@@ -11,28 +11,34 @@ A run lives in one directory:
   policy's weights), rewritten with each checkpoint.
 - ``metrics.jsonl`` and ``tensorboard/``: ``train/...``, ``episode/...``, ``eval/...``,
   ``fb/...`` keyed by env step.
+
+``run`` is the stage (options in, a ``Report`` out); ``train`` trains a run whose directory,
+configs and reward model are made. The agent acts through ``stages.acting``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from genreward_cli.config import option
 from genreward_cli.errors import BadInput
+from genreward_cli.stages import Report, acting
 
 CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME = "config.json", "checkpoint.pt", "log.h5"
 RUN_FILES = (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, "metrics.jsonl", "tensorboard")
 RESUMABLE = ("steps", "device")  # options a resumed run may change
 # fields of the saved "agent" config a resumed run may change: how updates run, not what
 # they compute (a run saved before a field existed lacks it)
-RESUMABLE_AGENT = ("compile",)
+RESUMABLE_AGENT = ("compile", "fast")
 
 
 def _comparable(config: dict) -> dict:
@@ -73,6 +79,21 @@ class RunLog:
     shares: dict = field(default_factory=dict)
 
 
+# Values of options added since a run could have been saved that reproduce such a run on
+# --resume: `vlm-rm` was the plain CLIP cosine, a baseline strength of 0 (and `roboclip` was
+# what is now `clip-video`). Options missing here take their defaults, which do not change the
+# rewards that existed before them.
+LEGACY_VALUES = {"baseline_strength": 0.0}
+
+
+def upgrade_run_config(saved: dict) -> dict:
+    """A run's saved config in today's names: a `roboclip` run saved before RoboCLIP had its
+    S3D model (no `s3d_model` option) used the CLIP stand-in, now called `clip-video`."""
+    if saved.get("reward") == "roboclip" and "s3d_model" not in saved:
+        return {**saved, "reward": "clip-video"}
+    return saved
+
+
 def load_run_config(out: str | Path) -> dict:
     """The options a run in ``out`` was started with."""
     path = Path(out) / CONFIG_NAME
@@ -96,7 +117,7 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
             raise BadInput(f"--resume: {out / CHECKPOINT_NAME} does not exist")
         old = _comparable(previous if previous is not None else load_run_config(out))
         new = _comparable(config)
-        # an option the saved config lacks was added after the run was made: the command
+        # an option the saved config lacks was added after the run was made: ``run``
         # gives it the value that reproduces such a run (``LEGACY_VALUES``), so it is no change
         changed = sorted(k for k in set(old) | set(new)
                          if k not in RESUMABLE and k in old and old[k] != new.get(k))
@@ -226,7 +247,7 @@ class RewardAccounting:
 
 
 def make_replay(capacity: int, image_shape: tuple, seed: int = 0):
-    """The run's replay, or one clear error when this machine cannot map it. The command
+    """The run's replay, or one clear error when this machine cannot map it. ``run``
     makes it before it creates the run directory, to leave nothing behind on that error."""
     from genreward_cli.agent.replay import Replay
     from genreward_cli.envs.metaworld_env import ACTION_DIM
@@ -236,6 +257,107 @@ def make_replay(capacity: int, image_shape: tuple, seed: int = 0):
     except MemoryError as e:
         raise BadInput(f"--capacity {capacity}: the replay does not fit in this machine's memory "
                        f"({e}); lower --capacity") from None
+
+
+def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
+        agent_overrides: tuple[str, ...] = (), model_lr: float | None = None,
+        actor_lr: float | None = None, critic_lr: float | None = None, resume: bool = False,
+        seed: int = 0, device: str = "cpu", force: bool = False,
+        given: Callable[[str], bool] | None = None,
+        report: Callable[[str], None] = lambda line: None) -> Report:
+    """Train DreamerV3 with a reward model on a Meta-World task into the run directory ``out``
+    (see the module docstring), or with ``resume`` continue the run there; return the run's
+    summary (steps, episodes, updates, the last 10 episodes' mean return and success, the last
+    evaluation's mean return, speed, reward cost).
+
+    ``options`` holds, by field name, the values of every field of ``EnvConfig``,
+    ``LoopConfig`` and ``RunConfig`` and of every reward option (``rewards.build.
+    REWARD_OPTIONS``), as `train-agent`'s flags give them. ``preset`` and ``agent_overrides``
+    (``KEY=VALUE`` strings) make the ``AgentConfig``; ``model_lr``, ``actor_lr`` and
+    ``critic_lr`` replace the preset's and Table A's rates where not None. ``device`` is a
+    torch device string (`cpu`, `cuda`). On ``resume``, every option for which
+    ``given(name)`` is false (names as the keyword arguments and ``options``' keys) takes the
+    run's saved value, so that only the options given change (None: every option is given).
+    ``report`` receives the lines worth showing during the run (evaluations, the relative
+    reward scale).
+
+    Raises BadInput (exit code 2) for bad options or combinations, a run in ``out`` without
+    ``force`` or ``resume``, a resume with other options, or a replay too large to map.
+    """
+    from dataclasses import replace
+
+    from genreward_cli import config as cfg
+    from genreward_cli.agent.behavior import BehaviorConfig
+    from genreward_cli.agent.config import parse_overrides, preset as make_preset
+    from genreward_cli.agent.loop import LoopConfig
+    from genreward_cli.envs.config import EnvConfig
+    from genreward_cli.envs.tasks import check_task, describe
+    from genreward_cli.rewards.build import REWARD_OPTIONS, build_reward
+    from genreward_cli.store import record_path
+
+    given = given or (lambda name: True)
+    saved = {}
+    if resume:  # options not given come from the run's config.json
+        saved = upgrade_run_config(load_run_config(out))
+        options = {k: v if given(k) or k not in saved else saved[k] for k, v in options.items()}
+        for k, v in LEGACY_VALUES.items():  # options added since the run was made
+            if k in options and k not in saved and not given(k):
+                options[k] = v
+        preset = preset if given("preset") else saved["preset"]
+        agent_overrides = agent_overrides if given("agent_overrides") else tuple(
+            f"{k}={json.dumps(v)}" for k, v in saved["agent"].items())
+        seed = seed if given("seed") else saved["seed"]
+        model_lr = model_lr if given("model_lr") else saved["agent"]["model_lr"]
+        actor_lr = actor_lr if given("actor_lr") else saved["behavior"]["actor_lr"]
+        critic_lr = critic_lr if given("critic_lr") else saved["behavior"]["critic_lr"]
+    env_config = cfg.build(EnvConfig, cfg.pick(EnvConfig, options))
+    loop_config = cfg.build(LoopConfig, cfg.pick(LoopConfig, options))
+    run_config = cfg.build(RunConfig, cfg.pick(RunConfig, options))
+    reward = {k: options[k] for k in REWARD_OPTIONS}
+    for k in ("goal", "fb", "s3d_model", "roboclip_demo", "tadpole_model"):
+        # absolute, so --resume and the log work from any directory;
+        # a run saved with the same relative path keeps it, so that its options still match
+        if reward[k] and not (resume and saved.get(k) == reward[k]):
+            reward[k] = record_path(reward[k])
+    check_task(env_config.task)
+    if env_config.width and env_config.width != env_config.size:
+        raise BadInput("--width: the agent's encoder takes square frames; leave --width at 0")
+    overrides = {**parse_overrides(agent_overrides), "image_size": env_config.size}
+    if model_lr is not None:
+        overrides["model_lr"] = model_lr
+    agent_config = make_preset(preset, **overrides)
+    behavior = BehaviorConfig()
+    behavior = replace(behavior,
+                       actor_lr=behavior.actor_lr if actor_lr is None else actor_lr,
+                       critic_lr=behavior.critic_lr if critic_lr is None else critic_lr)
+    config = {**asdict(env_config), **asdict(loop_config), **asdict(run_config), **reward,
+              "preset": preset, "agent": asdict(agent_config), "behavior": asdict(behavior),
+              "seed": seed, "device": device}
+    model, parents = build_reward(reward, describe(env_config.task), device,
+                                  task=env_config.task, camera=env_config.camera)
+    check_options(env_config, run_config, model, loop_config.prefill)
+    replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed)
+    run_dir = prepare_run_dir(out, config, resume, force, previous=saved if resume else None)
+    summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
+                    replay=replay, config_json=json.dumps(config, sort_keys=True),
+                    parents=parents, seed=seed, device=device, resume=resume, report=report)
+    return Report(summary_line(run_dir, summary), summary)
+
+
+def summary_line(run_dir, summary: dict) -> str:
+    """The closing line of a run: its counts, the last 10 episodes' return and success (or
+    that no episode has finished, for a run shorter than one episode) and its speed."""
+    if summary["episodes"]:
+        episodes = "last 10 episodes: " + acting.format_returns(
+            summary["mean_return_last10"], success=summary["success_last10"])
+    else:
+        episodes = f"{acting.NO_EPISODE} (episodes are {summary['episode_steps']} steps)"
+    rate = summary["steps_per_s"]
+    cost = summary.get("reward_cost", {}).get("ms_per_step")
+    return (f"wrote {run_dir}: {summary['steps']} steps, {summary['episodes']} episodes, "
+            f"{summary['updates']} updates; {episodes}"
+            + (f"; {rate:.1f} steps/s" if rate is not None else "")
+            + (f"; reward {cost:.2f} ms/step" if cost else ""))
 
 
 def train(out: Path, env_config, agent_config, behavior_config, loop_config, run_config: RunConfig,
@@ -272,9 +394,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
 
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
     from genreward_cli.agent.logger import MetricsLogger
-    from genreward_cli.agent.loop import load_checkpoint, run, save_checkpoint
     from genreward_cli.envs.metaworld_env import ACTION_DIM
-    from genreward_cli.evaluate import format_returns, run_policy
     from genreward_cli.progress import live_bar
     from genreward_cli.rewards.online import OnlineReward
 
@@ -286,7 +406,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     ckpt = out / CHECKPOINT_NAME
     accounting = RewardAccounting(reward_model, replay, loop_config.prefill)
     if resume:
-        state, saved = load_checkpoint(ckpt, trainer, replay, with_extra=True)
+        state, saved = acting.load_checkpoint(ckpt, trainer, replay, with_extra=True)
         log = RunLog(**saved["log"])
         if saved.get("accounting") is not None:  # none in runs saved before shares were logged
             accounting.load_state_dict(saved["accounting"])
@@ -305,7 +425,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
 
     def evaluate(step: int) -> None:
         agent.eval()
-        res = run_policy(agent, eval_env, run_config.eval_episodes, seed=seed)
+        res = acting.run_policy(agent, eval_env, run_config.eval_episodes, seed=seed)
         agent.train()
         log.eval_step.append(step)
         log.eval_return.append(res.returns.tolist())
@@ -313,7 +433,8 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
         s = res.summary()
         logger.write(step, {"eval/return": s["mean"], "eval/return_std": s["std"],
                             "eval/success": s["success_rate"]})
-        report(f"eval at step {step}: {format_returns(s['mean'], s['std'], s['success_rate'])}")
+        report(f"eval at step {step}: "
+               f"{acting.format_returns(s['mean'], s['std'], s['success_rate'])}")
 
     with live_bar(loop_config.steps, f"train-agent {env_config.task} ({reward_model.name})",
                   done=start_step) as update:
@@ -371,35 +492,40 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
 
         def checkpoint(loop_state):
             flush()
-            save_checkpoint(ckpt, trainer, replay, loop_state, loop_config, extra={
+            acting.save_checkpoint(ckpt, trainer, replay, loop_state, loop_config, extra={
                 "log": asdict(log), "fb": online_fb.state_dict() if online_fb else None,
                 "accounting": accounting.state_dict(),
                 "cost": (reward_model.cost.calls, reward_model.cost.seconds)})
             write_log(loop_state.step)
 
-        state = run(env, agent, trainer, replay, loop_config, seed=seed, rewarder=rewarder,
-                    on_episode=on_episode, on_update=on_update, state=state,
-                    on_checkpoint=on_checkpoint, on_step=on_step)
+        state = acting.train(env, agent, trainer, replay, loop_config, seed=seed,
+                             rewarder=rewarder, on_episode=on_episode, on_update=on_update,
+                             state=state, on_checkpoint=on_checkpoint, on_step=on_step)
         flush()
     checkpoint(state)
     logger.close()
     elapsed = time.perf_counter() - start
     e = log.episodes
-    last = slice(-10, None)
     # a run shorter than one episode has none: the last-10 figures are then None
+    last10 = acting.returns_summary(e["return"][-10:], e["success"][-10:])
+    evaluated = (acting.returns_summary(log.eval_return[-1], log.eval_success[-1])
+                 if log.eval_return else acting.returns_summary([], []))
     return {"out": str(out), "task": env_config.task, "reward": reward_model.name,
             "steps": state.step, "episodes": len(e["step"]), "episode_steps": max_steps,
             "updates": trainer.updates,
             "steps_per_s": (state.step - start_step) / elapsed if elapsed > 0 else None,
-            "mean_return_last10": float(np.mean(e["return"][last])) if e["return"] else None,
-            "success_last10": float(np.mean(e["success"][last])) if e["success"] else None,
-            "eval_return": float(np.mean(log.eval_return[-1])) if log.eval_return else None,
+            "mean_return_last10": last10["mean"], "success_last10": last10["success_rate"],
+            "eval_return": evaluated["mean"],
             "reward_cost": reward_model.cost.as_dict(state.step)}
 
 
 def write_agent_log(path: Path, log: RunLog, agent, env_config, loop_config, reward_model,
                     config_json: str, parents: list, step: int, updates: int,
                     eval_episodes: int) -> None:
+    """Write the run's `agent_log` artifact ``path`` (replacing it): ``log``'s episodes,
+    scored steps' reward components, shares and evaluations (``eval_episodes`` per row), the
+    agent's weights, and attrs naming the configs, the reward's weights and its cost at env
+    step ``step`` (see docs/artifacts.md)."""
     from genreward_cli import store
 
     n_eval = eval_episodes

@@ -1,0 +1,336 @@
+"""The `evaluate` stage: run a trained policy (``run``), or compare the learning curves of
+runs (``compare``).
+
+- ``run``: episodes of a `train-agent` run's policy acting on the mode of its action
+  distribution, on evaluation scenes apart from the training ones (``acting.run_policy``);
+  dense env return and success, as an `eval` artifact (and a video of the rollouts).
+- ``load_agent``: the policy of a `train-agent` run, from its `agent_log` file alone.
+- ``compare``, with ``read_run`` / ``aggregate`` / ``plot_curves``: learning curves of several
+  runs, grouped by task, reward mode, method and episode length, mean and standard deviation
+  across seeds (the paper's Fig. 5), a table of final returns, a figure and a CSV.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from genreward_cli.errors import BadInput
+from genreward_cli.stages import Report
+from genreward_cli.stages.acting import NO_EPISODE, format_returns, returns_summary
+from genreward_cli.stages.train_agent import LOG_NAME
+
+
+def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
+        video: str | os.PathLike | None = None, seed: int = 0, device: str = "cpu",
+        force: bool = False) -> Report:
+    """Evaluate the policy of the `train-agent` run ``path`` (its directory or its log.h5)
+    over ``episodes`` episodes (seeded from ``seed``) on ``device`` (a torch device string),
+    and write the `eval` artifact ``out``: return float32 [N] (the dense env return), success
+    bool [N], length int64 [N], seed int64 [N], attrs mean, std, success_rate, task, reward,
+    step (see docs/artifacts.md); with ``video``, the rollouts one after another (mp4 or gif).
+
+    Raises BadInput (exit code 2) for a path that is no run, a file that is no `agent_log`,
+    or an existing ``out`` or ``video`` without ``force``.
+    """
+    from genreward_cli import media, store
+    from genreward_cli.envs import EnvConfig
+    from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
+    from genreward_cli.progress import progress_bar
+    from genreward_cli.stages.acting import run_policy
+
+    inputs = [path, log_path(path)]
+    store.check_output(out, force, inputs)
+    if video:
+        store.check_output(media.check_video_path(video), force, inputs)
+    with store.open_artifact(log_path(path), "agent_log") as art:
+        agent = load_agent(art, device)
+        env_config = EnvConfig(**json.loads(art.attrs["env_config"]))
+        meta = {"task": str(art.attrs["task"]), "reward": str(art.attrs["reward"]),
+                "step": int(art.attrs["steps"])}
+        trained = len(art.file["episodes/return"])
+        parents = [art.ref()]
+    env = MetaWorldPixelEnv(env_config)
+    try:
+        with progress_bar(episodes * env_config.max_steps, f"evaluate {meta['task']}") as advance:
+            res = run_policy(agent, env, episodes, seed=seed, record=bool(video), on_step=advance)
+    finally:
+        env.close()
+    s = res.summary()
+    config = {"run": store.record_path(path), "episodes": episodes, "seed": seed,
+              "device": device}
+    with store.write_artifact(out, "eval", config=config, parents=parents, force=force) as h5:
+        store.array_dataset(h5, "return", res.returns)
+        store.array_dataset(h5, "success", res.success)
+        store.array_dataset(h5, "length", res.lengths)
+        store.array_dataset(h5, "seed", res.seeds)
+        h5.attrs.update(mean=s["mean"], std=s["std"], success_rate=s["success_rate"], **meta)
+    if video:
+        media.write_video(video, np.concatenate(res.frames), fps=20)
+    summary = {"out": str(out), **meta, **s, "video": video, "training_episodes": trained}
+    note = "" if trained else f"; in training, {NO_EPISODE}"
+    line = (f"wrote {out}: {meta['task']} ({meta['reward']}, {meta['step']} steps): "
+            f"{format_returns(s['mean'], s['std'])} over {episodes} episodes, success "
+            f"{s['success_rate']:.0%}{note}")
+    return Report(line, summary)
+
+
+def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = None,
+            csv_path: str | os.PathLike | None = None, force: bool = False) -> Report:
+    """Compare the `train-agent` runs ``runs`` (directories or log.h5 files): one row per
+    group of runs (``aggregate``) with its final return (mean and std across seeds), success
+    and each reward component's share of the learned-from return; with ``plot``, the
+    learning-curve figure (``plot_curves``; png, pdf or svg); with ``csv_path``, the rows as
+    CSV. The report's summary is ``{"plot", "csv", "rows"}``; its line is the table (with the
+    console's styling, for stderr), a line per group without a finished episode, and the
+    figure written.
+
+    Raises BadInput (exit code 2) for a path that is no run, or an existing ``plot`` or
+    ``csv_path`` without ``force``.
+    """
+    import csv
+
+    from genreward_cli import media, store
+
+    inputs = [*runs, *(log_path(r) for r in runs)]
+    if plot:
+        store.check_output(media.check_image_path(plot), force, inputs)
+    if csv_path:
+        store.check_output(csv_path, force, inputs)
+    groups = aggregate([read_run(r) for r in runs])
+    # a group whose runs have no finished episode yet has no final step or figures (None)
+    rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"],
+             "episode_steps": g["episode_steps"], "seeds": g["seeds"], "runs": len(g["runs"]),
+             "step": int(g["steps"][-1]) if len(g["steps"]) else None,
+             "return_mean": g["final_mean"],
+             "return_std": g["final_std"], "success": g["final_success"], "source": g["source"],
+             **{f"share_{n}": v for n, v in g["shares"].items()}}
+            for g in groups]
+    share_names = sorted({k for r in rows for k in r if k.startswith("share_")})
+    for r in rows:  # one set of CSV columns for every method (empty where a method has none)
+        for k in share_names:
+            r.setdefault(k, None)
+    if plot:
+        plot_curves(plot, groups)
+    if csv_path:
+        with open(csv_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    line = _compare_table(rows, share_names) + (f"\nwrote {plot}" if plot else "")
+    return Report(line, {"plot": plot, "csv": csv_path, "rows": rows})
+
+
+def _compare_table(rows: list[dict], share_names: list[str]) -> str:
+    """``compare``'s rows as a rich table, then a line for each group without a finished
+    episode; rendered as stderr's console would print them (width, styling)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from genreward_cli.rewards.accounting import percent
+
+    table = Table(title="final return (mean +- std across seeds)")
+    numbers = ("ep. steps", "seeds", "runs", "step", "return", "success")
+    for col in ("task", "mode", "method", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
+    table.add_column("share of the learned return")
+
+    def shares(r):
+        return ", ".join(f"{k[6:]} {percent(r[k])}" for k in share_names
+                         if r[k] is not None and k != "share_env") or "-"
+
+    for r in rows:
+        first = (r["task"], r["mode"], r["method"],
+                 "-" if r["episode_steps"] is None else str(r["episode_steps"]),
+                 str(r["seeds"]), str(r["runs"]))
+        if r["return_mean"] is None:
+            table.add_row(*first, "-", NO_EPISODE, "-", shares(r))
+            continue
+        table.add_row(*first, str(r["step"]), f"{r['return_mean']:.1f} +- {r['return_std']:.1f}",
+                      f"{r['success']:.0%}", shares(r))
+    console = Console(stderr=True)
+    with console.capture() as text:
+        console.print(table)
+        for r in rows:  # in full, where the table's cell may wrap it
+            if r["return_mean"] is None:
+                length = ("" if r["episode_steps"] is None
+                          else f", {r['episode_steps']}-step episodes")
+                console.print(f"{r['method']} on {r['task']} ({r['mode']}{length}): {NO_EPISODE} "
+                              f"in its {r['runs']} run(s)", soft_wrap=True)
+    return text.get().removesuffix("\n")
+
+
+def log_path(run: str | Path) -> Path:
+    """A run directory's `agent_log` file (or the file itself)."""
+    run = Path(run)
+    path = run / LOG_NAME if run.is_dir() else run
+    if not path.exists():
+        raise BadInput(f"{run}: no {LOG_NAME}: not a train-agent run directory (or it has not "
+                       f"finished its first episode)")
+    return path
+
+
+def load_agent(art, device: str = "cpu"):
+    """The DreamerAgent stored in an open `agent_log` artifact, in eval mode."""
+    from genreward_cli import store
+    from genreward_cli.agent.agent import DreamerAgent
+    from genreward_cli.agent.behavior import BehaviorConfig
+    from genreward_cli.agent.config import AgentConfig
+
+    agent_config = AgentConfig(**json.loads(art.attrs["agent_config"]))
+    behavior = BehaviorConfig(**json.loads(art.attrs["behavior_config"]))
+    action_dim = int(art.attrs["action_dim"])
+    agent = DreamerAgent(agent_config, action_dim, behavior)
+    agent.load_state_dict(store.read_weights(art.file["weights/agent"]))
+    return agent.to(device).eval()
+
+
+def method_name(config: dict) -> str:
+    """A run's method label: the reward model and its ablations and weights where they are
+    not the defaults (e.g. `genreward -fb`, `genreward alpha=0.1 relative`)."""
+    from genreward_cli.rewards.generative import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_INTERVAL
+
+    name = config.get("reward", "?")
+    if name == "genreward":
+        name += "".join(s for s, flag in ((" -video", "no_video_reward"), (" -fb", "no_fb_reward"))
+                        if config.get(flag))
+        for key, default in (("alpha", DEFAULT_ALPHA), ("beta", DEFAULT_BETA),
+                             ("reward_interval", DEFAULT_INTERVAL)):
+            if config.get(key, default) != default:
+                name += f" {key.replace('reward_', '')}={config[key]:g}"
+        if config.get("alpha_mode", "absolute") != "absolute":
+            name += f" {config['alpha_mode']}"
+    return name
+
+
+@dataclass
+class RunCurve:
+    """A run's learning curve (``read_run``): its evaluations' mean return and success rate
+    by env step, or its training episodes' where it has no evaluation, and what groups it
+    with other runs (task, reward mode, method label, episode length)."""
+
+    path: str
+    task: str
+    mode: str
+    method: str
+    seed: int
+    steps: np.ndarray  # env steps of each point
+    returns: np.ndarray  # mean eval return at each point (or episode return without evals)
+    success: np.ndarray  # eval success rate at each point
+    source: str  # "eval" or "episodes"
+    # each reward component's share of the learned-from return, mean over the run's
+    # episodes (rewards.accounting); empty for runs logged before shares were
+    shares: dict = field(default_factory=dict)
+    episode_steps: int | None = None  # the run's episode length (--max-steps)
+
+
+def read_run(path: str | Path) -> RunCurve:
+    """The learning curve of the `train-agent` run ``path`` (its directory or log.h5), read
+    from its `agent_log` file. Raises BadInput for a path that is no run."""
+    from genreward_cli import store
+
+    with store.open_artifact(log_path(path), "agent_log") as art:
+        config = art.config
+        f = art.file
+        if len(f["eval/step"]):
+            steps, returns = f["eval/step"][()], f["eval/return"][()].mean(1)
+            success, source = f["eval/success"][()].mean(1), "eval"
+        else:
+            steps, returns = f["episodes/step"][()], f["episodes/return"][()]
+            success, source = f["episodes/success"][()].astype(float), "episodes"
+        shares = {}
+        for name, values in (f["shares"].items() if "shares" in f else ()):
+            values = values[()]
+            if np.isfinite(values).any():
+                shares[name] = float(np.nanmean(values))
+        env_config = json.loads(art.attrs.get("env_config", "{}"))
+        episode_steps = env_config.get("max_steps", config.get("max_steps"))
+        return RunCurve(str(path), str(art.attrs["task"]), config.get("reward_mode", "dense"),
+                        method_name(config), int(config.get("seed", 0)), steps,
+                        returns.astype(np.float64), success.astype(np.float64), source, shares,
+                        None if episode_steps is None else int(episode_steps))
+
+
+def aggregate(curves: list[RunCurve]) -> list[dict]:
+    """Group runs by (task, mode, method, episode length); mean and std across the runs on
+    the steps all share, and each reward component's mean share of the learned-from return
+    (``shares``). ``seeds`` counts distinct seeds (a warning names runs that share one).
+    Runs without a point yet (no finished episode or evaluation) form their own group, with
+    empty curves and None as its final figures, so they neither hide nor are hidden by the
+    others."""
+    groups: dict[tuple, list[RunCurve]] = {}
+    for c in curves:
+        key = (c.task, c.mode, c.method, c.episode_steps if c.episode_steps is not None else -1,
+               not len(c.steps))
+        groups.setdefault(key, []).append(c)
+    out = []
+    for (task, mode, method, episode_steps, empty), runs in sorted(groups.items()):
+        episode_steps = None if episode_steps < 0 else episode_steps
+        common = runs[0].steps
+        for r in runs[1:]:
+            common = np.intersect1d(common, r.steps)
+        if not len(common):  # episode-based curves of runs that ended at other steps
+            n = min(len(r.steps) for r in runs)
+            common = runs[0].steps[:n]
+            values = np.stack([r.returns[:n] for r in runs])
+            succ = np.stack([r.success[:n] for r in runs])
+        else:
+            pick = [np.searchsorted(r.steps, common) for r in runs]
+            values = np.stack([r.returns[i] for r, i in zip(runs, pick)])
+            succ = np.stack([r.success[i] for r, i in zip(runs, pick)])
+        # the last point across the runs (None without one: no finished episode or evaluation)
+        final = returns_summary(*((values[:, -1], succ[:, -1]) if values.shape[1] else ([], [])))
+        seeds: dict[int, list[str]] = {}
+        for r in runs:
+            seeds.setdefault(r.seed, []).append(r.path)
+        shared = {s: paths for s, paths in seeds.items() if len(paths) > 1}
+        if shared:
+            length = f", {episode_steps}-step episodes" if episode_steps is not None else ""
+            warnings.warn(f"{method} on {task} ({mode}{length}): "
+                          + "; ".join(f"runs {', '.join(paths)} share seed {s}"
+                                      for s, paths in sorted(shared.items()))
+                          + f"; counted as {len(seeds)} seed(s) in {len(runs)} runs",
+                          stacklevel=2)
+        out.append({"task": task, "mode": mode, "method": method, "episode_steps": episode_steps,
+                    "seeds": len(seeds), "steps": common, "mean": values.mean(0),
+                    "std": values.std(0),
+                    "final_mean": final["mean"], "final_std": final["std"],
+                    "final_success": final["success_rate"],
+                    "source": runs[0].source, "runs": [r.path for r in runs],
+                    "shares": {n: float(np.mean([r.shares[n] for r in runs if n in r.shares]))
+                               for n in sorted({n for r in runs for n in r.shares})}})
+    return out
+
+
+def plot_curves(path, groups: list[dict]) -> None:
+    """One panel per task and reward mode, one line (mean, +-std band) per method."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = sorted({(g["task"], g["mode"]) for g in groups})
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False)
+    for ax, (task, mode) in zip(axes[0], panels):
+        for g in (g for g in groups if (g["task"], g["mode"]) == (task, mode)):
+            label = g["method"]
+            if sum(1 for h in groups if (h["task"], h["mode"], h["method"])
+                   == (task, mode, g["method"]) and h["episode_steps"] != g["episode_steps"]):
+                label += f", {g['episode_steps']}-step episodes"  # one method at two lengths
+            label += f" ({g['seeds']})" + ("" if len(g["steps"]) else f": {NO_EPISODE}")
+            line, = ax.plot(g["steps"], g["mean"], label=label,
+                            marker="o" if len(g["steps"]) == 1 else None)  # one point: a dot
+            ax.fill_between(g["steps"], g["mean"] - g["std"], g["mean"] + g["std"],
+                            color=line.get_color(), alpha=0.2)
+        ax.set_title(f"{task} ({mode})", fontsize=10)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("episode return")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
