@@ -1,0 +1,184 @@
+"""The `generate` stage: a goal video from a prompt, conditioned on a first frame (an image or
+a task's initial observation: image-to-video, the paper's setting) or not (text-to-video), as
+a `goal_video` artifact (paper section 3.1)."""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+
+from genreward_cli import config as cfg
+from genreward_cli import media, store
+from genreward_cli.errors import BadInput
+from genreward_cli.progress import progress_bar
+from genreward_cli.stages import Report
+from genreward_cli.video.generate import GenerateConfig
+from genreward_cli.video.model import DEFAULT_MODEL, DEFAULT_T2V_MODEL
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")  # `auto`: bfloat16 on a GPU, else float32
+
+
+def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = None,
+        image: str | None = None, task: str | None = None, camera: str = "corner",
+        model: str | None = None, t2v_model: str | None = None, dtype: str = "auto",
+        cpu_offload: bool = False, vae_tiling: bool = False, vae_slicing: bool = False,
+        mp4: str | None = None, seed: int = 0, device: str = "cpu",
+        force: bool = False) -> Report:
+    """Generate a goal video with ``gen``'s sampler settings into the `goal_video` artifact
+    ``out`` (frames u8 [F,H,W,3], condition_image u8 [H,W,3]; attrs model, mode, prompt,
+    prompt_seen), and into ``mp4`` (.mp4 or .gif) when given.
+
+    With ``image`` (a png/jpg path) or ``task`` (its initial frame for env seed ``seed``, seen
+    by ``camera``): image-to-video with ``model``. With ``prompt`` alone: text-to-video with
+    ``model`` when that is a text-to-video model, else with ``t2v_model``. ``model`` and
+    ``t2v_model`` are hub ids, local diffusers directories or presets; None stands for the
+    default (DEFAULT_MODEL, DEFAULT_T2V_MODEL), as not named by the user: a default ``model``
+    that cannot be read is passed over for text-to-video. ``dtype`` is one of DTYPES,
+    ``device`` a torch device string (``cuda`` or ``cpu``, already resolved).
+
+    Raises BadInput (exit code 2) for a missing prompt, both ``image`` and ``task``, a model
+    that cannot take the request (checked on its configs, before any weights are loaded), a
+    size it cannot generate, an unreadable or RGBA image, ``cpu_offload`` without a GPU, or an
+    existing ``out`` / ``mp4`` without ``force``.
+    """
+    import numpy as np
+    import torch
+
+    from genreward_cli.video.generate import (
+        check_condition, generate_video, resolve_size, seen_text, truncation_warning,
+    )
+    from genreward_cli.video.model import (
+        IMAGE_TO_VIDEO, PRESETS, TEXT_TO_VIDEO, fingerprint, load_pipeline, load_tokenizer,
+        model_name, read_info, resolve,
+    )
+
+    model_named, t2v_model_named = model is not None, t2v_model is not None
+    model = DEFAULT_MODEL if model is None else model
+    t2v_model = DEFAULT_T2V_MODEL if t2v_model is None else t2v_model
+    if image is not None and task is not None:
+        raise BadInput("give at most one of --image and --task (neither: text-to-video from --prompt)")
+    if task is not None:
+        from genreward_cli.envs.tasks import describe
+
+        prompt = prompt or describe(task)
+    if not prompt:
+        raise BadInput("--prompt is required with --image" if image is not None else
+                       "--prompt is required (alone: text-to-video; with --image or --task: "
+                       "image-to-video)")
+    if image is not None:
+        media.check_image_path(image)
+        from pathlib import Path
+
+        if not Path(image).is_file():
+            raise BadInput(f"--image {image}: no such file")
+    inputs = [image, model, t2v_model]
+    store.check_output(out, force, inputs)
+    if mp4:
+        store.check_output(media.check_video_path(mp4), force, inputs)
+    if cpu_offload and device != "cuda":
+        raise BadInput("--cpu-offload keeps sub-models on the CPU between GPU calls; it needs a GPU")
+    torch_dtype = {
+        "auto": torch.bfloat16 if device == "cuda" else torch.float32,
+        "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
+    }[dtype]
+
+    # Which model in which mode, and whether it can take this request: configs only, no weights.
+    if image is not None or task is not None:
+        mode, name, option = IMAGE_TO_VIDEO, model, "--model"
+        info = read_info(name, option)
+        if info.mode != IMAGE_TO_VIDEO:
+            raise BadInput(f"--model {model}: a text-to-video model; it takes no --image or "
+                           "--task (drop them, or give an image-to-video model)")
+    else:
+        mode = TEXT_TO_VIDEO
+        own = None
+        try:
+            own = read_info(model, "--model")
+        except BadInput:
+            if model_named:
+                raise  # named explicitly: its fault is worth a word
+        if own is not None and own.mode == TEXT_TO_VIDEO:
+            name, option, info = model, "--model", own
+        else:
+            name, option = model_name(t2v_model, TEXT_TO_VIDEO), "--t2v-model"
+            try:
+                info = read_info(name, option)
+            except BadInput as e:
+                if model in PRESETS and not t2v_model_named:
+                    raise BadInput(f"{e} (text-to-video from --prompt alone uses --t2v-model; "
+                                   "`--t2v-model tiny` is the built-in preset)") from None
+                raise
+            info.require_mode(TEXT_TO_VIDEO, f"--t2v-model {t2v_model}")
+    frames, height, width = resolve_size(gen, info)
+    tiling = info.tiling(height, width) if vae_tiling else None
+    if tiling and tiling["tile_sample_min_height"] >= height and tiling["tile_sample_min_width"] >= width:
+        warnings.warn(f"--vae-tiling: no tile smaller than {height}x{width} lies on this VAE's "
+                      f"{info.spatial_scale}-pixel latent grid; frames are encoded and decoded whole")
+    tokenizer = load_tokenizer(name, option)
+    seen = {"prompt": seen_text(tokenizer, prompt, info.text_length)}
+    if gen.negative_prompt:
+        seen["negative_prompt"] = seen_text(tokenizer, gen.negative_prompt, info.text_length)
+    for key, text in seen.items():
+        if text.truncated:
+            warnings.warn(truncation_warning("--" + key.replace("_", "-"), text, f"{key}_seen"))
+
+    extra = {}
+    condition = None
+    if task is not None:
+        from genreward_cli.envs import EnvConfig
+        from genreward_cli.envs.metaworld_env import initial_frame
+
+        condition = initial_frame(EnvConfig(task=task, size=height, width=width, camera=camera), seed)
+        extra = {"task": task, "seed": seed}
+    elif image is not None:
+        import imageio.v2 as imageio
+
+        condition = np.asarray(imageio.imread(image))
+        if condition.ndim == 3 and condition.shape[-1] == 4:
+            raise BadInput(f"--image {image}: has an alpha channel; give an RGB image")
+        check_condition(condition, height, width)
+
+    pipe = load_pipeline(name, device="cpu" if cpu_offload else device, dtype=torch_dtype,
+                         mode=mode, option=option)
+    if cpu_offload:
+        pipe.enable_model_cpu_offload()
+    if tiling:
+        pipe.vae.enable_tiling(**tiling)
+    if vae_slicing:
+        pipe.vae.enable_slicing()
+
+    start = time.perf_counter()
+    with progress_bar(gen.steps, "generate") as advance:
+        video = generate_video(pipe, condition, prompt, gen, seed, on_step=advance)
+    elapsed = time.perf_counter() - start
+    if condition is None:
+        condition = video[0]  # text-to-video: the first generated frame stands for the condition
+
+    # local paths are recorded absolute: later stages find them from any directory
+    recorded_model = name if name in PRESETS else store.record_path(name)
+    config = cfg.to_json(gen, prompt=prompt, image=store.record_path(image), task=task,
+                         camera=camera, model=store.record_path(model),
+                         t2v_model=store.record_path(t2v_model), mode=mode,
+                         model_used=recorded_model,
+                         dtype=dtype, device=device, seed=seed, cpu_offload=cpu_offload,
+                         vae_tiling=vae_tiling, vae_tiles=tiling, vae_slicing=vae_slicing,
+                         frames_resolved=frames, height_resolved=height, width_resolved=width,
+                         scheduler=type(pipe.scheduler).__name__)
+    with store.write_artifact(out, "goal_video", config=config, force=force) as h5:
+        store.frames_dataset(h5, "frames", video)
+        store.array_dataset(h5, "condition_image", condition)
+        h5.attrs.update(prompt=prompt, prompt_seen=seen["prompt"].seen,
+                        prompt_truncated=seen["prompt"].truncated, mode=mode,
+                        model=recorded_model, model_revision=fingerprint(resolve(name, option)),
+                        fps=gen.fps, **extra)
+        if "negative_prompt" in seen:
+            h5.attrs["negative_prompt_seen"] = seen["negative_prompt"].seen
+    if mp4:
+        media.write_video(mp4, video, fps=gen.fps)
+    summary = {"out": str(out), "mode": mode, "model": recorded_model, "frames": frames,
+               "height": height, "width": width, "prompt": prompt, "seconds": elapsed,
+               "s_per_step": elapsed / gen.steps}
+    line = (f"wrote {out}: {frames} frames {height}x{width} ({mode}, {recorded_model}) for "
+            f"{prompt!r} in {elapsed:.1f} s ({elapsed / gen.steps:.2f} s/step)")
+    return Report(line, summary)
