@@ -1,0 +1,133 @@
+"""The `train-video-model` stage: a baseline's video model trained on expert videos, written as
+a model directory (Diffusion Reward's VQGAN + frame-conditioned VQ-Diffusion, with the reward
+statistics its reward needs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Sequence
+
+from genreward_cli import store
+from genreward_cli.errors import BadInput
+from genreward_cli.progress import progress_bar
+from genreward_cli.stages import Report
+
+KINDS = ("vqdiffusion",)
+
+
+def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
+    """The clips of the `videos` / `episodes` artifacts ``videos``: ``(clips, tasks,
+    parents)``, clips u8 [F,H,W,3] each, the task of each clip (``task``, else the episode's
+    or the file's `task` attribute), and the files' parent entries. Raises BadInput for a clip
+    without a task."""
+    clips, tasks, parents = [], [], []
+    for path in videos:
+        with store.open_artifact(path, ("videos", "episodes")) as art:
+            kind_name = art.kind.name
+            root_task = art.attrs.get("task")
+            for k in art.groups():
+                g = art.file[f"{kind_name}/{k}"]
+                frames = g["image" if kind_name == "episodes" else "frames"][()]
+                t = task or g.attrs.get("task", root_task)
+                if t is None:
+                    raise BadInput(f"{path}: {kind_name}/{k} has no task attribute; pass --task")
+                clips.append(frames)
+                tasks.append(t.decode() if isinstance(t, bytes) else str(t))
+            parents.append(art.ref())
+    return clips, tasks, parents
+
+
+def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
+        kind: str = "vqdiffusion", preset: str = "paper", init: str | None = None,
+        task: str | None = None, codec_steps: int = 2000, steps: int = 20000,
+        batch_size: int = 32, codec_lr: float = 1e-4, lr: float = 4.5e-4,
+        skip_steps: Sequence[int] = (9,), seed: int = 0, device: str = "cpu",
+        force: bool = False) -> Report:
+    """Train Diffusion Reward's video model (``kind`` `vqdiffusion`, ``preset`` `paper` or
+    `tiny`) on the expert clips of ``videos``: ``codec_steps`` VQGAN updates, then ``steps``
+    transformer updates, ``batch_size`` frames or windows each; ``init`` starts from a model
+    directory this stage wrote or from the authors' checkpoint file.
+
+    Writes the directory ``out`` atomically (vqgan/, transformer/, scheduler/ and
+    diffusion_reward.json with, per task and skip step of ``skip_steps``, the mean and std of
+    the raw reward over the training videos). ``device`` is a torch device string (already
+    resolved).
+
+    Raises BadInput (exit code 2) for an existing ``out`` without ``force``, inputs without
+    videos or with frames of another size than the codec reads, a clip without a task, and an
+    ``init`` that is neither a model directory nor a checkpoint file.
+    """
+    import numpy as np
+    import torch
+
+    from genreward_cli.model_files import quiet_libraries
+    from genreward_cli.rewards import vqdiffusion_train as vt
+    from genreward_cli.rewards.diffusion_reward import (
+        META_NAME, EntropyScorer, VideoModel, write_model_dir,
+    )
+
+    quiet_libraries()
+    out = Path(out)
+    if out.exists() and not force:
+        raise BadInput(f"{out}: already exists; pass --force to overwrite")
+    clips, tasks, parents = read_videos(videos, task)
+    if not clips:
+        raise BadInput(f"{', '.join(map(str, videos))}: holds no video")
+    vqgan, transformer, scheduler = vt.build_parts(preset)
+    r = vqgan.config.resolution
+    bad = [c.shape for c in clips if c.shape[1:] != (r, r, 3)]
+    if bad:
+        raise BadInput(f"{videos[0]}: frames are {bad[0][1]}x{bad[0][2]}; the {preset} codec "
+                       f"reads {r}x{r} (collect at --size {r})")
+    if init is not None:
+        if Path(init, META_NAME).is_file():
+            loaded = VideoModel(init, "cpu", option="--init")
+            vqgan, transformer = loaded.vqgan, loaded.transformer
+            scheduler = loaded.scheduler
+        elif Path(init).is_file():
+            vt.load_authors(init, vqgan, transformer)
+        else:
+            raise BadInput(f"--init {init}: neither a model directory nor a checkpoint file")
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    scheduler.set_timesteps(scheduler.config.num_train_timesteps, device)
+    with progress_bar(codec_steps + steps, f"train-video-model {kind}") as advance:
+        codec_losses = vt.train_codec(vqgan, np.concatenate(clips), codec_steps, batch_size,
+                                      codec_lr, rng, device, advance)
+        with torch.inference_mode():
+            tokens = [torch.cat([vqgan.encode_tokens(
+                torch.from_numpy(c[i:i + 64]).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1)
+                for i in range(0, len(c), 64)]).cpu() for c in clips]
+        losses = vt.train_transformer(transformer, scheduler, tokens, steps, batch_size, lr, rng,
+                                      device, advance)
+    with store.replacing_dir(out) as tmp:
+        config = {"kind": kind, "preset": preset, "init": init, "codec_steps": codec_steps,
+                  "steps": steps, "batch_size": batch_size, "codec_lr": codec_lr, "lr": lr,
+                  "skip_steps": list(skip_steps), "seed": seed, "device": device,
+                  "videos": [store.record_path(p) for p in videos]}
+        write_model_dir(tmp, vqgan.cpu(), transformer.cpu(), scheduler, {},
+                        {"config": config, "parents": parents,
+                         "producer": store.command_line()})
+        model = VideoModel(str(tmp), device, option="--out")
+        statistics: dict = {}
+        for s in sorted(set(skip_steps)):
+            scorer = EntropyScorer(model, s, seed=seed)
+            per_task: dict = {}
+            for frames, t in zip(clips, tasks):
+                if len(frames) > 1:
+                    per_task.setdefault(t, []).append(scorer.raw(frames, np.arange(1, len(frames))))
+            for t, values in per_task.items():
+                v = np.concatenate(values)
+                statistics.setdefault(t, {})[str(s)] = [float(v.mean()), float(v.std())]
+        meta = json.loads((tmp / META_NAME).read_text())
+        meta["statistics"] = statistics
+        (tmp / META_NAME).write_text(json.dumps(meta, indent=1))
+    summary = {"out": str(out), "kind": kind, "preset": preset, "videos": len(clips),
+               "codec_loss": codec_losses[-1] if codec_losses else None,
+               "loss": losses[-1] if losses else None, "statistics": statistics}
+    stats = "; ".join(f"{t} skip {s}: mean {m:.4g}, std {d:.4g}"
+                      for t, ss in statistics.items() for s, (m, d) in ss.items())
+    line = f"wrote {out}: {kind} ({preset}) trained on {len(clips)} videos; {stats}"
+    return Report(line, summary)
