@@ -3,19 +3,15 @@ the directory its loaders read (diffusers for CogVideoX, transformers for DINOv3
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
 import click
 
-from genreward_cli.options import (debug_option, device_option, force_option, json_option,
+from genreward_cli.options import (debug_option, device_option, emit, force_option, json_option,
                                    seed_option)
 from genreward_cli.paper_random import COGVIDEOX_RANDOM, DTYPES, RANDOM_PRESETS, CogVideoXSizes
+from genreward_cli.stages.init_model import SIZE_OPTIONS
 from genreward_cli.video.presets import PRESETS
 
 _REAL = CogVideoXSizes()
-SIZE_OPTIONS = ("layers", "heads", "text_layers", "text_width", "vae_width", "vae_layers")
 
 
 def _size(name, help):
@@ -72,52 +68,10 @@ def init_model(preset, out, layers, heads, text_layers, text_width, vae_width, v
           --text-layers 1 --text-width 64 --vae-width 8 --vae-layers 1 --out models/small
       genreward init-model --preset dinov3-vits16plus-random --out models/dinov3
     """
-    from genreward_cli.errors import BadInput
     from genreward_cli.options import resolve_device
+    from genreward_cli.stages import init_model as stage
 
     given = {k: v for k, v in zip(SIZE_OPTIONS, (layers, heads, text_layers, text_width,
                                                   vae_width, vae_layers)) if v is not None}
-    if preset != COGVIDEOX_RANDOM and given:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise BadInput(f"{flags}: only for --preset {COGVIDEOX_RANDOM}")
-    sizes = CogVideoXSizes(**given)
-    try:
-        sizes.check()
-    except ValueError as e:
-        raise BadInput(f"--{str(e).replace(' ', '-', 1)}") from None
-    out = Path(out)
-    if out.exists() and not force:
-        raise BadInput(f"{out}: already exists; pass --force to overwrite")
-    device = resolve_device(device)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        _write(preset, tmp, seed, sizes, dtype, device)
-        shutil.rmtree(out, ignore_errors=True)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    mode = PRESETS.get(preset) or RANDOM_PRESETS[preset]
-    summary = {"out": str(out), "preset": preset, "mode": mode, "seed": seed}
-    if preset == COGVIDEOX_RANDOM:
-        from dataclasses import asdict
-
-        summary |= {"sizes": asdict(sizes), "dtype": dtype}
-    if as_json:
-        click.echo(json.dumps(summary))
-    elif preset in PRESETS:
-        click.echo(f"wrote {out}: {preset} CogVideoX {mode} pipeline (seed {seed})", err=True)
-    else:
-        click.echo(f"wrote {out}: {preset}, random weights (seed {seed})", err=True)
-
-
-def _write(preset, out, seed, sizes, dtype, device):
-    from genreward_cli import paper_random
-    from genreward_cli.video.presets import write_preset
-
-    if preset in PRESETS:
-        write_preset(preset, out, seed=seed)
-    elif preset == COGVIDEOX_RANDOM:
-        paper_random.write_cogvideox(out, sizes, seed=seed, dtype=dtype, device=device)
-    else:
-        paper_random.write_dinov3(out, seed=seed)
+    emit(stage.run(preset, out=out, sizes=given, dtype=dtype, seed=seed,
+                   device=resolve_device(device), force=force), as_json)
