@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from dataclasses import dataclass
 
@@ -21,7 +20,8 @@ import torch.nn as nn
 from genreward_cli.agent.config import AgentConfig
 from genreward_cli.config import check, option
 from genreward_cli.agent.dists import TwoHotDist
-from genreward_cli.agent.networks import feat_hot, mlp, reuse_tables
+from genreward_cli.agent.fast_layers import FastPaths, reused_tables
+from genreward_cli.agent.networks import feat_latents, mlp
 from genreward_cli.agent.normalize import PercentileNormalizer
 
 
@@ -46,12 +46,14 @@ class BehaviorConfig:
 class Actor(nn.Module):
     def __init__(self, c: AgentConfig, action_dim: int, b: BehaviorConfig):
         super().__init__()
-        self.net = mlp(c.feat, c.units, c.layers, 2 * action_dim, hot=feat_hot(c))
+        self.net = mlp(c.feat, c.units, c.layers, 2 * action_dim, latents=feat_latents(c),
+                       fast=FastPaths.of(c))
         self.b = b
 
     def forward(self, feat: torch.Tensor, index: torch.Tensor | None = None
                 ) -> torch.distributions.Normal:
-        """``index``: the classes of feat's one-hot latents (see ``HotLinear``)."""
+        """feat [..., F] -> a Normal over actions [..., A]. ``index`` [..., stoch], optional:
+        the classes of feat's one-hot latents (for the `hot` fast path)."""
         mean, std = self.net(feat, index).float().chunk(2, -1)
         std = (self.b.max_std - self.b.min_std) * torch.sigmoid(std + 2.0) + self.b.min_std
         # compiled: no argument check (a data-dependent branch, a host sync on a GPU)
@@ -81,7 +83,8 @@ class Behavior(nn.Module):
         super().__init__()
         self.b = b
         self.actor = Actor(c, action_dim, b)
-        self.critic = mlp(c.feat, c.units, c.layers, 255, zero_out=True, hot=feat_hot(c))
+        self.critic = mlp(c.feat, c.units, c.layers, 255, zero_out=True,
+                          latents=feat_latents(c), fast=FastPaths.of(c))
         self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
         self.normalizer = PercentileNormalizer()
 
@@ -100,8 +103,8 @@ class Behavior(nn.Module):
         """
         state = {k: start[k].detach() for k in ("deter", "stoch", "index")}
         feats, indices, actions, logps, ents = [wm.rssm.feat(state)], [state["index"]], [], [], []
-        # the weights do not change during the rollout (compiled: no cache, see HotLinear)
-        with contextlib.nullcontext() if torch.compiler.is_compiling() else reuse_tables():
+        # the weights do not change during the rollout (fast path `tables`)
+        with reused_tables(self.actor, wm.rssm):
             for _ in range(self.b.horizon):
                 with torch.set_grad_enabled(with_dists and torch.is_grad_enabled()):
                     dist = self.actor(feats[-1], indices[-1])

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from genreward_cli.config import option
 from genreward_cli.errors import BadInput
 
+# The fast paths of ``fast_layers.py``, each a faster computation of a plain layer of
+# ``networks.py`` from the same parameters; ``AgentConfig.fast`` selects among them.
+FAST_PATHS = ("hot", "tables", "pad", "deconv", "loop")
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -39,6 +43,39 @@ class AgentConfig:
         "GPU replayed as CUDA graphs), `off` (eager, the reference), or `auto` (`on` on a GPU, "
         "`off` on the CPU). Sampling then draws from the device's default generator.",
         choices=("auto", "on", "off"))
+    fast: str = option(
+        "on", "Fast paths, the same model and parameters computed faster "
+        "(genreward_cli/agent/fast_layers.py): `on` (all), `off` (the plain PyTorch layers of "
+        "networks.py, the reference), or a comma-separated subset of " + ", ".join(FAST_PATHS)
+        + ". A speed choice: checkpoints load and runs resume across values.")
+
+    def __post_init__(self):  # made by build() or directly (a saved run's config)
+        self.fast_paths()
+
+    def fast_paths(self) -> frozenset[str]:
+        """The names of the fast paths ``fast`` selects (a subset of ``FAST_PATHS``): all of
+        them for `on`, none for `off`, else the comma-separated names.
+
+        Raises:
+            BadInput: one line listing the valid names, for an unknown name, an empty one, or
+                `tables` without `hot` (it reuses the `hot` layers' tables, nothing else).
+        """
+        choose = f"choose on, off, or a comma-separated subset of {', '.join(FAST_PATHS)}"
+        if not isinstance(self.fast, str):
+            raise BadInput(f"--agent fast: expected str, got {type(self.fast).__name__} "
+                           f"{self.fast!r}; {choose}")
+        spec = self.fast.strip()
+        if spec in ("on", "off"):
+            return frozenset(FAST_PATHS if spec == "on" else ())
+        names = [name.strip() for name in spec.split(",")]
+        unknown = [name for name in names if name not in FAST_PATHS]
+        if unknown:
+            raise BadInput(f"--agent fast={self.fast}: unknown fast path(s) "
+                           f"{', '.join(map(repr, unknown))}; {choose}")
+        if "tables" in names and "hot" not in names:
+            raise BadInput(f"--agent fast={self.fast}: `tables` reuses the `hot` layers' "
+                           "tables; add hot")
+        return frozenset(names)
 
     def compiled(self, device) -> bool:
         """Whether updates on ``device`` (a ``torch.device`` or its name) are compiled:

@@ -8,19 +8,24 @@ import torch.nn.functional as F
 
 from genreward_cli.agent.config import AgentConfig
 from genreward_cli.agent.dists import TwoHotDist, kl_losses
-from genreward_cli.agent.networks import RSSM, Decoder, Encoder, feat_hot, mlp
+from genreward_cli.agent.fast_layers import FastPaths
+from genreward_cli.agent.networks import RSSM, Decoder, Encoder, feat_latents, mlp
 
 
 class WorldModel(nn.Module):
+    """Encoder, RSSM, decoder, and the reward (two-hot, 255 bins) and continue heads on the
+    RSSM's features, built with the fast paths ``c.fast`` selects (see ``networks.py``)."""
+
     def __init__(self, c: AgentConfig, action_dim: int):
         super().__init__()
         self.c = c
         self.encoder = Encoder(c)
         self.rssm = RSSM(c, self.encoder.embed, action_dim)
         self.decoder = Decoder(c, self.encoder)
-        hot = feat_hot(c)
-        self.reward = mlp(c.feat, c.units, c.layers, 255, zero_out=True, hot=hot)
-        self.cont = mlp(c.feat, c.units, c.layers, 1, hot=hot)
+        fast, latents = FastPaths.of(c), feat_latents(c)
+        self.reward = mlp(c.feat, c.units, c.layers, 255, zero_out=True, latents=latents,
+                          fast=fast)
+        self.cont = mlp(c.feat, c.units, c.layers, 1, latents=latents, fast=fast)
 
     def loss(self, batch: dict[str, torch.Tensor], generator=None, lazy: bool = False):
         """World-model loss on a batch of sequences.
