@@ -34,7 +34,7 @@ def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
                 if t is None:
                     raise BadInput(f"{path}: {kind_name}/{k} has no task attribute; pass --task")
                 clips.append(frames)
-                tasks.append(t.decode() if isinstance(t, bytes) else str(t))
+                tasks.append(store.text(t))
             parents.append(art.ref())
     return clips, tasks, parents
 
