@@ -36,7 +36,7 @@ def test_paper_script_runs_every_method_and_both_reward_modes():
     text = (Path(__file__).parent.parent / "examples" / "paper.sh").read_text()
     assert 'MODES=${MODES:-"dense sparse"}' in text
     methods = re.search(r'METHODS=\$\{METHODS:-"([^"]+)"\}', text).group(1).split(",")
-    from genreward_cli.pipeline import METHODS
+    from genreward_cli.stages.pipeline import METHODS
 
     assert set(methods) <= set(METHODS) and set(methods) == {"genreward", "env", "roboclip", "diffusion-reward",
                                                    "tadpole"}

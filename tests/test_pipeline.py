@@ -73,7 +73,7 @@ def test_pipeline_bad_input(tmp_path):
 
 
 def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():
-    from genreward_cli.pipeline import stages
+    from genreward_cli.stages.pipeline import stages
 
     plan = stages("shelf-place-v3", "tiny", seed=3, methods=("genreward", "env", "tadpole"),
                   seeds=(0, 1))
@@ -99,7 +99,7 @@ def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():
 
 
 def test_paper_preset_uses_the_official_per_task_reward_interval():
-    from genreward_cli.pipeline import stages
+    from genreward_cli.stages.pipeline import stages
 
     def interval(task):
         argv = [s for s in stages(task, "paper") if s.name == "train-agent"][0].argv
@@ -139,7 +139,7 @@ def test_two_methods_two_seeds_end_in_one_comparison(tmp_path):
 
 
 def test_diffusion_reward_trains_its_video_model_on_the_expert_episodes(tmp_path):
-    from genreward_cli.pipeline import MODEL_DIR, stages, status
+    from genreward_cli.stages.pipeline import MODEL_DIR, stages, status
 
     plan = stages("reach-v3", "tiny", methods=("env", "diffusion-reward"))
     assert [s.name for s in plan] == ["collect expert", "train-video-model", "train-agent env 0",

@@ -91,7 +91,7 @@ PAPER_MODELS = {"finetune_model": "/m/cogvideox", "clip_model": "ViT-B-32", "cli
 
 
 def test_paper_preset_options_reach_each_stage():
-    from genreward_cli.pipeline import Cuts, stages
+    from genreward_cli.stages.pipeline import Cuts, stages
 
     plain = {s.name: s.argv for s in stages("shelf-place-v3", "paper", device="cuda")}
     cut = Cuts(episodes=2, finetune_steps=3, frames=9, generate_steps=4, fb_steps=200,

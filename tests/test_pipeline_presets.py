@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from genreward_cli.cli import cli
-from genreward_cli import pipeline
+from genreward_cli.stages import pipeline
 
 ALL = ("genreward", "env", "vlm-rm", "clip-video", "roboclip", "tadpole", "diffusion-reward")
 MODELS = {"finetune_model": "/m/cogvideox", "clip_model": "ViT-B-32", "clip_pretrained": "",
@@ -92,6 +92,25 @@ def test_stage_command_lines_are_pinned(name):
 @pytest.mark.parametrize("name", CLI)
 def test_pipeline_command_plans_are_pinned(name, monkeypatch, tmp_path):
     assert cli_plan(CLI[name], monkeypatch, tmp_path) == CLI_PLANS[name]
+
+
+def test_a_preset_is_one_declaration_the_command_lines_come_from():
+    """A preset made from another with one stage's options changed changes that stage's
+    command line alone; cuts replace a preset's value in place or follow its options."""
+    from dataclasses import replace
+
+    base = {s.name: s.argv for s in pipeline.stages("reach-v3", pipeline.TINY)}
+    fb = replace(pipeline.TINY, name="fb", train_fb={"--steps": 7, "--z-dim": 8})
+    plan = {s.name: s.argv for s in pipeline.stages("reach-v3", fb)}
+    assert plan.pop("train-fb")[4:10] == ["--steps", "7", "--z-dim", "8", "--seed", "0"]
+    base.pop("train-fb")
+    assert plan == base
+    assert pipeline.flags({"--a": 1, "--b": "x"}, {"--b": None, "--c": 3}, {"--a": 2}) == [
+        "--a", "2", "--b", "x", "--c", "3"]
+    with pytest.raises(TypeError):
+        pipeline.PAPER.evaluate["--episodes"] = 1  # read-only
+    assert pipeline.interval("shelf-place-v3", "paper") == 64
+    assert pipeline.interval("shelf-place-v3", pipeline.TINY) == 128
 
 
 # captured from the argv-list presets these replaced

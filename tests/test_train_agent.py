@@ -262,7 +262,7 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     assert row["step"] is None and row["return_mean"] is None and row["return_std"] is None
 
     # the pipeline's report on such a run (its stages stubbed as done: only the report runs)
-    from genreward_cli import pipeline
+    from genreward_cli.stages import pipeline
 
     root = tmp_path / "pipe"
     root.mkdir()
