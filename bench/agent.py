@@ -6,10 +6,17 @@ peak memory, replay bytes per step, and the update's FLOPs against the machine's
     .venv/bin/python bench/agent.py --preset S --precision bf16   # mixed precision
     python bench/agent.py --preset S --device cuda
     python bench/agent.py --preset S --device cuda --compile      # eager against compiled
+    .venv/bin/python bench/agent.py --preset tiny --fast          # plain layers against fast
+    .venv/bin/python bench/agent.py --preset S --fast hot,loop    # plain against two paths
 
 With ``--compile``: an eager and a compiled trainer (``--agent compile=on``) from the same
 weights, their updates alternated on the same batches in one process; prints each median,
 the ratio and the compiled step's one-off compile time, and nothing else (no FLOP count).
+
+With ``--fast [PATHS]``: the same for a trainer with the plain layers (``--agent fast=off``)
+and one with the fast paths ``PATHS`` (``--agent fast=PATHS``; default ``on``, all of them),
+after one warm-up update each, the order of the two swapped at every update; prints each
+median and the ratio.
 
 The FLOP count and "fraction of peak" are those of fp32 (with --precision bf16 the fraction
 can exceed 1). "Fraction of peak" divides the update's FLOP rate by the rate of a large fp32
@@ -61,6 +68,9 @@ def main() -> None:
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--compile", action="store_true",
                    help="alternate eager and compiled updates; print both medians")
+    p.add_argument("--fast", nargs="?", const="on", default=None, metavar="PATHS",
+                   help="alternate plain (fast=off) and fast (fast=PATHS, default on) updates; "
+                        "print both medians and the ratio")
     a = p.parse_args()
     from genreward_cli.memory import keep_freed_memory
 
@@ -85,6 +95,8 @@ def main() -> None:
         print(f"# warning: {line}")
     if a.compile:
         return compare_compiled(a, agent, trainer, replay)
+    if a.fast is not None:
+        return compare_fast(a, agent, replay)
     batch = replay.sample(a.batch, a.length, dev)
     with FlopCounterMode(display=False) as counter:
         trainer.update(batch)  # also the warm-up
@@ -166,6 +178,46 @@ def compare_compiled(a, agent, eager, replay) -> None:
           f"compilation included; CUDA graphs are recorded at the second)")
     if dev == "cuda":
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+    print(f"machine: {machine.describe()}" + (f"; GPU: {torch.cuda.get_device_name()}"
+                                              if dev == "cuda" else ""))
+
+
+def compare_fast(a, agent, replay) -> None:
+    """Updates with the plain layers and with the fast paths ``a.fast``, alternated on the
+    same batches, from the same weights."""
+    import copy
+    import dataclasses
+
+    from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
+
+    dev = a.device
+
+    def sync():
+        if dev == "cuda":
+            torch.cuda.synchronize()
+
+    trainers = {}
+    for name, fast in (("plain", "off"), ("fast", a.fast)):
+        twin = DreamerAgent(dataclasses.replace(agent.config, fast=fast), agent.action_dim,
+                            agent.behavior.b).to(dev)
+        twin.load_state_dict(copy.deepcopy(agent.state_dict()))
+        trainers[name] = DreamerTrainer(twin)
+        trainers[name].update(replay.sample(a.batch, a.length, dev))  # warm-up
+    times = {name: [] for name in trainers}
+    for i in range(a.updates):
+        batch = replay.sample(a.batch, a.length, dev)
+        for name in (("plain", "fast") if i % 2 == 0 else ("fast", "plain")):
+            sync()
+            start = time.perf_counter()
+            trainers[name].update(batch)
+            sync()
+            times[name].append(time.perf_counter() - start)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    paths = ",".join(sorted(trainers["fast"].agent.config.fast_paths()))
+    print(f"plain (fast=off): {med['plain'] * 1e3:.1f} ms per update (median of {a.updates})")
+    print(f"fast (fast={a.fast}: {paths}): {med['fast'] * 1e3:.1f} ms per update "
+          f"(median of {a.updates})")
+    print(f"ratio plain / fast: {med['plain'] / med['fast']:.2f}x")
     print(f"machine: {machine.describe()}" + (f"; GPU: {torch.cuda.get_device_name()}"
                                               if dev == "cuda" else ""))
 
