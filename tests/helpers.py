@@ -43,3 +43,14 @@ def moving_square(seed, frames=9, size=64):
     for f in range(frames):
         video[f, y:y + 16, x + 2 * f:x + 2 * f + 16] = (200, 50, 50)
     return video
+
+
+def run(*args, **kwargs):
+    """``genreward ARGS...`` in this process (click's CliRunner), arguments str()-ed: the
+    result has ``exit_code``, ``stdout``, ``stderr`` and ``output``. The ``cli`` fixture of
+    conftest.py is this function."""
+    from click.testing import CliRunner
+
+    from genreward_cli.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)

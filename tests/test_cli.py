@@ -5,23 +5,19 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genreward_cli import __version__, config, store
 from genreward_cli.cli import cli
 from genreward_cli.envs.config import EnvConfig
 from genreward_cli.errors import BadInput
 from genreward_cli.options import resolve_device
+from helpers import run
 
 COMMANDS = [
     "collect", "encode-goal", "evaluate", "finetune", "generate", "import-videos", "init-model",
     "inspect", "pipeline", "score-reward", "select-frame", "tasks", "train-agent", "train-fb",
     "train-video-model",
 ]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def test_version_and_help_of_every_command():

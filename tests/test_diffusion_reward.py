@@ -5,9 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
-from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.base import EpisodeRecord
 from genreward_cli.rewards.diffusion_reward import (
@@ -17,13 +15,9 @@ from genreward_cli.rewards.vqdiffusion import (
     FrameConditionedTransformer, FrameVQGAN, convert_authors_checkpoint, entropy_reward,
     make_scheduler, posterior, strided_steps, to_authors_checkpoint,
 )
-from helpers import fake_episode, write_episodes
+from helpers import fake_episode, run, write_episodes
 
 TASK = "pick-place-v3"  # the task of tests.helpers.write_episodes
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +244,23 @@ def test_train_agent_with_diffusion_reward(tmp_path):
             "tiny", "--steps", 10, "--out", tmp_path / "bad")
     assert r.exit_code == 2 and "no reward statistics for task reach-v3" in r.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_train_video_model_seed_makes_a_run_reproducible(files, tmp_path):
+    """--seed fixes the initial weights as well as the batches: two runs of the same seed
+    write the same weights; another seed other ones."""
+    from safetensors.numpy import load_file
+
+    def weights(out, seed):
+        r = run("train-video-model", files / "ep.h5", "--kind", "vqdiffusion", "--preset", "tiny",
+                "--codec-steps", 1, "--steps", 1, "--batch-size", 4, "--seed", seed,
+                "--out", out)
+        assert r.exit_code == 0, r.stderr
+        found = sorted(out.rglob("*.safetensors"))
+        assert found
+        return [load_file(f) for f in found]
+
+    first, again, other = (weights(tmp_path / n, s) for n, s in (("a", 3), ("b", 3), ("c", 4)))
+    for x, y in zip(first, again):
+        assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
+    assert any(not np.array_equal(x[k], z[k]) for x, z in zip(first, other) for k in x)

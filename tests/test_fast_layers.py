@@ -13,7 +13,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from click.testing import CliRunner
 
 from test_agent_compile import (
     assert_update_matches, make_batch, pair, run_compiled_equivalence, terms,
@@ -28,6 +27,7 @@ from genreward_cli.agent.fast_layers import (
 )
 from genreward_cli.agent.networks import RSSM
 from genreward_cli.errors import BadInput
+from helpers import run
 
 # compared against other kernels' results: also run with the CPU limited to AVX2 (make test)
 numerics = pytest.mark.numerics
@@ -423,30 +423,29 @@ SHORT = ["--task", "reach-v3", "--reward", "env", "--preset", "tiny", "--max-ste
          "--prefill", 8, "--train-ratio", 32, "--batch", 4, "--length", 8, "--eval-every", 0]
 
 
-def _cli(*args):
-    from genreward_cli.cli import cli
-
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
 def test_train_agent_runs_plain_and_resumes_with_fast_paths(tmp_path):
     """`--agent fast=off` trains (4 updates); the run resumes with fast=on, a speed choice,
-    not a change of model."""
+    not a change of model, keeping the run's other --agent fields without repeating them."""
     import json
 
     out = tmp_path / "run"
-    r = _cli("train-agent", *SHORT, "--steps", 12, "--agent", "fast=off", "--out", out)
+    r = run("train-agent", *SHORT, "--steps", 12, "--agent", "fast=off", "--agent", "deter=24",
+            "--out", out)
     assert r.exit_code == 0, r.stderr
-    assert json.loads((out / "config.json").read_text())["agent"]["fast"] == "off"
-    r = _cli("train-agent", "--out", out, "--resume", "--steps", 14, "--agent", "fast=on",
-             "--json")
+    saved = json.loads((out / "config.json").read_text())["agent"]
+    assert saved["fast"] == "off" and saved["deter"] == 24
+    r = run("train-agent", "--out", out, "--resume", "--steps", 14, "--agent", "fast=on",
+            "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["steps"] == 14
-    assert json.loads((out / "config.json").read_text())["agent"]["fast"] == "on"
+    saved = json.loads((out / "config.json").read_text())["agent"]
+    assert saved["fast"] == "on" and saved["deter"] == 24
+    r = run("train-agent", "--out", out, "--resume", "--steps", 16, "--agent", "deter=32")
+    assert r.exit_code == 2 and "deter" in r.stderr  # a model change is refused
 
 
 def test_train_agent_refuses_an_unknown_fast_path(tmp_path):
-    r = _cli("train-agent", *SHORT, "--steps", 30, "--agent", "fast=hot,fused", "--out",
+    r = run("train-agent", *SHORT, "--steps", 30, "--agent", "fast=hot,fused", "--out",
              tmp_path / "run")
     assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()

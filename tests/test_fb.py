@@ -1,17 +1,12 @@
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
 from genreward_cli.fb.model import FBConfig, FBModel
 from genreward_cli.fb.tabular import goal_success, random_mdp, train_gridworld
 from genreward_cli.fb.trainer import Batch, FBTrainConfig, FBTrainer, make_model
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from helpers import run
 
 
 def tabular_estimate(model, S, A):
@@ -103,17 +98,12 @@ def test_orthonormality_loss_estimates_the_frobenius_distance():
 
 
 @pytest.fixture(scope="module")
-def fb_run(tmp_path_factory):
+def fb_run(tiny_chain, tmp_path_factory):
+    """train-fb on conftest's ``tiny_chain`` (its episodes and goal), checkpointing every 10
+    updates, in a directory of its own."""
     d = tmp_path_factory.mktemp("fb")
-    for policy, n in (("expert", 2), ("random", 2)):
-        r = run("collect", "--task", "reach-v3", "--policy", policy, "--episodes", n,
-                "--max-steps", 40, "--out", d / f"{policy}.h5")
-        assert r.exit_code == 0, r.stderr
-    r = run("select-frame", d / "expert.h5", "--clip-model", "tiny", "--out", d / "gf.h5")
-    assert r.exit_code == 0, r.stderr
-    r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
-            "--out", d / "goal.h5")
-    assert r.exit_code == 0, r.stderr
+    for name in ("expert.h5", "random.h5", "gf.h5", "goal.h5"):
+        (d / name).symlink_to(tiny_chain / name)
     common = [d / "random.h5", d / "expert.h5", d / "goal.h5", "--z-dim", 16, "--hidden-dim", 32,
               "--batch-size", 64, "--checkpoint-every", 10]
     assert run("train-fb", *common, "--steps", 20, "--out", d / "fb.h5").exit_code == 0

@@ -12,16 +12,12 @@ from genreward_cli import config
 from genreward_cli.agent.behavior import BehaviorConfig
 from genreward_cli.agent.config import AgentConfig, preset
 from genreward_cli.agent.loop import LoopConfig
-from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.fb.trainer import FBTrainConfig
 from genreward_cli.options import FINITE, NON_NEGATIVE, POSITIVE, FiniteFloat, finite_float
 from genreward_cli.video.finetune import FinetuneConfig
 from genreward_cli.video.generate import GenerateConfig
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from helpers import run
 
 
 def refused(result, flag: str, problem: str) -> str:

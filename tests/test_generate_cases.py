@@ -7,7 +7,6 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genreward_cli import store
 from genreward_cli.cli import cli
@@ -15,15 +14,12 @@ from genreward_cli.errors import BadInput
 from genreward_cli.video import model as video_model
 from genreward_cli.video.generate import seen_text
 from genreward_cli.video.model import ModelInfo, decoded_frames, plan_tile, read_info
+from helpers import run
 
 LONG = ("pick up the puck and place it at the goal, then " * 3).strip()
 # the first 31 of its 40 tiny-tokenizer tokens (`then` is two: `the` `n`), then </s>
 SEEN = ("pick up the puck and place it at the goal, then pick up the puck and place it at the "
         "goal, then pick up the puck and")
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def run_warned(*args):

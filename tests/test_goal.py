@@ -3,18 +3,13 @@ import json
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.goal.clip import FrameScorer, select
 from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
 from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig, video_reward
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from helpers import run
 
 
 def random_video(seed, frames=16, size=64):

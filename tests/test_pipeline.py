@@ -3,14 +3,9 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from helpers import run
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,12 @@ the paper preset end to end on CPU-sized paper-layout models at the native 480x7
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
+from helpers import run
 
 SMALL = ["--layers", 1, "--heads", 1, "--text-layers", 1, "--text-width", 64, "--vae-width", 8,
          "--vae-layers", 1]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def arg(argv, flag):

@@ -2,19 +2,14 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.metrics import auc, spearman
 from genreward_cli.rewards.base import EpisodeRecord
 from genreward_cli.rewards.generative import GenerativeReward
 from genreward_cli.rewards.schedule import RewardSchedule
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from helpers import run
 
 
 def test_algorithm_1_schedule():
@@ -52,25 +47,10 @@ def test_rank_metrics_closed_forms():
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tiny_chain):
     """Expert (sparse mode, interval 10) and random episodes of 40 steps; the goal video is
-    expert episode 0 itself; an FB model on all of them."""
-    d = tmp_path_factory.mktemp("rewards")
-    common = ["--task", "reach-v3", "--max-steps", 40, "--reward-mode", "sparse",
-              "--sparse-interval", 10]
-    assert run("collect", *common, "--policy", "expert", "--episodes", 2,
-               "--out", d / "expert.h5").exit_code == 0
-    assert run("collect", *common, "--policy", "random", "--episodes", 2, "--seed", 1,
-               "--out", d / "random.h5").exit_code == 0
-    assert run("select-frame", d / "expert.h5", "--frame-index", 40, "--clip-model", "tiny",
-               "--out", d / "gf.h5").exit_code == 0
-    r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
-            "--out", d / "goal.h5")
-    assert r.exit_code == 0, r.stderr
-    r = run("train-fb", d / "expert.h5", d / "random.h5", d / "goal.h5", "--steps", 10,
-            "--z-dim", 16, "--hidden-dim", 32, "--batch-size", 32, "--out", d / "fb.h5")
-    assert r.exit_code == 0, r.stderr
-    return d
+    expert episode 0 itself; an FB model on all of them (conftest's ``tiny_chain``)."""
+    return tiny_chain
 
 
 def load_episode(path, k=0):

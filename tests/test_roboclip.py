@@ -6,22 +6,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards import s3d
 from genreward_cli.rewards.base import EpisodeRecord
 from genreward_cli.rewards.roboclip import (
     FRAMES, RoboCLIPReward, centre_crop, picked_frames, video_tensor,
 )
+from helpers import run
 
 TEXT = "reach the goal"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,11 @@ import h5py
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from genreward_cli import store, media
 from genreward_cli.stages import inspect as inspection
-from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput, GenrewardError
-from helpers import fake_episode, write_episodes
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from helpers import fake_episode, run, write_episodes
 
 
 @pytest.fixture

@@ -6,18 +6,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
 from genreward_cli.rewards.base import EpisodeRecord
 from genreward_cli.rewards.tadpole import TADPoLeReward, symlog, tadpole_terms
+from helpers import run
 
 TEXT = "reach the goal position with the gripper"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

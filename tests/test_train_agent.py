@@ -6,10 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
+from helpers import run
 
 # 40-step episodes, a generative reward every 20 steps, 4 x 8 batches at ratio 32 (one
 # update per env step after an 80-step prefill), evaluations every 80 steps.
@@ -18,24 +17,15 @@ TINY = ["--task", "reach-v3", "--max-steps", 40, "--preset", "tiny", "--prefill"
         "--eval-episodes", 2, "--checkpoint-every", 1, "--reward-interval", 20]
 
 
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    """Goal (encoded at 48x48, so the video reward renders its own frames) and FB files."""
+def files(tiny_chain, tmp_path_factory):
+    """conftest's ``tiny_chain`` (episodes, goal frame, FB), with the goal encoded at 48x48,
+    so the video reward renders its own frames."""
     d = tmp_path_factory.mktemp("agent")
-    env = ["--task", "reach-v3", "--max-steps", 40]
-    assert run("collect", *env, "--policy", "expert", "--episodes", 1, "--out", d / "expert.h5").exit_code == 0
-    assert run("collect", *env, "--episodes", 1, "--seed", 1, "--out", d / "random.h5").exit_code == 0
-    assert run("select-frame", d / "expert.h5", "--frame-index", 40, "--clip-model", "tiny",
-               "--out", d / "gf.h5").exit_code == 0
+    for name in ("expert.h5", "random.h5", "gf.h5", "fb.h5"):
+        (d / name).symlink_to(tiny_chain / name)
     r = run("encode-goal", d / "expert.h5", d / "gf.h5", "--vae", "tiny", "--image-encoder", "tiny",
             "--height", 48, "--width", 48, "--out", d / "goal.h5")
-    assert r.exit_code == 0, r.stderr
-    r = run("train-fb", d / "expert.h5", d / "random.h5", d / "goal.h5", "--steps", 5, "--z-dim", 16,
-            "--hidden-dim", 32, "--batch-size", 32, "--out", d / "fb.h5")
     assert r.exit_code == 0, r.stderr
     return d
 

@@ -5,16 +5,10 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
 from genreward_cli.video.clips import Clip, resample, uniform_indices
-from helpers import moving_square
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from helpers import moving_square, run
 
 
 @pytest.fixture(scope="module")

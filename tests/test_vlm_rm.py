@@ -5,22 +5,17 @@ import json
 import click
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from genreward_cli import store
-from genreward_cli.cli import cli
 from genreward_cli.errors import BadInput
 from genreward_cli.goal.clip import FrameScorer
 from genreward_cli.rewards.base import EpisodeRecord
 from genreward_cli.rewards.baselines import VLMReward
 from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
+from helpers import run
 
 TEXT = "reach the goal position with the gripper"
 BASELINE = "a robot arm"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
