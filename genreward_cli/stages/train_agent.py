@@ -304,8 +304,9 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
             if k in options and k not in saved and not given(k):
                 options[k] = v
         preset = preset if given("preset") else saved["preset"]
-        agent_overrides = agent_overrides if given("agent_overrides") else tuple(
-            f"{k}={json.dumps(v)}" for k, v in saved["agent"].items())
+        # the run's agent fields, with those given now on top (e.g. --agent fast=off)
+        agent_overrides = tuple(f"{k}={json.dumps(v)}" for k, v in saved["agent"].items()) + (
+            tuple(agent_overrides) if given("agent_overrides") else ())
         seed = seed if given("seed") else saved["seed"]
         model_lr = model_lr if given("model_lr") else saved["agent"]["model_lr"]
         actor_lr = actor_lr if given("actor_lr") else saved["behavior"]["actor_lr"]

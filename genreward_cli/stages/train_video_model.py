@@ -75,6 +75,7 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     clips, tasks, parents = read_videos(videos, task)
     if not clips:
         raise BadInput(f"{', '.join(map(str, videos))}: holds no video")
+    torch.manual_seed(seed)  # the initial weights too: --seed makes a run reproducible
     vqgan, transformer, scheduler = vt.build_parts(preset)
     r = vqgan.config.resolution
     bad = [c.shape for c in clips if c.shape[1:] != (r, r, 3)]
