@@ -21,10 +21,8 @@ import json
 import typing
 from typing import Any
 
-import click
-
 from genreward_cli.errors import BadInput
-from genreward_cli.options import FiniteFloat, range_problem
+from genreward_cli.ranges import range_problem
 
 
 def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, minimum=None,
@@ -38,8 +36,11 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None, m
     return dataclasses.field(default=default, metadata=meta)
 
 
-def _float_type(meta) -> FiniteFloat:
-    """The click type of a float field: finite, within the field's bounds."""
+def _float_type(meta):
+    """The click type of a float field (``options.FiniteFloat``): finite, within the field's
+    bounds."""
+    from genreward_cli.options import FiniteFloat
+
     if meta.get("above") is not None:
         return FiniteFloat(meta["above"], meta.get("maximum"), min_open=True)
     return FiniteFloat(meta.get("minimum"), meta.get("maximum"))
@@ -51,6 +52,8 @@ def _flag(name: str) -> str:
 
 def click_options(cls, *, exclude: tuple[str, ...] = ()):
     """A decorator adding one click option per field of ``cls`` (help and default shown)."""
+    import click
+
     hints = typing.get_type_hints(cls)
 
     def decorate(fn):

@@ -7,9 +7,9 @@ imports the commands.
 
 from __future__ import annotations
 
-import math
-
 import click
+
+from genreward_cli.ranges import range_problem
 
 DEBUG_KEY = "genreward.debug"
 
@@ -35,20 +35,6 @@ def out_option(help: str = "Output artifact path.", **kwargs):
     return click.option(
         "--out", "out", type=click.Path(dir_okay=False), required=True, help=help, **kwargs
     )
-
-
-def range_problem(value: float, min=None, max=None, min_open: bool = False,
-                  max_open: bool = False) -> str | None:
-    """What is wrong with ``value`` for a float option (``"must be a finite number"``, ``"must be
-    greater than 0"``...), or None when it is a finite number in range. ``min``/``max`` are
-    inclusive bounds unless ``min_open``/``max_open``."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "must be a finite number"
-    if min is not None and (value <= min if min_open else value < min):
-        return f"must be {'greater than' if min_open else 'at least'} {min}"
-    if max is not None and (value >= max if max_open else value > max):
-        return f"must be {'less than' if max_open else 'at most'} {max}"
-    return None
 
 
 class FiniteFloat(click.ParamType):

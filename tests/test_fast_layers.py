@@ -441,7 +441,9 @@ def test_train_agent_runs_plain_and_resumes_with_fast_paths(tmp_path):
     saved = json.loads((out / "config.json").read_text())["agent"]
     assert saved["fast"] == "on" and saved["deter"] == 24
     r = run("train-agent", "--out", out, "--resume", "--steps", 16, "--agent", "deter=32")
-    assert r.exit_code == 2 and "deter" in r.stderr  # a model change is refused
+    # a model change is refused, named field by field
+    assert r.exit_code == 2 and "agent.deter=24 (now 32)" in r.stderr, r.stderr
+    assert "classes" not in r.stderr
 
 
 def test_train_agent_refuses_an_unknown_fast_path(tmp_path):

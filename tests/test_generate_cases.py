@@ -286,3 +286,31 @@ def test_prompt_alone_bad_inputs(no_loading, tmp_path):
     # --model named explicitly and missing: said, not skipped
     refused(run("generate", "--prompt", "x", "--model", tmp_path / "none", "--t2v-model", "tiny",
                 "--out", out), "no such directory", out)
+
+
+def test_prompt_alone_reads_no_image_to_video_model(no_loading, monkeypatch, tmp_path):
+    """Text-to-video with --t2v-model and no --model reads only the text-to-video model's
+    configs: the default --model (an image-to-video hub id) is not looked up."""
+    seen = []
+
+    def recording(name, option="--model"):
+        seen.append(str(name))
+        return read_info(name, option)
+
+    monkeypatch.setattr(video_model, "read_info", recording)
+    out = tmp_path / "v.h5"
+    refused(run("generate", "--prompt", "x", "--t2v-model", "tiny", "--frames", 13, "--out", out),
+            "8k+1", out)
+    assert seen == ["tiny-t2v"]  # `tiny` names the text-to-video preset here
+
+
+def test_a_missing_local_model_path_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    """`models/nope` where `models/` is a local folder is a missing directory, said at once;
+    ORG/NAME with no local ORG folder stays a hub id."""
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BadInput, match="models/nope: no such directory"):
+        video_model.resolve("models/nope")
+    assert video_model.resolve("THUDM/CogVideoX-5b-I2V") == "THUDM/CogVideoX-5b-I2V"
+    refused(run("generate", "--task", "reach-v3", "--model", "models/nope", "--out",
+                tmp_path / "v.h5"), "no such directory", tmp_path / "v.h5")

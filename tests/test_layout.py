@@ -128,3 +128,34 @@ def test_the_import_graph_has_no_cycle():
 def test_find_cycle_names_the_cycle():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+NO_CLICK_IMPORT = """
+import importlib, importlib.abc, pkgutil, sys
+
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "click" or name.startswith("click."):
+            raise ImportError("click is blocked: the stages are a library")
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+for package in ("genreward_cli.stages", "genreward_cli.store"):
+    pkg = importlib.import_module(package)
+    for module in sorted(m.name for m in pkgutil.iter_modules(pkg.__path__)):
+        importlib.import_module(f"{package}.{module}")
+        print(f"{package}.{module}")
+"""
+
+
+def test_stages_and_store_import_without_click():
+    """Every module of stages/ and store/ imports in a process where importing click raises:
+    a stage is callable from Python without the CLI."""
+    r = subprocess.run([sys.executable, "-c", NO_CLICK_IMPORT], capture_output=True, text=True,
+                       cwd=PACKAGE.parent, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    expected = [f"genreward_cli.{p}.{m.name}" for p in ("stages", "store")
+                for m in pkgutil.iter_modules([str(PACKAGE / p)])]
+    assert sorted(r.stdout.split()) == sorted(expected)

@@ -81,6 +81,7 @@ def cli_plan(args: list, monkeypatch, tmp_path) -> list[str]:
     monkeypatch.setattr(pipeline, "plan_status", plan_status)
     r = CliRunner().invoke(cli, ["pipeline", "--out", str(tmp_path / "p"), "--dry-run", *args])
     assert r.exit_code == 0, r.stderr
+    assert not (tmp_path / "p").exists()  # a dry run writes nothing
     return seen
 
 

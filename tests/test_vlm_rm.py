@@ -11,7 +11,8 @@ from genreward_cli.errors import BadInput
 from genreward_cli.goal.clip import FrameScorer
 from genreward_cli.rewards.base import EpisodeRecord
 from genreward_cli.rewards.baselines import VLMReward
-from genreward_cli.rewards.build import REWARD_OPTIONS, reward_options
+from genreward_cli.commands.reward_options import reward_options
+from genreward_cli.rewards.build import REWARD_OPTIONS
 from helpers import run
 
 TEXT = "reach the goal position with the gripper"

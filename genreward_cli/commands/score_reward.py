@@ -7,7 +7,7 @@ import click
 from genreward_cli.options import (
     debug_option, device_option, emit, force_option, json_option, out_option,
 )
-from genreward_cli.rewards.build import reward_options
+from genreward_cli.commands.reward_options import reward_options
 
 
 @click.command("score-reward")

@@ -12,7 +12,7 @@ from genreward_cli.options import (
     POSITIVE, debug_option, device_option, emit, force_option, json_option, resolve_device,
     seed_option,
 )
-from genreward_cli.rewards.build import reward_options
+from genreward_cli.commands.reward_options import reward_options
 from genreward_cli.stages.train_agent import RunConfig
 
 

@@ -93,11 +93,8 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
     else:
         mode = TEXT_TO_VIDEO
         own = None
-        try:
+        if model_named:  # the default --model is image-to-video: not worth a look-up
             own = read_info(model, "--model")
-        except BadInput:
-            if model_named:
-                raise  # named explicitly: its fault is worth a word
         if own is not None and own.mode == TEXT_TO_VIDEO:
             name, option, info = model, "--model", own
         else:

@@ -553,14 +553,14 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
                   video_model=video_model and _absolute(video_model), cuts=cuts)
     agent_runs = runs(methods, seeds)
     console = Console(stderr=True)
-    root.mkdir(parents=True, exist_ok=True)
     report = []
-    if dry_run:
+    if dry_run:  # writes nothing, not even --out
         for stage, (mode, why) in zip(plan, plan_status(plan, root)):
             report.append({"stage": stage.name, "action": mode, "why": why, "seconds": 0.0})
         with console.capture() as text:
             _print_plan(console, report)
         return Report(_text(text), {"out": str(root), "stages": report})
+    root.mkdir(parents=True, exist_ok=True)
     for stage in plan:
         mode, why = ("run", "--force") if force else status(stage, root)
         if mode == "done":

@@ -119,11 +119,19 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
         new = _comparable(config)
         # an option the saved config lacks was added after the run was made: ``run``
         # gives it the value that reproduces such a run (``LEGACY_VALUES``), so it is no change
-        changed = sorted(k for k in set(old) | set(new)
-                         if k not in RESUMABLE and k in old and old[k] != new.get(k))
+        changed = []
+        for k in sorted(set(old) | set(new)):
+            if k in RESUMABLE or k not in old or old[k] == new.get(k):
+                continue
+            if isinstance(old[k], dict) and isinstance(new.get(k), dict):  # e.g. agent: by field
+                changed += [(f"{k}.{f}", old[k].get(f), new[k].get(f))
+                            for f in sorted(set(old[k]) | set(new[k]))
+                            if old[k].get(f) != new[k].get(f)]
+            else:
+                changed.append((k, old[k], new.get(k)))
         if changed:
             raise BadInput(f"--resume: {out} was run with other options: "
-                           + ", ".join(f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in changed))
+                           + ", ".join(f"{k}={a!r} (now {b!r})" for k, a, b in changed))
     elif saved.exists() or (out / CHECKPOINT_NAME).exists():
         if not force:
             raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "

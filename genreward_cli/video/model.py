@@ -51,8 +51,11 @@ def resolve(model: str, option: str = "--model") -> str:
         if not (path / "model_index.json").exists():
             raise BadInput(f"{option} {model}: not a diffusers pipeline directory (no model_index.json)")
         return str(path)
-    if model.count("/") == 1 and not model.startswith((".", "/")):
-        return model  # a hub id: from_pretrained looks in the local hub cache
+    # a hub id (ORG/NAME): from_pretrained looks in the local hub cache; but ORG an existing
+    # local folder means a local path that is not there
+    if model.count("/") == 1 and not model.startswith((".", "/", "~")) \
+            and not path.parent.is_dir():
+        return model
     raise BadInput(f"{option} {model}: no such directory (nor a preset ({', '.join(PRESETS)}), "
                    f"nor a hub id like {DEFAULT_MODEL})")
 
