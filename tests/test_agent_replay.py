@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from genreward_cli.agent.replay import Replay
 
@@ -45,3 +46,45 @@ def test_state_round_trip_gives_the_same_samples():
     x, y = a.sample(4, 6), b.sample(4, 6)
     for k in x:
         assert (x[k] == y[k]).all()
+
+
+def same_batches(a, b, batch=6, length=7):
+    x, y = a.sample(batch, length), b.sample(batch, length)
+    for k in x:
+        assert x[k].dtype == y[k].dtype and x[k].shape == y[k].shape, k
+        assert torch.equal(x[k], y[k]), k
+
+
+@pytest.mark.parametrize("capacity", [40, 500])
+def test_device_copy_gives_the_host_batches(capacity):
+    """A replay gathering on its device copy draws the same batches as one gathering on the
+    host: as steps are added between samples, across the ring's wrap, after a relabelled
+    reward and after a checkpoint round trip."""
+    host, mirrored = Replay(capacity, (8, 8, 3), 2, seed=5), Replay(capacity, (8, 8, 3), 2, seed=5)
+    mirrored.keep_on("cpu")
+    assert mirrored.mirror["image"].dtype == torch.uint8
+    assert sum(v.nbytes for v in mirrored.mirror.values()) == mirrored.mirror_nbytes()
+    for steps in (20, 3, 1, 37, 64):  # wraps at capacity 40
+        fill(host, steps)
+        fill(mirrored, steps)
+        same_batches(host, mirrored)
+    for r in (host, mirrored):
+        r.add_reward(r.count - 2, 0.25)  # an older step, already copied to the device
+    same_batches(host, mirrored)
+    assert mirrored.mirror["reward"][(mirrored.count - 2) % capacity] == \
+        host.reward[(host.count - 2) % capacity]
+    restored = Replay(capacity, (8, 8, 3), 2, seed=0)
+    restored.keep_on("cpu")
+    restored.load_state_dict(mirrored.state_dict())
+    host.rng.bit_generator.state = restored.rng.bit_generator.state
+    same_batches(host, restored)
+
+
+def test_add_reward_refuses_steps_not_held():
+    r = Replay(10, (8, 8, 3), 2)
+    fill(r, 25)
+    r.add_reward(15, 1.0)
+    with pytest.raises(ValueError, match="holds steps 15 to 24"):
+        r.add_reward(14, 1.0)
+    with pytest.raises(ValueError, match="not in the replay"):
+        r.add_reward(25, 1.0)

@@ -120,6 +120,29 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
     assert float(rows["env"]["share_env"]) == 1.0 and rows["env"]["share_video"] == ""
 
 
+def test_replay_on_the_device_trains_the_host_runs_weights(tmp_path):
+    """--replay-device device (a copy of the replay gathered from, here on the CPU) gives
+    the weights of a run gathering from the host buffer, also when a run changes it on
+    --resume."""
+    def weights(out):
+        with store.open_artifact(out / "log.h5", "agent_log") as art:
+            return {n: v[()] for n, v in art.file["weights/agent"].items()}
+
+    env = [*TINY, "--reward", "env", "--json"]
+    r = run("train-agent", *env, "--steps", 120, "--replay-device", "host", "--out", tmp_path / "host")
+    assert r.exit_code == 0, r.stderr
+    r = run("train-agent", *env, "--steps", 100, "--replay-device", "device", "--out", tmp_path / "dev")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "dev" / "config.json").read_text())["replay_device"] == "device"
+    r = run("train-agent", "--out", tmp_path / "dev", "--resume", "--steps", 120,
+            "--replay-device", "host", "--json")
+    assert r.exit_code == 0, r.stderr
+    host, dev = weights(tmp_path / "host"), weights(tmp_path / "dev")
+    assert host.keys() == dev.keys() and len(host) > 10
+    for name in host:
+        np.testing.assert_array_equal(dev[name], host[name], err_msg=name)
+
+
 def test_relative_alpha_weighs_by_the_prefills_env_reward_scale(files, tmp_path):
     """--alpha-mode relative: after the 80-step prefill the weights are alpha sigma and beta
     sigma, sigma logged once; episodes after the prefill learn from exactly those weights."""

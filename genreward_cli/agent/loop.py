@@ -36,6 +36,12 @@ class LoopConfig:
     length: int = option(64, "Steps per sequence (Table A: 64).", minimum=2)
     prefill: int = option(5000, "Env steps of random actions before training starts.", minimum=0)
     capacity: int = option(1_000_000, "Replay capacity in steps (Table A: 1e6).", minimum=2)
+    replay_device: str = option(
+        "auto", "Where batches are gathered: `device` (a uint8 copy of the replay in the agent "
+        "device's memory, updated as steps are added, so that batches do not cross PCIe at each "
+        "update), `host`, or `auto` (`device` on a GPU with room for the whole capacity in half "
+        "its free memory, else `host`). The same batches either way.",
+        choices=("auto", "device", "host"))
 
 
 @dataclass

@@ -4,6 +4,13 @@ One ring buffer of steps. Step t holds the observation o_t, the action that led 
 when ``is_first``), the reward received with it and its continue flag. Sequences of length T
 are drawn uniformly from contiguous stretches; they may cross episode boundaries, which
 ``is_first`` marks so the RSSM resets there.
+
+The steps live in host memory (anonymous mappings). ``keep_on(device)`` adds a copy on the
+agent's device (frames still uint8), brought up to date at each ``sample`` with the steps
+added since (two per update at Table A's train ratio), so that a batch is gathered there and
+does not cross PCIe at each update. The indices drawn are the host replay's, so both give the
+same batches. As in the JAX DreamerV3 (danijar/dreamerv3, embodied/core/replay), which keeps
+its whole buffer where it samples.
 """
 
 from __future__ import annotations
@@ -33,7 +40,18 @@ def mapped_zeros(shape: tuple, dtype) -> np.ndarray:
     return np.frombuffer(buffer, dtype, count=count).reshape(shape)
 
 
+FIELDS = ("image", "action", "reward", "cont", "is_first")
+
+
 class Replay:
+    """Ring buffer of ``capacity`` steps: image uint8 [H, W, 3], action float32 [A], reward
+    and continue flag float32, is_first bool; sequences drawn by a numpy generator seeded by
+    ``seed``.
+
+    Raises:
+        MemoryError: the host arrays cannot be mapped (``mapped_zeros``).
+    """
+
     def __init__(self, capacity: int, image_shape: tuple, action_dim: int, seed: int = 0):
         self.capacity = capacity
         self.image = mapped_zeros((capacity, *image_shape), np.uint8)
@@ -43,6 +61,8 @@ class Replay:
         self.is_first = mapped_zeros((capacity,), bool)
         self.count = 0  # steps ever added
         self.rng = np.random.default_rng(seed)
+        self.mirror: dict[str, torch.Tensor] | None = None  # the copy on a device (keep_on)
+        self.synced = 0  # steps (counted as ``count``) up to which the copy is up to date
 
     def __len__(self) -> int:
         return min(self.count, self.capacity)
@@ -51,6 +71,49 @@ class Replay:
     def nbytes_per_step(self) -> int:
         arrays = (self.image, self.action, self.reward, self.cont, self.is_first)
         return sum(a.nbytes for a in arrays) // self.capacity
+
+    def mirror_nbytes(self) -> int:
+        """Bytes a device copy of the whole buffer takes (``keep_on``)."""
+        return self.capacity * self.nbytes_per_step
+
+    def keep_on(self, device) -> None:
+        """Keep a copy of the buffer on ``device`` (a ``torch.device`` or its name) and gather
+        sampled batches there. Its ``mirror_nbytes()`` are allocated now.
+
+        Raises:
+            torch.OutOfMemoryError: the device has no room for it.
+        """
+        self.mirror = {k: torch.zeros(getattr(self, k).shape, dtype=torch.from_numpy(
+            getattr(self, k)[:1]).dtype, device=device) for k in FIELDS}
+        self.synced = 0
+
+    def _sync(self) -> None:
+        """Copy the steps added since the last call to the device copy, a slice per array
+        (two where the ring wraps)."""
+        first = max(self.synced, self.count - len(self))
+        while first < self.count:
+            start = first % self.capacity
+            stop = min(self.capacity, start + self.count - first)
+            for k in FIELDS:
+                self.mirror[k][start:stop].copy_(torch.from_numpy(getattr(self, k)[start:stop]),
+                                                 non_blocking=False)
+            first += stop - start
+        self.synced = self.count
+
+    def add_reward(self, count: int, value: float) -> None:
+        """Add ``value`` to the reward of the step added as the ``count``-th (0-based, as
+        ``count`` was before its ``add``), in the host buffer and the device copy.
+
+        Raises:
+            ValueError: that step has been overwritten, or not added yet.
+        """
+        if not self.count - self.capacity <= count < self.count:
+            raise ValueError(f"step {count} is not in the replay (it holds steps "
+                             f"{self.count - len(self)} to {self.count - 1})")
+        i = count % self.capacity
+        self.reward[i] += np.float32(value)
+        if self.mirror is not None and count < self.synced:
+            self.mirror["reward"][i] = float(self.reward[i])
 
     def add(self, image, action, reward: float, is_first: bool, is_terminal: bool) -> None:
         """Add one step; ``image`` uint8 [H, W, 3]."""
@@ -64,13 +127,26 @@ class Replay:
         self.count += 1
 
     def sample(self, batch: int, length: int, device="cpu") -> dict[str, torch.Tensor]:
-        """``batch`` sequences of ``length`` steps, uniformly over valid starts."""
+        """``batch`` sequences of ``length`` steps, uniformly over valid starts, on ``device``:
+        image uint8 [B, T, H, W, 3], action float32 [B, T, A], reward and cont float32
+        [B, T], is_first bool [B, T] (True at t = 0). Gathered on the device copy when there
+        is one (``keep_on``); the same draws and values either way.
+
+        Raises:
+            ValueError: the replay holds fewer than ``length`` steps.
+        """
         n = len(self)
         if n < length:
             raise ValueError(f"replay holds {n} steps, fewer than a sequence of {length}")
         # valid starts in chronological order: the oldest stored step is count - n
         offsets = self.rng.integers(0, n - length + 1, batch)
         idx = (self.count - n + offsets[:, None] + np.arange(length)[None]) % self.capacity
+        if self.mirror is not None:
+            self._sync()
+            at = torch.from_numpy(idx).to(self.mirror["image"].device)
+            out = {k: v[at] for k, v in self.mirror.items()}
+            out["is_first"][:, 0] = True
+            return {k: v.to(device) for k, v in out.items()}
         out = {
             "image": torch.from_numpy(self.image[idx]),
             "action": torch.from_numpy(self.action[idx]),
@@ -113,3 +189,4 @@ class Replay:
             getattr(self, k)[:n] = state[k]
         self.count = state["count"]
         self.rng.bit_generator.state = state["rng"]
+        self.synced = 0  # the device copy, if any, is brought up to date at the next sample

@@ -35,7 +35,7 @@ from genreward_cli.stages import Report, acting
 
 CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME = "config.json", "checkpoint.pt", "log.h5"
 RUN_FILES = (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, "metrics.jsonl", "tensorboard")
-RESUMABLE = ("steps", "device")  # options a resumed run may change
+RESUMABLE = ("steps", "device", "replay_device")  # options a resumed run may change
 # fields of the saved "agent" config a resumed run may change: how updates run, not what
 # they compute (a run saved before a field existed lacks it)
 RESUMABLE_AGENT = ("compile", "fast")
@@ -226,7 +226,7 @@ class RewardAccounting:
         relabelled = 0
         for count, video, fb in self.pending:
             if self.replay.count - count <= self.replay.capacity:  # not yet overwritten
-                self.replay.reward[count % self.replay.capacity] += alpha * video + beta * fb
+                self.replay.add_reward(count, alpha * video + beta * fb)
                 relabelled += 1
         self.measuring, self.paid, self.pending = False, [], []
         return (f"--alpha-mode relative: the env reward's standard deviation over the prefill "
@@ -254,17 +254,38 @@ class RewardAccounting:
             self.model.set_scale(state["scale"])
 
 
-def make_replay(capacity: int, image_shape: tuple, seed: int = 0):
-    """The run's replay, or one clear error when this machine cannot map it. ``run``
-    makes it before it creates the run directory, to leave nothing behind on that error."""
+def make_replay(capacity: int, image_shape: tuple, seed: int = 0, where: str = "host",
+                device: str = "cpu"):
+    """The run's replay, with a copy on ``device`` as ``where`` (``LoopConfig.replay_device``)
+    asks: `device` always, `auto` on CUDA when ``mirror_nbytes`` fit in half the free memory.
+    ``run`` makes it before it creates the run directory, to leave nothing behind on an error.
+
+    Raises:
+        BadInput: the host buffer cannot be mapped, or the device has no room for its copy
+            under `device`.
+    """
+    import torch
+
     from genreward_cli.agent.replay import Replay
     from genreward_cli.envs.metaworld_env import ACTION_DIM
 
     try:
-        return Replay(capacity, image_shape, ACTION_DIM, seed=seed)
+        replay = Replay(capacity, image_shape, ACTION_DIM, seed=seed)
     except MemoryError as e:
         raise BadInput(f"--capacity {capacity}: the replay does not fit in this machine's memory "
                        f"({e}); lower --capacity") from None
+    gib = replay.mirror_nbytes() / 2**30
+    if where == "auto" and torch.device(device).type == "cuda":
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        where = "device" if replay.mirror_nbytes() <= free / 2 else "host"
+    if where == "device":
+        try:
+            replay.keep_on(device)
+        except (RuntimeError, MemoryError):  # torch.OutOfMemoryError is a RuntimeError
+            raise BadInput(f"--replay-device device: a copy of the replay ({gib:.1f} GiB at "
+                           f"--capacity {capacity}) does not fit on {device}; use "
+                           "--replay-device host or lower --capacity") from None
+    return replay
 
 
 def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
@@ -345,7 +366,8 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     model, parents = build_reward(reward, describe(env_config.task), device,
                                   task=env_config.task, camera=env_config.camera)
     check_options(env_config, run_config, model, loop_config.prefill)
-    replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed)
+    replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed,
+                         where=loop_config.replay_device, device=device)
     run_dir = prepare_run_dir(out, config, resume, force, previous=saved if resume else None)
     summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
                     replay=replay, config_json=json.dumps(config, sort_keys=True),
