@@ -13,6 +13,13 @@ With ``--compile``: an eager and a compiled trainer (``--agent compile=on``) fro
 weights, their updates alternated on the same batches in one process; prints each median,
 the ratio and the compiled step's one-off compile time, and nothing else (no FLOP count).
 
+With ``--acting`` (alone or with ``--compile``): the rest of an env step of train-agent,
+each timed alone: a Meta-World step with its 64x64 render (pick-place-v3; skipped where
+metaworld is not installed), the policy step (eager, and compiled with ``--compile``,
+alternated), and sampling a batch from the host replay and from a copy on the device
+(``--replay-device``); then env steps/s at the train ratio for each path, from env + policy +
+sampling + the update's share (train_ratio / (batch * length) updates per env step).
+
 With ``--fast [PATHS]``: the same for a trainer with the plain layers (``--agent fast=off``)
 and one with the fast paths ``PATHS`` (``--agent fast=PATHS``; default ``on``, all of them),
 after one warm-up update each, the order of the two swapped at every update; prints each
@@ -68,6 +75,9 @@ def main() -> None:
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     p.add_argument("--compile", action="store_true",
                    help="alternate eager and compiled updates; print both medians")
+    p.add_argument("--acting", action="store_true",
+                   help="also time the env step, the policy step and batch sampling, and print "
+                        "env steps/s at the train ratio")
     p.add_argument("--fast", nargs="?", const="on", default=None, metavar="PATHS",
                    help="alternate plain (fast=off) and fast (fast=PATHS, default on) updates; "
                         "print both medians and the ratio")
@@ -95,6 +105,19 @@ def main() -> None:
         print(f"# warning: {line}")
     if a.compile:
         return compare_compiled(a, agent, trainer, replay)
+    if a.acting:
+        batch = replay.sample(a.batch, a.length, dev)
+        trainer.update(batch)  # warm-up
+        times = []
+        for _ in range(a.updates):
+            batch = replay.sample(a.batch, a.length, dev)
+            sync(dev)
+            start = time.perf_counter()
+            float(trainer.update(batch)["train/loss"])
+            sync(dev)
+            times.append(time.perf_counter() - start)
+        print(f"eager: {statistics.median(times) * 1e3:.1f} ms per update (median of {a.updates})")
+        return acting(a, {"eager": agent}, {"eager": statistics.median(times)}, replay)
     if a.fast is not None:
         return compare_fast(a, agent, replay)
     batch = replay.sample(a.batch, a.length, dev)
@@ -180,6 +203,95 @@ def compare_compiled(a, agent, eager, replay) -> None:
         print(f"peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
     print(f"machine: {machine.describe()}" + (f"; GPU: {torch.cuda.get_device_name()}"
                                               if dev == "cuda" else ""))
+    if a.acting:
+        acting(a, {"eager": agent, "compiled": twin}, med, replay)
+
+
+def sync(dev: str) -> None:
+    if dev == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeat: int, dev: str) -> list[float]:
+    """Seconds of each of ``repeat`` calls of ``fn`` (synchronised on CUDA)."""
+    out = []
+    for _ in range(repeat):
+        sync(dev)
+        start = time.perf_counter()
+        fn()
+        sync(dev)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def env_step_seconds(steps: int = 200) -> float | None:
+    """Median seconds of one pick-place-v3 step with its 64x64 render, as train-agent steps
+    the env (None where metaworld is not installed)."""
+    try:
+        from genreward_cli.envs import EnvConfig, make_env
+    except ImportError as e:
+        print(f"env step: not measured ({e})")
+        return None
+    env = make_env(EnvConfig(task="pick-place-v3"))
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    times = []
+    for t in range(steps):
+        action = rng.uniform(-1, 1, 4).astype(np.float32)
+        start = time.perf_counter()
+        _, _, _, last, _ = env.step(action)
+        times.append(time.perf_counter() - start)
+        if last:
+            env.reset(seed=t)
+    env.close()
+    return statistics.median(times)
+
+
+def acting(a, agents: dict, update_s: dict, replay) -> None:
+    """Per env step: env step, policy step of each agent in ``agents`` (alternated), batch
+    sampling from the host and from a device copy; env steps/s at the train ratio with each
+    agent's update time ``update_s[name]`` (seconds)."""
+    from genreward_cli.agent.replay import Replay
+
+    dev = a.device
+    frame = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
+    states = {name: None for name in agents}
+    generator = torch.Generator(device=dev).manual_seed(0)
+
+    def step(name):
+        first = np.array([states[name] is None])
+        _, states[name] = agents[name].policy(frame, first, states[name], generator=generator)
+
+    for name in agents:  # warm-up: compiles, and records a CUDA graph at the second call
+        for _ in range(3):
+            step(name)
+    policy = {name: [] for name in agents}
+    for i in range(20 * a.updates):
+        for name in (list(agents) if i % 2 == 0 else list(agents)[::-1]):
+            policy[name] += timed(lambda: step(name), 1, dev)
+    policy = {k: statistics.median(v) for k, v in policy.items()}
+    for name, seconds in policy.items():
+        print(f"policy step ({name}): {seconds * 1e3:.2f} ms (median of {20 * a.updates})")
+    host = statistics.median(timed(lambda: replay.sample(a.batch, a.length, dev), 20, dev))
+    mirror = Replay(replay.capacity, replay.image.shape[1:], replay.action.shape[1])
+    mirror.load_state_dict(replay.state_dict())
+    mirror.keep_on(dev)
+    mirror.sample(a.batch, a.length, dev)  # copies the stored steps over
+    on_device = statistics.median(timed(lambda: mirror.sample(a.batch, a.length, dev), 20, dev))
+    print(f"batch {a.batch}x{a.length}: {host * 1e3:.2f} ms from the host replay, "
+          f"{on_device * 1e3:.2f} ms from its copy on {dev} (medians of 20)")
+    env = env_step_seconds()
+    if env is not None:
+        print(f"env step (pick-place-v3, 64x64 render): {env * 1e3:.2f} ms (median of 200)")
+    per_step = a.train_ratio / (a.batch * a.length)
+    sample = min(host, on_device)
+    for name in agents:
+        total = (env or 0.0) + policy[name] + per_step * (update_s[name] + sample)
+        print(f"{name}: {total * 1e3:.1f} ms per env step = {1 / total:.2f} env steps/s at "
+              f"train ratio {a.train_ratio:g} (env {'%.2f' % ((env or 0) * 1e3)} + policy "
+              f"{policy[name] * 1e3:.2f} + {per_step:g} x (update {update_s[name] * 1e3:.1f} + "
+              f"sample {sample * 1e3:.2f}) ms" + ("" if env is not None else ", env not counted")
+              + ")")
 
 
 def compare_fast(a, agent, replay) -> None:

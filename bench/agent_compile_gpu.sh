@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The compiled DreamerV3 update on a fresh GPU machine, in about 8 minutes: set-up (`make
-# setup`), the compiled-against-eager test on CUDA, then bench/agent.py --compile at the S
-# preset (batch 16 x 64), eager and compiled updates alternated in one process.
+# setup`), the compiled-against-eager tests on CUDA (update and policy step), then
+# bench/agent.py --compile --acting at the S preset (batch 16 x 64): eager and compiled
+# updates and policy steps alternated in one process, batch sampling from the host replay and
+# from its copy on the GPU, and env steps/s at train ratio 512 for each path.
 #
 #   bash bench/agent_compile_gpu.sh            # from the repository root
 #   TORCH_SPEC= bash bench/agent_compile_gpu.sh   # keep a CUDA torch already in .venv
@@ -50,9 +52,11 @@ $PY -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cu
 # the compiled update against the eager one on CUDA (CUDA graphs), loss by loss and gradient
 # by gradient, then the CPU's dynamo check (fast) as a sanity check of the install
 stage test "$TEST_S" $PY -m pytest -q -p no:cacheprovider --runslow \
-  tests/test_agent_compile.py -k "on_cuda or one_graph"
+  tests/test_agent_compile.py -k "on_cuda or one_graph or compiled_policy"
 
-# S preset, fp32, 16 x 64: eager and compiled medians, ratio, compile time, the machine
-stage bench "$BENCH_S" $PY bench/agent.py --preset S --device cuda --compile --updates "$UPDATES"
+# S preset, fp32, 16 x 64: eager and compiled medians, ratio, compile time, the machine; the
+# policy step, sampling and env steps/s at ratio 512
+stage bench "$BENCH_S" $PY bench/agent.py --preset S --device cuda --compile --acting \
+  --updates "$UPDATES"
 
 exit "$status"

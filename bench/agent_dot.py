@@ -22,8 +22,10 @@ DOT_AGENT = dict(image_size=32, model_lr=1e-3, deter=128, stoch=16, classes=16, 
                  layers=2, cnn_depth=16)
 
 
-def train_dot(steps: int, seed: int = 0, report=lambda line: None, precision: str = "fp32"):
-    """Train on the dot task; return the list of episode returns."""
+def train_dot(steps: int, seed: int = 0, report=lambda line: None, precision: str = "fp32",
+              compile: str = "off"):
+    """Train on the dot task (``compile``: the agent's ``--agent compile``); return the list
+    of episode returns."""
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
     from genreward_cli.agent.behavior import BehaviorConfig
     from genreward_cli.agent.loop import LoopConfig
@@ -32,7 +34,7 @@ def train_dot(steps: int, seed: int = 0, report=lambda line: None, precision: st
     from genreward_cli.stages.acting import train as run
 
     torch.manual_seed(seed)
-    agent = DreamerAgent(preset("tiny", **DOT_AGENT, precision=precision), 2,
+    agent = DreamerAgent(preset("tiny", **DOT_AGENT, precision=precision, compile=compile), 2,
                          BehaviorConfig(actor_lr=3e-4, critic_lr=3e-4))
     trainer = DreamerTrainer(agent, seed=seed)
     loop = LoopConfig(steps=steps, train_ratio=256, batch=16, length=32, prefill=1000,

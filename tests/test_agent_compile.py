@@ -244,3 +244,98 @@ def test_resume_may_change_compile(tmp_path):
     with pytest.raises(BadInput, match="agent"):
         prepare_run_dir(tmp_path, {"steps": 20, "agent": {"deter": 64, "compile": "on"}},
                         resume=True, force=False)
+
+
+def policy_inputs(agent, n: int = 2, seed: int = 0, explore: bool = True):
+    """``DreamerAgent._policy_step``'s inputs for ``n`` observations mid-episode."""
+    g = torch.Generator().manual_seed(seed)
+    c = agent.config
+    probs = torch.rand(n, c.stoch, c.classes, generator=g)
+    stoch = torch.nn.functional.one_hot(probs.argmax(-1), c.classes).float()
+    return (torch.randint(0, 256, (n, 64, 64, 3), generator=g, dtype=torch.uint8),
+            torch.tensor([True] + [False] * (n - 1)), torch.randn(n, c.deter, generator=g),
+            stoch, torch.rand(n, 4, generator=g) * 2 - 1,
+            torch.rand(n * c.stoch, 1, generator=g),
+            torch.randn(n, 4, generator=g) if explore else None)
+
+
+@pytest.mark.parametrize("explore", [True, False])
+def test_policy_step_is_one_graph_and_matches_eager(explore):
+    """TorchDynamo traces the policy step (encoder, posterior step, actor, noise, clamp) into
+    one graph with no op that reads a value back to the host; run by that graph it gives the
+    eager step's action and posterior."""
+    agent = DreamerAgent(preset("tiny", **WIDE), 4)
+    graphs = []
+
+    def count(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    step = torch.compile(agent._policy_step, backend=count, fullgraph=True, dynamic=False)
+    inputs = policy_inputs(agent, explore=explore)
+    with torch.no_grad():
+        want_action, want = agent._policy_step(*inputs)
+        got_action, got = step(*inputs)
+    assert len(graphs) == 1
+    names = {getattr(n.target, "__name__", str(n.target)) for g in graphs for n in g.graph.nodes}
+    assert not names & {"item", "tolist", "cpu", "numpy", "nonzero", "_local_scalar_dense",
+                        "masked_select", "rand", "randn", "uniform_", "normal_"}, names
+    assert torch.equal(got_action, want_action)
+    assert got.keys() == want.keys() == {"deter", "stoch", "index", "probs"}
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+
+
+def test_policy_draws_its_numbers_before_the_step():
+    """``policy`` draws the latents' uniforms, then the action noise, from the generator it
+    is given, and nothing else: the same generator state gives the same actions, and a
+    step given those draws by hand gives them too."""
+    import numpy as np
+
+    agent = DreamerAgent(preset("tiny"), 4)
+    image = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    first = np.array([True, False, True])
+    g = torch.Generator().manual_seed(7)
+    actions, (latent, action) = agent.policy(image, first, generator=g)
+    assert actions.shape == (3, 4) and actions.dtype == np.float32
+    assert np.abs(actions).max() <= 1 and torch.equal(torch.from_numpy(actions), action)
+    g = torch.Generator().manual_seed(7)
+    uniform = torch.rand(3 * agent.config.stoch, 1, generator=g)
+    noise = torch.randn(3, 4, generator=g)
+    zeros = agent.wm.rssm.initial(3, "cpu")
+    with torch.no_grad():
+        want, post = agent._policy_step(torch.from_numpy(image), torch.from_numpy(first),
+                                        zeros["deter"], zeros["stoch"], torch.zeros(3, 4),
+                                        uniform, noise)
+    assert torch.equal(action, want) and torch.equal(latent["stoch"], post["stoch"])
+    # the next step continues from the returned state and the generator's next draws
+    more, _ = agent.policy(image, np.zeros(3, bool), (latent, action), generator=g)
+    assert not np.array_equal(more, actions)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs a CUDA device"))])
+def test_compiled_policy_matches_eager(device):
+    """With compile=on, ``policy`` runs Inductor's code for the step (on CUDA replayed as a
+    CUDA graph from its second call): over an episode's first steps it acts as the eager
+    policy does from the same generator, up to rounding."""
+    import numpy as np
+
+    torch.manual_seed(0)
+    eager = DreamerAgent(preset("tiny", **WIDE), 4).to(device)
+    compiled = DreamerAgent(preset("tiny", **WIDE, compile="on"), 4).to(device)
+    compiled.load_state_dict(eager.state_dict())
+    frames = np.random.default_rng(1).integers(0, 256, (6, 1, 64, 64, 3), dtype=np.uint8)
+    runs = []
+    for agent in (eager, compiled):
+        g, state, actions = torch.Generator(device).manual_seed(3), None, []
+        for t, frame in enumerate(frames):
+            a, state = agent.policy(frame, np.array([t == 0]), state, generator=g)
+            actions.append(a)
+        runs.append((np.stack(actions), state))
+    (want, (want_latent, _)), (got, (got_latent, _)) = runs
+    assert compiled._compiled_policy is not None and eager._compiled_policy is None
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    assert torch.equal(got_latent["index"], want_latent["index"])

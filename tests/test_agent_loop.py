@@ -78,18 +78,18 @@ def test_metrics_logger_writes_jsonl_and_tensorboard(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_dreamer_learns_the_dot_task(precision):
+@pytest.mark.parametrize("precision,compile", [("fp32", "off"), ("bf16", "off"), ("fp32", "on")])
+def test_dreamer_learns_the_dot_task(precision, compile):
     """bench/agent_dot.py's agent: after 4000 env steps (~1500 updates, ~10 min on 2 cores)
     the mean return of the last 20 episodes exceeds 30 (random play ~10, optimum ~50), in
-    fp32 and in bf16 mixed precision."""
+    fp32 and in bf16 mixed precision, and with the compiled update and policy step."""
     import sys
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
     from agent_dot import train_dot
 
-    returns = train_dot(4000, precision=precision)
+    returns = train_dot(4000, precision=precision, compile=compile)
     assert np.mean(returns[-20:]) > 30, returns[-20:]
 
 

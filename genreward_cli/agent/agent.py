@@ -25,6 +25,7 @@ class DreamerAgent(nn.Module):
         self.action_dim = action_dim
         self.wm = WorldModel(config, action_dim)
         self.behavior = Behavior(config, action_dim, behavior)
+        self._compiled_policy = None  # built at the first compiled policy step
 
     @property
     def device(self):
@@ -38,7 +39,14 @@ class DreamerAgent(nn.Module):
     @torch.no_grad()
     def policy(self, image: np.ndarray, is_first: np.ndarray, state=None, explore=True,
                generator=None):
-        """Act on a batch of observations.
+        """Act on a batch of observations: filter them into the RSSM state, then sample the
+        actor (``explore``) or take its mode.
+
+        The random numbers are drawn first, from ``generator`` (the latents' uniforms, then
+        the action noise), and the step itself is ``_policy_step``: with ``config.compile``
+        on for this device (``AgentConfig.compiled``) that step runs compiled (on CUDA
+        replayed as a CUDA graph, "reduce-overhead"), drawing the same numbers as the eager
+        step, so a run acts alike either way up to rounding.
 
         Args:
             image: uint8 [N, H, W, 3]; is_first: bool [N].
@@ -51,17 +59,41 @@ class DreamerAgent(nn.Module):
         if state is None:
             state = (self.wm.rssm.initial(n, dev), torch.zeros(n, self.action_dim, device=dev))
         latent, prev_action = state
-        first = torch.from_numpy(np.asarray(is_first, bool)).to(dev)
+        c = self.config
+        uniform = torch.rand(n * c.stoch, 1, generator=generator, device=dev)
+        noise = torch.randn(n, self.action_dim, generator=generator, device=dev) if explore \
+            else None
+        inputs = (torch.from_numpy(image).to(dev), torch.from_numpy(np.asarray(is_first, bool)).to(dev),
+                  latent["deter"], latent["stoch"], prev_action, uniform, noise)
+        if not c.compiled(dev):
+            action, latent = self._policy_step(*inputs)
+        else:
+            if self._compiled_policy is None:
+                mode = "reduce-overhead" if dev.type == "cuda" else "default"
+                self._compiled_policy = torch.compile(self._policy_step, mode=mode,
+                                                      dynamic=False, fullgraph=True)
+            if dev.type == "cuda":
+                torch.compiler.cudagraph_mark_step_begin()
+            action, latent = self._compiled_policy(*inputs)
+            # a CUDA graph's outputs are overwritten by its next replay
+            action, latent = action.clone(), {k: v.clone() for k, v in latent.items()}
+        return action.cpu().numpy().astype(np.float32), (latent, action)
+
+    def _policy_step(self, image, first, deter, stoch, prev_action, uniform, noise):
+        """The policy step on the device, without host syncs or random draws of its own:
+        image uint8 [N, H, W, 3], first bool [N], the RSSM state's deter [N, D] and stoch
+        [N, S, K], the previous action [N, A], the latents' uniforms [N * S, 1] and the action
+        noise [N, A] (None: the actor's mode). Returns the action float32 [N, A] clamped to
+        [-1, 1] and the posterior state (deter, stoch, index, probs)."""
         with self.autocast():
-            embed = self.wm.encoder(torch.from_numpy(image).to(dev))
-            latent, _ = self.wm.rssm.obs_step(latent, prev_action, embed, first, generator)
+            embed = self.wm.encoder(image)
+            latent, _ = self.wm.rssm.obs_step({"deter": deter, "stoch": stoch}, prev_action,
+                                              embed, first, uniform=uniform)
             dist = self.behavior.actor(self.wm.rssm.feat(latent), latent["index"])
         action = dist.mean
-        if explore:
-            noise = torch.randn(dist.mean.shape, generator=generator, device=dev)
+        if noise is not None:
             action = action + dist.stddev * noise
-        action = action.clamp(-1, 1)
-        return action.cpu().numpy().astype(np.float32), (latent, action)
+        return action.clamp(-1, 1), latent
 
 
 class DeviceMetrics(Mapping):

@@ -38,10 +38,12 @@ class AgentConfig:
     # `off` by default until the compiled path's GPU equivalence test and timing have run on a
     # GPU; `auto` (on with CUDA) is meant to become the default then
     compile: str = option(
-        "off", "The update under torch.compile: `on` (forward, backward, optimiser steps and the "
-        "slow critic's update compiled as one step with fixed shapes and no host syncs; on a "
-        "GPU replayed as CUDA graphs), `off` (eager, the reference), or `auto` (`on` on a GPU, "
-        "`off` on the CPU). Sampling then draws from the device's default generator.",
+        "off", "The update and the policy step under torch.compile: `on` (the update's "
+        "forward, backward, optimiser steps and slow critic's update compiled as one step, and "
+        "the policy step as another, with fixed shapes and no host syncs; on a GPU replayed as "
+        "CUDA graphs), `off` (eager, the reference), or `auto` (`on` on a GPU, `off` on the "
+        "CPU). The compiled update draws from the device's default generator; the policy step "
+        "draws as the eager one does.",
         choices=("auto", "on", "off"))
     fast: str = option(
         "on", "Fast paths, the same model and parameters computed faster "

@@ -68,13 +68,16 @@ def unimix_probs(logits: torch.Tensor, unimix: float = 0.01) -> torch.Tensor:
     return (1 - unimix) * probs + unimix / logits.shape[-1]
 
 
-def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None):
+def sample_categorical(probs: torch.Tensor, generator: torch.Generator | None = None,
+                       uniform: torch.Tensor | None = None):
     """A one-hot sample [..., K] with straight-through gradients to ``probs``, and the sampled
-    class [...] (int64)."""
+    class [...] (int64). Drawn by inverse CDF from one uniform per distribution: ``uniform``
+    [prod(...), 1] (probs' dtype) when given, else drawn now from ``generator``."""
     flat = probs.detach().reshape(-1, probs.shape[-1])
     # inverse-CDF sampling: one uniform per distribution (torch.multinomial draws one
     # exponential per class, ~4% of a CPU update at 32 x 32 latents)
-    u = torch.rand(flat.shape[0], 1, generator=generator, device=flat.device, dtype=flat.dtype)
+    u = uniform if uniform is not None else torch.rand(
+        flat.shape[0], 1, generator=generator, device=flat.device, dtype=flat.dtype)
     cdf = flat.cumsum(-1)
     idx = (cdf < u * cdf[:, -1:]).sum(-1).clamp_(max=flat.shape[-1] - 1)
     onehot = torch.zeros_like(flat).scatter_(-1, idx[:, None], 1.0).view(probs.shape)

@@ -169,9 +169,10 @@ class RSSM(nn.Module):
         return unimix_probs(logits.view(*logits.shape[:-1], self.c.stoch, self.c.classes),
                             self.c.unimix)
 
-    def sampled(self, deter, probs, generator=None) -> dict[str, torch.Tensor]:
-        """The state of ``deter`` with z drawn from ``probs`` (one uniform per group)."""
-        stoch, index = sample_categorical(probs, generator)
+    def sampled(self, deter, probs, generator=None, uniform=None) -> dict[str, torch.Tensor]:
+        """The state of ``deter`` with z drawn from ``probs`` (one uniform per group: from
+        ``uniform`` [N * stoch, 1] when given, else from ``generator``)."""
+        stoch, index = sample_categorical(probs, generator, uniform)
         return {"deter": deter, "stoch": stoch, "index": index, "probs": probs}
 
     def prior_state(self, deter: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -196,18 +197,19 @@ class RSSM(nn.Module):
         deter = self._deter(state, action)
         return self.sampled(deter, self.prior_state(deter)["probs"], generator)
 
-    def _post_step(self, state, action, embed, is_first, generator):
+    def _post_step(self, state, action, embed, is_first, generator, uniform=None):
         """One filtering step's posterior state: h', and z' drawn from q(z' | h', e)."""
         state, action = self.reset(state, action, is_first)
         deter = self._deter(state, action)
         probs = self.probs(self.post(torch.cat([deter, embed], -1)))
-        return self.sampled(deter, probs, generator)
+        return self.sampled(deter, probs, generator, uniform)
 
-    def obs_step(self, state, action, embed, is_first, generator=None):
+    def obs_step(self, state, action, embed, is_first, generator=None, uniform=None):
         """One filtering step: state (or ``initial``), action [N, A] (the previous action),
         embed [N, E], is_first bool [N] (resets state and action to zero). Returns the
-        posterior state and the prior (deter, probs) of the same h'."""
-        post = self._post_step(state, action, embed, is_first, generator)
+        posterior state and the prior (deter, probs) of the same h'. z' is drawn with the
+        uniforms ``uniform`` [N * stoch, 1] float32 when given, else from ``generator``."""
+        post = self._post_step(state, action, embed, is_first, generator, uniform)
         return post, self.prior_state(post["deter"])
 
     def observe(self, embed, action, is_first, generator=None):
