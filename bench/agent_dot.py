@@ -23,9 +23,9 @@ DOT_AGENT = dict(image_size=32, model_lr=1e-3, deter=128, stoch=16, classes=16, 
 
 
 def train_dot(steps: int, seed: int = 0, report=lambda line: None, precision: str = "fp32",
-              compile: str = "off"):
-    """Train on the dot task (``compile``: the agent's ``--agent compile``); return the list
-    of episode returns."""
+              compile: str = "off", device: str = "cpu"):
+    """Train on the dot task on ``device`` (``compile``: the agent's ``--agent compile``);
+    return the list of episode returns."""
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
     from genreward_cli.agent.behavior import BehaviorConfig
     from genreward_cli.agent.loop import LoopConfig
@@ -35,7 +35,7 @@ def train_dot(steps: int, seed: int = 0, report=lambda line: None, precision: st
 
     torch.manual_seed(seed)
     agent = DreamerAgent(preset("tiny", **DOT_AGENT, precision=precision, compile=compile), 2,
-                         BehaviorConfig(actor_lr=3e-4, critic_lr=3e-4))
+                         BehaviorConfig(actor_lr=3e-4, critic_lr=3e-4)).to(device)
     trainer = DreamerTrainer(agent, seed=seed)
     loop = LoopConfig(steps=steps, train_ratio=256, batch=16, length=32, prefill=1000,
                       capacity=100_000)
