@@ -1,24 +1,21 @@
 #!/usr/bin/env bash
-# The compiled DreamerV3 update on a fresh GPU machine, in about 8 minutes: set-up (`make
-# setup`), the compiled-against-eager tests on CUDA (update and policy step), then
+# The compiled DreamerV3 update on a fresh GPU machine, in about 8 minutes: set-up
+# (bench/gpu_env.sh), the compiled-against-eager tests on CUDA (update and policy step), then
 # bench/agent.py --compile --acting at the S preset (batch 16 x 64): eager and compiled
 # updates and policy steps alternated in one process, batch sampling from the host replay and
 # from its copy on the GPU, and env steps/s at train ratio 512 for each path.
 #
 #   bash bench/agent_compile_gpu.sh            # from the repository root
-#   TORCH_SPEC= bash bench/agent_compile_gpu.sh   # keep a CUDA torch already in .venv
 #
-# Each stage has its own time limit (seconds; SETUP_S, TEST_S, BENCH_S) so that a slow one
+# Each stage has its own time limit (seconds; TEST_S, BENCH_S) so that a slow one
 # cannot eat the others' time; a stage that runs out says so and the script goes on. Prints
 # the figures of each stage; exits non-zero if any stage failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-SETUP_S=${SETUP_S:-120}
 TEST_S=${TEST_S:-150}
 BENCH_S=${BENCH_S:-210}
 UPDATES=${UPDATES:-10}
-PY=.venv/bin/python
 status=0
 # Inductor compiles its GPU kernels in parallel worker processes: one per core
 export TORCHINDUCTOR_COMPILE_THREADS=${TORCHINDUCTOR_COMPILE_THREADS:-$(nproc)}
@@ -41,13 +38,11 @@ stage() {  # stage NAME SECONDS COMMAND...: run with a time limit, report its en
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || status=1
 
-if [ -n "${TORCH_SPEC+set}" ]; then
-  stage setup "$SETUP_S" make setup TORCH_SPEC="$TORCH_SPEC"
-else
-  stage setup "$SETUP_S" make setup
-fi
-$PY -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda,
-      'device', torch.cuda.get_device_name() if torch.cuda.is_available() else None)" || exit 1
+# the agent needs torch, click, h5py and rich, which the GPU image holds; with bench/gpu_carry.sh's
+# wheels carried, metaworld too (the env step's time in --acting)
+start=$(date +%s)
+NEEDS="torch click h5py rich" . bench/gpu_env.sh || exit 1
+echo "== setup: $(( $(date +%s) - start )) s"
 
 # the compiled update against the eager one on CUDA (CUDA graphs), loss by loss and gradient
 # by gradient, then the CPU's dynamo check (fast) as a sanity check of the install

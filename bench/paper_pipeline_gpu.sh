@@ -13,36 +13,13 @@
 #        WHEELS   a folder of wheels for a machine without network (default .whl)
 #        MODELS   where the random models go (default OUT/../paper-random-models, ~21 GB)
 #
-# The Python environment, first that works: .venv (the README's `make setup`); python3 that
-# already imports the project's dependencies; python3 plus the wheels in $WHEELS installed
-# into /tmp/site (on a machine with torch, transformers, accelerate, peft, timm, h5py
-# preinstalled, carry: diffusers, open_clip_torch, ftfy, wcwidth, metaworld, mujoco, glfw,
-# gymnasium, farama-notifications, imageio-ffmpeg); else `make setup` (needs network).
-# A folder .gl of EGL .deb packages, if present, is unpacked first (offscreen MuJoCo).
+# The Python environment: bench/gpu_env.sh (.venv, or python3 with the wheels in $WHEELS that
+# bench/gpu_carry.sh downloads, or `make setup`); .gl's EGL packages unpacked first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/paper-smoke}
-export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-
-if [ -d .gl ] && ! ldconfig -p | grep -q libEGL.so.1; then
-  for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
-fi
-
-deps_ok() { "$1" -c 'import diffusers, open_clip, metaworld, mujoco, h5py, rich, peft, timm' 2>/dev/null; }
-WHEELS=${WHEELS:-.whl}
-if [ -x .venv/bin/python ] && deps_ok .venv/bin/python; then
-  PY=.venv/bin/python
-elif deps_ok python3; then
-  PY=python3; export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-elif [ -d "$WHEELS" ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-    --target /tmp/site "$WHEELS"/*.whl
-  PY=python3; export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-else
-  make setup; PY=.venv/bin/python
-fi
-"$PY" -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU visible to torch"; print("torch", torch.__version__, torch.cuda.get_device_name(0))'
+. bench/gpu_env.sh
+"$PY" -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU visible to torch"'
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
 args=(--out "$OUT" --device cuda --dtype bfloat16
