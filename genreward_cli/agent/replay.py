@@ -9,8 +9,7 @@ The steps live in host memory (anonymous mappings). ``keep_on(device)`` adds a c
 agent's device (frames still uint8), brought up to date at each ``sample`` with the steps
 added since (two per update at Table A's train ratio), so that a batch is gathered there and
 does not cross PCIe at each update. The indices drawn are the host replay's, so both give the
-same batches. As in the JAX DreamerV3 (danijar/dreamerv3, embodied/core/replay), which keeps
-its whole buffer where it samples.
+same batches.
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ class Replay:
         sampled batches there. Its ``mirror_nbytes()`` are allocated now.
 
         Raises:
-            torch.OutOfMemoryError: the device has no room for it.
+            RuntimeError: the device has no room for it (``torch.OutOfMemoryError`` on CUDA).
         """
         self.mirror = {k: torch.zeros(getattr(self, k).shape, dtype=torch.from_numpy(
             getattr(self, k)[:1]).dtype, device=device) for k in FIELDS}
