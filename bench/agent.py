@@ -16,9 +16,9 @@ the ratio and the compiled step's one-off compile time, and nothing else (no FLO
 With ``--acting`` (alone or with ``--compile``): the rest of an env step of train-agent,
 each timed alone: a Meta-World step with its 64x64 render (pick-place-v3; skipped where
 metaworld is not installed), the policy step (eager, and compiled with ``--compile``,
-alternated), and sampling a batch from the host replay and from a copy on the device
-(``--replay-device``); then env steps/s at the train ratio for each path, from env + policy +
-sampling + the update's share (train_ratio / (batch * length) updates per env step).
+alternated), and sampling a batch from the host replay and from a copy on the device; then env steps/s at the train ratio for each path, from env + policy +
+sampling + the update's share (train_ratio / (batch * length) updates per env step). The
+device copy is the one `train-agent --replay-device device` keeps.
 
 With ``--fast [PATHS]``: the same for a trainer with the plain layers (``--agent fast=off``)
 and one with the fast paths ``PATHS`` (``--agent fast=PATHS``; default ``on``, all of them),
@@ -229,11 +229,12 @@ def env_step_seconds(steps: int = 200) -> float | None:
     the env (None where metaworld is not installed)."""
     try:
         from genreward_cli.envs import EnvConfig, make_env
-    except ImportError as e:
-        print(f"env step: not measured ({e})")
+
+        env = make_env(EnvConfig(task="pick-place-v3"))
+        env.reset(seed=0)
+    except Exception as e:  # metaworld or an offscreen GL library missing on this machine
+        print(f"env step: not measured ({type(e).__name__}: {e})".splitlines()[0])
         return None
-    env = make_env(EnvConfig(task="pick-place-v3"))
-    env.reset(seed=0)
     rng = np.random.default_rng(0)
     times = []
     for t in range(steps):

@@ -41,13 +41,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader ||
 # the agent needs torch, click, h5py and rich, which the GPU image holds; with bench/gpu_carry.sh's
 # wheels carried, metaworld too (the env step's time in --acting)
 start=$(date +%s)
-NEEDS="torch click h5py rich" . bench/gpu_env.sh || exit 1
+NEEDS="torch click h5py rich pytest" . bench/gpu_env.sh || exit 1
 echo "== setup: $(( $(date +%s) - start )) s"
 
 # the compiled update against the eager one on CUDA (CUDA graphs), loss by loss and gradient
 # by gradient, then the CPU's dynamo check (fast) as a sanity check of the install
 stage test "$TEST_S" $PY -m pytest -q -p no:cacheprovider --runslow \
-  tests/test_agent_compile.py -k "on_cuda or one_graph or compiled_policy"
+  tests/test_agent_compile.py -k "on_cuda or one_graph or (compiled_policy and cuda)"
 
 # S preset, fp32, 16 x 64: eager and compiled medians, ratio, compile time, the machine; the
 # policy step, sampling and env steps/s at ratio 512

@@ -2,7 +2,8 @@
 # On a machine with network: download what a GPU machine without network lacks to run the
 # GPU scripts (bench/*_gpu.sh): the wheels of the project's dependencies that its image does
 # not hold, at this venv's versions, into .whl, and the GL dispatch .deb packages into .gl. Both
-# folders are git-ignored; carry them with the working tree. About 53 MB.
+# folders are git-ignored; carry them with the working tree. About 53 MB. The wheels are for
+# CPython 3.12 on x86-64 Linux, the GPU machine's Python (this venv's may differ).
 #
 #   bash bench/gpu_carry.sh
 set -euo pipefail
@@ -13,7 +14,7 @@ PY=${PY:-.venv/bin/python}
 NAMES="diffusers importlib_metadata open_clip_torch ftfy wcwidth metaworld mujoco glfw gymnasium farama-notifications"
 specs=()
 for name in $NAMES; do
-  version=$("$PY" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')
+  version=$("$PY" -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p' || true)
   [ -n "$version" ] || { echo "not installed in $PY: $name (run make setup first)"; exit 2; }
   specs+=("$name==$version")
 done

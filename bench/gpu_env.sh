@@ -17,7 +17,7 @@ export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 NEEDS=${NEEDS:-"torch diffusers open_clip metaworld mujoco h5py rich peft timm click"}
 WHEELS=${WHEELS:-.whl}
 
-if [ -d .gl ] && ! ldconfig -p | grep -q libEGL.so.1; then
+if ls .gl/*.deb >/dev/null 2>&1 && ! ldconfig -p | grep -q libEGL.so.1; then
   for f in .gl/*.deb; do dpkg -x "$f" /; done
   ldconfig
 fi
@@ -29,7 +29,9 @@ if [ -d "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1 && [ ! -f /tmp/site/.i
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
     --target /tmp/site "$WHEELS"/*.whl && touch /tmp/site/.installed
 fi
-[ -d /tmp/site ] && export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+if [ -f /tmp/site/.installed ]; then
+  export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 
 _imports() { "$1" -c "import $(echo "$NEEDS" | tr ' ' ',')" 2>/dev/null; }
 if [ -x .venv/bin/python ] && _imports .venv/bin/python; then
@@ -39,7 +41,12 @@ elif _imports python3; then
   export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 else
   echo "no Python here imports: $NEEDS; trying make setup (needs network)"
-  make setup && PY=.venv/bin/python
+  if make setup; then
+    PY=.venv/bin/python
+  else
+    echo "bench/gpu_env.sh: no Python with $NEEDS, and make setup failed" >&2
+    return 1 2>/dev/null || exit 1
+  fi
 fi
 "$PY" -c 'import torch; print("python", __import__("sys").executable, "torch", torch.__version__,
   "CUDA", torch.version.cuda, "GPU", torch.cuda.get_device_name() if torch.cuda.is_available() else None)'

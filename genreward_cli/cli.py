@@ -158,3 +158,7 @@ def main() -> None:
     keep_freed_memory()  # before any large tensor: see memory.py
     signal.signal(signal.SIGTERM, _on_sigterm)
     cli(prog_name="genreward")
+
+
+if __name__ == "__main__":  # python -m genreward_cli.cli
+    main()

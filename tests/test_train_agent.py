@@ -141,6 +141,13 @@ def test_replay_on_the_device_trains_the_host_runs_weights(tmp_path):
     assert host.keys() == dev.keys() and len(host) > 10
     for name in host:
         np.testing.assert_array_equal(dev[name], host[name], err_msg=name)
+    # the run directory is checked before the replay is made: an existing run is the error,
+    # not a replay too large for the machine
+    r = run("train-agent", *env, "--capacity", 10**13, "--out", tmp_path / "host")
+    assert r.exit_code == 2 and "already holds a run" in r.stderr, r.stderr
+    r = run("train-agent", *env, "--replay-device", "gpu", "--out", tmp_path / "bad")
+    assert r.exit_code == 2 and "'gpu' is not one of 'auto', 'device', 'host'" in r.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_relative_alpha_weighs_by_the_prefills_env_reward_scale(files, tmp_path):

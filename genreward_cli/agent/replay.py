@@ -77,12 +77,14 @@ class Replay:
 
     def keep_on(self, device) -> None:
         """Keep a copy of the buffer on ``device`` (a ``torch.device`` or its name) and gather
-        sampled batches there. Its ``mirror_nbytes()`` are allocated now.
+        sampled batches there. Its ``mirror_nbytes()`` are allocated now, not written: a
+        step is copied there before it is first sampled (on a CPU its pages are used as the
+        replay fills, as the host buffer's are).
 
         Raises:
             RuntimeError: the device has no room for it (``torch.OutOfMemoryError`` on CUDA).
         """
-        self.mirror = {k: torch.zeros(getattr(self, k).shape, dtype=torch.from_numpy(
+        self.mirror = {k: torch.empty(getattr(self, k).shape, dtype=torch.from_numpy(
             getattr(self, k)[:1]).dtype, device=device) for k in FIELDS}
         self.synced = 0
 

@@ -103,11 +103,17 @@ def load_run_config(out: str | Path) -> dict:
 
 
 def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
-                    previous: dict | None = None) -> Path:
+                    previous: dict | None = None, check_only: bool = False) -> Path:
     """Check or create the run directory; with ``force``, remove a previous run's files.
     On ``resume``, ``config`` must match the run's saved config (``previous``, as the caller
     brought an older run's up to date; else read from ``out``) but for ``RESUMABLE`` and the
-    agent's ``RESUMABLE_AGENT`` fields."""
+    agent's ``RESUMABLE_AGENT`` fields. With ``check_only``, only the checks: nothing is
+    written or removed.
+
+    Raises:
+        BadInput: ``out`` is a file, holds a run (without ``resume`` or ``force``), has no
+            checkpoint to resume, or was run with other options.
+    """
     out = Path(out)
     saved = out / CONFIG_NAME
     if out.exists() and not out.is_dir():
@@ -136,9 +142,13 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
         if not force:
             raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "
                            f"to start over")
+        if check_only:
+            return out
         for name in RUN_FILES:
             p = out / name
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    if check_only:
+        return out
     out.mkdir(parents=True, exist_ok=True)
     from genreward_cli.store import replacing
 
@@ -366,9 +376,12 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     model, parents = build_reward(reward, describe(env_config.task), device,
                                   task=env_config.task, camera=env_config.camera)
     check_options(env_config, run_config, model, loop_config.prefill)
+    previous = saved if resume else None
+    # the run directory's checks first: the replay (and its copy on a GPU) can take seconds
+    prepare_run_dir(out, config, resume, force, previous=previous, check_only=True)
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed,
                          where=loop_config.replay_device, device=device)
-    run_dir = prepare_run_dir(out, config, resume, force, previous=saved if resume else None)
+    run_dir = prepare_run_dir(out, config, resume, force, previous=previous)
     summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
                     replay=replay, config_json=json.dumps(config, sort_keys=True),
                     parents=parents, seed=seed, device=device, resume=resume, report=report)
