@@ -228,8 +228,13 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
     rows = []
     for arm in arm_list:
         if only:  # just these baselines, added to an earlier run's rows
-            models = [(name, diffusion_reward_model(d, task, arm)) for name in only
-                      if name == "diffusion-reward"]
+            build = {"diffusion-reward": lambda: diffusion_reward_model(d, task, arm),
+                     "tadpole": lambda: TADPoLeReward("tiny", text)}
+            unknown = set(only) - set(build)
+            if unknown:
+                raise SystemExit(f"--only: {', '.join(sorted(unknown))}: choose from "
+                                 f"{', '.join(build)}")
+            models = [(name, build[name]()) for name in only]
             for row in baseline_rows(models, dense, sparse, env_returns, expert):
                 if row["method"] != "env":
                     rows.append({**row, "arm": arm["name"]})
@@ -315,7 +320,7 @@ def main():
     p.add_argument("--episodes", type=int, default=8, help="expert and random episodes each")
     p.add_argument("--max-steps", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--only", default="", help="only these baselines (e.g. diffusion-reward), "
+    p.add_argument("--only", default="", help="only these baselines (diffusion-reward, tadpole), "
                                               "their rows added to an earlier run's")
     p.add_argument("--skip", default="", help="baselines to leave out, e.g. diffusion-reward")
     a = p.parse_args()
