@@ -10,6 +10,7 @@ Both unwind the stage like an error, so it removes its unfinished output (``OUT.
 from __future__ import annotations
 
 import signal
+import sys
 import warnings
 
 import click
@@ -33,6 +34,10 @@ class Terminated(KeyboardInterrupt):
     ``except BaseException`` cleanup runs), then exits 143."""
 
     exit_code = 128 + signal.SIGTERM
+
+
+def _quiet_unraisable(unraisable) -> None:
+    """``sys.unraisablehook`` once a SIGTERM is reported: finalisers' errors go unprinted."""
 
 
 def _on_sigterm(signum, frame):
@@ -81,6 +86,10 @@ class StageGroup(click.Group):
                 raise
             raise _Reported(_one_line(e), e.exit_code) from None
         except Terminated:
+            # SIGTERM can land inside any constructor (e.g. MuJoCo's GLContext before it
+            # holds its context): the finaliser of such a half-made object then fails at exit,
+            # and its traceback would follow the one line this reports
+            sys.unraisablehook = _quiet_unraisable
             raise _Reported("terminated (SIGTERM); unfinished output removed",
                             Terminated.exit_code) from None
         except KeyboardInterrupt:

@@ -83,3 +83,42 @@ def test_sigterm_to_a_genreward_process(tmp_path):
     assert proc.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1] == "Error: terminated (SIGTERM); unfinished output removed"
     assert not tmp.exists() and not out.exists()
+
+
+HALF_MADE = """
+import os, signal, sys
+import genreward_cli.envs.rollout as rollout
+from genreward_cli.cli import main
+
+
+class Context:  # like MuJoCo's GLContext: its finaliser needs what __init__ sets last
+    def __init__(self):
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, before _context is set
+        self._context = 1
+
+    def __del__(self):
+        self._context
+
+
+def collect(*a, **k):
+    keep.append(Context.__new__(Context))
+    keep[-1].__init__()
+    yield
+
+
+keep = []
+rollout.collect = collect
+sys.argv = ["genreward", "collect", "--episodes", "1", "--out", sys.argv[1]]
+main()
+"""
+
+
+def test_sigterm_inside_a_constructor_still_ends_with_one_line(tmp_path):
+    """SIGTERM landing in an object's __init__ leaves it half made; its finaliser's error at
+    exit is not printed after the one line (it was, from MuJoCo's GLContext, mid-`collect`)."""
+    proc = subprocess.run([sys.executable, "-c", HALF_MADE, str(tmp_path / "eps.h5")],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 143, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "Error: terminated (SIGTERM); unfinished output removed"], proc.stderr
