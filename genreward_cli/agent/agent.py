@@ -63,8 +63,9 @@ class DreamerAgent(nn.Module):
         uniform = torch.rand(n * c.stoch, 1, generator=generator, device=dev)
         noise = torch.randn(n, self.action_dim, generator=generator, device=dev) if explore \
             else None
-        inputs = (torch.from_numpy(image).to(dev), torch.from_numpy(np.asarray(is_first, bool)).to(dev),
-                  latent["deter"], latent["stoch"], prev_action, uniform, noise)
+        first = torch.from_numpy(np.asarray(is_first, bool)).to(dev)
+        inputs = (torch.from_numpy(image).to(dev), first, latent["deter"], latent["stoch"],
+                  prev_action, uniform, noise)
         if not c.compiled(dev):
             action, latent = self._policy_step(*inputs)
         else:
