@@ -11,7 +11,9 @@ peak memory, replay bytes per step, and the update's FLOPs against the machine's
 
 With ``--compile``: an eager and a compiled trainer (``--agent compile=on``) from the same
 weights, their updates alternated on the same batches in one process; prints each median,
-the ratio and the compiled step's one-off compile time, and nothing else (no FLOP count).
+the ratio and the compiled step's one-off compile time, and nothing else (no FLOP count). On
+CUDA it also counts the host syncs in one compiled update (and, with ``--acting``, in one
+policy step) with ``torch.cuda.set_sync_debug_mode("warn")``.
 
 With ``--acting`` (alone or with ``--compile``): the rest of an env step of train-agent,
 each timed alone: a Meta-World step with its 64x64 render (pick-place-v3; skipped where
@@ -197,6 +199,11 @@ def compare_compiled(a, agent, eager, replay) -> None:
     print(f"compiled: {med['compiled'] * 1e3:.1f} ms per update (median of {a.updates}; "
           f"torch.compile mode {mode!r})")
     print(f"ratio eager / compiled: {med['eager'] / med['compiled']:.2f}x")
+    if dev == "cuda":  # a host sync inside the compiled step would cost a round trip each
+        batch = replay.sample(a.batch, a.length, dev)
+        syncs = host_syncs(lambda: compiled.update(batch))
+        print(f"host syncs in one compiled update (torch.cuda.set_sync_debug_mode): "
+              f"{len(syncs)}" + (f"; first: {syncs[0]}" if syncs else ""))
     print(f"compile time: {compiled.compile_seconds:.1f} s (the first compiled update, "
           f"compilation included; CUDA graphs are recorded at the second)")
     if dev == "cuda":
@@ -205,6 +212,23 @@ def compare_compiled(a, agent, eager, replay) -> None:
                                               if dev == "cuda" else ""))
     if a.acting:
         acting(a, {"eager": agent, "compiled": twin}, med, replay)
+
+
+def host_syncs(fn) -> list[str]:
+    """The synchronising CUDA calls ``fn`` makes, as ``torch.cuda.set_sync_debug_mode("warn")``
+    reports them (the first line of each warning)."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    torch.cuda.synchronize()
+    return [str(w.message).splitlines()[0] for w in caught]
 
 
 def sync(dev: str) -> None:
@@ -273,6 +297,11 @@ def acting(a, agents: dict, update_s: dict, replay) -> None:
     policy = {k: statistics.median(v) for k, v in policy.items()}
     for name, seconds in policy.items():
         print(f"policy step ({name}): {seconds * 1e3:.2f} ms (median of {20 * a.updates})")
+    if dev == "cuda":  # one is inherent: the action goes back to the host for the env
+        for name in agents:
+            syncs = host_syncs(lambda: step(name))
+            print(f"host syncs in one policy step ({name}): {len(syncs)}"
+                  + (f"; first: {syncs[0]}" if syncs else ""))
     host = statistics.median(timed(lambda: replay.sample(a.batch, a.length, dev), 20, dev))
     mirror = Replay(replay.capacity, replay.image.shape[1:], replay.action.shape[1])
     mirror.load_state_dict(replay.state_dict())

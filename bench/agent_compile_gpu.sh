@@ -51,7 +51,9 @@ stage test "$TEST_S" $PY -m pytest -q -p no:cacheprovider --runslow \
 
 # S preset, fp32, 16 x 64: eager and compiled medians, ratio, compile time, the machine; the
 # policy step, sampling and env steps/s at ratio 512
-stage bench "$BENCH_S" $PY bench/agent.py --preset S --device cuda --compile --acting \
+# (TORCH_LOGS=cudagraphs: a graph that CUDA graphs skip says why; recompiles are logged too)
+TORCH_LOGS=${TORCH_LOGS:-cudagraphs,recompiles} \
+  stage bench "$BENCH_S" $PY bench/agent.py --preset S --device cuda --compile --acting \
   --updates "$UPDATES"
 
 exit "$status"
