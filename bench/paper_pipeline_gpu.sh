@@ -13,12 +13,16 @@
 #        WHEELS   a folder of wheels for a machine without network (default .whl)
 #        MODELS   where the random models go (default OUT/../paper-random-models, ~21 GB)
 #
-# The Python environment: bench/gpu_env.sh (.venv, or python3 with the wheels in $WHEELS that
-# bench/gpu_carry.sh downloads, or `make setup`); .gl's EGL packages unpacked first.
+# The Python environment: bench/gpu_env.sh (.venv, or python3 with the wheels in .whl and
+# .whl-ffmpeg that bench/gpu_carry.sh downloads, or `make setup`); .gl's EGL packages
+# unpacked first. On a GPU machine without network, two calls: the first carries .whl and .gl
+# and runs `. bench/gpu_env.sh` (installs them), the second, at once, carries .whl-ffmpeg and
+# runs this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-runs/paper-smoke}
-. bench/gpu_env.sh
+NEEDS="torch diffusers open_clip metaworld mujoco h5py rich peft timm click imageio_ffmpeg" \
+  . bench/gpu_env.sh
 "$PY" -c 'import torch; assert torch.cuda.is_available(), "no CUDA GPU visible to torch"'
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 
