@@ -18,9 +18,10 @@ policy step) with ``torch.cuda.set_sync_debug_mode("warn")``.
 With ``--acting`` (alone or with ``--compile``): the rest of an env step of train-agent,
 each timed alone: a Meta-World step with its 64x64 render (pick-place-v3; skipped where
 metaworld is not installed), the policy step (eager, and compiled with ``--compile``,
-alternated), and sampling a batch from the host replay and from a copy on the device; then env steps/s at the train ratio for each path, from env + policy +
-sampling + the update's share (train_ratio / (batch * length) updates per env step). The
-device copy is the one `train-agent --replay-device device` keeps.
+alternated), and sampling a batch from the host replay and from a copy on the device (the
+one `train-agent --replay-device device` keeps); then env steps/s at the train ratio for each
+path, from env + policy + sampling + the update's share (train_ratio / (batch * length)
+updates per env step).
 
 With ``--fast [PATHS]``: the same for a trainer with the plain layers (``--agent fast=off``)
 and one with the fast paths ``PATHS`` (``--agent fast=PATHS``; default ``on``, all of them),
@@ -108,35 +109,20 @@ def main() -> None:
     if a.compile:
         return compare_compiled(a, agent, trainer, replay)
     if a.acting:
-        batch = replay.sample(a.batch, a.length, dev)
-        trainer.update(batch)  # warm-up
-        times = []
-        for _ in range(a.updates):
-            batch = replay.sample(a.batch, a.length, dev)
-            sync(dev)
-            start = time.perf_counter()
-            float(trainer.update(batch)["train/loss"])
-            sync(dev)
-            times.append(time.perf_counter() - start)
-        print(f"eager: {statistics.median(times) * 1e3:.1f} ms per update (median of {a.updates})")
-        return acting(a, {"eager": agent}, {"eager": statistics.median(times)}, replay)
+        trainer.update(replay.sample(a.batch, a.length, dev))  # warm-up
+        median = statistics.median(update_seconds(trainer, replay.sample(a.batch, a.length, dev),
+                                                  dev) for _ in range(a.updates))
+        print(f"eager: {median * 1e3:.1f} ms per update (median of {a.updates})")
+        return acting(a, {"eager": agent}, {"eager": median}, replay)
     if a.fast is not None:
         return compare_fast(a, agent, replay)
     batch = replay.sample(a.batch, a.length, dev)
     with FlopCounterMode(display=False) as counter:
         trainer.update(batch)  # also the warm-up
     flops = counter.get_total_flops()
-    times = []
-    for _ in range(a.updates):
-        batch = replay.sample(a.batch, a.length, dev)
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        trainer.update(batch)
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    per_update = statistics.median(times)
+    per_update = statistics.median(
+        update_seconds(trainer, replay.sample(a.batch, a.length, dev), dev)
+        for _ in range(a.updates))
     per_env_step = per_update * a.train_ratio / (a.batch * a.length)
     peak = matmul_rate(dev)
     print(f"update: {per_update:.3f} s (median of {a.updates}); {flops / 1e9:.1f} GFLOP per update "
@@ -158,41 +144,25 @@ def compare_compiled(a, agent, eager, replay) -> None:
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 
     dev = a.device
-
-    def sync():
-        if dev == "cuda":
-            torch.cuda.synchronize()
-
     config = dataclasses.replace(agent.config, compile="on")
     twin = DreamerAgent(config, agent.action_dim, agent.behavior.b).to(dev)
     twin.load_state_dict(copy.deepcopy(agent.state_dict()))
     compiled = DreamerTrainer(twin)
     eager.update(replay.sample(a.batch, a.length, dev))  # warm-up
-    before = []
-    for _ in range(3):  # printed before compiling, in case the compilation runs out of time
-        batch = replay.sample(a.batch, a.length, dev)
-        sync()
-        start = time.perf_counter()
-        eager.update(batch)
-        sync()
-        before.append(time.perf_counter() - start)
+    # printed before compiling, in case the compilation runs out of time
+    before = [update_seconds(eager, replay.sample(a.batch, a.length, dev), dev) for _ in range(3)]
     print(f"eager (before compiling): {statistics.median(before) * 1e3:.1f} ms per update "
           f"(median of 3)", flush=True)
     compiled.update(replay.sample(a.batch, a.length, dev))  # compiles
-    sync()
+    sync(dev)
     print(f"compile time: {compiled.compile_seconds:.1f} s", flush=True)
     compiled.update(replay.sample(a.batch, a.length, dev))  # CUDA graphs: records here
-    sync()
+    sync(dev)
     times = {"eager": [], "compiled": []}
     for _ in range(a.updates):
         batch = replay.sample(a.batch, a.length, dev)
         for name, trainer in (("eager", eager), ("compiled", compiled)):
-            sync()
-            start = time.perf_counter()
-            metrics = trainer.update(batch)
-            sync()
-            times[name].append(time.perf_counter() - start)
-            float(metrics["train/loss"])  # read back, as a log line would
+            times[name].append(update_seconds(trainer, batch, dev))
     med = {k: statistics.median(v) for k, v in times.items()}
     mode = "reduce-overhead" if dev == "cuda" else "default"
     print(f"eager:    {med['eager'] * 1e3:.1f} ms per update (median of {a.updates})")
@@ -234,6 +204,18 @@ def host_syncs(fn) -> list[str]:
 def sync(dev: str) -> None:
     if dev == "cuda":
         torch.cuda.synchronize()
+
+
+def update_seconds(trainer, batch, dev: str) -> float:
+    """Seconds of one update on ``batch`` (synchronised on CUDA); its loss is then read back,
+    as a log line would, outside the time."""
+    sync(dev)
+    start = time.perf_counter()
+    metrics = trainer.update(batch)
+    sync(dev)
+    seconds = time.perf_counter() - start
+    float(metrics["train/loss"])
+    return seconds
 
 
 def timed(fn, repeat: int, dev: str) -> list[float]:
@@ -333,11 +315,6 @@ def compare_fast(a, agent, replay) -> None:
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 
     dev = a.device
-
-    def sync():
-        if dev == "cuda":
-            torch.cuda.synchronize()
-
     trainers = {}
     for name, fast in (("plain", "off"), ("fast", a.fast)):
         twin = DreamerAgent(dataclasses.replace(agent.config, fast=fast), agent.action_dim,
@@ -349,11 +326,7 @@ def compare_fast(a, agent, replay) -> None:
     for i in range(a.updates):
         batch = replay.sample(a.batch, a.length, dev)
         for name in (("plain", "fast") if i % 2 == 0 else ("fast", "plain")):
-            sync()
-            start = time.perf_counter()
-            trainers[name].update(batch)
-            sync()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(update_seconds(trainers[name], batch, dev))
     med = {k: statistics.median(v) for k, v in times.items()}
     paths = ",".join(sorted(trainers["fast"].agent.config.fast_paths()))
     print(f"plain (fast=off): {med['plain'] * 1e3:.1f} ms per update (median of {a.updates})")

@@ -100,7 +100,7 @@ class Context:  # like MuJoCo's GLContext: its finaliser needs what __init__ set
         self._context
 
 
-def collect(*a, **k):
+def collect(*a, **k):  # kept alive to exit, as an env keeps its renderer
     keep.append(Context.__new__(Context))
     keep[-1].__init__()
     yield

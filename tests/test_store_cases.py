@@ -189,7 +189,7 @@ def test_local_paths_are_recorded_absolute_and_names_as_given(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models" / "tiny").mkdir(parents=True)
     assert store.record_path("models/tiny") == str(tmp_path / "models" / "tiny")
-    assert store.record_path("THUDM/CogVideoX-5b-I2V") == "THUDM/CogVideoX-5b-I2V"
+    assert store.record_path("some-org/some-video-model") == "some-org/some-video-model"
     for name in ("tiny", "tiny-t2v"):  # folders named like built-in presets: the presets win
         (tmp_path / name).mkdir()
     assert store.record_path("tiny") == "tiny"
@@ -204,7 +204,7 @@ def test_relative_paths_of_older_files_resolve_against_the_artifact(tmp_path, mo
     art = run_dir / "goal_video.h5"
     monkeypatch.chdir(tmp_path)  # the parent directory: models/tiny is not here
     assert store.resolve_recorded("models/tiny", art) == str(run_dir / "models" / "tiny")
-    assert store.resolve_recorded("THUDM/CogVideoX-5b-I2V", art) == "THUDM/CogVideoX-5b-I2V"
+    assert store.resolve_recorded("some-org/some-video-model", art) == "some-org/some-video-model"
     assert store.resolve_recorded("/nowhere/x", art) == "/nowhere/x"
     monkeypatch.chdir(run_dir)  # where it was written: as recorded
     assert store.resolve_recorded("models/tiny", art) == "models/tiny"

@@ -68,8 +68,7 @@ class Replay:
 
     @property
     def nbytes_per_step(self) -> int:
-        arrays = (self.image, self.action, self.reward, self.cont, self.is_first)
-        return sum(a.nbytes for a in arrays) // self.capacity
+        return sum(getattr(self, k).nbytes for k in FIELDS) // self.capacity
 
     def mirror_nbytes(self) -> int:
         """Bytes a device copy of the whole buffer takes (``keep_on``)."""
@@ -84,8 +83,8 @@ class Replay:
         Raises:
             RuntimeError: the device has no room for it (``torch.OutOfMemoryError`` on CUDA).
         """
-        self.mirror = {k: torch.empty(getattr(self, k).shape, dtype=torch.from_numpy(
-            getattr(self, k)[:1]).dtype, device=device) for k in FIELDS}
+        self.mirror = {k: torch.empty_like(torch.from_numpy(getattr(self, k)), device=device)
+                       for k in FIELDS}
         self.synced = 0
 
     def _sync(self) -> None:
@@ -146,15 +145,8 @@ class Replay:
             self._sync()
             at = torch.from_numpy(idx).to(self.mirror["image"].device)
             out = {k: v[at] for k, v in self.mirror.items()}
-            out["is_first"][:, 0] = True
-            return {k: v.to(device) for k, v in out.items()}
-        out = {
-            "image": torch.from_numpy(self.image[idx]),
-            "action": torch.from_numpy(self.action[idx]),
-            "reward": torch.from_numpy(self.reward[idx]),
-            "cont": torch.from_numpy(self.cont[idx]),
-            "is_first": torch.from_numpy(self.is_first[idx]),
-        }
+        else:
+            out = {k: torch.from_numpy(getattr(self, k)[idx]) for k in FIELDS}
         out["is_first"][:, 0] = True  # every sequence starts from a reset state
         return {k: v.to(device) for k, v in out.items()}
 
@@ -178,15 +170,14 @@ class Replay:
     def state_dict(self) -> dict:
         """The stored steps only (a 1e6-step buffer is mostly empty early in a run)."""
         n = len(self)
-        return {"image": self.image[:n], "action": self.action[:n], "reward": self.reward[:n],
-                "cont": self.cont[:n], "is_first": self.is_first[:n], "count": self.count,
+        return {**{k: getattr(self, k)[:n] for k in FIELDS}, "count": self.count,
                 "rng": self.rng.bit_generator.state}
 
     def load_state_dict(self, state: dict) -> None:
         n = len(state["image"])
         if n > self.capacity:
             raise ValueError(f"replay state holds {n} steps, more than the capacity {self.capacity}")
-        for k in ("image", "action", "reward", "cont", "is_first"):
+        for k in FIELDS:
             getattr(self, k)[:n] = state[k]
         self.count = state["count"]
         self.rng.bit_generator.state = state["rng"]
