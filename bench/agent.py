@@ -6,13 +6,14 @@ peak memory, replay bytes per step, and the update's FLOPs against the machine's
     .venv/bin/python bench/agent.py --preset S --precision bf16   # mixed precision
     python bench/agent.py --preset S --device cuda
     python bench/agent.py --preset S --device cuda --compile      # eager against compiled
+    python bench/agent.py --preset S --device cuda --compile graphs   # ... without Inductor
     .venv/bin/python bench/agent.py --preset tiny --fast          # plain layers against fast
     .venv/bin/python bench/agent.py --preset S --fast hot,loop    # plain against two paths
 
-With ``--compile``: an eager and a compiled trainer (``--agent compile=on``) from the same
-weights, their updates alternated on the same batches in one process; prints each median,
-the ratio and the compiled step's one-off compile time, and nothing else (no FLOP count). On
-CUDA it also counts the host syncs in one compiled update (and, with ``--acting``, in one
+With ``--compile [MODE]``: an eager and a compiled trainer (``--agent compile=MODE``, `on`
+by default, or `graphs`) from the same weights, their updates alternated on the same batches
+in one process; prints each median, the ratio and the compiled step's one-off compile time,
+and nothing else (no FLOP count). On CUDA it also counts the host syncs in one compiled update (and, with ``--acting``, in one
 policy step) with ``torch.cuda.set_sync_debug_mode("warn")``.
 
 With ``--acting`` (alone or with ``--compile``): the rest of an env step of train-agent,
@@ -76,8 +77,10 @@ def main() -> None:
     p.add_argument("--length", type=int, default=64)
     p.add_argument("--train-ratio", type=float, default=512)
     p.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
-    p.add_argument("--compile", action="store_true",
-                   help="alternate eager and compiled updates; print both medians")
+    p.add_argument("--compile", nargs="?", const="on", default=None, choices=("on", "graphs"),
+                   metavar="MODE",
+                   help="alternate eager and compiled updates (--agent compile=MODE: on, the "
+                        "default, or graphs); print both medians")
     p.add_argument("--acting", action="store_true",
                    help="also time the env step, the policy step and batch sampling, and print "
                         "env steps/s at the train ratio")
@@ -144,7 +147,7 @@ def compare_compiled(a, agent, eager, replay) -> None:
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
 
     dev = a.device
-    config = dataclasses.replace(agent.config, compile="on")
+    config = dataclasses.replace(agent.config, compile=a.compile)
     twin = DreamerAgent(config, agent.action_dim, agent.behavior.b).to(dev)
     twin.load_state_dict(copy.deepcopy(agent.state_dict()))
     compiled = DreamerTrainer(twin)
@@ -164,10 +167,10 @@ def compare_compiled(a, agent, eager, replay) -> None:
         for name, trainer in (("eager", eager), ("compiled", compiled)):
             times[name].append(update_seconds(trainer, batch, dev))
     med = {k: statistics.median(v) for k, v in times.items()}
-    mode = "reduce-overhead" if dev == "cuda" else "default"
+    how = ", ".join(f"{k} {v!r}" for k, v in config.compile_kwargs(torch.device(dev)).items())
     print(f"eager:    {med['eager'] * 1e3:.1f} ms per update (median of {a.updates})")
     print(f"compiled: {med['compiled'] * 1e3:.1f} ms per update (median of {a.updates}; "
-          f"torch.compile mode {mode!r})")
+          f"--agent compile={a.compile}: torch.compile {how})")
     print(f"ratio eager / compiled: {med['eager'] / med['compiled']:.2f}x")
     if dev == "cuda":  # a host sync inside the compiled step would cost a round trip each
         batch = replay.sample(a.batch, a.length, dev)

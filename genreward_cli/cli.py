@@ -31,9 +31,11 @@ class _Reported(click.ClickException):
 
 class Terminated(KeyboardInterrupt):
     """Raised in the main thread on SIGTERM: unwinds like Ctrl-C (every ``finally`` and
-    ``except BaseException`` cleanup runs), then exits 143."""
+    ``except BaseException`` cleanup runs), then exits 143. A stage that keeps resumable
+    state may set ``note`` (e.g. where its checkpoints are) for the one line reported."""
 
     exit_code = 128 + signal.SIGTERM
+    note: str | None = None
 
 
 def _quiet_unraisable(unraisable) -> None:
@@ -85,13 +87,13 @@ class StageGroup(click.Group):
             if ctx.meta.get(DEBUG_KEY):
                 raise
             raise _Reported(_one_line(e), e.exit_code) from None
-        except Terminated:
+        except Terminated as e:
             # SIGTERM can land inside any constructor (e.g. MuJoCo's GLContext before it
             # holds its context): the finaliser of such a half-made object then fails at exit,
             # and its traceback would follow the one line this reports
             sys.unraisablehook = _quiet_unraisable
-            raise _Reported("terminated (SIGTERM); unfinished output removed",
-                            Terminated.exit_code) from None
+            raise _Reported("terminated (SIGTERM); unfinished output removed"
+                            + (f"; {e.note}" if e.note else ""), Terminated.exit_code) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
         except Exception as e:  # a failure while running: exit 1

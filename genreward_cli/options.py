@@ -78,9 +78,14 @@ NON_NEGATIVE = FiniteFloat(0)  # finite and >= 0: weights, scales
 force_option = click.option(
     "--force", is_flag=True, help="Overwrite the output if it exists."
 )
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds alike
 seed_option = click.option(
-    "--seed", type=int, default=0, show_default=True, help="Random seed (all randomness)."
+    "--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+    help="Random seed (all randomness)."
 )
+# The largest frame side an option may ask a video or encoder for, in pixels (the paper's
+# videos are 480x720); a bigger one is a typo, not a size to allocate.
+MAX_SIDE = 4096
 json_option = click.option(
     "--json", "as_json", is_flag=True, help="Print a machine-readable summary on stdout."
 )

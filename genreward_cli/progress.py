@@ -11,9 +11,25 @@ import contextlib
 from typing import Callable, Iterator
 
 
+LOG_WIDTH = 200  # columns of a report or kept bar written to a file or pipe
+
+
+def console(stderr: bool = False):
+    """A rich Console on stdout or stderr. Where that is no terminal (a batch job's log, a
+    pipe) and ``COLUMNS`` is unset, it is ``LOG_WIDTH`` columns wide instead of rich's 80, so
+    that tables and a kept bar's last line are written whole, not cut with an ellipsis."""
+    import os
+
+    from rich.console import Console
+
+    out = Console(stderr=stderr)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(stderr=stderr, width=LOG_WIDTH)
+    return out
+
+
 def _progress(*columns, transient: bool):
     """A rich Progress on stderr that ends without rich's empty line on a non-terminal."""
-    from rich.console import Console
     from rich.progress import Progress
 
     class _Progress(Progress):
@@ -26,7 +42,7 @@ def _progress(*columns, transient: bool):
                     and not self.live.transient:
                 self.console.print()
 
-    return _Progress(*columns, console=Console(stderr=True), transient=transient)
+    return _Progress(*columns, console=console(stderr=True), transient=transient)
 
 
 @contextlib.contextmanager

@@ -80,6 +80,22 @@ def test_low_share_line_fires_exactly_under_the_threshold(alpha):
     assert len(lines) == 1 and WARN_SHARE == 0.01 and TARGET_SHARE == 0.1
 
 
+def test_relative_advice_gives_the_option_value_not_the_weight():
+    """Under --alpha-mode relative the weight is alpha x sigma_env: the advice names the
+    --alpha that gives 10%, the weight divided by sigma_env (11 / 4 here), and the current
+    --alpha, not the weight."""
+    sigma, alpha = 4.0, 0.0005
+    env = np.r_[np.ones(99), 0.0]
+    video = np.r_[np.zeros(99), 1.0]
+    weights = {"env": 1.0, "video": alpha * sigma}
+    parts = {"env": env, "video": video, "total": env + weights["video"] * video}
+    lines = low_share_lines(abs_sums(parts, weights), parts, weights,
+                            {"video": "--alpha (relative)"}, scales={"video": sigma})
+    assert len(lines) == 1
+    assert "(--alpha (relative) 0.0005)" in lines[0], lines[0]
+    assert "--alpha (relative) 2.75 would make it 10%" in lines[0], lines[0]
+
+
 def test_a_component_zero_everywhere_is_said_so():
     parts = {"env": np.ones(5), "fb": np.zeros(5), "total": np.ones(5)}
     lines = low_share_lines(abs_sums(parts, {"env": 1.0, "fb": 1e-5}), parts,

@@ -2,9 +2,11 @@
 
 The default suite traces the compiled step with TorchDynamo alone (no code generation, a few
 seconds): one graph, so no host sync and no Python fallback inside it, and the same losses,
-gradients and weights as the eager update. The ``slow`` tests compile it with Inductor (minutes
-on a 2-core CPU) and compare the same, and check that a compiled run's state resumes exactly
-in the compiled path and loads in the eager one.
+gradients and weights as the eager update. ``compile=graphs`` (the ``cudagraphs`` backend: the
+traced graph run without code generation) is compared the same way, update and policy step.
+The ``slow`` tests compile it with Inductor (minutes on a 2-core CPU) and compare the same, and
+check that a compiled run's state resumes exactly in the compiled path and loads in the eager
+one.
 
 Sampling: the compiled step draws from the default generator, the eager update from the
 trainer's; both are seeded alike so that they draw the same numbers in the same order (with
@@ -39,8 +41,9 @@ def make_batch(B: int, T: int, seed: int = 0, action_dim: int = 4) -> dict[str, 
             "cont": (torch.rand(B, T, generator=g) > 0.05).float(), "is_first": is_first}
 
 
-def pair(overrides: dict, horizon: int, seed: int = 0, device: str = "cpu"):
-    """An eager and a compile=on trainer with the same weights."""
+def pair(overrides: dict, horizon: int, seed: int = 0, device: str = "cpu",
+         compile_: str = "on"):
+    """An eager and a compiled trainer (``compile=compile_``) with the same weights."""
     torch.manual_seed(seed)
     behavior = BehaviorConfig(horizon=horizon)
     eager_agent = DreamerAgent(preset("tiny", **overrides), 4, behavior).to(device)
@@ -52,7 +55,7 @@ def pair(overrides: dict, horizon: int, seed: int = 0, device: str = "cpu"):
                      eager_agent.behavior.slow_critic):
             head[-1].weight.normal_(0, 0.1)
             head[-1].bias.normal_(0, 0.1)
-    twin = DreamerAgent(preset("tiny", **overrides, compile="on"), 4, behavior).to(device)
+    twin = DreamerAgent(preset("tiny", **overrides, compile=compile_), 4, behavior).to(device)
     twin.load_state_dict(copy.deepcopy(eager_agent.state_dict()))
     eager, compiled = DreamerTrainer(eager_agent, seed=1), DreamerTrainer(twin)
     eager.keep_grads = compiled.keep_grads = True
@@ -99,6 +102,11 @@ def test_compile_option():
     assert c.compiled(torch.device("cuda", 0))
     assert preset("tiny", **parse_overrides(("compile=on",))).compiled("cpu")
     assert not preset("tiny", **parse_overrides(("compile=off",))).compiled("cuda")
+    graphs = preset("tiny", **parse_overrides(("compile=graphs",)))
+    assert graphs.compiled("cpu") and graphs.compiled("cuda")
+    assert graphs.compile_kwargs(torch.device("cuda")) == {"backend": "cudagraphs"}
+    assert c.compile_kwargs(torch.device("cuda")) == {"mode": "reduce-overhead"}
+    assert c.compile_kwargs(torch.device("cpu")) == {"mode": "default"}
     with pytest.raises(BadInput, match="compile"):
         preset("tiny", compile="yes")
     trainer = DreamerTrainer(DreamerAgent(preset("tiny", compile="on"), 4))
@@ -144,18 +152,20 @@ def test_compiled_step_is_one_graph_and_matches_eager():
     assert_update_matches(eager, compiled, got, want, terms(batch, H), "dynamo")
 
 
-def run_compiled_equivalence(overrides: dict, device: str = "cpu"):
+def run_compiled_equivalence(overrides: dict, device: str = "cpu", compile_: str = "on",
+                             T: int = 8):
     from torch._inductor import config as inductor_config
 
-    B, T, H = 2, 8, 4
-    eager, compiled = pair(overrides, H, device=device)
+    B, H = 2, 4
+    eager, compiled = pair(overrides, H, device=device, compile_=compile_)
     batch = {k: v.to(device) for k, v in make_batch(B, T).items()}
     want = eager.update(batch)
     torch.manual_seed(1)
     with inductor_config.patch(fallback_random=True):
         got = compiled.update(batch)
     assert isinstance(got, DeviceMetrics) and list(got) == list(want)
-    assert_update_matches(eager, compiled, got, want, terms(batch, H), f"inductor {overrides}")
+    assert_update_matches(eager, compiled, got, want, terms(batch, H),
+                          f"compile={compile_} {overrides}")
     # a second update from the stepped weights: the same again (Adam's state, the normaliser)
     batch = {k: v.to(device) for k, v in make_batch(B, T, seed=1).items()}
     eager.generator.manual_seed(2)
@@ -177,10 +187,28 @@ def test_compiled_update_matches_eager(overrides):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_compiled_update_matches_eager_on_cuda():
-    """The same on a GPU, where the compiled step is replayed as CUDA graphs
-    ("reduce-overhead"; its first call runs without a graph, the later ones replay it)."""
-    run_compiled_equivalence(WIDE, device="cuda")
+@pytest.mark.parametrize("compile_", ["on", "graphs"])
+def test_compiled_update_matches_eager_on_cuda(compile_):
+    """The same on a GPU, where the compiled step is replayed as CUDA graphs (Inductor's
+    "reduce-overhead", or the traced operators with `graphs`; the first call runs without a
+    graph, the later ones replay it)."""
+    run_compiled_equivalence(WIDE, device="cuda", compile_=compile_)
+
+
+def test_graphs_update_matches_eager(monkeypatch):
+    """compile=graphs: the update traced once through TorchDynamo and AOTAutograd with the
+    ``cudagraphs`` backend and no code generation (on a CPU the graph runs uncaptured) gives
+    the eager update's losses, gradients and weights, twice in a row."""
+    calls = []
+    real = torch.compile
+
+    def spy(fn, **kwargs):
+        calls.append(kwargs)
+        return real(fn, **kwargs)
+
+    monkeypatch.setattr(torch, "compile", spy)
+    run_compiled_equivalence({}, compile_="graphs", T=4)
+    assert calls == [dict(dynamic=False, fullgraph=True, backend="cudagraphs")]
 
 
 @pytest.mark.slow
@@ -237,7 +265,7 @@ def test_resume_may_change_compile(tmp_path):
     saved = {"steps": 10, "agent": {"deter": 32}}  # as saved before `compile` existed
     (tmp_path / CONFIG_NAME).write_text(json.dumps(saved))
     (tmp_path / CHECKPOINT_NAME).write_bytes(b"")
-    for value in ("auto", "on", "off"):
+    for value in ("auto", "on", "graphs", "off"):
         prepare_run_dir(tmp_path, {"steps": 20, "agent": {"deter": 32, "compile": value}},
                         resume=True, force=False)
     assert json.loads((tmp_path / CONFIG_NAME).read_text())["agent"]["compile"] == "off"
@@ -313,19 +341,14 @@ def test_policy_draws_its_numbers_before_the_step():
     assert not np.array_equal(more, actions)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("device", [
-    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
-                                                         reason="needs a CUDA device"))])
-def test_compiled_policy_matches_eager(device):
-    """With compile=on, ``policy`` runs Inductor's code for the step (on CUDA replayed as a
-    CUDA graph from its second call): over an episode's first steps it acts as the eager
-    policy does from the same generator, up to rounding."""
+def run_policy_equivalence(device: str, compile_: str):
+    """Over an episode's first 6 steps, ``policy`` with ``compile=compile_`` acts as the
+    eager policy does from the same generator, up to rounding."""
     import numpy as np
 
     torch.manual_seed(0)
     eager = DreamerAgent(preset("tiny", **WIDE), 4).to(device)
-    compiled = DreamerAgent(preset("tiny", **WIDE, compile="on"), 4).to(device)
+    compiled = DreamerAgent(preset("tiny", **WIDE, compile=compile_), 4).to(device)
     compiled.load_state_dict(eager.state_dict())
     frames = np.random.default_rng(1).integers(0, 256, (6, 1, 64, 64, 3), dtype=np.uint8)
     runs = []
@@ -339,3 +362,22 @@ def test_compiled_policy_matches_eager(device):
     assert compiled._compiled_policy is not None and eager._compiled_policy is None
     np.testing.assert_allclose(got, want, atol=1e-4)
     assert torch.equal(got_latent["index"], want_latent["index"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs a CUDA device"))])
+def test_compiled_policy_matches_eager(device):
+    """With compile=on, ``policy`` runs Inductor's code for the step (on CUDA replayed as a
+    CUDA graph from its second call) and acts as the eager policy does."""
+    run_policy_equivalence(device, "on")
+
+
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs a CUDA device"))])
+def test_graphs_policy_matches_eager(device):
+    """With compile=graphs, ``policy`` runs the traced step (on CUDA replayed as a CUDA
+    graph) and acts as the eager policy does."""
+    run_policy_equivalence(device, "graphs")

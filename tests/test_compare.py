@@ -10,11 +10,14 @@ from genreward_cli import store
 from genreward_cli.cli import cli
 
 
-def fake_run(path, seed, max_steps, episodes, reward="env"):
-    """A run directory whose log.h5 has ``episodes`` finished episodes (no evaluations)."""
+def fake_run(path, seed, max_steps, episodes, reward="env", evals=None):
+    """A run directory whose log.h5 has ``episodes`` finished episodes, with returns
+    0, 1, ... plus ``seed``; and, with ``evals`` (a return), an evaluation of 2 episodes
+    after each episode, all of that return."""
     path.mkdir(parents=True)
     steps = max_steps * np.arange(1, episodes + 1, dtype=np.int64)
     returns = np.arange(episodes, dtype=np.float32) + seed
+    n = episodes if evals is not None else 0
     config = {"reward": reward, "reward_mode": "dense", "seed": seed, "max_steps": max_steps}
     with store.write_artifact(path / "log.h5", "agent_log", config=config) as h5:
         for name, data in [("episodes/step", steps), ("episodes/return", returns),
@@ -22,9 +25,9 @@ def fake_run(path, seed, max_steps, episodes, reward="env"):
                            ("episodes/length", np.full(episodes, max_steps, np.int64)),
                            ("episodes/learn_return", returns),
                            ("rewards/step", np.zeros(0, np.int64)),
-                           ("eval/step", np.zeros(0, np.int64)),
-                           ("eval/return", np.zeros((0, 2), np.float32)),
-                           ("eval/success", np.zeros((0, 2), bool))]:
+                           ("eval/step", steps[:n]),
+                           ("eval/return", np.full((n, 2), evals or 0, np.float32)),
+                           ("eval/success", np.zeros((n, 2), bool))]:
             store.array_dataset(h5, name, data)
         h5.attrs.update(task="reach-v3", reward=reward, steps=int(max_steps * episodes),
                         env_config=json.dumps({"task": "reach-v3", "max_steps": max_steps}))
@@ -63,3 +66,16 @@ def test_runs_with_the_same_seed_count_as_one_seed(tmp_path):
         rows, _ = compare(a, b, c)
     row, = rows
     assert row["seeds"] == 2 and row["runs"] == 3
+
+
+def test_evaluations_are_not_averaged_with_training_episodes(tmp_path):
+    """One run evaluated (return 100 each time), one not: the group compares both on their
+    training episodes (last returns 2 and 3: mean 2.5), and says so."""
+    a = fake_run(tmp_path / "a", 0, 40, 3, evals=100.0)
+    b = fake_run(tmp_path / "b", 1, 40, 3)
+    with pytest.warns(UserWarning, match="evaluated in some runs only; compared on training"):
+        rows, _ = compare(a, b)
+    row, = rows
+    assert row["source"] == "episodes" and row["return_mean"] == 2.5 and row["step"] == 120
+    rows, _ = compare(a)  # alone, its evaluations
+    assert rows[0]["source"] == "eval" and rows[0]["return_mean"] == 100.0

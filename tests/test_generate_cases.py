@@ -100,7 +100,9 @@ def test_frames_rule_is_read_from_the_configs():
 @pytest.mark.parametrize("args,message", [
     (["--height", 48], "size 48x64: this model has learned positional embeddings"),
     (["--width", 72], "size 64x72: height and width must be multiples of 16"),
-    (["--frames", 10], "--frames 10: the model takes 4k+1 frames"),
+    # generation: the rule that the VAE decodes exactly, not only encodes (4k+1)
+    (["--frames", 10], "--frames 10: CogVideoX 1.0 needs 8k+1 frames (9, 17, 25, ...;"),
+    (["--frames", 13], "--frames 13: CogVideoX 1.0 needs 8k+1 frames (9, 17, 25, ...;"),
 ])
 def test_sizes_are_refused_before_loading(args, message, no_loading, first_png, tmp_path):
     out = tmp_path / "v.h5"

@@ -219,6 +219,10 @@ def test_train_agent_bad_inputs(files, tmp_path):
         (["--goal", d / "goal.h5", "--fb", d / "fb.h5", "--size", 32, "--fb-train-steps", 10],
          "the FB model was trained on 64x64 frames, the agent sees 32x32"),
         (["--reward", "env", "--fb-train-steps", 10], "needs --reward genreward with --fb"),
+        # 40-step episodes never reach step 128: the run would learn from r_env alone
+        (["--goal", d / "goal.h5", "--fb", d / "fb.h5", "--max-steps", 40],
+         "--max-steps 40: too few steps per episode for any step to get the genreward reward "
+         "(--reward-interval 128)"),
         (["--reward", "env", "--width", 48], "the agent's encoder takes square frames"),
         (["--reward", "env", "--agent", "dter=1"], "unknown AgentConfig option(s): dter"),
         (["--reward", "env", "--agent", "precision=fp16"],
@@ -269,7 +273,7 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     # the policy can be evaluated (its own episodes finish); the line notes the training's
     r = run("evaluate", out, "--episodes", 1, "--out", tmp_path / "eval.h5")
     assert r.exit_code == 0, r.stderr
-    assert "over 1 episodes" in r.stderr and "in training, no episode has finished yet" in r.stderr
+    assert "over 1 episode, success" in r.stderr and "in training, no episode has finished yet" in r.stderr
     r = run("evaluate", "--compare", out, "--plot", tmp_path / "c.png", "--csv", tmp_path / "c.csv")
     assert r.exit_code == 0, r.stderr
     assert ("env on reach-v3 (dense, 40-step episodes): no episode has finished yet in its "

@@ -95,7 +95,7 @@ def test_generate_from_image_and_bad_inputs(tiny_dir, tmp_path):
     bad = [
         (["--image", tmp_path / "small.png", "--prompt", "x"],
          "condition image is 32x32, the video is 64x64"),
-        (["--task", "reach-v3", "--frames", 10], "--frames 10: the model takes 4k+1 frames"),
+        (["--task", "reach-v3", "--frames", 10], "--frames 10: CogVideoX 1.0 needs 8k+1 frames"),
         (["--task", "reach-v3", "--model", tmp_path / "missing"], "no such directory"),
         (["--task", "reach-v3", "--image", tmp_path / "ok.png"], "at most one of --image and --task"),
         (["--image", tmp_path / "ok.png"], "--prompt is required"),

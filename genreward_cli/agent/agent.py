@@ -44,9 +44,9 @@ class DreamerAgent(nn.Module):
 
         The random numbers are drawn first, from ``generator`` (the latents' uniforms, then
         the action noise), and the step itself is ``_policy_step``: with ``config.compile``
-        on for this device (``AgentConfig.compiled``) that step runs compiled (on CUDA
-        replayed as a CUDA graph, "reduce-overhead"), drawing the same numbers as the eager
-        step, so a run acts alike either way up to rounding.
+        on for this device (``AgentConfig.compiled``) that step runs compiled
+        (``AgentConfig.compile_kwargs``; on CUDA replayed as a CUDA graph), drawing the same
+        numbers as the eager step, so a run acts alike either way up to rounding.
 
         Args:
             image: uint8 [N, H, W, 3]; is_first: bool [N].
@@ -70,9 +70,8 @@ class DreamerAgent(nn.Module):
             action, latent = self._policy_step(*inputs)
         else:
             if self._compiled_policy is None:
-                mode = "reduce-overhead" if dev.type == "cuda" else "default"
-                self._compiled_policy = torch.compile(self._policy_step, mode=mode,
-                                                      dynamic=False, fullgraph=True)
+                self._compiled_policy = torch.compile(self._policy_step, dynamic=False,
+                                                      fullgraph=True, **c.compile_kwargs(dev))
             if dev.type == "cuda":
                 torch.compiler.cudagraph_mark_step_begin()
             action, latent = self._compiled_policy(*inputs)
@@ -133,13 +132,15 @@ class DreamerTrainer:
     on trajectories imagined from every posterior state of the batch.
 
     With ``config.compile`` resolved to on (``AgentConfig.compiled``), ``update`` runs the
-    same code compiled by ``torch.compile`` (mode "reduce-overhead" on CUDA, which replays
-    CUDA graphs; "default" elsewhere) as one step: forward passes, backward passes (traced
-    into the graph), gradient clipping, Adam steps (foreach; on CUDA capturable, with learning
-    rates as tensors), and the slow critic's update. Shapes are fixed by the first batch
-    (another shape recompiles). The step has no host syncs and no Python state that changes between steps: sampling draws
-    from the device's default generator (saved with the process's RNG states in a
-    checkpoint) instead of ``self.generator``, the return normaliser's range is a tensor
+    same code compiled by ``torch.compile`` (``AgentConfig.compile_kwargs``: Inductor, in
+    mode "reduce-overhead" on CUDA, which replays CUDA graphs, "default" elsewhere; with
+    `graphs`, the traced operators without code generation, replayed as CUDA graphs on CUDA)
+    as one step: forward passes, backward passes (traced into the graph), gradient clipping,
+    Adam steps (foreach; on CUDA capturable, with learning rates as tensors), and the slow
+    critic's update. Shapes are fixed by the first batch (another shape recompiles). The step
+    has no host syncs and no Python state that changes between steps: sampling draws from the
+    device's default generator (saved with the process's RNG states in a checkpoint) instead
+    of ``self.generator``, the return normaliser's range is a tensor
     updated in place, and the metrics come back as a ``DeviceMetrics``.
     """
 
@@ -155,9 +156,10 @@ class DreamerTrainer:
                           "passes into a compiled graph; the updates run eager", stacklevel=2)
             self.compiled = False
         elif self.compiled and not traceable:
-            raise BadInput(f"--agent compile=on: torch {torch.__version__} cannot trace backward "
-                           "passes into a compiled graph (torch._dynamo.config.trace_autograd_ops); "
-                           "use --agent compile=off or a newer torch")
+            raise BadInput(f"--agent compile={c.compile}: torch {torch.__version__} cannot trace "
+                           "backward passes into a compiled graph "
+                           "(torch._dynamo.config.trace_autograd_ops); use --agent compile=off "
+                           "or a newer torch")
         cuda = agent.device.type == "cuda"
         if self.compiled and cuda:
             # for CUDA graphs: learning rates as tensors (a change needs no recompilation) and
@@ -191,7 +193,7 @@ class DreamerTrainer:
         if self.compiled:
             agent.behavior.normalizer.keep_in_place(agent.device)
             self._init_adam_state()
-            self._mode = "reduce-overhead" if cuda else "default"
+            self._graphs = cuda  # replayed as CUDA graphs (both backends, on a GPU)
 
     def _optimizers(self):
         return self.wm_opt, self.actor_opt, self.critic_opt
@@ -352,14 +354,14 @@ class DreamerTrainer:
         if first:
             # one graph or an error (fullgraph): a break would mean a host sync or a piece
             # left to Python, each a separate launch
-            self._step = torch.compile(self._compiled_step, mode=self._mode, dynamic=False,
-                                       fullgraph=True)
+            self._step = torch.compile(self._compiled_step, dynamic=False, fullgraph=True,
+                                       **self.agent.config.compile_kwargs(self.agent.device))
             begin = time.perf_counter()
-        if self._mode == "reduce-overhead":
+        if self._graphs:
             torch.compiler.cudagraph_mark_step_begin()
         with torch._dynamo.config.patch(trace_autograd_ops=True):  # backward passes in the graph
             values, grads = self._step(batch)
-        if self._mode == "reduce-overhead":  # the graph's outputs are overwritten by its next replay
+        if self._graphs:  # the graph's outputs are overwritten by its next replay
             values, grads = values.clone(), [g.clone() for g in grads]
         if self.keep_grads:
             self.last_grads = dict(zip(self._grad_names(), grads))

@@ -40,11 +40,14 @@ class AgentConfig:
     compile: str = option(
         "off", "The update and the policy step under torch.compile: `on` (the update's "
         "forward, backward, optimiser steps and slow critic's update compiled as one step, and "
-        "the policy step as another, with fixed shapes and no host syncs; on a GPU replayed as "
-        "CUDA graphs), `off` (eager, the reference), or `auto` (`on` on a GPU, `off` on the "
-        "CPU). The compiled update draws from the device's default generator; the policy step "
-        "draws as the eager one does.",
-        choices=("auto", "on", "off"))
+        "the policy step as another, with fixed shapes and no host syncs; Inductor's fused "
+        "kernels, on a GPU replayed as CUDA graphs), `graphs` (the same two steps traced as "
+        "one graph each, without Inductor's code generation: the traced operators run as they "
+        "are, on a GPU replayed as CUDA graphs; it compiles in about the time of a trace), "
+        "`off` (eager, the reference), or `auto` (`on` on a GPU, `off` on the CPU). The "
+        "compiled update draws from the device's default generator; the policy step draws as "
+        "the eager one does.",
+        choices=("auto", "on", "off", "graphs"))
     fast: str = option(
         "on", "Fast paths, the same model and parameters computed faster "
         "(genreward_cli/agent/fast_layers.py): `on` (all), `off` (the plain PyTorch layers of "
@@ -83,7 +86,19 @@ class AgentConfig:
         """Whether updates on ``device`` (a ``torch.device`` or its name) are compiled:
         ``compile`` with `auto` resolved to `on` on CUDA and `off` elsewhere."""
         kind = device if isinstance(device, str) else device.type
-        return self.compile == "on" or (self.compile == "auto" and kind.startswith("cuda"))
+        return self.compile in ("on", "graphs") or (self.compile == "auto"
+                                                    and kind.startswith("cuda"))
+
+    def compile_kwargs(self, device) -> dict:
+        """The ``torch.compile`` arguments of a compiled step on ``device`` (a
+        ``torch.device``), besides ``fullgraph`` and ``dynamic``: for `graphs`, TorchDynamo's
+        ``cudagraphs`` backend (AOTAutograd's graph of ATen operators, each run as in eager,
+        the whole replayed as a CUDA graph on a GPU; on a CPU the graph runs uncaptured); for
+        `on` and `auto`, Inductor, in mode "reduce-overhead" (CUDA graphs) on a GPU and
+        "default" elsewhere."""
+        if self.compile == "graphs":
+            return {"backend": "cudagraphs"}
+        return {"mode": "reduce-overhead" if device.type == "cuda" else "default"}
 
     @property
     def feat(self) -> int:

@@ -7,7 +7,8 @@ import click
 from genreward_cli.goal.image_encoder import DEFAULT_IMAGE_ENCODER
 from genreward_cli.goal.video_encoder import VAE_DTYPES
 from genreward_cli.options import (
-    debug_option, device_option, emit, force_option, json_option, out_option, seed_option,
+    MAX_SIDE, debug_option, device_option, emit, force_option, json_option, out_option,
+    seed_option,
 )
 
 
@@ -25,9 +26,9 @@ from genreward_cli.options import (
               help="Image-encoder input size; 0 = 224 (64 for `tiny`).")
 @click.option("--frames", type=click.IntRange(min=1), default=16, show_default=True,
               help="Frames uniformly sampled from a video before encoding (the paper: 16).")
-@click.option("--height", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--height", type=click.IntRange(min=0, max=MAX_SIDE), default=0, show_default=True,
               help="Height frames are resized to before VAE encoding; 0 = the goal video's.")
-@click.option("--width", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--width", type=click.IntRange(min=0, max=MAX_SIDE), default=0, show_default=True,
               help="Width frames are resized to before VAE encoding; 0 = the goal video's.")
 @click.option("--latent", type=click.Choice(["mean", "sample"]), default="mean", show_default=True,
               help="`mean`: the VAE posterior mean (deterministic); `sample`: a draw (paper's code).")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from genreward_cli.options import debug_option, emit, force_option, json_option, out_option
+from genreward_cli.options import (
+    MAX_SIDE, debug_option, emit, force_option, json_option, out_option,
+)
 
 
 @click.command("import-videos")
@@ -13,9 +15,9 @@ from genreward_cli.options import debug_option, emit, force_option, json_option,
               help="CSV with columns file,prompt (one row per video in FOLDER).")
 @click.option("--frames", type=click.IntRange(min=0), default=49, show_default=True,
               help="Frames per clip, uniformly sampled (49 = CogVideoX); 0 keeps all.")
-@click.option("--height", type=click.IntRange(min=0), default=480, show_default=True,
+@click.option("--height", type=click.IntRange(min=0, max=MAX_SIDE), default=480, show_default=True,
               help="Frame height after resizing; 0 keeps the source's.")
-@click.option("--width", type=click.IntRange(min=0), default=720, show_default=True,
+@click.option("--width", type=click.IntRange(min=0, max=MAX_SIDE), default=720, show_default=True,
               help="Frame width after resizing (720 = CogVideoX-5B-I2V); 0 keeps the source's.")
 @out_option("Output `videos` artifact (.h5).")
 @force_option

@@ -20,12 +20,12 @@ def tasks(paper: bool, as_json: bool):
     if as_json:
         click.echo(json.dumps({n: TASKS[n] for n in names}, indent=2))
         return
-    from rich.console import Console
+    from genreward_cli.progress import console as make_console
     from rich.table import Table
 
     table = Table("task", "description", box=None)
     for n in names:
         table.add_row(n + (" *" if n in PAPER_TASKS else ""), TASKS[n])
-    Console().print(table)
+    make_console().print(table)
     if not paper:
         click.echo("* the paper's five tasks")

@@ -25,9 +25,10 @@ from genreward_cli.stages.train_agent import RunConfig
 @click.option("--agent", "agent_overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a field of the preset, checked strictly (repeatable), e.g. "
                    "--agent deter=128 --agent cnn_depth=16, --agent precision=bf16 for "
-                   "bfloat16 mixed precision, or --agent compile=on|auto for the whole update "
-                   "and the policy step under torch.compile (default off; auto: on with a GPU, "
-                   "as CUDA graphs), "
+                   "bfloat16 mixed precision, or --agent compile=on|graphs|auto for the whole "
+                   "update and the policy step under torch.compile (default off; on: Inductor; "
+                   "graphs: the traced graph without Inductor, quick to compile; auto: on with "
+                   "a GPU; on a GPU both replayed as CUDA graphs), "
                    "or --agent fast=off for the plain layers (default on: every fast path; or "
                    "a comma-separated subset of hot,tables,pad,deconv,loop). With --resume, "
                    "only compile and fast may change; the run's other fields are kept.")

@@ -9,6 +9,9 @@ from genreward_cli.config import option
 CAMERAS = ("corner", "corner2", "corner3", "corner4")
 # Meta-World raises once an episode steps past this many simulator steps.
 MAX_PATH_LENGTH = 500
+# The largest rendered side, in pixels: beyond a few thousand the offscreen GL framebuffer
+# cannot be made ("Offscreen framebuffer is not complete"); the paper renders at most 720.
+MAX_RENDER = 4096
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,11 @@ class EnvConfig:
         return (self.size, self.width or self.size, 3)
 
     task: str = option("pick-place-v3", "Meta-World v3 task name (`genreward tasks` lists all 50).")
-    size: int = option(64, "Image height and width in pixels (the agent sees 64x64).", minimum=16)
-    width: int = option(0, "Image width in pixels; 0 = the same as --size (square).", minimum=0)
+    # MAX_RENDER: larger offscreen framebuffers fail in GL ("framebuffer is not complete")
+    size: int = option(64, "Image height and width in pixels (the agent sees 64x64).", minimum=16,
+                       maximum=MAX_RENDER)
+    width: int = option(0, "Image width in pixels; 0 = the same as --size (square).", minimum=0,
+                        maximum=MAX_RENDER)
     camera: str = option(
         "corner", "Meta-World camera; `corner` as in the paper's code.", choices=CAMERAS
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from genreward_cli import store
 from genreward_cli.fb.model import FBConfig, FBModel
@@ -21,12 +20,12 @@ def write_weights(h5, model: FBModel) -> None:
 
 def read_model(art, device: str = "cpu") -> FBModel:
     """The frozen FBModel stored in an open `fb` artifact."""
-    config = FBConfig(**json.loads(art.attrs["fb_config"]))
+    config = store.stored_config(art, "fb_config", FBConfig)
     model = FBModel(config)
     for module in MODULES:
         net = getattr(model, module)
         if net is None:
             continue
         # state_dict keys ("heads.0.sz.0.weight") have no "/": one flat group per module
-        net.load_state_dict(store.read_weights(art.file[f"weights/{module}"]))
+        store.load_weights(net, art.file[f"weights/{module}"])
     return model.to(device).eval().requires_grad_(False)

@@ -32,8 +32,10 @@ class FBConfig:
     obs_dim: int = option(384, "State feature size (DINOv3 ViT-S/16+: 384).", minimum=1)
     action_dim: int = option(4, "Continuous action size (Meta-World: 4).", minimum=0)
     discrete_actions: int = option(0, "Number of discrete actions (0 = continuous).", minimum=0)
-    z_dim: int = option(512, "Representation size d (Table A: 512).", minimum=1)
-    hidden_dim: int = option(512, "Hidden width (Table A: 512).", minimum=1)
+    # upper bounds far above any use (Table A: 512), so that a typo is an error, not an
+    # attempt to allocate terabytes
+    z_dim: int = option(512, "Representation size d (Table A: 512).", minimum=1, maximum=65536)
+    hidden_dim: int = option(512, "Hidden width (Table A: 512).", minimum=1, maximum=65536)
     layers: int = option(2, "Hidden layers per MLP.", minimum=1)
 
 

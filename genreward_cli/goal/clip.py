@@ -86,13 +86,22 @@ class FrameScorer:
         name = model
         if model == "tiny":
             name, pretrained = TINY_NAME, _tiny_checkpoint()
+        root = logging.getLogger()
+        level, root.level = root.level, logging.CRITICAL  # its download failure too: we say it
         try:
             clip, _, preprocess = open_clip.create_model_and_transforms(
                 name, pretrained=pretrained or None, device=device,
                 image_resize_mode=CLIP_CROPS[crop])
         except (RuntimeError, OSError, ValueError) as e:
+            reason = " ".join(str(e).split())
+            if "Failed to download" in reason:
+                reason = ("its weights are not in the local cache and cannot be downloaded "
+                          "here: download them where there is network, or give a checkpoint "
+                          "file with --clip-pretrained (or --clip-model tiny for tests)")
             raise BadInput(f"--clip-model {model} --clip-pretrained {pretrained}: cannot load: "
-                           f"{' '.join(str(e).split())[:300]}") from None
+                           f"{reason}") from None
+        finally:
+            root.level = level
         self.model = clip.eval().requires_grad_(False)
         self.preprocess = preprocess
         self.tokenizer = open_clip.get_tokenizer(name)

@@ -53,7 +53,7 @@ class VideoEncoder:
         if config.dtype not in VAE_DTYPES:
             raise BadInput(f"--dtype {config.dtype!r}: choose one of {', '.join(VAE_DTYPES)}")
         quiet_libraries()
-        source = resolve(config.vae)
+        source = resolve(config.vae, option="--vae")
         try:
             vae = AutoencoderKLCogVideoX.from_pretrained(source, subfolder="vae",
                                                          torch_dtype=getattr(torch, config.dtype))

@@ -107,7 +107,8 @@ def weight_for_share(component: np.ndarray, weight: float, total: np.ndarray,
 
 
 def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None = None,
-                    threshold: float = WARN_SHARE, target: float = TARGET_SHARE) -> list[str]:
+                    threshold: float = WARN_SHARE, target: float = TARGET_SHARE,
+                    scales: dict | None = None) -> list[str]:
     """One line for each component whose overall share is under ``threshold``.
 
     Args:
@@ -115,22 +116,25 @@ def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None 
         parts: the components at those steps, {name: float [N]} with ``total``.
         weights: {name: current weight}.
         labels: {name: the option that sets its weight} (e.g. ``video``: ``--alpha``).
+        scales: {name: weight / option value} where the option is not the weight itself
+            (``--alpha-mode relative``: sigma_env); the lines give option values.
     Returns:
         e.g. ``video is 0.0002% of the return (--alpha 0.01); --alpha 43.1 would make it
         10% on these episodes``.
     """
-    labels = labels or {}
+    labels, scales = labels or {}, scales or {}
     lines = []
     for name, s in shares_from_sums(sums).items():
         if not s < threshold:  # NaN (no return at all) says nothing either way
             continue
         label = labels.get(name, f"its weight")
-        head = f"{name} is {percent(s)} of the return ({label} {weights[name]:g})"
+        scale = scales.get(name, 1.0)
+        head = f"{name} is {percent(s)} of the return ({label} {weights[name] / scale:g})"
         w = weight_for_share(parts[name], weights[name], parts["total"], target)
         if w is None:
             lines.append(f"{head}: it is zero at every step, no weight changes that")
         else:
-            lines.append(f"{head}; {label} {w:.3g} would make it {100 * target:.0f}% "
+            lines.append(f"{head}; {label} {w / scale:.3g} would make it {100 * target:.0f}% "
                          f"on these episodes")
     return lines
 

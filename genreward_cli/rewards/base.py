@@ -86,6 +86,11 @@ class RewardModel:
         """{component: the option that sets its weight}, for the accounting's advice."""
         return {}
 
+    def weight_scales(self) -> dict[str, float]:
+        """{component: its weight / the value of the option that sets it}, where they differ
+        (e.g. a weight relative to the env reward's scale); 1 for the others."""
+        return {}
+
     def frame_plan(self, max_steps: int) -> dict[str, FramePlan]:
         """Frames (by name) that ``step_components`` reads from ``ep.frames``."""
         return {}

@@ -12,7 +12,6 @@ on every other step the agent receives r_env alone. At agent step k (1-based; k 
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 
@@ -50,7 +49,7 @@ class GenerativeReward(RewardModel):
         self.use_video, self.use_fb = use_video, use_fb and fb_art is not None
         if use_fb and fb_art is None:
             raise BadInput("the genreward reward needs --fb (or --no-fb-reward)")
-        self.video_config = VideoEncoderConfig.from_json(goal_art.attrs["video_encoder"])
+        self.video_config = goal_art.attrs.parsed("video_encoder", VideoEncoderConfig.from_json)
         self.goal_latent = goal_art.file["video_latent"][()]
         self.video_encoder = VideoEncoder(self.video_config, device) if use_video else None
         self.device = device
@@ -58,14 +57,14 @@ class GenerativeReward(RewardModel):
         if self.use_fb:
             from genreward_cli.fb.io import read_model
 
-            icfg = ImageEncoderConfig.from_json(fb_art.attrs["image_encoder"])
-            if icfg != ImageEncoderConfig.from_json(goal_art.attrs["image_encoder"]):
+            icfg = fb_art.attrs.parsed("image_encoder", ImageEncoderConfig.from_json)
+            if icfg != goal_art.attrs.parsed("image_encoder", ImageEncoderConfig.from_json):
                 raise BadInput(f"{fb_art.path}: trained with another image encoder than "
                                f"{goal_art.path}")
             if "frame_size" not in fb_art.attrs:
                 raise BadInput(f"{fb_art.path}: no frame_size attribute (written by an older "
                                f"train-fb); train it again")
-            self.fb_size = tuple(json.loads(fb_art.attrs["frame_size"]))
+            self.fb_size = tuple(fb_art.attrs.json("frame_size"))
             self.fb = read_model(fb_art, device)
             self.fb_train_config = fb_art.attrs["train_config"]
             self.goal_embedding = torch.from_numpy(goal_art.file["frame_embedding"][()]).to(device)
@@ -105,9 +104,16 @@ class GenerativeReward(RewardModel):
 
     def weight_labels(self):
         if self.alpha_mode == "relative":
-            return {"video": f"--alpha (x sigma_env {self.scale:.3g})",
-                    "fb": f"--beta (x sigma_env {self.scale:.3g})"}
+            return {"video": f"--alpha (relative: x sigma_env {self.scale:.3g})",
+                    "fb": f"--beta (relative: x sigma_env {self.scale:.3g})"}
         return {"video": "--alpha", "fb": "--beta"}
+
+    def weight_scales(self):
+        """{component: its weight / its option's value}: sigma_env for alpha and beta under
+        ``--alpha-mode relative``, else none (the options are the weights)."""
+        if self.alpha_mode == "relative":
+            return {"video": self.scale, "fb": self.scale}
+        return {}
 
     @property
     def video_size(self) -> tuple[int, int]:

@@ -53,8 +53,14 @@ def format_returns(mean: float | None, std: float | None = None,
     when ``mean`` is None: every report's words for a set of episodes."""
     if mean is None:
         return NO_EPISODE
-    text = f"return {mean:.1f}" + (f" +- {std:.1f}" if std is not None else "")
+    text = f"return {figure(mean)}" + (f" +- {figure(std)}" if std is not None else "")
     return text + (f", success {success:.0%}" if success is not None else "")
+
+
+def figure(x: float) -> str:
+    """A return for a report: 3 significant digits under 100 (Meta-World's sparse and short
+    returns are often under 1, where one decimal would hide their spread), whole above."""
+    return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
 
 
 @dataclass

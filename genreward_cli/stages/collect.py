@@ -52,6 +52,7 @@ def run(env_config: EnvConfig, *, policy: str = "random", episodes: int = 10, wo
         "out": str(out),
         "task": env_config.task,
         "policy": policy,
+        "seed": seed,
         "episodes": episodes,
         "mean_return": sum(returns) / len(returns),
         "success_rate": sum(successes) / len(successes),

@@ -46,6 +46,7 @@ def run(goal_video: str | os.PathLike, goal_frame: str | os.PathLike, *,
         frame = art.file["frame"][()]
         frame_ref = art.ref()
         sources = [p for p in art.parents if p.get("kind") in ("goal_video", "episodes")]
+        frame_episode = art.config.get("episode")
     if len(video) == 0:
         raise BadInput(f"{goal_video}: the goal video has no frames")
     if frame.shape != video.shape[1:]:
@@ -54,8 +55,20 @@ def run(goal_video: str | os.PathLike, goal_frame: str | os.PathLike, *,
     if sources and sources[0]["sha256"] != video_ref["sha256"]:
         warnings.warn(f"{goal_frame} was selected from {sources[0]['path']}, not from this "
                       f"{goal_video} (different sha256)")
+    elif (sources and video_ref["kind"] == "episodes" and frame_episode is not None
+          and int(frame_episode) != episode):
+        # an oracle goal is one episode's video and a frame of that same episode
+        raise BadInput(f"{goal_frame}: its frame comes from episode {frame_episode} of "
+                       f"{goal_video}, the video from --episode {episode}: pass --episode "
+                       f"{frame_episode}")
     if vae is None:  # the goal video's model, as recorded (older files: relative to it)
+        from genreward_cli.video.model import resolve
+
         vae = store.resolve_recorded(model, goal_video)
+        try:
+            resolve(vae, option="its model")
+        except BadInput as e:
+            raise BadInput(f"{goal_video}: {e}; pass --vae") from None
     vae = store.record_path(vae)  # a local model: absolute, so the goal file works anywhere
     video_config = VideoEncoderConfig(vae=vae, height=height or video.shape[1],
                                       width=width or video.shape[2], frames=frames, latent=latent,

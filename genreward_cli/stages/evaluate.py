@@ -12,17 +12,16 @@ runs (``compare``).
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from genreward_cli.errors import BadInput
 from genreward_cli.stages import Report
-from genreward_cli.stages.acting import NO_EPISODE, format_returns, returns_summary
+from genreward_cli.stages.acting import NO_EPISODE, figure, format_returns, returns_summary
 from genreward_cli.stages.train_agent import LOG_NAME
 
 
@@ -50,7 +49,7 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
         store.check_output(media.check_video_path(video), force, inputs)
     with store.open_artifact(log_path(path), "agent_log") as art:
         agent = load_agent(art, device)
-        env_config = EnvConfig(**json.loads(art.attrs["env_config"]))
+        env_config = store.stored_config(art, "env_config", EnvConfig)
         meta = {"task": str(art.attrs["task"]), "reward": str(art.attrs["reward"]),
                 "step": int(art.attrs["steps"])}
         trained = len(art.file["episodes/return"])
@@ -75,7 +74,8 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
     summary = {"out": str(out), **meta, **s, "video": video, "training_episodes": trained}
     note = "" if trained else f"; in training, {NO_EPISODE}"
     line = (f"wrote {out}: {meta['task']} ({meta['reward']}, {meta['step']} steps): "
-            f"{format_returns(s['mean'], s['std'])} over {episodes} episodes, success "
+            f"{format_returns(s['mean'], s['std'])} over {episodes} "
+            f"episode{'s' if episodes != 1 else ''}, success "
             f"{s['success_rate']:.0%}{note}")
     return Report(line, summary)
 
@@ -129,9 +129,9 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
 def _compare_table(rows: list[dict], share_names: list[str]) -> str:
     """``compare``'s rows as a rich table, then a line for each group without a finished
     episode; rendered as stderr's console would print them (width, styling)."""
-    from rich.console import Console
     from rich.table import Table
 
+    from genreward_cli.progress import console as make_console
     from genreward_cli.rewards.accounting import percent
 
     table = Table(title="final return (mean +- std across seeds)")
@@ -151,9 +151,9 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
         if r["return_mean"] is None:
             table.add_row(*first, "-", NO_EPISODE, "-", shares(r))
             continue
-        table.add_row(*first, str(r["step"]), f"{r['return_mean']:.1f} +- {r['return_std']:.1f}",
+        table.add_row(*first, str(r["step"]), f"{figure(r['return_mean'])} +- {figure(r['return_std'])}",
                       f"{r['success']:.0%}", shares(r))
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     with console.capture() as text:
         console.print(table)
         for r in rows:  # in full, where the table's cell may wrap it
@@ -182,11 +182,11 @@ def load_agent(art, device: str = "cpu"):
     from genreward_cli.agent.behavior import BehaviorConfig
     from genreward_cli.agent.config import AgentConfig
 
-    agent_config = AgentConfig(**json.loads(art.attrs["agent_config"]))
-    behavior = BehaviorConfig(**json.loads(art.attrs["behavior_config"]))
+    agent_config = store.stored_config(art, "agent_config", AgentConfig)
+    behavior = store.stored_config(art, "behavior_config", BehaviorConfig)
     action_dim = int(art.attrs["action_dim"])
     agent = DreamerAgent(agent_config, action_dim, behavior)
-    agent.load_state_dict(store.read_weights(art.file["weights/agent"]))
+    store.load_weights(agent, art.file["weights/agent"])
     return agent.to(device).eval()
 
 
@@ -227,6 +227,17 @@ class RunCurve:
     # episodes (rewards.accounting); empty for runs logged before shares were
     shares: dict = field(default_factory=dict)
     episode_steps: int | None = None  # the run's episode length (--max-steps)
+    # the training episodes' curve (steps, returns, success), kept where ``source`` is
+    # "eval" so that a group whose other runs have no evaluations can compare like with like
+    training: tuple | None = None
+
+    def from_training(self) -> "RunCurve":
+        """This run's curve from its training episodes (itself where it has no evals)."""
+        if self.training is None:
+            return self
+        steps, returns, success = self.training
+        return replace(self, steps=steps, returns=returns, success=success,
+                                   source="episodes", training=None)
 
 
 def read_run(path: str | Path) -> RunCurve:
@@ -237,23 +248,24 @@ def read_run(path: str | Path) -> RunCurve:
     with store.open_artifact(log_path(path), "agent_log") as art:
         config = art.config
         f = art.file
+        training = (f["episodes/step"][()], f["episodes/return"][()].astype(np.float64),
+                    f["episodes/success"][()].astype(np.float64))
         if len(f["eval/step"]):
             steps, returns = f["eval/step"][()], f["eval/return"][()].mean(1)
             success, source = f["eval/success"][()].mean(1), "eval"
         else:
-            steps, returns = f["episodes/step"][()], f["episodes/return"][()]
-            success, source = f["episodes/success"][()].astype(float), "episodes"
+            (steps, returns, success), source, training = training, "episodes", None
         shares = {}
         for name, values in (f["shares"].items() if "shares" in f else ()):
             values = values[()]
             if np.isfinite(values).any():
                 shares[name] = float(np.nanmean(values))
-        env_config = json.loads(art.attrs.get("env_config", "{}"))
+        env_config = art.attrs.json("env_config", {})
         episode_steps = env_config.get("max_steps", config.get("max_steps"))
         return RunCurve(str(path), str(art.attrs["task"]), config.get("reward_mode", "dense"),
                         method_name(config), int(config.get("seed", 0)), steps,
                         returns.astype(np.float64), success.astype(np.float64), source, shares,
-                        None if episode_steps is None else int(episode_steps))
+                        None if episode_steps is None else int(episode_steps), training)
 
 
 def aggregate(curves: list[RunCurve]) -> list[dict]:
@@ -271,6 +283,12 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
     out = []
     for (task, mode, method, episode_steps, empty), runs in sorted(groups.items()):
         episode_steps = None if episode_steps < 0 else episode_steps
+        if len({r.source for r in runs}) > 1:
+            # evaluations in some runs only: an evaluation's return and a training episode's
+            # are not the same measure, so the group compares training episodes
+            runs = [r.from_training() for r in runs]
+            warnings.warn(f"{method} on {task} ({mode}): evaluated in some runs only; compared "
+                          f"on training episodes", stacklevel=2)
         common = runs[0].steps
         for r in runs[1:]:
             common = np.intersect1d(common, r.steps)

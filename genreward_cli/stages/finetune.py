@@ -68,6 +68,9 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
     if not resume and out.exists() and any(out.iterdir()):
         if not force:
             raise BadInput(f"{out}: already exists; pass --force to overwrite or --resume to continue")
+        # --force removes the folder: only an earlier finetune's, finished or not
+        store.check_folder_output(out, force, ("model_index.json", "checkpoints", "lora",
+                                               ".export"))
     clips, parents = [], []
     for path in inputs:
         with store.open_artifact(path, ("episodes", "videos")) as art:
@@ -92,13 +95,18 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
     if checkpoint is not None:
         tuner.load_checkpoint(checkpoint)
     start_step, start = tuner.step, time.perf_counter()
-    with progress_bar(config.steps, "finetune") as advance:
-        advance(min(tuner.step, config.steps))
-        while tuner.step < config.steps:
-            tuner.train_step(data)
-            advance(1)
-            if tuner.step % config.checkpoint_every == 0 and accelerator.is_main_process:
-                tuner.save_checkpoint(out / "checkpoints")
+    try:
+        with progress_bar(config.steps, "finetune") as advance:
+            advance(min(tuner.step, config.steps))
+            while tuner.step < config.steps:
+                tuner.train_step(data)
+                advance(1)
+                if tuner.step % config.checkpoint_every == 0 and accelerator.is_main_process:
+                    tuner.save_checkpoint(out / "checkpoints")
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the checkpoints so far stay
+        if latest_checkpoint(out) is not None:
+            e.note = f"checkpoints kept in {out}/checkpoints: rerun with --resume to continue"
+        raise
     elapsed = time.perf_counter() - start
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:

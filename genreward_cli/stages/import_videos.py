@@ -17,16 +17,20 @@ VIDEO_GLOBS = ("*.mp4", "*.webm", "*.avi", "*.mov", "*.gif")
 
 def read_prompts(path: Path) -> dict[str, str]:
     """`file,prompt` rows (with that header); file names relative to the video folder.
-    Raises BadInput for a missing header column or an empty prompt."""
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or not {"file", "prompt"} <= set(reader.fieldnames):
-            raise BadInput(f"{path}: expected a CSV header with columns 'file' and 'prompt'")
-        prompts = {}
-        for row in reader:
-            if not (row["prompt"] or "").strip():
-                raise BadInput(f"{path}: empty prompt for {row['file']!r}")
-            prompts[row["file"]] = row["prompt"].strip()
+    Raises BadInput for a file that is not UTF-8 text (e.g. a video or an HDF5 file given by
+    mistake), a missing header column or an empty prompt."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not {"file", "prompt"} <= set(reader.fieldnames):
+                raise BadInput(f"{path}: expected a CSV header with columns 'file' and 'prompt'")
+            prompts = {}
+            for row in reader:
+                if not (row["prompt"] or "").strip():
+                    raise BadInput(f"{path}: empty prompt for {row['file']!r}")
+                prompts[row["file"]] = row["prompt"].strip()
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise BadInput(f"{path}: not a UTF-8 CSV file of `file,prompt` rows ({e})") from None
     return prompts
 
 
@@ -73,7 +77,10 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
                 video = np.asarray(iio.imread(path, index=None))
                 fps = float(iio.immeta(path).get("fps", 0.0) or 0.0)
             except Exception as e:  # a broken or unsupported file is bad input
-                raise BadInput(f"{path}: cannot read video: {e}") from None
+                # ffmpeg's message is its banner and build flags, then the reason: the last line
+                lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+                reason = (lines[-1] if lines else type(e).__name__)[:200]
+                raise BadInput(f"{path}: cannot read video: {reason}") from None
             if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
                 raise BadInput(f"{path}: expected RGB uint8 frames, got {video.dtype} {list(video.shape)}")
             video = resample(video, frames or len(video), height or video.shape[1],

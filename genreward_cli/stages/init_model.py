@@ -40,10 +40,10 @@ def run(preset: str = "tiny", *, out: str | os.PathLike, sizes: dict[str, int] |
         model_sizes.check()
     except ValueError as e:
         raise BadInput(f"--{str(e).replace(' ', '-', 1)}") from None
-    out = Path(out)
-    if out.exists() and not force:
-        raise BadInput(f"{out}: already exists; pass --force to overwrite")
     from genreward_cli import store
+
+    # --force replaces an earlier model folder (diffusers' or transformers'), nothing else
+    out = store.check_folder_output(out, force, ("model_index.json", "config.json"))
 
     with store.replacing_dir(out) as tmp:
         write(preset, tmp, seed, model_sizes, dtype, device)

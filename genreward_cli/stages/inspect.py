@@ -211,10 +211,10 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
 
 def print_report(rep: dict[str, Any]) -> None:
     """Print a :func:`report` as a tree on stdout, its warnings on stderr."""
-    from rich.console import Console
+    from genreward_cli.progress import console as make_console
     from rich.tree import Tree
 
-    console = Console()
+    console = make_console()
     attrs = rep["attrs"]
     root = Tree(f"[bold]{rep['path']}[/] ([cyan]{rep['kind']}[/], schema {attrs.get('schema_version')})")
     meta = root.add("provenance")
@@ -252,6 +252,6 @@ def print_report(rep: dict[str, Any]) -> None:
         for k, v in rep["summary"].items():
             node.add(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
     console.print(root)
-    err = Console(stderr=True)
+    err = make_console(stderr=True)
     for w in rep["warnings"]:
         err.print(f"[yellow]Warning:[/] {w}")

@@ -527,7 +527,7 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     file, both ``videos`` and ``video_model``, roboclip at the paper preset without an S3D
     model. GenrewardError: a stage failed (its exit code in the message).
     """
-    from rich.console import Console
+    from genreward_cli.progress import console as make_console
 
     from genreward_cli.envs.tasks import check_task
 
@@ -535,6 +535,16 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     methods = parse_list(methods, "methods") if isinstance(methods, str) else tuple(methods)
     seeds = ((seed,) if seeds is None else
              parse_list(seeds, "seeds", int) if isinstance(seeds, str) else tuple(seeds))
+    from genreward_cli.options import MAX_SEED
+
+    if bad := [s for s in seeds if not 0 <= s <= MAX_SEED]:
+        raise BadInput(f"--seeds: {bad[0]} is not a seed (0 to {MAX_SEED})")
+    # up front, not at the first stage that takes --device; a --dry-run may plan on a machine
+    # without the GPU the run will have
+    if device == "cuda" and not dry_run:
+        from genreward_cli.options import resolve_device
+
+        resolve_device(device)
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise BadInput(f"{root}: is a file; --out names a directory")
@@ -552,7 +562,7 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
                   device=device, methods=methods, seeds=seeds, models=models,
                   video_model=video_model and _absolute(video_model), cuts=cuts)
     agent_runs = runs(methods, seeds)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     report = []
     if dry_run:  # writes nothing, not even --out
         for stage, (mode, why) in zip(plan, plan_status(plan, root)):
@@ -653,7 +663,7 @@ def _summary(root: Path, plan: list[Stage], report: list[dict], agent_runs: list
             # a run shorter than one episode has none: its learning curve is empty
             agent = {"steps": int(art.attrs["steps"]),
                      "episodes": len(art.file["episodes/return"]),
-                     "episode_steps": json.loads(art.attrs["env_config"])["max_steps"]}
+                     "episode_steps": art.attrs.json("env_config")["max_steps"]}
         out.append({"method": r.method, "seed": r.seed, "agent_dir": r.agent,
                     "eval_file": r.eval, "video": r.video, "eval": ev, "agent": agent})
     return {"out": str(root), "stages": report, "goal_frame": goal, "eval": out[0]["eval"],

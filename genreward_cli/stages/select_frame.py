@@ -39,6 +39,8 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
         store.check_output(media.check_image_path(plot), force, inputs)
     source = load_goal_video(goal_video, episode)
     frames, parent = source.frames, source.ref
+    if len(frames) == 0:
+        raise BadInput(f"{goal_video}: the goal video has no frames")
     text = text or source.prompt
     scorer = FrameScorer(clip_model, clip_pretrained, device=device, crop=clip_crop)
     text_seen, _ = scorer.text_seen(text)

@@ -159,7 +159,15 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
 
 def check_options(env_config, run_config: RunConfig, reward_model,
                   prefill: int | None = None) -> None:
-    """Refuse option combinations that cannot run (before anything is written)."""
+    """Refuse option combinations that cannot run (before anything is written): among them
+    episodes too short for any step to get the reward model's reward (as score-reward does),
+    which would train on the env reward alone."""
+    if reward_model.name != "env" and not len(reward_model.scored_steps(env_config.max_steps)):
+        interval = getattr(reward_model, "interval", None)
+        raise BadInput(f"--max-steps {env_config.max_steps}: too few steps per episode for any "
+                       f"step to get the {reward_model.name} reward"
+                       + (f" (--reward-interval {interval})" if interval else "")
+                       + ": give longer episodes or a shorter --reward-interval")
     if (prefill is not None and prefill < 2
             and getattr(reward_model, "alpha_mode", "absolute") == "relative"):
         raise BadInput("--alpha-mode relative measures the env reward's scale on the prefill: "
@@ -554,7 +562,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     last10 = acting.returns_summary(e["return"][-10:], e["success"][-10:])
     evaluated = (acting.returns_summary(log.eval_return[-1], log.eval_success[-1])
                  if log.eval_return else acting.returns_summary([], []))
-    return {"out": str(out), "task": env_config.task, "reward": reward_model.name,
+    return {"out": str(out), "task": env_config.task, "reward": reward_model.name, "seed": seed,
             "steps": state.step, "episodes": len(e["step"]), "episode_steps": max_steps,
             "updates": trainer.updates,
             "steps_per_s": (state.step - start_step) / elapsed if elapsed > 0 else None,

@@ -77,7 +77,7 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         if len(sizes) != 1:
             raise BadInput(f"episodes have frames of different sizes: {sorted(sizes)}")
         frame_size = [int(x) for x in sizes.pop()]
-        image_config = ImageEncoderConfig.from_json(goal.attrs["image_encoder"])
+        image_config = goal.attrs.parsed("image_encoder", ImageEncoderConfig.from_json)
         goal_embedding = goal.file["frame_embedding"][()]
         parents = [a.ref() for a in episode_files + goal_files]
         if resume:
@@ -92,6 +92,9 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     finally:
         for art in episode_files + goal_files:
             art.close()
+    if len(data) == 0:
+        raise BadInput(f"{', '.join(str(p) for p in inputs)}: no transitions to train on "
+                       "(every episode has 0 steps)")
     obs_dim = data.embeddings[0].shape[1]
     if obs_dim != goal_embedding.shape[0]:
         raise BadInput(f"frame embeddings have {obs_dim} dims, the goal {goal_embedding.shape[0]}")

@@ -70,8 +70,8 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
 
     quiet_libraries()
     out = Path(out)
-    if out.exists() and not force:
-        raise BadInput(f"{out}: already exists; pass --force to overwrite")
+    # --force replaces an earlier model folder of this command, nothing else
+    store.check_folder_output(out, force, (META_NAME,))
     clips, tasks, parents = read_videos(videos, task)
     if not clips:
         raise BadInput(f"{', '.join(map(str, videos))}: holds no video")

@@ -25,9 +25,11 @@ Nothing here depends on click: the CLI tells the store its command line through
 
 from genreward_cli.store.docs import markdown
 from genreward_cli.store.files import (
-    Artifact, ReadFile, array_dataset, check_not_input, check_output, check_writable,
-    frames_dataset, has_hdf5_signature, lock_tmp, open_artifact, read_error, read_weights,
-    replacing, replacing_dir, text, validate, write_artifact, write_weights,
+    Artifact, MissingInArtifact, ReadFile, array_dataset, check_folder_output,
+    check_not_input, check_output,
+    check_writable, frames_dataset, has_hdf5_signature, load_weights, lock_tmp, open_artifact,
+    read_error, read_weights, replacing, replacing_dir, stored_config, text, validate,
+    write_artifact, write_weights,
 )
 from genreward_cli.store.provenance import (
     command_line, environment_versions, record_path, recorded_candidates, resolve_recorded,
@@ -38,7 +40,8 @@ from genreward_cli.store.schema import (
 )
 
 __all__ = [
-    "Artifact", "ReadFile", "array_dataset", "check_not_input", "check_output", "check_writable",
+    "Artifact", "MissingInArtifact", "ReadFile", "load_weights", "stored_config",
+    "array_dataset", "check_folder_output", "check_not_input", "check_output", "check_writable",
     "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "read_error",
     "read_weights", "replacing", "replacing_dir", "validate", "write_artifact", "write_weights",
     "text", "command_line",

@@ -39,6 +39,8 @@ def markdown() -> str:
         for d in kind.datasets:
             shape = "[" + ", ".join(str(s) for s in d.shape) + "]"
             doc = d.doc + (" (finite)" if d.finite else "")
+            if d.bounds:
+                doc += f" (within [{d.bounds[0]:g}, {d.bounds[1]:g}], checked)"
             lines.append(f"| `{d.path}` | {d.dtype} | {shape} | {doc} |")
         if kind.attrs:
             lines += ["", "| attr (where, name) | meaning |", "|---|---|"]

@@ -35,6 +35,50 @@ def read_weights(group: h5py.Group) -> dict:
     return {name: torch.from_numpy(ds[()]) for name, ds in group.items()}
 
 
+def load_weights(module, group: h5py.Group) -> None:
+    """Load the state_dict that :func:`write_weights` stored under ``group`` (of an open
+    artifact) into the torch module ``module``.
+
+    Raises:
+        BadInput: naming the file and the weight, when a floating-point weight holds NaN or
+            inf, or when the stored names or shapes do not fit ``module`` (a damaged or
+            hand-edited file).
+    """
+    import torch
+
+    state = read_weights(group)
+    for name, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise BadInput(f"{group.file.filename}: weight "
+                           f"'{_display_name(group.name)}/{name}' holds NaN or inf")
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        detail = "; ".join(line.strip() for line in str(e).splitlines()[1:] if line.strip())
+        raise BadInput(f"{group.file.filename}: the weights in '{_display_name(group.name)}' do "
+                       f"not fit a {type(module).__name__}: {detail or e}") from None
+
+
+def stored_config(art: "Artifact", attr: str, cls):
+    """The dataclass ``cls`` rebuilt from the JSON attribute ``attr`` of the open artifact
+    ``art`` (as a stage wrote it), checked as command-line values are
+    (:func:`genreward_cli.config.build`: unknown keys, wrong types, bad choices).
+
+    Raises:
+        BadInput: naming the file and the attribute, when it is missing, not JSON, not an
+            object, or holds a value ``cls`` refuses.
+    """
+    from genreward_cli.config import build
+
+    values = art.attrs.json(attr)
+    if not isinstance(values, dict):
+        raise BadInput(f"{art.path}: attribute '{attr}' is not a JSON object: {values!r}")
+    try:
+        return build(cls, values, name=str)
+    except BadInput as e:
+        raise BadInput(f"{art.path}: attribute '{attr}': {e}") from None
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -62,8 +106,61 @@ def _reading(obj):
     return obj
 
 
+class MissingInArtifact(BadInput, KeyError):
+    """A name that an opened artifact lacks: an attribute, or a group or dataset below its
+    root. A BadInput (one line naming the file and the name, exit code 2) and a KeyError, so
+    that ``attrs.get(name, default)`` and ``try: ... except KeyError`` still find nothing."""
+
+    def __str__(self) -> str:  # KeyError's own would quote the message
+        return str(self.args[0])
+
+
+class ReadAttributes(h5py.AttributeManager):
+    """The attributes of an opened artifact's object: reading a missing one raises
+    :class:`MissingInArtifact` naming the file, the object and the attribute."""
+
+    def __init__(self, parent):
+        super().__init__(parent)
+        self._where = (parent.file.filename, parent.name)
+
+    def __getitem__(self, name):
+        try:
+            return super().__getitem__(name)
+        except KeyError:
+            filename, obj = self._where
+            raise MissingInArtifact(f"{filename}: missing attribute '{name}' on "
+                                    f"'{_display_name(obj)}'") from None
+
+    def parsed(self, name: str, parse) -> Any:
+        """``parse(text)`` of attribute ``name`` (e.g. a config class's ``from_json``).
+        Raises MissingInArtifact, or BadInput naming the file and the attribute when
+        ``parse`` fails with a TypeError, ValueError or KeyError."""
+        value = text(self[name])
+        try:
+            return parse(value)
+        except (TypeError, ValueError, KeyError) as e:
+            filename, obj = self._where
+            raise BadInput(f"{filename}: attribute '{name}' on '{_display_name(obj)}' cannot "
+                           f"be read: {type(e).__name__}: {e}") from None
+
+    def json(self, name: str, default: Any = None) -> Any:
+        """Attribute ``name`` parsed as JSON (``default`` where it is absent and a default is
+        given). Raises MissingInArtifact, or BadInput naming the file, the attribute and
+        the parse error when it is not JSON."""
+        if default is not None and name not in self:
+            return default
+        value = self[name]
+        try:
+            return json.loads(text(value))
+        except (TypeError, ValueError) as e:
+            filename, obj = self._where
+            raise BadInput(f"{filename}: attribute '{name}' on '{_display_name(obj)}' is not "
+                           f"valid JSON: {e}") from None
+
+
 class _Reading:
-    """``file`` and ``parent`` of a reading-layer object are reading-layer objects too."""
+    """``file`` and ``parent`` of a reading-layer object are reading-layer objects too, and
+    its ``attrs`` is a :class:`ReadAttributes`."""
 
     @property
     def file(self):
@@ -72,6 +169,10 @@ class _Reading:
     @property
     def parent(self):
         return _reading(super().parent)
+
+    @property
+    def attrs(self):
+        return ReadAttributes(self)
 
 
 class ReadDataset(_Reading, h5py.Dataset):
@@ -112,8 +213,13 @@ class ReadGroup(_Reading, h5py.Group):
     def __getitem__(self, name):
         try:
             obj = super().__getitem__(name)
-        except OSError as e:  # a damaged object header; a missing name stays a KeyError
+        except OSError as e:  # a damaged object header
             raise self._object_error(name, e) from None
+        except KeyError:  # a missing name: still a KeyError, and a BadInput naming it
+            where = name if isinstance(name, str) else "?"
+            raise MissingInArtifact(
+                f"{self.file.filename}: missing "
+                f"'{_display_name(posixpath.join(self.name, where))}'") from None
         return _reading(obj)
 
     def get(self, name, default=None, *args, **kwargs):
@@ -148,15 +254,15 @@ class Artifact:
 
     @property
     def config(self) -> dict[str, Any]:
-        return json.loads(self.file.attrs["config"])
+        return self.file.attrs.json("config")
 
     @property
     def parents(self) -> list[dict[str, str]]:
-        return json.loads(self.file.attrs["parents"])
+        return self.file.attrs.json("parents")
 
     @property
     def versions(self) -> dict[str, str]:
-        return json.loads(self.file.attrs.get("versions", "{}"))
+        return self.file.attrs.json("versions", {})
 
     def groups(self) -> list[str]:
         """Names of the per-item groups (e.g. episodes), in order."""
@@ -218,10 +324,15 @@ def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict) -
             raise _fail(
                 path, f"dataset '{name}' has shape {list(ds.shape)}, expected {shape_txt} with {expected}"
             )
-    if spec.finite:
+    if spec.finite or spec.bounds:
         data = ds[()]
-        if not np.all(np.isfinite(data)):
+        if spec.finite and not np.all(np.isfinite(data)):
             raise _fail(path, f"dataset '{name}' contains NaN or inf")
+        if spec.bounds and data.size:
+            low, high = spec.bounds
+            if data.min() < low or data.max() > high:
+                raise _fail(path, f"dataset '{name}' has values in [{data.min():g}, "
+                                  f"{data.max():g}], expected within [{low:g}, {high:g}]")
 
 
 def validate(path, h5: h5py.File, kind: Kind) -> None:
@@ -297,7 +408,11 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
             raise _fail(path, f"artifact kind is '{found}', expected {' or '.join(repr(w) for w in wanted)}")
         if found not in KINDS:
             raise _fail(path, f"unknown artifact kind '{found}' (this genreward knows {', '.join(KINDS)})")
-        version = int(h5.attrs.get("schema_version", -1))
+        version = h5.attrs.get("schema_version", -1)
+        try:
+            version = int(version)
+        except (TypeError, ValueError):
+            raise _fail(path, f"schema_version {text(version)!r} is not a number") from None
         if version != SCHEMA_VERSION:
             raise _fail(
                 path,
@@ -307,6 +422,7 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
         for attr in ("config", "parents"):
             if attr not in h5.attrs:
                 raise _fail(path, f"missing root attribute '{attr}'")
+            h5.attrs.json(attr)  # JSON, or BadInput naming it
         art = Artifact(path, h5, KINDS[found])
         validate(path, h5, art.kind)
     except BaseException:
@@ -491,6 +607,35 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[str]) -> Path:
+    """For a command whose output is a folder: refuse an existing ``path`` that is a file,
+    or a non-empty folder without ``force``; with ``force``, refuse a non-empty folder that
+    holds none of ``made_by`` (names of files or folders an earlier output of the command
+    holds, finished or not), so that ``--force`` never deletes a folder of the user's own
+    (``--out . --force``, ``--out ~/thesis --force``).
+
+    Raises:
+        BadInput: one line naming the folder and, for a foreign one, a few of its entries.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise BadInput(f"--out {path}: exists and is not a directory")
+    if not path.is_dir():
+        return path
+    entries = sorted(e.name for e in path.iterdir())
+    if not entries:
+        return path
+    if not force:
+        raise BadInput(f"{path}: already exists; pass --force to overwrite")
+    made_by = tuple(made_by)
+    if not set(made_by) & set(entries):
+        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        raise BadInput(f"--out {path}: --force replaces only an earlier output of this command "
+                       f"(a folder holding {' or '.join(made_by)}); this one holds {shown}: "
+                       "choose another --out, or empty it yourself")
+    return path
 
 
 @contextlib.contextmanager

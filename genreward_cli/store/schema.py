@@ -26,6 +26,7 @@ class Dataset:
     shape: tuple
     doc: str
     finite: bool = False  # float data must have no NaN/inf
+    bounds: tuple[float, float] | None = None  # every value within [low, high]
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,8 @@ register(
         datasets=(
             Dataset("episodes/<k>/image", "uint8", ("T+1", "H", "W", 3), "observation frames", False),
             Dataset("episodes/<k>/state", "float32", ("T+1", "S"), "Meta-World state vector (S=39)", True),
-            Dataset("episodes/<k>/action", "float32", ("T", "A"), "actions in [-1, 1] (A=4)", True),
+            Dataset("episodes/<k>/action", "float32", ("T", "A"), "actions (A=4)", True,
+                    bounds=(-1.0, 1.0)),
             Dataset("episodes/<k>/reward", "float32", ("T",), "reward the agent received (dense or sparse mode)", True),
             Dataset("episodes/<k>/env_reward", "float32", ("T",), "dense env reward, whatever the mode", True),
             Dataset("episodes/<k>/success", "bool", ("T",), "Meta-World success flag after each step"),

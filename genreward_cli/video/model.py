@@ -266,24 +266,28 @@ class ModelInfo:
         the native size with learned positional embeddings.
         """
         t = self.temporal_scale
+
+        def decoded_rule(why: str) -> BadInput:  # generation: what the VAE decodes exactly
+            good = [f for f in range(1 + t, 1 + t * 4 * self.latent_batch * 2, t)
+                    if decoded_frames((f - 1) // t + 1, t, self.latent_batch) == f]
+            step = good[1] - good[0] if len(good) > 1 else t * self.latent_batch
+            return BadInput(f"--frames {frames}: {self.version} needs {step}k+1 frames "
+                            f"({', '.join(map(str, good[:3]))}, ...; native {self.frames})"
+                            + why)
+
         if frames < 1 or (frames - 1) % t:
+            if decode:  # the stricter rule, so that the frames it suggests are accepted
+                raise decoded_rule("")
             ok = ", ".join(str(k * t + 1) for k in (2, 4, 8, 12))
             raise BadInput(
-                f"--frames {frames}: the model takes 4k+1 frames "
-                f"(k*{t}+1, e.g. {ok}; native {self.frames})"
+                f"--frames {frames}: the model takes {t}k+1 frames "
+                f"(e.g. {ok}; native {self.frames})"
             )
         if decode:
             latent = (frames - 1) // t + 1
             out = decoded_frames(latent, t, self.latent_batch)
             if out != frames:
-                good = [f for f in range(1 + t, 1 + t * 4 * self.latent_batch * 2, t)
-                        if decoded_frames((f - 1) // t + 1, t, self.latent_batch) == f]
-                step = good[1] - good[0] if len(good) > 1 else t * self.latent_batch
-                raise BadInput(
-                    f"--frames {frames}: {self.version} needs {step}k+1 frames "
-                    f"({', '.join(map(str, good[:3]))}, ...; native {self.frames}): its VAE "
-                    f"decodes {latent} latent frames to {out} frames"
-                )
+                raise decoded_rule(f": its VAE decodes {latent} latent frames to {out} frames")
         unit = self.spatial_scale * 2  # VAE downsampling x transformer patch size
         if height % unit or width % unit:
             raise BadInput(f"size {height}x{width}: height and width must be multiples of {unit}")

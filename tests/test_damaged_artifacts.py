@@ -1,0 +1,225 @@
+"""Artifacts damaged by hand or by another tool: a missing or garbled attribute, weights of
+the wrong shape or with NaN, a missing group. Each is refused with exit code 2 and one line
+that names the file and what is wrong in it, and no output is left behind."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from helpers import fake_episode, run, write_episodes
+
+from genreward_cli import store
+from genreward_cli.agent.config import AgentConfig
+from genreward_cli.errors import BadInput
+from genreward_cli.fb.model import FBConfig
+
+
+def refused(result, *parts, out=None):
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for part in parts:
+        assert part in lines[0], (part, lines[0])
+    if out is not None:
+        assert not out.exists()
+
+
+def damaged(tiny_chain, tmp_path, name, damage):
+    """A copy of ``tiny_chain``'s file ``name`` after ``damage(h5py.File opened r+)``."""
+    copy = tmp_path / f"bad_{name}"
+    shutil.copy(tiny_chain / name, copy)
+    with h5py.File(copy, "r+") as f:
+        damage(f)
+    return copy
+
+
+def score(tiny_chain, tmp_path, goal=None, fb=None):
+    out = tmp_path / "score.h5"
+    return out, run("score-reward", tiny_chain / "expert.h5", "--goal", goal or tiny_chain / "goal.h5",
+                    "--fb", fb or tiny_chain / "fb.h5", "--reward-interval", 10, "--out", out)
+
+
+def first_weight(f, module="backward_net"):
+    return f"weights/{module}/" + sorted(f[f"weights/{module}"])[0]
+
+
+def test_missing_attribute_names_file_and_attribute(tiny_chain, tmp_path):
+    goal = damaged(tiny_chain, tmp_path, "goal.h5", lambda f: f.attrs.__delitem__("image_encoder"))
+    out = tmp_path / "fb.h5"
+    r = run("train-fb", tiny_chain / "expert.h5", goal, "--steps", 2, "--z-dim", 8,
+            "--hidden-dim", 8, "--out", out)
+    refused(r, str(goal), "missing attribute 'image_encoder'", out=out)
+
+
+def test_fb_weights_that_do_not_fit_are_refused(tiny_chain, tmp_path):
+    def cut(f):
+        name = first_weight(f)
+        data = f[name][()]
+        del f[name]
+        f.create_dataset(name, data=data[..., :-1])
+
+    fb = damaged(tiny_chain, tmp_path, "fb.h5", cut)
+    out, r = score(tiny_chain, tmp_path, fb=fb)
+    refused(r, str(fb), "do not fit a BackwardNet", "size mismatch", out=out)
+
+
+def test_fb_weights_with_nan_blame_the_fb_file(tiny_chain, tmp_path):
+    def poison(f):
+        ds = f[first_weight(f)]
+        data = ds[()]
+        data.flat[0] = np.nan
+        ds[...] = data
+
+    fb = damaged(tiny_chain, tmp_path, "fb.h5", poison)
+    out, r = score(tiny_chain, tmp_path, fb=fb)
+    refused(r, str(fb), "holds NaN or inf", "weights/backward_net/", out=out)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda f: f.attrs.__setitem__("fb_config", "{not json"),
+     "attribute 'fb_config' on '/' is not valid JSON"),
+    (lambda f: f.attrs.__setitem__("fb_config", '{"z_dim": "big"}'),
+     "attribute 'fb_config': z_dim: expected int"),
+    (lambda f: f.__delitem__("weights"), "missing 'weights"),
+])
+def test_garbled_fb_file_is_refused(tiny_chain, tmp_path, damage, message):
+    fb = damaged(tiny_chain, tmp_path, "fb.h5", damage)
+    out, r = score(tiny_chain, tmp_path, fb=fb)
+    refused(r, str(fb), message, out=out)
+
+
+@pytest.mark.parametrize("attr,value,message", [
+    ("schema_version", "one", "schema_version 'one' is not a number"),
+    ("config", "{oops", "attribute 'config' on '/' is not valid JSON"),
+    ("parents", "[", "attribute 'parents' on '/' is not valid JSON"),
+])
+def test_garbled_root_attribute_is_refused_on_open(tiny_chain, tmp_path, attr, value, message):
+    """Every stage reads artifacts through ``open_artifact``: `inspect` as well as the one
+    that consumes the file."""
+    bad = damaged(tiny_chain, tmp_path, "gf.h5", lambda f: f.attrs.__setitem__(attr, value))
+    refused(run("inspect", bad), str(bad), message)
+    out = tmp_path / "goal.h5"
+    r = run("encode-goal", tiny_chain / "expert.h5", bad, "--vae", "tiny", "--image-encoder",
+            "tiny", "--out", out)
+    refused(r, str(bad), message, out=out)
+
+
+def test_missing_attribute_is_still_a_key_error_for_optional_reads(tmp_path):
+    """``attrs.get`` and ``except KeyError`` keep working for optional attributes."""
+    path = write_episodes(tmp_path / "e.h5", [fake_episode(np.random.default_rng(0))])
+    with store.open_artifact(path, "episodes") as art:
+        assert art.attrs.get("no_such_attribute", 7) == 7
+        with pytest.raises(KeyError):
+            art.attrs["no_such_attribute"]
+        with pytest.raises(BadInput, match=r"e\.h5: missing attribute 'nope' on 'episodes/000000'"):
+            art.file["episodes/000000"].attrs["nope"]
+        with pytest.raises(BadInput, match=r"e\.h5: missing 'episodes/000009'"):
+            art.file["episodes/000009"]
+        assert art.file.get("episodes/000009") is None
+
+
+def test_actions_outside_their_range_are_refused(tmp_path):
+    def push(h5):
+        h5["episodes/000000/action"][0, 0] = 1e30
+
+    with pytest.raises(BadInput, match=r"dataset 'episodes/000000/action' has values in "
+                                       r"\[.*1e\+30\], expected within \[-1, 1\]"):
+        write_episodes(tmp_path / "e.h5", [fake_episode(np.random.default_rng(0))], mutate=push)
+
+
+def test_load_weights_and_stored_config(tmp_path):
+    """The helpers every weight and config read goes through: a round trip, then each
+    refusal."""
+    net = torch.nn.Linear(3, 2)
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        store.write_weights(f, "weights/net", net.state_dict())
+        f.attrs["agent_config"] = '{"deter": "big"}'
+        f.attrs["fb_config"] = '{"hidden_dim": 4}'
+    twin = torch.nn.Linear(3, 2)
+    with store.ReadFile(tmp_path / "w.h5", "r") as f:
+        store.load_weights(twin, f["weights/net"])
+        assert torch.equal(twin.weight, net.weight) and torch.equal(twin.bias, net.bias)
+        with pytest.raises(BadInput, match=r"w\.h5: the weights in 'weights/net' do not fit a "
+                                           r"Linear: size mismatch for weight"):
+            store.load_weights(torch.nn.Linear(3, 5), f["weights/net"])
+
+        class Art:
+            path, attrs = tmp_path / "w.h5", f.attrs
+
+        assert store.stored_config(Art, "fb_config", FBConfig).hidden_dim == 4
+        with pytest.raises(BadInput, match=r"w\.h5: attribute 'agent_config': deter: expected "
+                                           r"int, got str 'big'"):
+            store.stored_config(Art, "agent_config", AgentConfig)
+
+
+def test_episodes_of_zero_steps_are_refused_by_train_fb(tmp_path, tiny_chain):
+    rng = np.random.default_rng(0)
+    empty = {**fake_episode(rng, T=0, size=64)}
+    path = write_episodes(tmp_path / "e.h5", [empty])
+    out = tmp_path / "fb.h5"
+    r = run("train-fb", path, tiny_chain / "goal.h5", "--steps", 2, "--z-dim", 8,
+            "--hidden-dim", 8, "--out", out)
+    refused(r, "no transitions to train on", out=out)
+
+
+@pytest.mark.parametrize("command", [
+    ("init-model", "--preset", "tiny"),
+    ("train-video-model", "--preset", "tiny"),
+    ("finetune", "--model", "tiny", "--steps", "1", "--videos"),
+])
+def test_force_never_empties_a_folder_of_the_users(tmp_path, command):
+    """`--force` replaces an earlier output folder of the command, not any folder."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("x")
+    args = list(command)
+    if command[0] != "init-model":
+        videos = str(write_episodes(tmp_path / "e.h5",
+                                    [fake_episode(np.random.default_rng(0), T=4, size=64)]))
+        args.insert(1 if command[0] == "train-video-model" else len(args), videos)
+    r = run(*args, "--out", mine, "--force")
+    refused(r, f"--out {mine}: --force replaces only an earlier output of this command",
+            "thesis.txt")
+    assert (mine / "thesis.txt").read_text() == "x"
+
+
+@pytest.mark.parametrize("args,message", [
+    (("collect", "--task", "reach-v3", "--seed", "-1"), "--seed"),
+    (("collect", "--task", "reach-v3", "--size", "100000"), "--size: must be at most 4096"),
+    (("pipeline", "--task", "reach-v3", "--seeds", "0,-1", "--dry-run"),
+     "--seeds: -1 is not a seed"),
+    (("encode-goal", "GOAL_VIDEO", "GOAL_FRAME", "--height", "100000"), "--height"),
+    (("train-fb", "EPISODES", "GOAL", "--hidden-dim", "2000000000"), "--hidden-dim: must be at most"),
+    (("encode-goal", "GOAL_VIDEO", "GOAL_FRAME", "--vae", "no/such/dir/here"),
+     "--vae no/such/dir/here: no such directory"),
+])
+def test_sizes_and_seeds_out_of_range_are_refused_up_front(tiny_chain, tmp_path, args, message):
+    """A typo in a size or seed is one line and exit 2, not an allocation of terabytes, a GL
+    error or numpy's seed error half-way through."""
+    files = {"GOAL_VIDEO": tiny_chain / "expert.h5", "GOAL_FRAME": tiny_chain / "gf.h5",
+             "EPISODES": tiny_chain / "expert.h5", "GOAL": tiny_chain / "goal.h5"}
+    out = tmp_path / "out.h5"
+    r = run(*(files.get(a, a) for a in args), "--out", out)
+    refused(r, message, out=out)
+
+
+def test_a_prompts_file_that_is_not_text_is_refused(tmp_path, tiny_chain):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"\x00")
+    out = tmp_path / "v.h5"
+    r = run("import-videos", folder, "--prompts", tiny_chain / "expert.h5", "--out", out)
+    refused(r, str(tiny_chain / "expert.h5"), "not a UTF-8 CSV file", out=out)
+
+
+def test_an_oracle_goal_takes_video_and_frame_from_one_episode(tiny_chain, tmp_path):
+    """gf.h5 is a frame of expert episode 0: encoding it with episode 1's video is refused."""
+    out = tmp_path / "goal.h5"
+    r = run("encode-goal", tiny_chain / "expert.h5", tiny_chain / "gf.h5", "--episode", 1,
+            "--vae", "tiny", "--image-encoder", "tiny", "--out", out)
+    refused(r, "its frame comes from episode 0", "--episode 1: pass --episode 0", out=out)
