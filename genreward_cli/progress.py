@@ -45,6 +45,38 @@ def _progress(*columns, transient: bool):
     return _Progress(*columns, console=console(stderr=True), transient=transient)
 
 
+LOG_EVERY = 60.0  # seconds between the progress lines written to a non-terminal
+
+
+def _log_lines(progress, task, every: float | None = None) -> Callable[[], None]:
+    """Where stderr is no terminal (a batch job's log), rich draws nothing until a bar ends:
+    the returned function, called after each advance, writes one plain line (``DESCRIPTION:
+    N/TOTAL (P%), M s`` and the status, if any) at most every ``every`` (default LOG_EVERY) seconds, so that a
+    long stage shows in its log that it is alive and how far it is. On a terminal it does
+    nothing."""
+    import time
+
+    if progress.console.is_terminal:
+        return lambda: None
+    every = LOG_EVERY if every is None else every
+    last = [time.monotonic()]
+
+    def log() -> None:
+        now = time.monotonic()
+        if now - last[0] < every:
+            return
+        last[0] = now
+        t = progress.tasks[task]
+        done = f"{t.completed:.0f}/{t.total:.0f} ({t.percentage:.0f}%)" if t.total else \
+            f"{t.completed:.0f}"
+        status = t.fields.get("status") or ""
+        progress.console.print(f"{t.description}: {done}, {t.elapsed or 0:.0f} s"
+                               + (f"  {status}" if status else ""), highlight=False,
+                               markup=False)
+
+    return log
+
+
 @contextlib.contextmanager
 def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]]:
     """Yield ``advance(n)``; the bar shows rate and time left, on stderr."""
@@ -65,7 +97,13 @@ def progress_bar(total: int, description: str) -> Iterator[Callable[[int], None]
     )
     with _progress(*columns, transient=True) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+        log = _log_lines(progress, task)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+            log()
+
+        yield advance
 
 
 @contextlib.contextmanager
@@ -89,10 +127,13 @@ def live_bar(total: int, description: str, done: int = 0) -> Iterator[Callable[.
     with _progress(*columns, transient=False) as progress:
         task = progress.add_task(description, total=total, completed=done, status="")
 
+        log = _log_lines(progress, task)
+
         def update(advance: int = 0, status: str | None = None) -> None:
             if status is None:
                 progress.advance(task, advance)
             else:
                 progress.update(task, advance=advance, status=status)
+            log()
 
         yield update

@@ -315,3 +315,23 @@ def test_cli_reference_matches_help():
     assert docs.read_text() == text, "run `make docs` to regenerate docs/cli.md"
     for name in COMMANDS:
         assert f"## genreward {name}\n" in text
+
+
+def test_a_long_stage_writes_progress_lines_to_a_log(monkeypatch, capsys):
+    """Where stderr is no terminal, rich draws nothing until a bar ends: a plain line every
+    LOG_EVERY seconds says how far the stage is (none at all for a stage shorter than that)."""
+    import time
+
+    from genreward_cli import progress
+
+    with progress.progress_bar(4, "quick") as advance:
+        for _ in range(4):
+            advance(1)
+    assert "quick:" not in capsys.readouterr().err
+    monkeypatch.setattr(progress, "LOG_EVERY", 0.05)
+    with progress.live_bar(4, "train") as update:
+        for i in range(4):
+            time.sleep(0.06)
+            update(1, status=f"ep {i}")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train:")]
+    assert len(lines) >= 3 and lines[-1].startswith("train: 4/4 (100%), 0 s  ep 3"), lines
