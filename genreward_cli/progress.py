@@ -51,9 +51,9 @@ LOG_EVERY = 60.0  # seconds between the progress lines written to a non-terminal
 def _log_lines(progress, task, every: float | None = None) -> Callable[[], None]:
     """Where stderr is no terminal (a batch job's log), rich draws nothing until a bar ends:
     the returned function, called after each advance, writes one plain line (``DESCRIPTION:
-    N/TOTAL (P%), M s`` and the status, if any) at most every ``every`` (default LOG_EVERY) seconds, so that a
-    long stage shows in its log that it is alive and how far it is. On a terminal it does
-    nothing."""
+    N/TOTAL (P%), M s`` and the status, if any) at most every ``every`` seconds (default
+    ``LOG_EVERY``), so that a long stage shows in its log that it is alive and how far it is.
+    On a terminal it does nothing."""
     import time
 
     if progress.console.is_terminal:
