@@ -79,3 +79,12 @@ def test_evaluations_are_not_averaged_with_training_episodes(tmp_path):
     assert row["source"] == "episodes" and row["return_mean"] == 2.5 and row["step"] == 120
     rows, _ = compare(a)  # alone, its evaluations
     assert rows[0]["source"] == "eval" and rows[0]["return_mean"] == 100.0
+
+
+def test_csv_has_unix_line_endings(tmp_path):
+    """cut and awk read the last field without a trailing carriage return."""
+    run = fake_run(tmp_path / "a", 0, 40, 3)
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(run), "--csv", str(tmp_path / "c.csv")])
+    assert r.exit_code == 0, r.stderr
+    data = (tmp_path / "c.csv").read_bytes()
+    assert b"\r" not in data and data.count(b"\n") == 2

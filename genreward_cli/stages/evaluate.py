@@ -119,7 +119,7 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
         plot_curves(plot, groups)
     if csv_path:
         with open(csv_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
     line = _compare_table(rows, share_names) + (f"\nwrote {plot}" if plot else "")
