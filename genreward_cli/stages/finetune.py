@@ -65,12 +65,9 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
     else:
         # --force removes the folder: never one that holds a clip file or the model
         store.check_not_input(out, [*inputs, model], replaces_folder=True)
-    if not resume and out.exists() and any(out.iterdir()):
-        if not force:
-            raise BadInput(f"{out}: already exists; pass --force to overwrite or --resume to continue")
-        # --force removes the folder: only an earlier finetune's, finished or not
+    if not resume:  # --force removes the folder: only an earlier finetune's, finished or not
         store.check_folder_output(out, force, ("model_index.json", "checkpoints", "lora",
-                                               ".export"))
+                                               ".export"), other=" or --resume to continue")
     clips, parents = [], []
     for path in inputs:
         with store.open_artifact(path, ("episodes", "videos")) as art:

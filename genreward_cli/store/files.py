@@ -131,17 +131,19 @@ class ReadAttributes(h5py.AttributeManager):
             raise MissingInArtifact(f"{filename}: missing attribute '{name}' on "
                                     f"'{_display_name(obj)}'") from None
 
-    def parsed(self, name: str, parse) -> Any:
+    def parsed(self, name: str, parse, problem: str | None = None) -> Any:
         """``parse(text)`` of attribute ``name`` (e.g. a config class's ``from_json``).
-        Raises MissingInArtifact, or BadInput naming the file and the attribute when
-        ``parse`` fails with a TypeError, ValueError or KeyError."""
+        Raises MissingInArtifact, or BadInput naming the file, the attribute and
+        ``problem`` (default: the error's kind) when ``parse`` fails with a TypeError,
+        ValueError or KeyError."""
         value = text(self[name])
         try:
             return parse(value)
         except (TypeError, ValueError, KeyError) as e:
             filename, obj = self._where
-            raise BadInput(f"{filename}: attribute '{name}' on '{_display_name(obj)}' cannot "
-                           f"be read: {type(e).__name__}: {e}") from None
+            problem = problem or f"cannot be read: {type(e).__name__}"
+            raise BadInput(f"{filename}: attribute '{name}' on '{_display_name(obj)}' "
+                           f"{problem}: {e}") from None
 
     def json(self, name: str, default: Any = None) -> Any:
         """Attribute ``name`` parsed as JSON (``default`` where it is absent and a default is
@@ -149,13 +151,7 @@ class ReadAttributes(h5py.AttributeManager):
         the parse error when it is not JSON."""
         if default is not None and name not in self:
             return default
-        value = self[name]
-        try:
-            return json.loads(text(value))
-        except (TypeError, ValueError) as e:
-            filename, obj = self._where
-            raise BadInput(f"{filename}: attribute '{name}' on '{_display_name(obj)}' is not "
-                           f"valid JSON: {e}") from None
+        return self.parsed(name, json.loads, "is not valid JSON")
 
 
 class _Reading:
@@ -609,12 +605,14 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[str]) -> Path:
+def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[str],
+                        other: str = "") -> Path:
     """For a command whose output is a folder: refuse an existing ``path`` that is a file,
     or a non-empty folder without ``force``; with ``force``, refuse a non-empty folder that
     holds none of ``made_by`` (names of files or folders an earlier output of the command
     holds, finished or not), so that ``--force`` never deletes a folder of the user's own
-    (``--out . --force``, ``--out ~/thesis --force``).
+    (``--out . --force``, ``--out ~/thesis --force``). ``other`` ends the message for a
+    folder that exists without ``force`` (e.g. `` or --resume to continue``).
 
     Raises:
         BadInput: one line naming the folder and, for a foreign one, a few of its entries.
@@ -628,7 +626,7 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
     if not entries:
         return path
     if not force:
-        raise BadInput(f"{path}: already exists; pass --force to overwrite")
+        raise BadInput(f"{path}: already exists; pass --force to overwrite{other}")
     made_by = tuple(made_by)
     if not set(made_by) & set(entries):
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
