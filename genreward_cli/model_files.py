@@ -18,7 +18,8 @@ from typing import Callable
 def cache_dir() -> Path:
     """Where built-in presets are materialised: ``$GENREWARD_CACHE``, default
     ``~/.cache/genreward``."""
-    return Path(os.environ.get("GENREWARD_CACHE", Path.home() / ".cache" / "genreward"))
+    default = Path.home() / ".cache" / "genreward"
+    return Path(os.environ.get("GENREWARD_CACHE", default)).expanduser()
 
 
 def cached_preset(name: str, marker: str, write: Callable[[Path], object]) -> Path:

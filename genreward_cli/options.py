@@ -7,6 +7,8 @@ imports the commands.
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from genreward_cli.ranges import range_problem
@@ -31,9 +33,34 @@ debug_option = click.option(
 )
 
 
+class UserPath(click.Path):
+    """``click.Path`` that expands a leading ``~`` or ``~user`` as the shell would. The shell
+    leaves it alone in quotes and after ``--option=``, so ``--out=~/runs/a.h5`` would otherwise
+    write to a folder named ``~`` (``os.path.expanduser``)."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            value = os.path.expanduser(value)
+        return super().convert(value, param, ctx)
+
+
+class ModelSource(click.ParamType):
+    """A model option's value: a preset name, a hub id or a local path. A path's leading ``~``
+    is expanded as by ``UserPath``; names are returned as given. ``--help`` shows TEXT."""
+
+    name = "text"
+
+    def convert(self, value, param, ctx):
+        value = click.STRING.convert(value, param, ctx)
+        return os.path.expanduser(value) if value.startswith("~") else value
+
+
+MODEL_SOURCE = ModelSource()
+
+
 def out_option(help: str = "Output artifact path.", **kwargs):
     return click.option(
-        "--out", "out", type=click.Path(dir_okay=False), required=True, help=help, **kwargs
+        "--out", "out", type=UserPath(dir_okay=False), required=True, help=help, **kwargs
     )
 
 

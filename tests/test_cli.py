@@ -191,6 +191,20 @@ def test_inspect_tree_json_video_and_frame(collected, tmp_path):
     assert result.exit_code == 2 and "must end in .mp4 or .gif" in result.stderr
 
 
+def test_a_tilde_the_shell_left_alone_is_the_home_folder(collected, tmp_path, monkeypatch):
+    """The shell does not expand `~` in quotes or after `--option=`; paths and model options
+    expand it themselves."""
+    out, _ = collected
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "eps.h5").write_bytes(out.read_bytes())
+    result = run("inspect", "~/eps.h5", "--video=~/ep.gif")
+    assert result.exit_code == 0, result.stderr
+    assert len(imageio.mimread(tmp_path / "ep.gif")) == 13
+    result = run("generate", "--model=~/no-model", "--prompt", "p", "--out", tmp_path / "g.h5")
+    assert result.exit_code == 2
+    assert f"--model {tmp_path / 'no-model'}: no such directory" in result.stderr
+
+
 def test_side_outputs_refuse_existing_files_without_force(collected, tmp_path):
     """Every figure, video and CSV a command writes besides its artifact: an existing file
     is refused without --force (exit 2, one line, before any work)."""

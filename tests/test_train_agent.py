@@ -261,6 +261,12 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     summary = json.loads(r.stdout)
     assert summary["steps"] == 35 and summary["episodes"] == 0 and summary["episode_steps"] == 40
     assert summary["mean_return_last10"] is None and summary["success_last10"] is None
+    # --steps below the step reached is refused, and the run is left as it was
+    before = {p.name: p.read_bytes() for p in (out / "config.json", out / "checkpoint.pt")}
+    r = run("train-agent", "--out", out, "--resume", "--steps", 20)
+    assert r.exit_code == 2
+    assert "--resume --steps 20: " in r.stderr and "is already at step 35" in r.stderr
+    assert {p.name: p.read_bytes() for p in (out / "config.json", out / "checkpoint.pt")} == before
 
     r = run("inspect", out / "log.h5", "--json")
     assert r.exit_code == 0, r.stderr

@@ -7,20 +7,21 @@ import click
 from genreward_cli.goal.image_encoder import DEFAULT_IMAGE_ENCODER
 from genreward_cli.goal.video_encoder import VAE_DTYPES
 from genreward_cli.options import (
-    MAX_SIDE, debug_option, device_option, emit, force_option, json_option, out_option,
-    seed_option,
+    MAX_SIDE, MODEL_SOURCE, UserPath, debug_option, device_option, emit, force_option, json_option,
+    out_option, seed_option,
 )
 
 
 @click.command("encode-goal", short_help="Encode the goal video (VAE latent) and goal frame (DINOv3).")
-@click.argument("goal_video", type=click.Path(dir_okay=False))
-@click.argument("goal_frame", type=click.Path(dir_okay=False))
+@click.argument("goal_video", type=UserPath(dir_okay=False))
+@click.argument("goal_frame", type=UserPath(dir_okay=False))
 @click.option("--episode", type=click.IntRange(min=0), default=0, show_default=True,
               help="With an `episodes` file as GOAL_VIDEO (a recorded demonstration): which one.")
-@click.option("--vae", default=None,
+@click.option("--vae", type=MODEL_SOURCE, default=None,
               help="Diffusers directory, hub id or `tiny` whose VAE encodes videos; "
                    "default: the model that generated the goal video.")
-@click.option("--image-encoder", default=DEFAULT_IMAGE_ENCODER, show_default=True,
+@click.option("--image-encoder", type=MODEL_SOURCE,
+              default=DEFAULT_IMAGE_ENCODER, show_default=True,
               help="DINOv3: transformers hub id or directory, a `timm/...` hub id, or `tiny`.")
 @click.option("--image-resolution", type=click.IntRange(min=0), default=0, show_default=True,
               help="Image-encoder input size; 0 = 224 (64 for `tiny`).")

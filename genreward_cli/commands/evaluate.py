@@ -5,23 +5,24 @@ from __future__ import annotations
 import click
 
 from genreward_cli.options import (
-    debug_option, device_option, emit, force_option, json_option, resolve_device, seed_option,
+    UserPath, debug_option, device_option, emit, force_option, json_option, resolve_device,
+    seed_option,
 )
 
 
 @click.command("evaluate")
-@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.argument("runs", nargs=-1, required=True, type=UserPath())
 @click.option("--episodes", type=click.IntRange(min=1), default=10, show_default=True,
               help="Evaluation episodes (the paper: 10).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
+@click.option("--out", type=UserPath(dir_okay=False), default=None,
               help="Output `eval` artifact (.h5); required unless --compare.")
-@click.option("--video", type=click.Path(dir_okay=False), default=None,
+@click.option("--video", type=UserPath(dir_okay=False), default=None,
               help="Write the rollouts, one after another, as mp4 or gif.")
 @click.option("--compare", is_flag=True,
               help="Compare RUNS: learning curves (mean and std across seeds) and final returns.")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", type=UserPath(dir_okay=False), default=None,
               help="With --compare: the learning-curve figure (png/pdf/svg).")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--csv", "csv_path", type=UserPath(dir_okay=False), default=None,
               help="With --compare: the table of final returns as CSV.")
 @seed_option
 @device_option

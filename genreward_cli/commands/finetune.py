@@ -6,18 +6,19 @@ import click
 
 from genreward_cli import config as cfg
 from genreward_cli.options import (
-    debug_option, device_option, emit, force_option, json_option, seed_option,
+    MODEL_SOURCE, UserPath, debug_option, device_option, emit, force_option, json_option,
+    seed_option,
 )
 from genreward_cli.video.finetune import FinetuneConfig
 from genreward_cli.video.model import DEFAULT_MODEL
 
 
 @click.command()
-@click.option("--videos", "inputs", multiple=True, required=True, type=click.Path(dir_okay=False),
+@click.option("--videos", "inputs", multiple=True, required=True, type=UserPath(dir_okay=False),
               help="`episodes` or `videos` artifact(s) with the training clips (repeatable).")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+@click.option("--model", type=MODEL_SOURCE, default=DEFAULT_MODEL, show_default=True,
               help="Base model: hub id, local diffusers directory, or `tiny`.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=UserPath(file_okay=False), required=True,
               help="Output directory: the finetuned diffusers pipeline, checkpoints/, finetune_log.h5.")
 @cfg.click_options(FinetuneConfig)
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in --out.")

@@ -8,7 +8,8 @@ import click
 from genreward_cli import config as cfg
 from genreward_cli.envs.config import CAMERAS
 from genreward_cli.options import (
-    debug_option, device_option, emit, force_option, json_option, out_option, seed_option,
+    MODEL_SOURCE, UserPath, debug_option, device_option, emit, force_option, json_option,
+    out_option, seed_option,
 )
 from genreward_cli.stages.generate import DTYPES
 from genreward_cli.video.generate import GenerateConfig
@@ -19,13 +20,13 @@ from genreward_cli.video.model import DEFAULT_MODEL, DEFAULT_T2V_MODEL
 @click.option("--prompt", default=None,
               help="Text prompt; with --task it defaults to the task's description. Alone (no "
                    "--image, no --task): text-to-video.")
-@click.option("--image", type=click.Path(dir_okay=False), default=None,
+@click.option("--image", type=UserPath(dir_okay=False), default=None,
               help="First-frame image (png/jpg) of the generation size: image-to-video.")
 @click.option("--task", default=None,
               help="Condition on this Meta-World task's rendered initial frame instead of --image.")
 @click.option("--camera", type=click.Choice(CAMERAS), default="corner", show_default=True,
               help="Camera of the --task frame.")
-@click.option("--model", default=DEFAULT_MODEL, show_default=True,
+@click.option("--model", type=MODEL_SOURCE, default=DEFAULT_MODEL, show_default=True,
               help="Image-to-video model: hub id, local diffusers directory (e.g. from "
                    "`finetune`), or `tiny`. A text-to-video model here is used for --prompt alone.")
 @click.option("--t2v-model", default=DEFAULT_T2V_MODEL, show_default=True,
@@ -39,7 +40,7 @@ from genreward_cli.video.model import DEFAULT_MODEL, DEFAULT_T2V_MODEL
               help="Encode and decode in overlapping spatial tiles (less memory; tiles on the "
                    "latent grid, blended at the seams).")
 @click.option("--vae-slicing", is_flag=True, help="Decode one video at a time (less memory).")
-@click.option("--mp4", type=click.Path(dir_okay=False), default=None,
+@click.option("--mp4", type=UserPath(dir_okay=False), default=None,
               help="Also write the video as .mp4 (or .gif).")
 @out_option("Output `goal_video` artifact (.h5).")
 @seed_option

@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 
 from genreward_cli.options import (
-    MAX_SIDE, debug_option, emit, force_option, json_option, out_option,
+    MAX_SIDE, UserPath, debug_option, emit, force_option, json_option, out_option,
 )
 
 
 @click.command("import-videos")
-@click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--prompts", type=click.Path(dir_okay=False), required=True,
+@click.argument("folder", type=UserPath(file_okay=False))
+@click.option("--prompts", type=UserPath(dir_okay=False), required=True,
               help="CSV with columns file,prompt (one row per video in FOLDER).")
 @click.option("--frames", type=click.IntRange(min=0), default=49, show_default=True,
               help="Frames per clip, uniformly sampled (49 = CogVideoX); 0 keeps all.")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import click
 
-from genreward_cli.options import (debug_option, device_option, emit, force_option, json_option,
-                                   seed_option)
+from genreward_cli.options import (
+    UserPath, debug_option, device_option, emit, force_option, json_option, seed_option,
+)
 from genreward_cli.paper_random import COGVIDEOX_RANDOM, DTYPES, RANDOM_PRESETS, CogVideoXSizes
 from genreward_cli.stages.init_model import SIZE_OPTIONS
 from genreward_cli.video.presets import PRESETS
@@ -30,7 +31,7 @@ def _size(name, help):
                    "T5-v1.1-XXL, tokenizer, DDIM scheduler), 480x720, 49 frames, random "
                    "weights; `dinov3-vits16plus-random`: DINOv3 ViT-S/16+ (transformers), "
                    "random weights.")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=UserPath(file_okay=False), required=True,
               help="Output directory (diffusers pipeline, or transformers model for DINOv3).")
 @_size("layers", "transformer blocks")
 @_size("heads", "transformer attention heads of dim 64")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from genreward_cli.options import debug_option, json_option
+from genreward_cli.options import UserPath, debug_option, json_option
 
 
 def _parse_frame(value: str) -> tuple[int, int]:
@@ -18,14 +18,14 @@ def _parse_frame(value: str) -> tuple[int, int]:
 
 
 @click.command("inspect")
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--video", type=click.Path(dir_okay=False),
+@click.argument("path", type=UserPath(dir_okay=False))
+@click.option("--video", type=UserPath(dir_okay=False),
               help="Write one episode's frames as a video (.mp4 or .gif).")
 @click.option("--episode", type=int, default=0, show_default=True,
               help="Which episode --video exports (its index among the file's episodes).")
 @click.option("--fps", type=click.IntRange(min=1), default=8, show_default=True,
               help="Frame rate of --video.")
-@click.option("--frame", nargs=2, type=(str, click.Path(dir_okay=False)), default=None,
+@click.option("--frame", nargs=2, type=(str, UserPath(dir_okay=False)), default=None,
               metavar="EPISODE:STEP OUT.png", help="Write one frame as an image.")
 @click.option("--depth", type=click.IntRange(min=0), default=5, show_default=True,
               help="How many generations of parents to follow.")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from genreward_cli.options import debug_option, device_option, emit, json_option, seed_option
+from genreward_cli.options import (
+    MODEL_SOURCE, UserPath, debug_option, device_option, emit, json_option, seed_option,
+)
 from genreward_cli.rewards.tadpole import DEFAULT_TADPOLE_MODEL
 from genreward_cli.stages.pipeline import METHODS, PRESETS
 
@@ -60,7 +62,7 @@ def substitute_and_cut_options(fn):
 @click.command("pipeline")
 @click.option("--task", default="pick-place-v3", show_default=True,
               help="Meta-World v3 task (`genreward tasks` lists all 50).")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=UserPath(file_okay=False), required=True,
               help="Pipeline directory: every stage's artifact, the agent run, the figures.")
 @click.option("--preset", type=click.Choice(tuple(PRESETS)), default="tiny", show_default=True,
               help="`tiny`: built-in models with random weights, a small agent, minutes on a "
@@ -70,10 +72,10 @@ def substitute_and_cut_options(fn):
               help="Agent env steps; default 2048 (tiny) or 1000000 (paper).")
 @click.option("--reward-mode", type=click.Choice(["dense", "sparse"]), default="dense",
               show_default=True, help="The env reward the agent adds to the generative one.")
-@click.option("--videos", type=click.Path(dir_okay=False), default=None,
+@click.option("--videos", type=UserPath(dir_okay=False), default=None,
               help="Domain videos (`videos` from import-videos, e.g. Bridge) to finetune the "
                    "video model on; default: the collected expert episodes.")
-@click.option("--video-model", default=None,
+@click.option("--video-model", type=MODEL_SOURCE, default=None,
               help="A video model to generate the goal with (a diffusers directory, e.g. from "
                    "`finetune` on Bridge videos, or a hub id) instead of finetuning one here.")
 @click.option("--methods", default="genreward", show_default=True,
@@ -83,9 +85,10 @@ def substitute_and_cut_options(fn):
 @click.option("--seeds", default=None,
               help="Comma-separated agent seeds, e.g. 0,1,2 (default: --seed). Shared stages "
                    "use --seed.")
-@click.option("--s3d-model", default=None,
+@click.option("--s3d-model", type=MODEL_SOURCE, default=None,
               help="roboclip with --preset paper: the S3D HowTo100M directory (tiny: `tiny`).")
-@click.option("--tadpole-model", default=DEFAULT_TADPOLE_MODEL, show_default=True,
+@click.option("--tadpole-model", type=MODEL_SOURCE,
+              default=DEFAULT_TADPOLE_MODEL, show_default=True,
               help="tadpole with --preset paper: the Stable Diffusion model (tiny: `tiny`).")
 @substitute_and_cut_options
 @click.option("--force", is_flag=True, help="Run every stage again, finished or not.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
-from genreward_cli.options import FINITE, FiniteFloat
+from genreward_cli.options import FINITE, MODEL_SOURCE, FiniteFloat, UserPath
 from genreward_cli.rewards import REWARDS
 from genreward_cli.rewards.accounting import ALPHA_MODES
 from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
@@ -31,9 +31,9 @@ def reward_options(fn):
                           " `tadpole`: TADPoLe, a Stable Diffusion reward every step (Luo et al.)."
                           " `diffusion-reward`: Diffusion Reward, a VQ-Diffusion entropy reward "
                           "+ RND (Huang et al.; needs --diffusion-reward-model)."),
-        click.option("--goal", type=click.Path(dir_okay=False), default=None,
+        click.option("--goal", type=UserPath(dir_okay=False), default=None,
                      help="`goal` artifact (genreward)."),
-        click.option("--fb", type=click.Path(dir_okay=False), default=None,
+        click.option("--fb", type=UserPath(dir_okay=False), default=None,
                      help="`fb` artifact (genreward)."),
         click.option("--alpha", type=FINITE, default=DEFAULT_ALPHA, show_default=True,
                      help="Weight of the video reward (eq. 10; Table A)."),
@@ -52,7 +52,8 @@ def reward_options(fn):
         click.option("--no-fb-reward", is_flag=True, help="Ablation: drop r_FB."),
         click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
                      help="OpenCLIP model for vlm-rm / clip-video, or `tiny`."),
-        click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
+        click.option("--clip-pretrained", type=MODEL_SOURCE,
+                     default=DEFAULT_CLIP_PRETRAINED, show_default=True,
                      help="OpenCLIP weights for vlm-rm / clip-video."),
         click.option("--baseline-prompt", default=DEFAULT_BASELINE_PROMPT, show_default=True,
                      help="vlm-rm: the baseline prompt b of goal-baseline regularisation, the "
@@ -62,14 +63,15 @@ def reward_options(fn):
                      help="vlm-rm: goal-baseline regularisation strength alpha in [0, 1]; 0 is "
                           "the plain CLIP cosine, 1 keeps only the goal - baseline direction "
                           "(0.5: the authors' configs)."),
-        click.option("--s3d-model", default=None,
+        click.option("--s3d-model", type=MODEL_SOURCE, default=None,
                      help="roboclip: a directory holding the S3D HowTo100M files "
                           "s3d_howto100m.pth and s3d_dict.npy (antoine77340/S3D_HowTo100M), or "
                           "`tiny`.  [required with --reward roboclip]"),
-        click.option("--roboclip-demo", type=click.Path(dir_okay=False), default=None,
+        click.option("--roboclip-demo", type=UserPath(dir_okay=False), default=None,
                      help="roboclip: a `videos` or `episodes` artifact whose first clip is the "
                           "demonstration compared with (instead of the task text)."),
-        click.option("--tadpole-model", default=DEFAULT_TADPOLE_MODEL, show_default=True,
+        click.option("--tadpole-model", type=MODEL_SOURCE,
+                     default=DEFAULT_TADPOLE_MODEL, show_default=True,
                      help="tadpole: a Stable Diffusion model (diffusers directory or hub id), or "
                           "`tiny`. The default, the authors' model, was withdrawn from the hub: "
                           "give a local copy or a mirror's directory or id."),
@@ -77,7 +79,7 @@ def reward_options(fn):
                      default=DEFAULT_NOISE_LEVEL, show_default=True,
                      help="tadpole: each episode's timestep is drawn in [n, n + 100) (500: the "
                           "authors' Meta-World runs)."),
-        click.option("--diffusion-reward-model", default=None,
+        click.option("--diffusion-reward-model", type=MODEL_SOURCE, default=None,
                      help="diffusion-reward: a model directory written by `train-video-model "
                           "--kind vqdiffusion` (it holds the per-task reward statistics), or "
                           "`tiny` (random weights, no statistics).  [required with --reward "

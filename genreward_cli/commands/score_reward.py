@@ -5,15 +5,15 @@ from __future__ import annotations
 import click
 
 from genreward_cli.options import (
-    debug_option, device_option, emit, force_option, json_option, out_option,
+    UserPath, debug_option, device_option, emit, force_option, json_option, out_option,
 )
 from genreward_cli.commands.reward_options import reward_options
 
 
 @click.command("score-reward")
-@click.argument("episodes", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("episodes", nargs=-1, required=True, type=UserPath(dir_okay=False))
 @reward_options
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", type=UserPath(dir_okay=False), default=None,
               help="Write a figure: model return against env return, expert vs random.")
 @out_option("Output `reward_score` artifact (.h5).")
 @device_option

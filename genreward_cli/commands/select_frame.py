@@ -8,12 +8,13 @@ from genreward_cli.goal.clip import (
     CLIP_CROP_HELP, CLIP_CROPS, DEFAULT_CLIP_CROP, DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED,
 )
 from genreward_cli.options import (
-    debug_option, device_option, emit, force_option, json_option, out_option,
+    MODEL_SOURCE, UserPath, debug_option, device_option, emit, force_option, json_option,
+    out_option,
 )
 
 
 @click.command("select-frame")
-@click.argument("goal_video", type=click.Path(dir_okay=False))
+@click.argument("goal_video", type=UserPath(dir_okay=False))
 @click.option("--episode", type=click.IntRange(min=0), default=0, show_default=True,
               help="With an `episodes` file as GOAL_VIDEO (a recorded demonstration): which one.")
 @click.option("--text", default=None,
@@ -21,7 +22,8 @@ from genreward_cli.options import (
                    "longer text warns, and the part read is recorded as attr `text_seen`.")
 @click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
               help="OpenCLIP architecture, or `tiny` (built-in, random weights).")
-@click.option("--clip-pretrained", default=DEFAULT_CLIP_PRETRAINED, show_default=True,
+@click.option("--clip-pretrained", type=MODEL_SOURCE,
+              default=DEFAULT_CLIP_PRETRAINED, show_default=True,
               help="OpenCLIP pretrained tag or a local checkpoint path.")
 @click.option("--clip-crop", type=click.Choice(list(CLIP_CROPS)), default=DEFAULT_CLIP_CROP,
               show_default=True, help=CLIP_CROP_HELP)
@@ -29,7 +31,7 @@ from genreward_cli.options import (
               help="How many best frames to record.")
 @click.option("--frame-index", type=click.IntRange(min=0), default=None,
               help="Use this frame as the goal instead of the CLIP argmax (scores still recorded).")
-@click.option("--plot", type=click.Path(dir_okay=False), default=None,
+@click.option("--plot", type=UserPath(dir_okay=False), default=None,
               help="Write the scores-over-frames figure (png) with thumbnails.")
 @out_option("Output `goal_frame` artifact (.h5).")
 @device_option

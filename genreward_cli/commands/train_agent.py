@@ -9,8 +9,8 @@ from genreward_cli.agent.config import PRESETS
 from genreward_cli.agent.loop import LoopConfig
 from genreward_cli.envs.config import EnvConfig
 from genreward_cli.options import (
-    POSITIVE, debug_option, device_option, emit, force_option, json_option, resolve_device,
-    seed_option,
+    POSITIVE, UserPath, debug_option, device_option, emit, force_option, json_option,
+    resolve_device, seed_option,
 )
 from genreward_cli.commands.reward_options import reward_options
 from genreward_cli.stages.train_agent import RunConfig
@@ -40,7 +40,7 @@ from genreward_cli.stages.train_agent import RunConfig
               help="Critic learning rate; default Table A's 3e-5.")
 @cfg.click_options(LoopConfig)
 @cfg.click_options(RunConfig)
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=UserPath(file_okay=False), required=True,
               help="Run directory (config.json, checkpoint.pt, log.h5, metrics.jsonl, tensorboard/).")
 @click.option("--resume", is_flag=True,
               help="Continue the run in --out from its checkpoint, with its options (a larger "

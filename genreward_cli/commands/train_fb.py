@@ -8,12 +8,13 @@ from genreward_cli import config as cfg
 from genreward_cli.fb.model import FBConfig
 from genreward_cli.fb.trainer import FBTrainConfig
 from genreward_cli.options import (
-    debug_option, device_option, emit, force_option, json_option, out_option, seed_option,
+    UserPath, debug_option, device_option, emit, force_option, json_option, out_option,
+    seed_option,
 )
 
 
 @click.command("train-fb")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("inputs", nargs=-1, required=True, type=UserPath(dir_okay=False))
 @click.option("--steps", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Updates (Table A: 1e5).")
 @cfg.click_options(FBConfig, exclude=("obs_dim", "action_dim", "discrete_actions"))

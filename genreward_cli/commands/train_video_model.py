@@ -5,13 +5,14 @@ from __future__ import annotations
 import click
 
 from genreward_cli.options import (
-    FiniteFloat, debug_option, device_option, emit, force_option, json_option, seed_option,
+    MODEL_SOURCE, FiniteFloat, UserPath, debug_option, device_option, emit, force_option,
+    json_option, seed_option,
 )
 from genreward_cli.stages.train_video_model import KINDS
 
 
 @click.command("train-video-model")
-@click.argument("videos", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("videos", nargs=-1, required=True, type=UserPath(dir_okay=False))
 @click.option("--kind", type=click.Choice(KINDS), default="vqdiffusion", show_default=True,
               help="`vqdiffusion`: Diffusion Reward's VQGAN + frame-conditioned VQ-Diffusion "
                    "(Huang et al.; TEA-Lab/diffusion_reward), for --reward diffusion-reward.")
@@ -19,7 +20,7 @@ from genreward_cli.stages.train_video_model import KINDS
               help="`paper`: the authors' Meta-World config (VQGAN 1024 codes of 8x8 tokens, "
                    "16 transformer layers of width 128, 100 steps); `tiny`: the same classes "
                    "at a small size, for tests and CPUs.")
-@click.option("--init", "init", default=None,
+@click.option("--init", "init", type=MODEL_SOURCE, default=None,
               help="Start from these weights: a model directory this command wrote, or the "
                    "authors' checkpoint (best.pth of their vqdiffusion run, --preset paper).")
 @click.option("--task", default=None,
@@ -40,7 +41,7 @@ from genreward_cli.stages.train_video_model import KINDS
               default=(9,), show_default=True,
               help="Skip steps to measure the reward statistics at (repeatable; the reward "
                    "refuses a skip step without them).")
-@click.option("--out", type=click.Path(file_okay=False), required=True,
+@click.option("--out", type=UserPath(file_okay=False), required=True,
               help="Output model directory (diffusers parts + diffusion_reward.json).")
 @seed_option
 @device_option

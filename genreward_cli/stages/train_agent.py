@@ -102,6 +102,22 @@ def load_run_config(out: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
+def checkpoint_step(out: str | Path) -> int | None:
+    """The env step of the run's last checkpoint in ``out``, from its `agent_log` (``log.h5``,
+    rewritten at each checkpoint); None when there is no log yet.
+
+    Raises:
+        BadInput: the log is not a readable `agent_log` artifact.
+    """
+    from genreward_cli import store
+
+    path = Path(out) / LOG_NAME
+    if not path.exists():
+        return None
+    with store.open_artifact(path, "agent_log") as art:
+        return int(art.attrs["steps"])
+
+
 def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
                     previous: dict | None = None, check_only: bool = False) -> Path:
     """Check or create the run directory; with ``force``, remove a previous run's files.
@@ -138,6 +154,11 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
         if changed:
             raise BadInput(f"--resume: {out} was run with other options: "
                            + ", ".join(f"{k}={a!r} (now {b!r})" for k, a, b in changed))
+        reached = checkpoint_step(out)
+        if reached is not None and config["steps"] < reached:
+            raise BadInput(f"--resume --steps {config['steps']}: the run in {out} is already at "
+                           f"step {reached}; --steps counts the run's env steps from its start, "
+                           f"so continue it with --steps above {reached}")
     elif saved.exists() or (out / CHECKPOINT_NAME).exists():
         if not force:
             raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "
