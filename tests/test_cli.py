@@ -191,6 +191,28 @@ def test_inspect_tree_json_video_and_frame(collected, tmp_path):
     assert result.exit_code == 2 and "must end in .mp4 or .gif" in result.stderr
 
 
+def test_inspect_summaries_of_the_goal_chain(tiny_chain):
+    """Each goal-chain artifact's summary is read from its file: the goal frame's index and
+    CLIP score, the goal's shapes, FB's last logged step, loss and z dimension."""
+    def summary(name):
+        r = run("inspect", tiny_chain / name, "--json")
+        assert r.exit_code == 0, r.stderr
+        return json.loads(r.stdout)["summary"]
+
+    with h5py.File(tiny_chain / "gf.h5") as h5:
+        scores = h5["scores"][()]
+    assert summary("gf.h5") == {"index": 40, "score": pytest.approx(float(scores[40])),
+                                "frames_scored": 41, "image": [64, 64, 3]}
+    with h5py.File(tiny_chain / "goal.h5") as h5:
+        shapes = {k: list(h5[k].shape) for k in ("video_latent", "frame_embedding")}
+    assert summary("goal.h5") == shapes
+    with h5py.File(tiny_chain / "fb.h5") as h5:
+        last = (int(h5["metrics/step"][-1]), float(h5["metrics/loss"][-1]))
+    fb = summary("fb.h5")
+    assert (fb["last_step"], fb["last_loss"]) == (last[0], pytest.approx(last[1]))
+    assert fb["z_dim"] == 16
+
+
 def test_a_tilde_the_shell_left_alone_is_the_home_folder(collected, tmp_path, monkeypatch):
     """The shell does not expand `~` in quotes or after `--option=`; paths and model options
     expand it themselves."""

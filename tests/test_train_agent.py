@@ -275,6 +275,10 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     assert s["note"].startswith("no episode has finished yet")
     r = run("inspect", out / "log.h5")
     assert r.exit_code == 0 and "no episode has finished yet" in r.stdout
+    r = run("inspect", out, "--json")  # the run folder: its log
+    assert r.exit_code == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["kind"] == "agent_log" and rep["folder"] == str(out) and rep["summary"] == s
 
     # the policy can be evaluated (its own episodes finish); the line notes the training's
     r = run("evaluate", out, "--episodes", 1, "--out", tmp_path / "eval.h5")

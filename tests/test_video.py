@@ -85,6 +85,48 @@ def test_generate_shape_and_seed_determinism(tiny_dir, tmp_path):
     assert len(imageio.mimread(tmp_path / "a.mp4")) == 9
 
 
+def test_inspect_goal_videos_clips_and_model_folders(tiny_dir, clips_file, tmp_path):
+    """inspect: a goal video's frame by STEP alone, summaries of `goal_video` and `videos`,
+    and a model folder's parts with parameter counts read from the weight headers."""
+    from diffusers import CogVideoXTransformer3DModel
+
+    gv = tmp_path / "gv.h5"
+    result = run("generate", "--task", "reach-v3", "--model", tiny_dir, "--frames", 9,
+                 "--steps", 2, "--out", gv)
+    assert result.exit_code == 0, result.stderr
+    result = run("inspect", gv, "--frame", "8", tmp_path / "last.png")
+    assert result.exit_code == 0, result.stderr
+    assert f"wrote {tmp_path / 'last.png'}" in result.stderr
+    with h5py.File(gv) as h5:
+        np.testing.assert_array_equal(imageio.imread(tmp_path / "last.png"), h5["frames"][8])
+    result = run("inspect", gv, "--frame", "1:8", tmp_path / "x.png")
+    assert result.exit_code == 2 and "holds one video, not episode 1" in result.stderr
+    result = run("inspect", clips_file, "--frame", "8", tmp_path / "x.png")
+    assert result.exit_code == 2 and "holds 3 videos; give --frame EPISODE:STEP" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+    summary = json.loads(run("inspect", gv, "--json").stdout)["summary"]
+    assert summary["frames"] == 9 and summary["image"] == [64, 64, 3]
+    assert summary["mode"] == "image-to-video"
+    summary = json.loads(run("inspect", clips_file, "--json").stdout)["summary"]
+    assert summary == {"clips": 3, "frames": [17, 17], "image": [64, 64, 3], "prompts": 1}
+
+    result = run("inspect", tiny_dir, "--json")
+    assert result.exit_code == 0, result.stderr
+    rep = json.loads(result.stdout)
+    assert rep["kind"] == "diffusers pipeline CogVideoXImageToVideoPipeline"
+    assert set(rep["components"]) == {"scheduler", "text_encoder", "tokenizer", "transformer", "vae"}
+    transformer = CogVideoXTransformer3DModel.from_pretrained(tiny_dir, subfolder="transformer")
+    assert rep["components"]["transformer"]["parameters"] == sum(
+        v.numel() for v in transformer.state_dict().values())
+    result = run("inspect", tiny_dir)
+    assert result.exit_code == 0 and "transformer: diffusers.CogVideoXTransformer3DModel" in result.stdout
+    result = run("inspect", tiny_dir, "--video", tmp_path / "v.mp4")
+    assert result.exit_code == 2 and "a folder, not an artifact; --video needs" in result.stderr
+    result = run("inspect", tmp_path)
+    assert result.exit_code == 2 and "a folder holding no artifact or model" in result.stderr
+
+
 def test_generate_from_image_and_bad_inputs(tiny_dir, tmp_path):
     imageio.imwrite(tmp_path / "ok.png", moving_square(0)[0])
     imageio.imwrite(tmp_path / "small.png", moving_square(0, size=32)[0])

@@ -20,12 +20,16 @@ MAX_GROUPS_SHOWN = 2
 
 
 def run(path: str | os.PathLike, *, video: str | os.PathLike | None = None, episode: int = 0,
-        fps: int = 8, frame: tuple[int, int, str | os.PathLike] | None = None, depth: int = 5,
+        fps: int = 8, frame: tuple[int | None, int, str | os.PathLike] | None = None,
+        depth: int = 5,
         expect_kind: str | None = None, force: bool = False) -> Report:
     """Inspect the artifact ``path``: the report's summary is :func:`report` (parents followed
     ``depth`` generations), its line one sentence. With ``video``, episode ``episode``'s frames
     are written as a video (.mp4 or .gif, ``fps`` frames a second); with ``frame`` (EPISODE,
-    STEP, OUT), that one frame as an image (.png, .jpg); the report then has ``exported``.
+    STEP, OUT; EPISODE None for a goal video), that one frame as an image (.png, .jpg); the
+    report then has ``exported``. A folder ``path`` shows the artifact a train-agent run or a
+    finetune holds (its log; the report then has ``folder``), or else a model folder's parts
+    (:func:`model_folder`).
 
     Raises BadInput (exit code 2) for a file that is no artifact (or not of ``expect_kind``),
     a kind without frames or an index out of range when exporting, or an existing export
@@ -33,12 +37,24 @@ def run(path: str | os.PathLike, *, video: str | os.PathLike | None = None, epis
     """
     from genreward_cli import media
 
+    path, shown_from = Path(path), None
+    if path.is_dir():  # a run or finetune folder shows its log; a model folder, its parts
+        inner = next((path / n for n in FOLDER_LOGS if (path / n).is_file()), None)
+        if inner is None:
+            if video or frame or expect_kind:
+                flag = "--video" if video else "--frame" if frame else "--kind"
+                raise BadInput(f"{path}: a folder, not an artifact; {flag} needs an artifact file")
+            rep = model_folder(path)
+            return Report(f"{path}: {rep['kind']}", rep)
+        path, shown_from = inner, str(path)
     if video:
         store.check_output(media.check_video_path(video), force, [path])
     if frame:
         store.check_output(media.check_image_path(frame[2]), force, [path])
     with store.open_artifact(path, expect_kind) as art:
         rep = report(art, depth=depth)
+        if shown_from:
+            rep["folder"] = shown_from
         if video:
             media.write_video(video, frames(art, episode), fps=fps)
             rep["exported"] = {"video": str(video)}
@@ -54,18 +70,112 @@ def run(path: str | os.PathLike, *, video: str | os.PathLike | None = None, epis
     return Report(line, rep)
 
 
+# the artifact a command's output folder holds: train-agent's log, finetune's curve
+FOLDER_LOGS = ("log.h5", "finetune_log.h5")
+
+
+def _parameters(weights: Path) -> tuple[int, list[str]]:
+    """Parameter count and dtypes of a .safetensors file, from its header alone."""
+    from safetensors import safe_open
+
+    count, dtypes = 0, set()
+    with safe_open(weights, "np") as f:
+        for key in f.keys():
+            sl = f.get_slice(key)
+            count += int(np.prod(sl.get_shape(), dtype=np.int64))
+            dtypes.add(sl.get_dtype())
+    return count, sorted(dtypes)
+
+
+def _component(folder: Path, cls: str) -> dict[str, Any]:
+    """One model part: its class, parameter count and dtypes (from its .safetensors files,
+    sharded or not), and the bytes of its files."""
+    files = [f for f in sorted(folder.rglob("*")) if f.is_file()]
+    entry: dict[str, Any] = {"class": cls, "bytes": sum(f.stat().st_size for f in files)}
+    weights = [f for f in files if f.suffix == ".safetensors"]
+    if weights:
+        counts = [_parameters(w) for w in weights]
+        entry["parameters"] = sum(c for c, _ in counts)
+        entry["dtypes"] = sorted({d for _, ds in counts for d in ds})
+    return entry
+
+
+def _config_class(config: Path) -> str:
+    """The class a diffusers or transformers config.json names."""
+    data = json.loads(config.read_text())
+    return data.get("_class_name") or ", ".join(data.get("architectures") or []) or \
+        data.get("model_type", "?")
+
+
+def model_folder(path: Path) -> dict[str, Any]:
+    """What a model folder holds, read from its configs and weight headers (no weights are
+    loaded): a diffusers pipeline (``model_index.json``: `init-model`, `finetune`), a
+    transformers model (``config.json``: `init-model --preset dinov3-...`), a Diffusion Reward
+    model (`train-video-model`), or S3D HowTo100M files. Returns a JSON-ready dict with
+    ``path``, ``kind`` (a sentence), ``components`` ({name: {class, bytes, parameters,
+    dtypes}}) and ``bytes``.
+
+    Raises:
+        BadInput: a folder holding none of these (inspect takes an artifact file, a run or
+            finetune folder, or a model folder).
+    """
+    from genreward_cli.rewards.diffusion_reward import META_NAME
+    from genreward_cli.rewards.s3d import DICT_FILE, WEIGHTS_FILE
+
+    try:
+        if (path / "model_index.json").is_file():
+            index = json.loads((path / "model_index.json").read_text())
+            kind = f"diffusers pipeline {index.get('_class_name', '?')}"
+            parts = {name: (path / name, ".".join(spec))
+                     for name, spec in index.items()
+                     if not name.startswith("_") and isinstance(spec, list) and spec[0]}
+        elif (path / META_NAME).is_file():
+            kind = "Diffusion Reward video model (train-video-model)"
+            parts = {d.name: (d, _config_class(d / "config.json")) for d in sorted(path.iterdir())
+                     if (d / "config.json").is_file()}
+        elif (path / "config.json").is_file():
+            kind = f"transformers model {_config_class(path / 'config.json')}"
+            parts = {"model": (path, _config_class(path / "config.json"))}
+        elif all((path / f).is_file() for f in (WEIGHTS_FILE, DICT_FILE)):
+            kind = "S3D HowTo100M (RoboCLIP's video-text model)"
+            parts = {"s3d": (path, "S3D")}
+        else:
+            shown = ", ".join(sorted(e.name for e in path.iterdir())[:3]) or "nothing"
+            raise BadInput(f"{path}: a folder holding no artifact or model ({shown}); inspect "
+                           "takes an artifact file, a train-agent or finetune folder, or a "
+                           "model folder")
+        components = {name: _component(folder, cls) for name, (folder, cls) in parts.items()
+                      if folder.is_dir()}
+    except (OSError, ValueError) as e:  # unreadable JSON or safetensors header
+        raise BadInput(f"{path}: cannot read the model folder: {e}") from None
+    total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return {"path": str(path), "kind": kind, "components": components, "bytes": total}
+
+
 def bad_index(art: Artifact, what: str, index: int, count: int) -> BadInput:
     """The BadInput for an index out of range: ``FILE: WHAT INDEX out of range (...)``."""
     return BadInput(f"{art.path}: {what} {index} out of range (the file has {count})")
 
 
-def frames(art: Artifact, episode: int) -> np.ndarray:
-    """The video frames of an artifact, uint8 [F,H,W,3]; ``episode`` picks one of several."""
+def frames(art: Artifact, episode: int | None) -> np.ndarray:
+    """The video frames of an artifact, uint8 [F,H,W,3]; ``episode`` picks one of several
+    (episodes, clips) and is None or 0 for a kind holding one video (`goal_video`).
+
+    Raises:
+        BadInput: a kind without frames; ``episode`` None for a kind of several, not 0 for a
+            kind of one, or out of range.
+    """
     template = art.kind.frames
     if template is None:
         raise BadInput(f"{art.path}: kind '{art.kind.name}' holds no frames to export")
+    if "<k>" not in template and episode:
+        raise BadInput(f"{art.path}: a {art.kind.name} holds one video, not episode {episode}; "
+                       "give --frame STEP OUT")
     if "<k>" in template:
         names = art.groups()
+        if episode is None:
+            raise BadInput(f"{art.path}: holds {len(names)} {art.kind.group}; give --frame "
+                           f"EPISODE:STEP OUT (e.g. 0:12)")
         if not 0 <= episode < len(names):
             raise bad_index(art, "episode", episode, len(names))
         template = template.replace("<k>", names[episode])
@@ -140,9 +250,48 @@ def _datasets(h5: h5py.Group, skip_groups: str | None) -> list[dict]:
     return items
 
 
+def _last(h5, name: str) -> float | None:
+    """The last value of a 1-D dataset ``name`` (a curve), None when it is empty."""
+    values = h5[name]
+    return float(values[-1]) if len(values) else None
+
+
+def _frames_summary(h5, names: list[str], template: str) -> dict[str, Any]:
+    """Clip count, frame counts [min, max] and the frame shape of ``template`` per group."""
+    counts = [int(h5[template.replace("<k>", k)].shape[0]) for k in names]
+    first = h5[template.replace("<k>", names[0])]
+    return {"clips": len(names), "frames": [min(counts), max(counts)],
+            "image": list(first.shape[1:])}
+
+
 def _summary(art: Artifact) -> dict[str, Any]:
-    if art.kind.name == "agent_log":
-        return _agent_log_summary(art.file)
+    h5, name = art.file, art.kind.name
+    if name == "agent_log":
+        return _agent_log_summary(h5)
+    if name == "videos":
+        names = art.groups()
+        prompts = {store.text(h5[f"videos/{k}"].attrs.get("prompt", "")) for k in names}
+        return {**_frames_summary(h5, names, "videos/<k>/frames"), "prompts": len(prompts)}
+    if name == "goal_video":
+        return {"frames": int(h5["frames"].shape[0]), "image": list(h5["frames"].shape[1:]),
+                "mode": store.text(art.attrs.get("mode", "")),
+                "prompt": store.text(art.attrs.get("prompt", ""))}
+    if name == "goal_frame":
+        index = int(art.attrs["index"])
+        return {"index": index, "score": float(h5["scores"][index]),
+                "frames_scored": int(h5["scores"].shape[0]), "image": list(h5["frame"].shape)}
+    if name == "goal":
+        return {"video_latent": list(h5["video_latent"].shape),
+                "frame_embedding": list(h5["frame_embedding"].shape)}
+    if name == "fb":
+        return {"last_step": int(h5["metrics/step"][-1]) if len(h5["metrics/step"]) else 0,
+                "last_loss": _last(h5, "metrics/loss"), "z_dim": int(h5["goal_z"].shape[0])}
+    if name == "finetune_log":
+        return {"last_step": int(h5["metrics/step"][-1]) if len(h5["metrics/step"]) else 0,
+                "last_loss": _last(h5, "metrics/loss")}
+    if name == "reward_score":
+        return {"episodes": int(h5["episode_return"].shape[0]),
+                "auc": float(art.attrs["auc"]), "spearman": float(art.attrs["spearman"])}
     if art.kind.name == "eval":
         from genreward_cli.stages.acting import NO_EPISODE, returns_summary
 
@@ -210,13 +359,25 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
 
 
 def print_report(rep: dict[str, Any]) -> None:
-    """Print a :func:`report` as a tree on stdout, its warnings on stderr."""
+    """Print a :func:`report` (or a :func:`model_folder`'s) as a tree on stdout, its warnings
+    on stderr."""
     from genreward_cli.progress import console as make_console
     from rich.tree import Tree
 
     console = make_console()
+    if "components" in rep:
+        root = Tree(f"[bold]{rep['path']}[/] ([cyan]{rep['kind']}[/], "
+                    f"{rep['bytes'] / 2**20:.1f} MiB)")
+        for name, c in rep["components"].items():
+            params = (f", {c['parameters'] / 1e6:.3g} M parameters ({', '.join(c['dtypes'])})"
+                      if "parameters" in c else "")
+            root.add(f"{name}: {c['class']}{params}, {c['bytes'] / 2**20:.1f} MiB")
+        console.print(root)
+        return
     attrs = rep["attrs"]
     root = Tree(f"[bold]{rep['path']}[/] ([cyan]{rep['kind']}[/], schema {attrs.get('schema_version')})")
+    if "folder" in rep:
+        root.add(f"the log of the folder {rep['folder']}")
     meta = root.add("provenance")
     meta.add(f"producer: {attrs.get('producer')}")
     meta.add(f"created: {attrs.get('created_at')}")
