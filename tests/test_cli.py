@@ -201,6 +201,9 @@ def test_inspect_summaries_of_the_goal_chain(tiny_chain):
 
     with h5py.File(tiny_chain / "gf.h5") as h5:
         scores = h5["scores"][()]
+        # the weights used, alike in the config and the attribute (tiny has its own)
+        assert json.loads(h5.attrs["config"])["clip_pretrained"] == h5.attrs["clip_pretrained"] \
+            == "tiny"
     assert summary("gf.h5") == {"index": 40, "score": pytest.approx(float(scores[40])),
                                 "frames_scored": 41, "image": [64, 64, 3]}
     with h5py.File(tiny_chain / "goal.h5") as h5:

@@ -77,6 +77,7 @@ def test_generate_shape_and_seed_determinism(tiny_dir, tmp_path):
             if name == "a":
                 assert art.attrs["prompt"] == "reach the goal position with the gripper"
                 assert art.attrs["task"] == "reach-v3" and art.attrs["fps"] == 8
+                assert art.attrs["seed"] == 0
                 assert art.config["steps"] == 3 and art.config["guidance"] == 6.0
                 assert art.file["condition_image"].shape == (64, 64, 3)
     assert outs["a"].shape == (9, 64, 64, 3) and outs["a"].dtype == np.uint8
@@ -132,8 +133,10 @@ def test_generate_from_image_and_bad_inputs(tiny_dir, tmp_path):
     imageio.imwrite(tmp_path / "small.png", moving_square(0, size=32)[0])
     out = tmp_path / "gv.h5"
     result = run("generate", "--prompt", "push the red square", "--image", tmp_path / "ok.png",
-                 "--model", tiny_dir, "--frames", 9, "--steps", 2, "--out", out)
+                 "--model", tiny_dir, "--frames", 9, "--steps", 2, "--seed", 5, "--out", out)
     assert result.exit_code == 0, result.stderr
+    with store.open_artifact(out, "goal_video") as art:  # the noise seed, without a task
+        assert art.attrs["seed"] == 5 and "task" not in art.attrs
     bad = [
         (["--image", tmp_path / "small.png", "--prompt", "x"],
          "condition image is 32x32, the video is 64x64"),

@@ -127,7 +127,7 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
         from genreward_cli.envs.metaworld_env import initial_frame
 
         condition = initial_frame(EnvConfig(task=task, size=height, width=width, camera=camera), seed)
-        extra = {"task": task, "seed": seed}
+        extra = {"task": task}
     elif image is not None:
         import imageio.v2 as imageio
 
@@ -168,7 +168,7 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
         h5.attrs.update(prompt=prompt, prompt_seen=seen["prompt"].seen,
                         prompt_truncated=seen["prompt"].truncated, mode=mode,
                         model=recorded_model, model_revision=fingerprint(resolve(name, option)),
-                        fps=gen.fps, **extra)
+                        fps=gen.fps, seed=seed, **extra)
         if "negative_prompt" in seen:
             h5.attrs["negative_prompt_seen"] = seen["negative_prompt"].seen
     if mp4:

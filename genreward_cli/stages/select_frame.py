@@ -51,8 +51,10 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
             raise BadInput(f"--frame-index {frame_index}: the video has {len(frames)} frames")
         index = frame_index
     clip_model = store.record_path(clip_model)  # local paths absolute, names as given
+    # the weights used, in the config as in the attribute: `tiny` ignores --clip-pretrained
+    clip_pretrained = store.record_path(scorer.pretrained)
     config = {"episode": episode, "text": text, "clip_model": clip_model,
-              "clip_pretrained": store.record_path(clip_pretrained),
+              "clip_pretrained": clip_pretrained,
               "clip_crop": clip_crop, "top_k": top_k, "frame_index": frame_index, "device": device}
     with store.write_artifact(out, "goal_frame", config=config, parents=[parent],
                               force=force) as h5:
@@ -60,7 +62,7 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
         store.array_dataset(h5, "scores", scores)
         store.array_dataset(h5, "topk", topk)
         h5.attrs.update(index=index, text=text, text_seen=text_seen, clip_model=clip_model,
-                        clip_pretrained=store.record_path(scorer.pretrained),
+                        clip_pretrained=clip_pretrained,
                         clip_crop=clip_crop)
     if plot:
         plot_scores(plot, frames, scores, index, text)

@@ -126,7 +126,9 @@ register(
             "root model": "the model that made it: hub id, local directory, `tiny` or `tiny-t2v`",
             "root model_revision": "fingerprint of the model directory (configs, weight sizes)",
             "root fps": "frame rate",
-            "root task, seed": "with `--task`: the task and env seed of the condition frame",
+            "root seed": "the seed of the generation's noise (with `--task`, also the env "
+                         "seed of the condition frame's scene)",
+            "root task": "with `--task`: the task of the condition frame",
         },
     )
 )
