@@ -48,6 +48,9 @@ def test_more_pipeline_steps_resume_the_agent_and_skip_the_rest(pipeline_run):
     r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 768, "--dry-run")
     assert r.exit_code == 0
     assert "resume  train-agent     at 512 of 768 steps" in r.stderr
+    resume = next(x.strip() for x in r.stderr.splitlines() if "genreward train-agent " in x)
+    assert "--steps 768 " in resume and resume.endswith("--out agent --resume")
+    assert "genreward collect " not in r.stderr  # a stage that is done has no command
     assert "run  evaluate        after train-agent" in r.stderr
     r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 768, "--json")
     assert r.exit_code == 0, r.stderr

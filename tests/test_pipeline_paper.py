@@ -140,6 +140,12 @@ def test_pipeline_dry_run_with_substitutes_and_their_refusal(tmp_path):
             "--clip-pretrained", "", "--image-encoder", "tiny", "--fb-steps", 5, "--dry-run")
     assert r.exit_code == 0, r.stderr
     assert r.stderr.count("no output yet") == 9
+    # each stage's command, as it would run in the pipeline's folder
+    lines = [x.strip() for x in r.stderr.splitlines()]
+    assert f"the commands run in {tmp_path / 'p'}:" in lines
+    finetune = next(x for x in lines if x.startswith("genreward finetune "))
+    assert f"--model {models} " in finetune and finetune.endswith("--out video_model --force")
+    assert "genreward evaluate --compare agent --plot curves.png --csv curves.csv --force" in lines
     r = run("pipeline", "--preset", "paper", "--out", tmp_path / "q", "--finetune-model", models,
             "--video-model", models)
     assert r.exit_code == 2 and "with --video-model there is no finetune" in r.stderr

@@ -480,10 +480,20 @@ def _has_checkpoint(stage: Stage, root: Path) -> bool:
     return (out / "checkpoint.pt").exists() or (out / "checkpoints").is_dir()
 
 
+def stage_argv(stage: Stage, mode: str) -> list[str]:
+    """The arguments of ``stage``'s `genreward` command: its own, then ``--resume`` (mode
+    `resume`) or ``--force`` (mode `run`: a stale or partial output is replaced)."""
+    return [*stage.argv, "--resume" if mode == "resume" else "--force"]
+
+
+def command(stage: Stage, mode: str) -> str:
+    """``stage``'s command line as a user would type it (in the pipeline's folder)."""
+    return shlex.join(["genreward", *stage_argv(stage, mode)])
+
+
 def run_stage(stage: Stage, root: Path, mode: str) -> float:
     """Run one stage as a `genreward` process in ``root``; return its seconds."""
-    argv = [sys.executable, "-m", "genreward_cli", *stage.argv,
-            "--resume" if mode == "resume" else "--force"]
+    argv = [sys.executable, "-m", "genreward_cli", *stage_argv(stage, mode)]
     start = time.perf_counter()
     process = subprocess.Popen(argv, cwd=root)
     try:
@@ -566,9 +576,12 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     report = []
     if dry_run:  # writes nothing, not even --out
         for stage, (mode, why) in zip(plan, plan_status(plan, root)):
-            report.append({"stage": stage.name, "action": mode, "why": why, "seconds": 0.0})
+            report.append({"stage": stage.name, "action": mode, "why": why, "seconds": 0.0,
+                           "command": None if mode == "done" else command(stage, mode)})
+        report.append({"stage": "compare", "action": "run", "why": "after the agents",
+                       "seconds": 0.0, "command": command(compare_stage(agent_runs), "run")})
         with console.capture() as text:
-            _print_plan(console, report)
+            _print_plan(console, report, root)
         return Report(_text(text), {"out": str(root), "stages": report})
     root.mkdir(parents=True, exist_ok=True)
     for stage in plan:
@@ -588,11 +601,16 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     return Report(_text(text), summary)
 
 
-def compare(root: Path, agent_runs: list[Run]) -> None:
-    """`evaluate --compare` of ``agent_runs`` in ``root``: curves.png and curves.csv."""
+def compare_stage(agent_runs: list[Run]) -> Stage:
+    """`evaluate --compare` of ``agent_runs``: curves.png and curves.csv."""
     argv = ["evaluate", "--compare", *(r.agent for r in agent_runs), "--plot", "curves.png",
             "--csv", "curves.csv"]
-    run_stage(Stage(argv[0], argv, "", ""), root, "run")
+    return Stage(argv[0], argv, "", "")
+
+
+def compare(root: Path, agent_runs: list[Run]) -> None:
+    """Run :func:`compare_stage` in ``root``."""
+    run_stage(compare_stage(agent_runs), root, "run")
 
 
 def _text(capture) -> str:
@@ -602,10 +620,16 @@ def _text(capture) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-def _print_plan(console, report: list[dict]) -> None:
+def _print_plan(console, report: list[dict], root: Path) -> None:
+    """Each stage's action and why, and under it the command that would run (in ``root``)."""
     width = max([15] + [len(row["stage"]) + 1 for row in report])
+    console.print(f"the commands run in {root}:", highlight=False)
     for row in report:
-        console.print(f"{row['action']:>7}  {row['stage']:<{width}} {row['why']}")
+        console.print(f"{row['action']:>7}  {row['stage']:<{width}} {row['why']}",
+                      highlight=False)
+        if row["command"]:
+            console.print(f"           {row['command']}", highlight=False, markup=False,
+                          soft_wrap=True)
 
 
 def _print_report(console, root: Path, plan: list[Stage], summary: dict, title: str) -> None:
