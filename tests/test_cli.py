@@ -167,6 +167,18 @@ def test_failure_while_running_exits_1_with_one_line(tmp_path, monkeypatch):
     assert isinstance(result.exception, RuntimeError)  # the traceback is shown
 
 
+def test_collect_warns_when_sparse_episodes_end_before_the_first_reward(tmp_path):
+    out = tmp_path / "short.h5"
+    with pytest.warns(UserWarning, match=r"episodes of 5 steps end before the first sparse "
+                                          r"reward \(every 64 steps\)"):
+        result = run("collect", "--task", "reach-v3", "--policy", "random", "--episodes", 1,
+                     "--max-steps", 5, "--reward-mode", "sparse", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    with h5py.File(out) as h5:
+        assert not h5["episodes/000000/reward"][()].any()
+        assert h5["episodes/000000/env_reward"][()].all()
+
+
 def test_inspect_tree_json_video_and_frame(collected, tmp_path):
     out, _ = collected
     result = run("inspect", out)

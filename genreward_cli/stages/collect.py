@@ -27,6 +27,12 @@ def run(env_config: EnvConfig, *, policy: str = "random", episodes: int = 10, wo
 
     check_task(env_config.task)
     store.check_output(out, force)
+    if env_config.reward_mode == "sparse" and env_config.max_steps < env_config.sparse_interval:
+        import warnings
+
+        warnings.warn(f"--reward-mode sparse: episodes of {env_config.max_steps} steps end "
+                      f"before the first sparse reward (every {env_config.sparse_interval} "
+                      "steps), so every `reward` is 0; `env_reward` keeps the dense one")
     config = cfg.to_json(env_config, policy=policy, episodes=episodes, workers=workers, seed=seed)
     prompt = describe(env_config.task)
 
