@@ -126,6 +126,13 @@ def test_inspect_goal_videos_clips_and_model_folders(tiny_dir, clips_file, tmp_p
     assert result.exit_code == 2 and "a folder, not an artifact; --video needs" in result.stderr
     result = run("inspect", tmp_path)
     assert result.exit_code == 2 and "a folder holding no artifact or model" in result.stderr
+    broken = tmp_path / "broken"  # a truncated download: one line, exit 2
+    (broken / "vae").mkdir(parents=True)
+    (broken / "model_index.json").write_text('{"vae": ["diffusers", "AutoencoderKLCogVideoX"]}')
+    (broken / "vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"\x00" * 7)
+    result = run("inspect", broken)
+    assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "cannot read the model folder: diffusion_pytorch_model.safetensors" in result.stderr
 
 
 def test_generate_from_image_and_bad_inputs(tiny_dir, tmp_path):

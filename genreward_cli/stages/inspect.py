@@ -75,15 +75,21 @@ FOLDER_LOGS = ("log.h5", "finetune_log.h5")
 
 
 def _parameters(weights: Path) -> tuple[int, list[str]]:
-    """Parameter count and dtypes of a .safetensors file, from its header alone."""
+    """Parameter count and dtypes of a .safetensors file, from its header alone. Raises
+    ValueError for a file that is not one."""
     from safetensors import safe_open
 
+    from safetensors import SafetensorError
+
     count, dtypes = 0, set()
-    with safe_open(weights, "np") as f:
-        for key in f.keys():
-            sl = f.get_slice(key)
-            count += int(np.prod(sl.get_shape(), dtype=np.int64))
-            dtypes.add(sl.get_dtype())
+    try:
+        with safe_open(weights, "np") as f:
+            for key in f.keys():
+                sl = f.get_slice(key)
+                count += int(np.prod(sl.get_shape(), dtype=np.int64))
+                dtypes.add(sl.get_dtype())
+    except SafetensorError as e:
+        raise ValueError(f"{weights.name}: {e}") from None
     return count, sorted(dtypes)
 
 
