@@ -10,13 +10,13 @@ from genreward_cli import store
 from genreward_cli.cli import cli
 
 
-def fake_run(path, seed, max_steps, episodes, reward="env", evals=None):
+def fake_run(path, seed, max_steps, episodes, reward="env", evals=None, offset=0.0):
     """A run directory whose log.h5 has ``episodes`` finished episodes, with returns
-    0, 1, ... plus ``seed``; and, with ``evals`` (a return), an evaluation of 2 episodes
-    after each episode, all of that return."""
+    0, 1, ... plus ``seed`` and ``offset``; and, with ``evals`` (a return), an evaluation of
+    2 episodes after each episode, all of that return."""
     path.mkdir(parents=True)
     steps = max_steps * np.arange(1, episodes + 1, dtype=np.int64)
-    returns = np.arange(episodes, dtype=np.float32) + seed
+    returns = np.arange(episodes, dtype=np.float32) + seed + offset
     n = episodes if evals is not None else 0
     config = {"reward": reward, "reward_mode": "dense", "seed": seed, "max_steps": max_steps}
     with store.write_artifact(path / "log.h5", "agent_log", config=config) as h5:
@@ -60,12 +60,15 @@ def test_a_run_without_episodes_hides_no_other(tmp_path):
 
 
 def test_runs_with_the_same_seed_count_as_one_seed(tmp_path):
-    a, b = fake_run(tmp_path / "a", 0, 40, 2), fake_run(tmp_path / "b", 0, 40, 2)
+    """Final returns 1 and 5 (seed 0, twice) and 2 (seed 1): seed 0 counts once, as 3, so
+    the mean across seeds is 2.5 and the std 0.5 (not 2.67 and 1.70 over the three runs)."""
+    a, b = fake_run(tmp_path / "a", 0, 40, 2), fake_run(tmp_path / "b", 0, 40, 2, offset=4)
     c = fake_run(tmp_path / "c", 1, 40, 2)
     with pytest.warns(UserWarning, match=f"runs {a}, {b} share seed 0; counted as 2 seed"):
         rows, _ = compare(a, b, c)
     row, = rows
     assert row["seeds"] == 2 and row["runs"] == 3
+    assert row["return_mean"] == pytest.approx(2.5) and row["return_std"] == pytest.approx(0.5)
 
 
 def test_evaluations_are_not_averaged_with_training_episodes(tmp_path):

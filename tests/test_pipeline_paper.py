@@ -137,8 +137,12 @@ def test_pipeline_dry_run_with_substitutes_and_their_refusal(tmp_path):
     models = tmp_path / "cog"
     models.mkdir()
     r = run("pipeline", "--preset", "paper", "--out", tmp_path / "p", "--finetune-model", models,
-            "--clip-pretrained", "", "--image-encoder", "tiny", "--fb-steps", 5, "--dry-run")
+            "--clip-pretrained", "", "--image-encoder", "tiny", "--fb-steps", 5, "--dry-run",
+            "--json")
     assert r.exit_code == 0, r.stderr
+    plan = json.loads(r.stdout)  # --json: the plan for scripts on stdout, the table on stderr
+    assert [s["action"] for s in plan["stages"]] == ["run"] * 10
+    assert plan["stages"][-1]["command"].startswith("genreward evaluate --compare agent ")
     assert r.stderr.count("no output yet") == 9
     # each stage's command, as it would run in the pipeline's folder
     lines = [x.strip() for x in r.stderr.splitlines()]

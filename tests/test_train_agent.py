@@ -240,6 +240,15 @@ def test_train_agent_bad_inputs(files, tmp_path):
         assert not (tmp_path / "run").exists(), args
     r = run("train-agent", "--out", tmp_path / "none", "--resume")
     assert r.exit_code == 2 and "no run to continue" in r.stderr
+    own = tmp_path / "own"  # a folder of the user's: no run is written into it, nor emptied
+    own.mkdir()
+    (own / "notes.txt").write_text("important")
+    for force in ([], ["--force"]):
+        r = run("train-agent", "--task", "reach-v3", "--preset", "tiny", "--reward", "env",
+                "--out", own, *force)
+        assert r.exit_code == 2 and f"--out {own}: a folder holding notes.txt, not a run" \
+            in r.stderr, (force, r.stderr)
+        assert [p.name for p in own.iterdir()] == ["notes.txt"]
     r = run("evaluate", d / "expert.h5", "--out", tmp_path / "e.h5")
     assert r.exit_code == 2 and "expected 'agent_log'" in r.stderr
 
@@ -267,6 +276,23 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert "--resume --steps 20: " in r.stderr and "is already at step 35" in r.stderr
     assert {p.name: p.read_bytes() for p in (out / "config.json", out / "checkpoint.pt")} == before
+    # SIGTERM mid-run: the one line says where the run stands and how to go on
+    from genreward_cli.cli import Terminated
+    from genreward_cli.stages import acting
+
+    def terminated(*args, **kwargs):
+        raise Terminated()
+
+    with monkeypatch.context() as m:
+        m.setattr(acting, "train", terminated)
+        r = run("train-agent", "--out", out, "--resume", "--steps", 50)
+        assert r.exit_code == 143
+        assert r.stderr.strip().endswith(f"the run in {out} stays at its last checkpoint "
+                                         "(step 35): rerun with --resume to continue")
+        r = run("train-agent", *short, "--steps", 30, "--out", tmp_path / "fresh")
+        assert r.exit_code == 143
+        assert r.stderr.strip().endswith(f"no checkpoint yet in {tmp_path / 'fresh'}: rerun "
+                                         "with --force to start over")
 
     r = run("inspect", out / "log.h5", "--json")
     assert r.exit_code == 0, r.stderr
@@ -312,7 +338,7 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "status", lambda stage, root: ("done", "up to date"))
 
     def run_in_process(stage, root, mode):  # `evaluate --compare agent`, in this process
-        r = run(*stage.argv, "--resume" if mode == "resume" else "--force")  # as run_stage
+        r = run(*pipeline.stage_argv(stage, mode))  # as run_stage
         assert r.exit_code == 0, r.stderr
         return 0.0
 

@@ -136,4 +136,6 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
                        videos=videos, video_model=video_model, methods=methods, seeds=seeds,
                        seed=seed, models=models, cuts=cuts, device=device, force=force,
                        dry_run=dry_run)
-    emit(report, as_json and not dry_run)  # a dry run shows its plan, --json or not
+    if dry_run and as_json:  # the plan on stderr as always, its summary on stdout
+        emit(report, False)
+    emit(report, as_json)

@@ -268,10 +268,24 @@ def read_run(path: str | Path) -> RunCurve:
                         None if episode_steps is None else int(episode_steps), training)
 
 
+def _seed_mean_shares(runs: list[RunCurve]) -> dict[str, float]:
+    """Each reward component's share, averaged over the runs of each seed, then over the
+    seeds that logged it."""
+    out = {}
+    for name in sorted({n for r in runs for n in r.shares}):
+        by_seed: dict[int, list[float]] = {}
+        for r in runs:
+            if name in r.shares:
+                by_seed.setdefault(r.seed, []).append(r.shares[name])
+        out[name] = float(np.mean([np.mean(v) for v in by_seed.values()]))
+    return out
+
+
 def aggregate(curves: list[RunCurve]) -> list[dict]:
-    """Group runs by (task, mode, method, episode length); mean and std across the runs on
-    the steps all share, and each reward component's mean share of the learned-from return
-    (``shares``). ``seeds`` counts distinct seeds (a warning names runs that share one).
+    """Group runs by (task, mode, method, episode length); mean and std across distinct seeds
+    on the steps all runs share (runs that share a seed are averaged into one first, and a
+    warning names them), and each reward component's mean share of the learned-from return
+    (``shares``, averaged the same way). ``seeds`` counts distinct seeds.
     Runs without a point yet (no finished episode or evaluation) form their own group, with
     empty curves and None as its final figures, so they neither hide nor are hidden by the
     others."""
@@ -301,18 +315,24 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
             pick = [np.searchsorted(r.steps, common) for r in runs]
             values = np.stack([r.returns[i] for r, i in zip(runs, pick)])
             succ = np.stack([r.success[i] for r, i in zip(runs, pick)])
-        # the last point across the runs (None without one: no finished episode or evaluation)
-        final = returns_summary(*((values[:, -1], succ[:, -1]) if values.shape[1] else ([], [])))
         seeds: dict[int, list[str]] = {}
         for r in runs:
             seeds.setdefault(r.seed, []).append(r.path)
+        # one row per distinct seed (the mean of runs that share it), so that a seed run
+        # twice is not weighed double in the mean and std across seeds
+        rows = [[i for i, r in enumerate(runs) if r.seed == s] for s in seeds]
+        values = np.stack([values[i].mean(0) for i in rows])
+        succ = np.stack([succ[i].mean(0) for i in rows])
+        # the last point across the seeds (None without one: no finished episode or evaluation)
+        final = returns_summary(*((values[:, -1], succ[:, -1]) if values.shape[1] else ([], [])))
         shared = {s: paths for s, paths in seeds.items() if len(paths) > 1}
         if shared:
             length = f", {episode_steps}-step episodes" if episode_steps is not None else ""
             warnings.warn(f"{method} on {task} ({mode}{length}): "
                           + "; ".join(f"runs {', '.join(paths)} share seed {s}"
                                       for s, paths in sorted(shared.items()))
-                          + f"; counted as {len(seeds)} seed(s) in {len(runs)} runs",
+                          + f"; counted as {len(seeds)} seed(s) in {len(runs)} runs (the runs "
+                          "of one seed averaged first)",
                           stacklevel=2)
         out.append({"task": task, "mode": mode, "method": method, "episode_steps": episode_steps,
                     "seeds": len(seeds), "steps": common, "mean": values.mean(0),
@@ -320,8 +340,7 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
                     "final_mean": final["mean"], "final_std": final["std"],
                     "final_success": final["success_rate"],
                     "source": runs[0].source, "runs": [r.path for r in runs],
-                    "shares": {n: float(np.mean([r.shares[n] for r in runs if n in r.shares]))
-                               for n in sorted({n for r in runs for n in r.shares})}})
+                    "shares": _seed_mean_shares(runs)})
     return out
 
 

@@ -127,8 +127,9 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
     written or removed.
 
     Raises:
-        BadInput: ``out`` is a file, holds a run (without ``resume`` or ``force``), has no
-            checkpoint to resume, or was run with other options.
+        BadInput: ``out`` is a file, holds a run (without ``resume`` or ``force``), is a
+            non-empty folder holding none of a run's files (with or without ``force``), has
+            no checkpoint to resume, or was run with other options.
     """
     out = Path(out)
     saved = out / CONFIG_NAME
@@ -159,6 +160,13 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
             raise BadInput(f"--resume --steps {config['steps']}: the run in {out} is already at "
                            f"step {reached}; --steps counts the run's env steps from its start, "
                            f"so continue it with --steps above {reached}")
+    elif out.is_dir() and not set(RUN_FILES) & {e.name for e in out.iterdir()} \
+            and any(out.iterdir()):
+        # a folder of the user's own: neither written into nor, with --force, emptied
+        shown = sorted(e.name for e in out.iterdir())
+        raise BadInput(f"--out {out}: a folder holding {', '.join(shown[:3])}"
+                       f"{', ...' if len(shown) > 3 else ''}, not a run; a run goes into a new "
+                       "or empty folder: choose another --out")
     elif saved.exists() or (out / CHECKPOINT_NAME).exists():
         if not force:
             raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "
@@ -570,10 +578,18 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                 "accounting": accounting.state_dict(),
                 "cost": (reward_model.cost.calls, reward_model.cost.seconds)})
             write_log(loop_state.step)
+            saved_at["step"] = loop_state.step
 
-        state = acting.train(env, agent, trainer, replay, loop_config, seed=seed,
-                             rewarder=rewarder, on_episode=on_episode, on_update=on_update,
-                             state=state, on_checkpoint=on_checkpoint, on_step=on_step)
+        saved_at = {"step": state.step if state else None}
+        try:
+            state = acting.train(env, agent, trainer, replay, loop_config, seed=seed,
+                                 rewarder=rewarder, on_episode=on_episode, on_update=on_update,
+                                 state=state, on_checkpoint=on_checkpoint, on_step=on_step)
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the run keeps its last checkpoint
+            e.note = (f"the run in {out} stays at its last checkpoint (step {saved_at['step']}): "
+                      "rerun with --resume to continue" if saved_at["step"] is not None else
+                      f"no checkpoint yet in {out}: rerun with --force to start over")
+            raise
         flush()
     checkpoint(state)
     logger.close()

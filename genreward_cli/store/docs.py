@@ -9,6 +9,11 @@ from genreward_cli.store.schema import COMPRESSION, KINDS, ROOT_ATTRS
 # --------------------------------------------------------------------------- docs
 
 
+def _cell(text: object) -> str:
+    """A table cell's text: a ``|`` inside it (``sum |w c|``) would end the cell."""
+    return str(text).replace("|", "\\|")
+
+
 def markdown() -> str:
     """docs/artifacts.md, generated from the schema above."""
     lines = [
@@ -26,7 +31,7 @@ def markdown() -> str:
         "| attr | meaning |",
         "|---|---|",
     ]
-    lines += [f"| `{k}` | {v} |" for k, v in ROOT_ATTRS.items()]
+    lines += [f"| `{_cell(k)}` | {_cell(v)} |" for k, v in ROOT_ATTRS.items()]
     lines += [
         "",
         "Shapes: a name (`T`, `H`) is bound by its first use inside one group and must agree",
@@ -41,10 +46,11 @@ def markdown() -> str:
             doc = d.doc + (" (finite)" if d.finite else "")
             if d.bounds:
                 doc += f" (within [{d.bounds[0]:g}, {d.bounds[1]:g}], checked)"
-            lines.append(f"| `{d.path}` | {d.dtype} | {shape} | {doc} |")
+            lines.append(f"| `{_cell(d.path)}` | {d.dtype} | {shape} | {_cell(doc)} |")
         if kind.attrs:
-            lines += ["", "| attr (where, name) | meaning |", "|---|---|"]
-            lines += [f"| `{k}` | {v} |" for k, v in kind.attrs.items()]
+            lines += ["", "| attr (where, name), or datasets named per component or entry "
+                      "| meaning |", "|---|---|"]
+            lines += [f"| `{_cell(k)}` | {_cell(v)} |" for k, v in kind.attrs.items()]
     return "\n".join(lines) + "\n"
 
 

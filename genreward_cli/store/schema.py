@@ -83,6 +83,7 @@ register(
             "episodes/<k> prompt": "the task description (CLIP text, generation prompt)",
             "episodes/<k> policy": "`random`, `expert` or the agent that acted",
             "root task": "Meta-World task name",
+            "root prompt": "the task description (as on each episode)",
         },
     )
 )
@@ -187,6 +188,7 @@ register(
             Dataset("metrics/loss", "float32", ("N",), "total loss", True),
             Dataset("metrics/fb", "float32", ("N",), "FB objective (eq. 8 or standard)", True),
             Dataset("metrics/ortho", "float32", ("N",), "orthonormality loss", True),
+            Dataset("metrics/actor", "float32", ("N",), "actor loss (0 without an actor)", True),
             Dataset("goal_embedding", "float32", ("D",), "psi(I*), from the goal file", True),
             Dataset("goal_z", "float32", ("Z",), "z* = B(psi(I*))", True),
         ),
@@ -196,7 +198,9 @@ register(
             "root image_encoder": "JSON ImageEncoderConfig of the state space",
             "root frame_size": "JSON [H, W] of the training frames (online rewards render states at it)",
             "weights/<module>/<param>": "forward_net, backward_net, actor parameters",
-            "cache/embeddings/<k>": "float32 [T+1, D] embeddings of each training episode",
+            "cache/embeddings/<k>": "float32 [T+1, D] embeddings of each training episode, "
+                                    "numbered over the `episodes` inputs in command-line order, "
+                                    "each file's episodes in order",
         },
     )
 )
@@ -273,6 +277,7 @@ register(
             "root task, reward": "the Meta-World task and the reward model",
             "root env_config, agent_config, behavior_config, loop_config": "JSON configs",
             "root steps, updates": "env steps and updates done",
+            "root action_dim": "the action size the agent was built for (4)",
             "root cost": "JSON: the reward model's calls, seconds, ms per call and per env step",
         },
     )
