@@ -77,9 +77,7 @@ FOLDER_LOGS = ("log.h5", "finetune_log.h5")
 def _parameters(weights: Path) -> tuple[int, list[str]]:
     """Parameter count and dtypes of a .safetensors file, from its header alone. Raises
     ValueError for a file that is not one."""
-    from safetensors import safe_open
-
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError, safe_open
 
     count, dtypes = 0, set()
     try:
