@@ -226,10 +226,15 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
     env_returns = np.asarray([ep.env_reward.sum() for ep in dense])
     text = describe(task)
     rows = []
+    h, w = dense[0].image.shape[1:3]
+    side = 2 * round(125 * h / 480)  # the authors' 250 of 480 rows, even for S3D's stem
+    crop = (side, side)
     for arm in arm_list:
         if only:  # just these baselines, added to an earlier run's rows
             build = {"diffusion-reward": lambda: diffusion_reward_model(d, task, arm),
-                     "tadpole": lambda: TADPoLeReward("tiny", text)}
+                     "tadpole": lambda: TADPoLeReward("tiny", text),
+                     "roboclip": lambda: RoboCLIPReward(load_s3d(arm["s3d"], "cpu"), text,
+                                                        crop=crop, render_size=(h, w))}
             unknown = set(only) - set(build)
             if unknown:
                 raise SystemExit(f"--only: {', '.join(sorted(unknown))}: choose from "
@@ -254,9 +259,6 @@ def run_task(root: Path, task: str, arm_list, episodes: int, max_steps: int, che
             if check and goal == "oracle":
                 check_against_score_reward(d, g, fb, rows[-6])
         scorer = FrameScorer(arm["clip"], "" if arm["clip"] != "tiny" else None)
-        h, w = dense[0].image.shape[1:3]
-        side = 2 * round(125 * h / 480)  # the authors' 250 of 480 rows, even for S3D's stem
-        crop = (side, side)
         models = [("vlm-rm", VLMReward(scorer, text)), ("clip-video", CLIPVideoReward(scorer, text)),
                   ("roboclip", RoboCLIPReward(load_s3d(arm["s3d"], "cpu"), text, crop=crop,
                                               render_size=(h, w)))]
@@ -320,8 +322,9 @@ def main():
     p.add_argument("--episodes", type=int, default=8, help="expert and random episodes each")
     p.add_argument("--max-steps", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    p.add_argument("--only", default="", help="only these baselines (diffusion-reward, tadpole), "
-                                              "their rows added to an earlier run's")
+    p.add_argument("--only", default="",
+                   help="only these baselines (diffusion-reward, tadpole, roboclip), their rows "
+                        "added to an earlier run's")
     p.add_argument("--skip", default="", help="baselines to leave out, e.g. diffusion-reward")
     a = p.parse_args()
     SKIP.update(x for x in a.skip.split(",") if x)

@@ -118,6 +118,21 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
     r = run("score-reward", tmp_path / "small.h5", "--goal", d / "goal.h5", "--fb", d / "fb.h5",
             "--reward-interval", 10, "--out", tmp_path / "bad.h5")
     assert r.exit_code == 2 and "frames are 48x48, the goal was encoded at 64x64" in r.stderr
+    # episodes of another task: not with this goal or demonstration, nor mixed with these
+    assert run("collect", "--task", "pick-place-v3", "--max-steps", 20, "--episodes", 1,
+               "--out", tmp_path / "other.h5").exit_code == 0
+    for args, message in [
+        ([tmp_path / "other.h5", "--goal", d / "goal.h5", "--fb", d / "fb.h5"],
+         "a goal for reach-v3, not for the episodes' task pick-place-v3"),
+        ([d / "expert.h5", tmp_path / "other.h5", "--reward", "env"],
+         f"episodes of several tasks: {d / 'expert.h5'} (reach-v3), {tmp_path / 'other.h5'} "
+         "(pick-place-v3); score one task at a time"),
+        ([d / "expert.h5", "--reward", "roboclip", "--s3d-model", "tiny", "--roboclip-demo",
+          tmp_path / "other.h5"], "a demonstration of pick-place-v3, not of the episodes' task "
+                                  "reach-v3"),
+    ]:
+        r = run("score-reward", *args, "--out", tmp_path / "bad.h5")
+        assert r.exit_code == 2 and message in r.stderr, (args, r.stderr)
     assert not (tmp_path / "bad.h5").exists()
 
 

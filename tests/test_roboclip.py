@@ -49,6 +49,17 @@ def test_published_size_has_the_published_parameter_counts_and_key_layout():
     assert s3d.config_from_published(published) == s3d.S3DConfig()
 
 
+def test_tiny_video_embedding_depends_on_the_video():
+    """The tiny preset's BatchNorm statistics are calibrated: its video embedding differs
+    between videos (uncalibrated, 20 random layers shrank every video to the same one)."""
+    model = s3d.build_tiny()
+    videos = torch.rand(2, 3, 8, 64, 64, generator=torch.Generator().manual_seed(0)) * 255
+    a, b = model.encode_video(videos)
+    blank = model.encode_video(torch.zeros(1, 3, 8, 64, 64))[0]
+    assert torch.linalg.norm(a - b) > 0.1 * torch.linalg.norm(a)
+    assert torch.linalg.norm(a - blank) > 0.1 * torch.linalg.norm(a)
+
+
 def test_converter_round_trips_a_random_model(tmp_path):
     torch.manual_seed(1)
     original = s3d.build_tiny(seed=5)

@@ -12,11 +12,13 @@ REWARD_OPTIONS += ("diffusion_reward_model", "diffusion_reward_task", "diffusion
 
 
 def build_reward(options: dict, text: str, device: str, *, task: str | None = None,
-                 camera: str | None = None):
+                 camera: str | None = None, task_from: str = "--task"):
     """The reward model the options name, and the artifacts it read (for provenance).
 
-    ``text`` is the task description (the CLIP baselines' prompt); with ``task``, a goal
-    made for another task is refused (with ``camera``, one seen from another camera).
+    ``text`` is the task description (the CLIP baselines' prompt); with ``task``, a goal, a
+    RoboCLIP demonstration or a Diffusion Reward task of another task is refused (with
+    ``camera``, a goal seen from another camera); ``task_from`` names where ``task`` came
+    from in those messages (`--task`, `the episodes' task`).
     ``vlm-rm`` also reads ``baseline_prompt`` and ``baseline_strength`` (``VLMReward``);
     ``roboclip`` reads ``s3d_model`` and ``roboclip_demo`` (``RoboCLIPReward``)."""
     from genreward_cli import store
@@ -35,9 +37,9 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
         return TADPoLeReward(options["tadpole_model"], text, options["tadpole_noise_level"],
                              device=device), []
     if reward == "roboclip":
-        return _roboclip(options, text, device)
+        return _roboclip(options, text, device, task, task_from)
     if reward == "diffusion-reward":
-        return _diffusion_reward(options, text, device, task), []
+        return _diffusion_reward(options, text, device, task, task_from), []
     if reward in ("vlm-rm", "clip-video"):
         from genreward_cli.goal.clip import FrameScorer
         from genreward_cli.rewards.baselines import CLIPVideoReward, VLMReward
@@ -56,7 +58,7 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     try:
         goal_task = goal_art.attrs.get("task")
         if task is not None and goal_task is not None and str(goal_task) != task:
-            raise BadInput(f"{options['goal']}: a goal for {goal_task}, not for --task {task}")
+            raise BadInput(f"{options['goal']}: a goal for {goal_task}, not for {task_from} {task}")
         goal_camera = goal_art.attrs.get("camera")
         if camera is not None and goal_camera is not None and str(goal_camera) != camera:
             raise BadInput(f"{options['goal']}: a goal seen from camera {goal_camera}, not "
@@ -75,8 +77,10 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
             a.close()
 
 
-def _roboclip(options: dict, text: str, device: str):
-    """``RoboCLIPReward`` from --s3d-model and --roboclip-demo, and the demo's reference."""
+def _roboclip(options: dict, text: str, device: str, task: str | None = None,
+              task_from: str = "--task"):
+    """``RoboCLIPReward`` from --s3d-model and --roboclip-demo, and the demo's reference; a
+    demo that records another task than ``task`` is refused."""
     from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.rewards.roboclip import RoboCLIPReward
@@ -91,13 +95,18 @@ def _roboclip(options: dict, text: str, device: str):
     from genreward_cli.video.clips import read_clips
 
     with store.open_artifact(options["roboclip_demo"], ("videos", "episodes")) as art:
+        demo_task = art.attrs.get("task")  # episodes record theirs; imported videos do not
+        if task is not None and demo_task is not None and str(demo_task) != task:
+            raise BadInput(f"--roboclip-demo {options['roboclip_demo']}: a demonstration of "
+                           f"{demo_task}, not of {task_from} {task}")
         clips, ref = read_clips(art), art.ref()
     if not clips:
         raise BadInput(f"--roboclip-demo {options['roboclip_demo']}: holds no clip")
     return RoboCLIPReward(model, text, clips[0].frames), [ref]
 
 
-def _diffusion_reward(options: dict, text: str, device: str, task: str | None):
+def _diffusion_reward(options: dict, text: str, device: str, task: str | None,
+                      task_from: str = "--task"):
     """``DiffusionReward`` from the --diffusion-reward-* options; the task is
     --diffusion-reward-task, else ``task`` (train-agent's), else the task described by
     ``text`` (score-reward's episodes' prompt)."""
@@ -110,7 +119,7 @@ def _diffusion_reward(options: dict, text: str, device: str, task: str | None):
                        "written by `train-video-model --kind vqdiffusion`, or `tiny`")
     chosen = options.get("diffusion_reward_task")
     if chosen and task and chosen != task:
-        raise BadInput(f"--diffusion-reward-task {chosen}: differs from --task {task}")
+        raise BadInput(f"--diffusion-reward-task {chosen}: differs from {task_from} {task}")
     chosen = chosen or task or next((t for t, d in TASKS.items() if d == text), None)
     if chosen is None:
         raise BadInput("--reward diffusion-reward: cannot tell the episodes' task from their "

@@ -432,11 +432,23 @@ def tiny_words() -> tuple:
 
 
 def build_tiny(seed: int = 0) -> S3DMilNCE:
-    """The ``tiny`` architecture (``TINY_CONFIG``, ``tiny_words``) with random weights."""
+    """The ``tiny`` architecture (``TINY_CONFIG``, ``tiny_words``) with random weights, and
+    its BatchNorm statistics measured on random pixel videos (values 0..255, as RoboCLIP feeds
+    them): with the initial statistics (mean 0, variance 1) every random convolution shrinks
+    the activations, and after 20 layers the embedding no longer depends on the video."""
     words = tiny_words()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = S3DMilNCE(replace(TINY_CONFIG, vocab_rows=len(words) + 1), words)
+        norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm3d)]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batch
+        model.train()
+        with torch.no_grad():
+            model.video(torch.rand(4, 3, 8, 64, 64) * 255)
+        for m in norms:
+            m.momentum = 0.1  # BatchNorm3d's default, as the authors' modules have it
     return model.eval().requires_grad_(False)
 
 
@@ -445,7 +457,8 @@ def tiny_preset() -> Path:
     from genreward_cli import __version__
     from genreward_cli.model_files import cached_preset
 
-    return cached_preset(f"tiny-s3d-{__version__}", WEIGHTS_FILE,
+    # r1: BatchNorm statistics calibrated (the embedding of r0 did not depend on the video)
+    return cached_preset(f"tiny-s3d-{__version__}-r1", WEIGHTS_FILE,
                          lambda d: save_s3d(build_tiny(), d))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from genreward_cli import store
+from genreward_cli.errors import BadInput
 from genreward_cli.stages import Report
 
 # the reward options that name files or folders it reads
@@ -72,9 +73,16 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
     try:
         for path in episodes:
             arts.append(store.open_artifact(path, "episodes"))
-        arts = [a for a in arts if a.kind.name == "episodes"]
-        model, reward_parents = build_reward(options, store.text(arts[0].attrs.get("prompt", "")),
-                                             device)
+        tasks = {str(a.attrs.get("task")) for a in arts}
+        if len(tasks) > 1:
+            raise BadInput("episodes of several tasks: " + ", ".join(
+                f"{p} ({a.attrs.get('task')})" for p, a in zip(episodes, arts))
+                + "; score one task at a time")
+        cameras = {a.config.get("camera") for a in arts}
+        model, reward_parents = build_reward(
+            options, store.text(arts[0].attrs.get("prompt", "")), device,
+            task=str(arts[0].attrs["task"]), camera=cameras.pop() if len(cameras) == 1 else None,
+            task_from="the episodes' task")
         parents = [a.ref() for a in arts] + reward_parents
         scale, scores = score(model, arts, options, episodes)
     finally:
@@ -118,7 +126,6 @@ def score(model, arts: list, options: dict, paths: list) -> tuple[float | None, 
     Raises BadInput: no episode, or (but for the env reward) episodes with steps yet too few
     for any step to be scored at ``options["reward_interval"]``.
     """
-    from genreward_cli.errors import BadInput
     from genreward_cli.progress import progress_bar
     from genreward_cli.rewards.accounting import abs_sums, relative_scale
     from genreward_cli.rewards.base import EpisodeRecord
