@@ -7,8 +7,8 @@ import pytest
 
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.accounting import (
-    TARGET_SHARE, WARN_SHARE, abs_sums, low_share_lines, relative_scale, shares,
-    shares_from_sums, weight_for_share,
+    TARGET_SHARE, WARN_SHARE, abs_sums, complement_weight_for_share, low_share_lines,
+    relative_scale, shares, shares_from_sums, weight_for_share,
 )
 
 
@@ -94,6 +94,34 @@ def test_relative_advice_gives_the_option_value_not_the_weight():
     assert len(lines) == 1
     assert "(--alpha (relative) 0.0005)" in lines[0], lines[0]
     assert "--alpha (relative) 2.75 would make it 10%" in lines[0], lines[0]
+
+
+def test_advice_for_weights_that_add_up_to_one_gives_the_partners_option():
+    """Diffusion Reward weighs the entropy by 1 - s and RND by s: entropy 1 at two steps, RND
+    10 at two others, so the entropy's share is 2w / (2w + 20 (1 - w)), 10% at w = 2 / 3.8;
+    the advice names s = 1 - w, never a weight outside [0, 1]."""
+    c, p = np.array([1.0, 1.0, 0.0, 0.0]), np.array([0.0, 0.0, 10.0, 10.0])
+    weights = {"diffusion": 0.05, "rnd": 0.95}
+    parts = {"diffusion": c, "rnd": p, "total": 0.05 * c + 0.95 * p}
+    w = complement_weight_for_share(c, p, 0.05, parts["total"], 0.1)
+    assert w == pytest.approx(2 / 3.8, rel=1e-9)
+    labels = {"diffusion": "1 - --diffusion-reward-expl-scale =",
+              "rnd": "--diffusion-reward-expl-scale"}
+    line, = low_share_lines(abs_sums(parts, weights), parts, weights, labels,
+                            complements={"diffusion": "rnd"})
+    assert line.endswith(f"--diffusion-reward-expl-scale {1 - 2 / 3.8:.3g} would make it 10% on "
+                         "these episodes"), line
+    # a success term of 100 a step: even s = 0 leaves the entropy under 10%
+    success = np.full(4, 100.0)
+    parts = {"diffusion": c, "rnd": p, "success": success,
+             "total": parts["total"] + success}
+    assert complement_weight_for_share(c, p, 0.05, parts["total"], 0.1) is None
+    line, = [x for x in low_share_lines(abs_sums(parts, {**weights, "success": 1.0}), parts,
+                                        {**weights, "success": 1.0}, labels,
+                                        complements={"diffusion": "rnd"})
+             if x.startswith("diffusion")]
+    assert line.endswith("no --diffusion-reward-expl-scale in [0, 1] makes it 10% on these "
+                         "episodes"), line
 
 
 def test_a_component_zero_everywhere_is_said_so():

@@ -152,6 +152,17 @@ def test_online_equals_offline(files):
                                    err_msg=name)
 
 
+def test_offline_scores_do_not_depend_on_the_episodes_order(files):
+    """Offline, each episode is scored from RND's initial state: episodes scored a, b give
+    each the values of b, a (trained across episodes, the later one's bonus fell)."""
+    a, b = episode(T=6, seed=1), episode(T=6, seed=2)
+    forward = DiffusionReward(str(files / "model"), TASK, rnd_batch=4)
+    first, second = forward(a), forward(b)
+    backward = DiffusionReward(str(files / "model"), TASK, rnd_batch=4)
+    np.testing.assert_array_equal(backward(b)["rnd"], second["rnd"])
+    np.testing.assert_array_equal(backward(a)["rnd"], first["rnd"])
+
+
 def test_rnd_bonus_falls_as_it_trains_on_one_frame():
     rnd = RND(seed=0)
     frame = np.random.default_rng(0).integers(0, 256, (1, 64, 64, 3), dtype=np.uint8)
@@ -203,12 +214,16 @@ def test_score_reward_and_bad_inputs(files, tmp_path):
     out = json.loads(r.stdout)
     assert out["weights"] == pytest.approx({"diffusion": 0.05, "rnd": 0.95, "success": 1.0})
     assert out["episodes"] == 3 and out["cost"]["calls"] == 3
+    # without --diffusion-reward-task, the episodes' own task
+    r = run("score-reward", files / "ep.h5", *common, "--diffusion-reward-model",
+            files / "model", "--out", tmp_path / "t.h5", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["auc"] == out["auc"]
     for args, message in (
         (["--diffusion-reward-model", tmp_path / "nope", "--diffusion-reward-task", TASK],
          "no such directory"),
         (["--diffusion-reward-model", files / "model", "--diffusion-reward-task", "reach-v3"],
-         "no reward statistics for task reach-v3"),
-        (["--diffusion-reward-model", files / "model"], "pass --diffusion-reward-task"),
+         "--diffusion-reward-task reach-v3: differs from the episodes' task pick-place-v3"),
         ([], "needs --diffusion-reward-model"),
     ):
         r = run("score-reward", files / "ep.h5", *common, *args, "--out", tmp_path / "bad.h5")

@@ -106,9 +106,48 @@ def weight_for_share(component: np.ndarray, weight: float, total: np.ndarray,
     return math.sqrt(lo * hi)
 
 
+def complement_weight_for_share(component: np.ndarray, partner: np.ndarray, weight: float,
+                                total: np.ndarray, target: float = TARGET_SHARE) -> float | None:
+    """The weight w' in [0, 1] that makes ``component`` ``target`` of the return when its
+    partner's weight is 1 - w' (Diffusion Reward: 1 - expl_scale on the entropy, expl_scale on
+    RND), all else unchanged.
+
+    With rest = total - w c - (1 - w) p, the share at w' is w' C / sum_t |rest_t + w' c_t +
+    (1 - w') p_t| (C = sum_t |c_t|): 0 at w' = 0 and continuous, so when the share at w' = 1
+    reaches the target, bisection on [0, 1] finds a w' that gives it.
+
+    Args:
+        component, partner: float [N] unweighted values c_t and p_t (all steps).
+        weight: the component's current weight w (the partner's is 1 - w).
+        total: float [N] the totals at the same steps.
+        target: the share wanted, in (0, 1).
+    Returns:
+        w' (float), or None when no weight in [0, 1] reaches ``target`` (including a component
+        that is zero everywhere).
+    """
+    if not 0 < target < 1:
+        raise ValueError(f"target share {target}: expected in (0, 1)")
+    c, p = np.asarray(component, np.float64), np.asarray(partner, np.float64)
+    rest = np.asarray(total, np.float64) - weight * c - (1.0 - weight) * p
+    C = np.abs(c).sum()
+
+    def share(w):
+        denominator = np.abs(rest + w * c + (1.0 - w) * p).sum()
+        return w * C / denominator if denominator > 0 else 1.0
+
+    if C == 0 or share(1.0) < target:
+        return None
+    lo, hi = 0.0, 1.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if share(mid) < target else (lo, mid)
+    return (lo + hi) / 2
+
+
 def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None = None,
                     threshold: float = WARN_SHARE, target: float = TARGET_SHARE,
-                    scales: dict | None = None) -> list[str]:
+                    scales: dict | None = None,
+                    complements: dict | None = None) -> list[str]:
     """One line for each component whose overall share is under ``threshold``.
 
     Args:
@@ -118,11 +157,14 @@ def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None 
         labels: {name: the option that sets its weight} (e.g. ``video``: ``--alpha``).
         scales: {name: weight / option value} where the option is not the weight itself
             (``--alpha-mode relative``: sigma_env); the lines give option values.
+        complements: {name: partner} where the two weights add up to 1 and the partner's
+            weight is the option (Diffusion Reward's ``diffusion``: ``rnd``); the line then
+            gives the partner's option value (:func:`complement_weight_for_share`).
     Returns:
         e.g. ``video is 0.0002% of the return (--alpha 0.01); --alpha 43.1 would make it
         10% on these episodes``.
     """
-    labels, scales = labels or {}, scales or {}
+    labels, scales, complements = labels or {}, scales or {}, complements or {}
     lines = []
     for name, s in shares_from_sums(sums).items():
         if not s < threshold:  # NaN (no return at all) says nothing either way
@@ -130,6 +172,16 @@ def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None 
         label = labels.get(name, f"its weight")
         scale = scales.get(name, 1.0)
         head = f"{name} is {percent(s)} of the return ({label} {weights[name] / scale:g})"
+        if name in complements:
+            partner = complements[name]
+            option = labels.get(partner, f"{partner}'s weight")
+            w = complement_weight_for_share(parts[name], parts[partner], weights[name],
+                                            parts["total"], target)
+            lines.append(f"{head}; {option} {1 - w:.3g} would make it {100 * target:.0f}% on "
+                         "these episodes" if w is not None else
+                         f"{head}; no {option} in [0, 1] makes it {100 * target:.0f}% on "
+                         "these episodes")
+            continue
         w = weight_for_share(parts[name], weights[name], parts["total"], target)
         if w is None:
             lines.append(f"{head}: it is zero at every step, no weight changes that")

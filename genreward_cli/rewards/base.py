@@ -86,6 +86,11 @@ class RewardModel:
         """{component: the option that sets its weight}, for the accounting's advice."""
         return {}
 
+    def weight_complements(self) -> dict[str, str]:
+        """{component: partner} for weights that add up to 1, the partner's being the
+        option (the accounting's advice then gives the partner's value); none by default."""
+        return {}
+
     def weight_scales(self) -> dict[str, float]:
         """{component: its weight / the value of the option that sets it}, where they differ
         (e.g. a weight relative to the env reward's scale); 1 for the others."""

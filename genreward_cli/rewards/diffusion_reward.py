@@ -356,9 +356,11 @@ class DiffusionReward(RewardModel):
       from rewards stored in its replay, so the bonus of a transition is computed when it is
       taken, with the predictor of that time, and the predictor trains on a reservoir of up
       to 10,000 frames seen so far (``rnd_batch`` of them every 2 steps). Offline
-      (``score-reward``) the predictor trains the same way over the episodes in the order they
-      are scored, so the ``rnd`` component depends on that order; a resumed ``train-agent`` run
-      starts RND afresh (its state is not checkpointed).
+      (``score-reward``) each episode is scored from RND's initial state, its predictor
+      training the same way on that episode's frames alone, so that an episode's score does
+      not depend on which episodes were scored before it (trained across the episodes, the
+      bonus fell episode after episode and the first file scored won); a resumed
+      ``train-agent`` run starts RND afresh (its state is not checkpointed).
     - success: the env's success flag of the step (1 or 0; theirs, with action repeat 2, sums
       two flags); without recorded flags it is 0 (one warning).
     - ``expl_scale`` is an option (``--diffusion-reward-expl-scale``): 0.95 weighs RND by
@@ -389,12 +391,16 @@ class DiffusionReward(RewardModel):
         self.mean, self.std = self.video.statistics(task, skip_step)
         self.device, self.seed, self.batch_size = device, int(seed), int(batch_size)
         self.rnd_batch = int(rnd_batch)
-        self.rnd = RND(device, seed)
         self.rnd_frames = np.zeros((RND_BUFFER, 64, 64, 3), np.uint8)
+        self.fresh_rnd()
+        self._warned_success = False
+
+    def fresh_rnd(self) -> None:
+        """RND as at the start: its initial networks (from ``seed``), an empty reservoir."""
+        self.rnd = RND(self.device, self.seed)
         self.rnd_seen = 0
         self.rnd_rng = np.random.default_rng([self.seed, 11])
         self.rnd_loss = float("nan")
-        self._warned_success = False
 
     def standardise(self, raw: np.ndarray) -> np.ndarray:
         """(raw - mean) / std with the task's statistics."""
@@ -434,9 +440,10 @@ class DiffusionReward(RewardModel):
                 "total": np.asarray(total, np.float32)}
 
     def components(self, ep: EpisodeRecord):
-        """Offline: the diffusion term of every step in batches; RND step by step, training
-        as it goes (the class docstring)."""
+        """Offline: the diffusion term of every step in batches; RND step by step from its
+        initial state, training as it goes (the class docstring)."""
         T = ep.length
+        self.fresh_rnd()  # each episode alike, whichever order they are scored in
         diffusion = self.standardise(self.scorer.raw(ep.image, np.arange(1, T + 1)))
         rnd = np.zeros(T, np.float32)
         for k in range(T):
@@ -457,7 +464,12 @@ class DiffusionReward(RewardModel):
         return RewardSchedule.every_step(max_steps)
 
     def weights(self):
-        return {"diffusion": 1.0 - self.expl_scale, "rnd": self.expl_scale, "success": 1.0}
+        # 1 - 0.95 is 0.050000000000000044 in binary; the weight is recorded as 0.05
+        return {"diffusion": round(1.0 - self.expl_scale, 12), "rnd": self.expl_scale,
+                "success": 1.0}
+
+    def weight_complements(self):
+        return {"diffusion": "rnd"}  # 1 - expl_scale and expl_scale
 
     def weight_labels(self):
         return {"diffusion": "1 - --diffusion-reward-expl-scale =",

@@ -99,7 +99,8 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
     overall = shares_from_sums(overall_sums)
     every_step = {n: np.concatenate([p[n] for p in scores.steps]) for n in scores.steps[0]}
     advice = low_share_lines(overall_sums, every_step, weights, model.weight_labels(),
-                             scales=model.weight_scales())
+                             scales=model.weight_scales(),
+                             complements=model.weight_complements())
     cost = model.cost.as_dict(sum(scores.lengths))
     config = {**options, "device": device,
               "episodes": [store.record_path(p) for p in episodes]}
