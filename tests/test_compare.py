@@ -10,15 +10,17 @@ from genreward_cli import store
 from genreward_cli.cli import cli
 
 
-def fake_run(path, seed, max_steps, episodes, reward="env", evals=None, offset=0.0):
+def fake_run(path, seed, max_steps, episodes, reward="env", evals=None, offset=0.0,
+             **options):
     """A run directory whose log.h5 has ``episodes`` finished episodes, with returns
     0, 1, ... plus ``seed`` and ``offset``; and, with ``evals`` (a return), an evaluation of
-    2 episodes after each episode, all of that return."""
+    2 episodes after each episode, all of that return. ``options`` join its config."""
     path.mkdir(parents=True)
     steps = max_steps * np.arange(1, episodes + 1, dtype=np.int64)
     returns = np.arange(episodes, dtype=np.float32) + seed + offset
     n = episodes if evals is not None else 0
-    config = {"reward": reward, "reward_mode": "dense", "seed": seed, "max_steps": max_steps}
+    config = {"reward": reward, "reward_mode": "dense", "seed": seed, "max_steps": max_steps,
+              **options}
     with store.write_artifact(path / "log.h5", "agent_log", config=config) as h5:
         for name, data in [("episodes/step", steps), ("episodes/return", returns),
                            ("episodes/success", np.zeros(episodes, bool)),
@@ -91,3 +93,23 @@ def test_csv_has_unix_line_endings(tmp_path):
     assert r.exit_code == 0, r.stderr
     data = (tmp_path / "c.csv").read_bytes()
     assert b"\r" not in data and data.count(b"\n") == 2
+
+
+def test_a_baselines_settings_make_another_method(tmp_path):
+    """Runs of one baseline with other weights or settings are other rows, not other seeds;
+    a vlm-rm run saved before --baseline-strength existed was the plain cosine (strength 0)."""
+    runs = [fake_run(tmp_path / d, seed, 40, 2, reward, **options)
+            for d, seed, reward, options in [
+        ("a", 0, "vlm-rm", {"baseline_strength": 0.5}),
+        ("b", 1, "vlm-rm", {"baseline_strength": 0.0}),
+        ("c", 2, "vlm-rm", {}),
+        ("d", 0, "diffusion-reward", {"diffusion_reward_expl_scale": 0.5,
+                                      "diffusion_reward_skip_step": 9}),
+        ("e", 0, "tadpole", {"tadpole_noise_level": 400}),
+        ("f", 0, "roboclip", {"s3d_model": "tiny", "roboclip_demo": "/d/demo.h5"}),
+        ("g", 0, "vlm-rm", {"baseline_strength": 0.5, "baseline_prompt": "a gripper"}),
+    ]]
+    rows, _ = compare(*runs)
+    assert {r["method"]: r["seeds"] for r in rows} == {
+        "vlm-rm": 1, "vlm-rm strength=0": 2, "diffusion-reward expl_scale=0.5": 1,
+        "tadpole noise=400": 1, "roboclip demo": 1, "vlm-rm baseline='a gripper'": 1}

@@ -191,21 +191,42 @@ def load_agent(art, device: str = "cpu"):
 
 
 def method_name(config: dict) -> str:
-    """A run's method label: the reward model and its ablations and weights where they are
-    not the defaults (e.g. `genreward -fb`, `genreward alpha=0.1 relative`)."""
+    """A run's method label: the reward model and its ablations, weights, intervals and other
+    settings of its reward where they are not the defaults (e.g. `genreward -fb`,
+    `genreward alpha=0.1 relative`, `vlm-rm strength=0`, `diffusion-reward expl_scale=0.5`,
+    `roboclip demo`); the models a run used are not part of it. A run saved before an option
+    existed has the value that reproduces it (``train_agent.LEGACY_VALUES``)."""
+    from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
+    from genreward_cli.rewards.diffusion_reward import DEFAULT_EXPL_SCALE, DEFAULT_SKIP_STEP
     from genreward_cli.rewards.generative import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_INTERVAL
+    from genreward_cli.rewards.tadpole import DEFAULT_NOISE_LEVEL
+    from genreward_cli.stages.train_agent import LEGACY_VALUES, upgrade_run_config
 
+    config = upgrade_run_config(config)
     name = config.get("reward", "?")
+    settings = {  # reward -> (option, default, label)
+        "genreward": (("alpha", DEFAULT_ALPHA, "alpha"), ("beta", DEFAULT_BETA, "beta"),
+                      ("reward_interval", DEFAULT_INTERVAL, "interval")),
+        "vlm-rm": (("baseline_strength", DEFAULT_BASELINE_STRENGTH, "strength"),
+                   ("baseline_prompt", DEFAULT_BASELINE_PROMPT, "baseline")),
+        "tadpole": (("tadpole_noise_level", DEFAULT_NOISE_LEVEL, "noise"),),
+        "diffusion-reward": (("diffusion_reward_expl_scale", DEFAULT_EXPL_SCALE, "expl_scale"),
+                             ("diffusion_reward_skip_step", DEFAULT_SKIP_STEP, "skip")),
+    }
+    label = name
     if name == "genreward":
-        name += "".join(s for s, flag in ((" -video", "no_video_reward"), (" -fb", "no_fb_reward"))
-                        if config.get(flag))
-        for key, default in (("alpha", DEFAULT_ALPHA), ("beta", DEFAULT_BETA),
-                             ("reward_interval", DEFAULT_INTERVAL)):
-            if config.get(key, default) != default:
-                name += f" {key.replace('reward_', '')}={config[key]:g}"
-        if config.get("alpha_mode", "absolute") != "absolute":
-            name += f" {config['alpha_mode']}"
-    return name
+        label += "".join(s for s, flag in ((" -video", "no_video_reward"),
+                                           (" -fb", "no_fb_reward")) if config.get(flag))
+    for key, default, short in settings.get(name, ()):
+        value = config.get(key, LEGACY_VALUES.get(key, default))
+        if value != default:
+            label += f" {short}={value:g}" if isinstance(value, (int, float)) \
+                else f" {short}={value!r}"
+    if name == "genreward" and config.get("alpha_mode", "absolute") != "absolute":
+        label += f" {config['alpha_mode']}"
+    if name == "roboclip" and config.get("roboclip_demo"):
+        label += " demo"
+    return label
 
 
 @dataclass
