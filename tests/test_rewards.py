@@ -92,10 +92,16 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
         assert list(art.file["expert"][()]) == [True, True, False, False]
         assert 0.0 <= art.attrs["auc"] <= 1.0
     assert (tmp_path / "s.png").exists()
-    for reward in ("env", "vlm-rm", "clip-video"):
+    for reward in ("vlm-rm", "clip-video"):
         r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", reward,
                 "--clip-model", "tiny", "--out", tmp_path / f"{reward}.h5")
         assert r.exit_code == 0, (reward, r.stderr)
+    # another method's options are named as ignored (one warning), the run goes on
+    with pytest.warns(UserWarning, match=r"^--reward env does not use --goal, --clip-model: "
+                                         r"ignored$"):
+        r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", "env", "--goal",
+                d / "goal.h5", "--clip-model", "tiny", "--out", tmp_path / "env.h5")
+    assert r.exit_code == 0, r.stderr
     bad = [
         (["--reward", "viper"], "'viper' is not one of"),
         (["--reward", "genreward"], "needs --goal"),
@@ -254,3 +260,13 @@ def test_online_rewards_match_offline_and_render_only_sampled_frames(run_dir, tm
         online, offline = replay_online(model, ep, ReplayedEnv(ep.image)), model(ep)
         np.testing.assert_allclose(online["total"], offline["total"], rtol=1e-4, atol=1e-5)
         assert (online["total"] != 0).sum() == (1 if name == "clip-video" else ep.length)
+
+
+def test_every_reward_option_belongs_to_a_reward():
+    """The table of options each reward reads covers every reward and every option, so no
+    option is warned about as ignored by the reward that reads it."""
+    from genreward_cli.rewards import REWARDS
+    from genreward_cli.rewards.build import REWARD_OPTIONS, USES
+
+    assert set(USES) == set(REWARDS)
+    assert {o for used in USES.values() for o in used} == set(REWARD_OPTIONS) - {"reward"}

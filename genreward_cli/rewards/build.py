@@ -10,6 +10,41 @@ REWARD_OPTIONS += ("tadpole_model", "tadpole_noise_level", "alpha_mode")
 REWARD_OPTIONS += ("diffusion_reward_model", "diffusion_reward_task", "diffusion_reward_skip_step",
                    "diffusion_reward_expl_scale", "diffusion_reward_rnd_batch")
 
+# the options each reward reads (beyond --reward); another method's options are ignored
+USES = {
+    "env": (),
+    "genreward": ("goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
+                  "no_fb_reward", "alpha_mode"),
+    "vlm-rm": ("clip_model", "clip_pretrained", "baseline_prompt", "baseline_strength"),
+    "clip-video": ("clip_model", "clip_pretrained"),
+    "roboclip": ("s3d_model", "roboclip_demo"),
+    "tadpole": ("tadpole_model", "tadpole_noise_level"),
+    "diffusion-reward": ("diffusion_reward_model", "diffusion_reward_task",
+                         "diffusion_reward_skip_step", "diffusion_reward_expl_scale",
+                         "diffusion_reward_rnd_batch"),
+}
+
+
+def warn_unused_options(reward: str) -> None:
+    """One warning naming the reward options given on the command line (or in the
+    environment) that ``reward`` does not read, e.g. ``--s3d-model`` with ``--reward vlm-rm``;
+    nothing outside a click command."""
+    import warnings
+
+    import click
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return
+    given = [n for n in REWARD_OPTIONS if n != "reward" and n in ctx.params
+             and ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
+                                                 ParameterSource.ENVIRONMENT)]
+    unused = [n for n in given if n not in USES.get(reward, ())]
+    if unused:
+        flags = ", ".join("--" + n.replace("_", "-") for n in unused)
+        warnings.warn(f"--reward {reward} does not use {flags}: ignored", stacklevel=2)
+
 
 def build_reward(options: dict, text: str, device: str, *, task: str | None = None,
                  camera: str | None = None, task_from: str = "--task"):
@@ -29,6 +64,7 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     if options.get("alpha_mode", "absolute") != "absolute" and reward != "genreward":
         raise BadInput(f"--alpha-mode {options['alpha_mode']}: weighs genreward's alpha and "
                        f"beta; --reward {reward} has no such weights")
+    warn_unused_options(reward)
     if reward == "env":
         return EnvReward(), []
     if reward == "tadpole":
