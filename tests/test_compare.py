@@ -113,3 +113,15 @@ def test_a_baselines_settings_make_another_method(tmp_path):
     assert {r["method"]: r["seeds"] for r in rows} == {
         "vlm-rm": 1, "vlm-rm strength=0": 2, "diffusion-reward expl_scale=0.5": 1,
         "tadpole noise=400": 1, "roboclip demo": 1, "vlm-rm baseline='a gripper'": 1}
+
+
+def test_the_table_says_whether_a_row_comes_from_evaluations_or_training(tmp_path):
+    evaluated = fake_run(tmp_path / "a", 0, 40, 2, evals=7.0)
+    trained = fake_run(tmp_path / "b", 0, 40, 2, reward="vlm-rm", baseline_strength=0.5)
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(evaluated), str(trained)])
+    assert r.exit_code == 0, r.stderr
+    lines = [x for x in r.stderr.splitlines() if "reach-v3" in x]
+    assert len(lines) == 2, r.stderr
+    env, vlm = sorted(lines, key=lambda x: "vlm-rm" in x)
+    assert "7 +- 0" in env and " eval " in env
+    assert "vlm-rm" in vlm and " training " in vlm

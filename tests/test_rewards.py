@@ -174,6 +174,13 @@ def test_score_reward_reports_each_components_share(run_dir, tmp_path):
     r = run("score-reward", d / "expert.h5", d / "random.h5", "--goal", d / "goal.h5", "--fb",
             d / "fb.h5", "--reward-interval", 20, "--out", tmp_path / "s2.h5")
     assert r.exit_code == 0 and "note: video is " in r.stderr and "--alpha " in r.stderr
+    # an ablated component has no figures of its own
+    r = run("score-reward", d / "expert.h5", d / "random.h5", "--goal", d / "goal.h5",
+            "--no-fb-reward", "--reward-interval", 20, "--out", tmp_path / "s3.h5", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert set(json.loads(r.stdout)["components"]) == {"env", "video"} and "fb alone" not in r.stderr
+    with store.open_artifact(tmp_path / "s3.h5", "reward_score") as art:
+        assert set(json.loads(art.attrs["components"])) == {"env", "video"}
 
 
 def test_score_reward_relative_alpha_and_short_episodes(run_dir, tmp_path):

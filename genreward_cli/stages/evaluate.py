@@ -134,10 +134,12 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
     from genreward_cli.progress import console as make_console
     from genreward_cli.rewards.accounting import percent
 
-    table = Table(title="final return (mean +- std across seeds)")
+    table = Table(title="final return (mean +- std across seeds; from evaluations, or from "
+                        "training episodes where a run has none)")
     numbers = ("ep. steps", "seeds", "runs", "step", "return", "success")
     for col in ("task", "mode", "method", *numbers):
         table.add_column(col, justify="right" if col in numbers else "left")
+    table.add_column("from")  # evaluations, or training episodes where a run has none
     table.add_column("share of the learned return")
 
     def shares(r):
@@ -149,10 +151,11 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
                  "-" if r["episode_steps"] is None else str(r["episode_steps"]),
                  str(r["seeds"]), str(r["runs"]))
         if r["return_mean"] is None:
-            table.add_row(*first, "-", NO_EPISODE, "-", shares(r))
+            table.add_row(*first, "-", NO_EPISODE, "-", "-", shares(r))
             continue
+        source = "eval" if r["source"] == "eval" else "training"
         table.add_row(*first, str(r["step"]), f"{figure(r['return_mean'])} +- {figure(r['return_std'])}",
-                      f"{r['success']:.0%}", shares(r))
+                      f"{r['success']:.0%}", source, shares(r))
     console = make_console(stderr=True)
     with console.capture() as text:
         console.print(table)

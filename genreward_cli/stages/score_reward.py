@@ -91,10 +91,11 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
     returns, env_returns, expert = scores.returns, scores.env_returns, scores.expert
     score_auc = auc(returns[expert], returns[~expert])
     rho = spearman(returns, env_returns)
+    weights = model.weights()
+    # the weighted components: an ablated one (--no-fb-reward) has no weight and no figures
     per_component = {name: {"auc": auc(np.asarray(v)[expert], np.asarray(v)[~expert]),
                             "spearman": spearman(np.asarray(v), env_returns)}
-                     for name, v in scores.components.items() if name != "total"}
-    weights = model.weights()
+                     for name, v in scores.components.items() if name in weights}
     overall_sums = {n: sum(s[n] for s in scores.sums) for n in scores.sums[0]}
     overall = shares_from_sums(overall_sums)
     every_step = {n: np.concatenate([p[n] for p in scores.steps]) for n in scores.steps[0]}
@@ -107,7 +108,8 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
     config.update({k: store.record_path(config[k]) for k in INPUT_OPTIONS if config.get(k)})
     _write(out, scores, overall, config=config, parents=parents, force=force,
            attrs=dict(reward=reward, auc=score_auc, spearman=rho,
-                      components=json.dumps(per_component), shares=json.dumps(json_safe(overall)),
+                      components=json.dumps(json_safe(per_component)),
+                      shares=json.dumps(json_safe(overall)),
                       weights=json.dumps(weights), cost=json.dumps(cost)),
            scale=scale)
     if plot:
