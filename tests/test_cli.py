@@ -240,6 +240,9 @@ def test_a_tilde_the_shell_left_alone_is_the_home_folder(collected, tmp_path, mo
     result = run("generate", "--model=~/no-model", "--prompt", "p", "--out", tmp_path / "g.h5")
     assert result.exit_code == 2
     assert f"--model {tmp_path / 'no-model'}: no such directory" in result.stderr
+    result = run("generate", "--t2v-model", "~/no-t2v", "--prompt", "p", "--out", tmp_path / "g.h5")
+    assert result.exit_code == 2
+    assert f"--t2v-model {tmp_path / 'no-t2v'}: no such directory" in result.stderr
 
 
 def test_side_outputs_refuse_existing_files_without_force(collected, tmp_path):

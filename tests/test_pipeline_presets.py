@@ -797,3 +797,23 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                  'agent | agent/log.h5 agent_log True 100 []',
                  'evaluate | evaluate agent --episodes 5 --seed 0 --device auto --out eval.h5 '
                  "--video rollouts.mp4 | eval.h5 eval False None ['rollouts.mp4']"]}
+
+
+def test_a_forced_dry_run_plans_every_stage_to_run_again(monkeypatch, tmp_path):
+    """--dry-run --force shows what --force runs: every stage, with --force, even where the
+    stage is up to date (its plan without --force)."""
+    import json
+
+    monkeypatch.setattr(pipeline, "plan_status",
+                        lambda plan, root: [("done", "up to date")] * len(plan))
+    for force, action in (([], "done"), (["--force"], "run")):
+        r = CliRunner().invoke(cli, ["pipeline", "--out", str(tmp_path / "p"), "--dry-run",
+                                     "--json", *force])
+        assert r.exit_code == 0, r.stderr
+        stages = json.loads(r.stdout)["stages"][:-1]  # the closing compare always runs
+        assert {s["action"] for s in stages} == {action}, force
+        if force:
+            assert all(s["why"] == "--force" and s["command"].endswith(" --force")
+                       for s in stages)
+        else:
+            assert all(s["command"] is None for s in stages)

@@ -240,15 +240,17 @@ def test_train_agent_bad_inputs(files, tmp_path):
         assert not (tmp_path / "run").exists(), args
     r = run("train-agent", "--out", tmp_path / "none", "--resume")
     assert r.exit_code == 2 and "no run to continue" in r.stderr
-    own = tmp_path / "own"  # a folder of the user's: no run is written into it, nor emptied
-    own.mkdir()
-    (own / "notes.txt").write_text("important")
+    own = tmp_path / "own"  # a folder of the user's: no run is written into it, nor emptied,
+    own.mkdir()             # even where some of its files have a run's file names
+    mine = {"notes.txt": "important", "config.json": '{"lr": 1}', "metrics.jsonl": '{"my": 1}\n'}
+    for name, text in mine.items():
+        (own / name).write_text(text)
     for force in ([], ["--force"]):
         r = run("train-agent", "--task", "reach-v3", "--preset", "tiny", "--reward", "env",
                 "--out", own, *force)
-        assert r.exit_code == 2 and f"--out {own}: a folder holding notes.txt, not a run" \
-            in r.stderr, (force, r.stderr)
-        assert [p.name for p in own.iterdir()] == ["notes.txt"]
+        assert r.exit_code == 2 and f"--out {own}: a folder holding config.json, " \
+            "metrics.jsonl, notes.txt, not a run" in r.stderr, (force, r.stderr)
+        assert {p.name: p.read_text() for p in own.iterdir()} == mine
     r = run("evaluate", d / "expert.h5", "--out", tmp_path / "e.h5")
     assert r.exit_code == 2 and "expected 'agent_log'" in r.stderr
 
@@ -276,6 +278,10 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert "--resume --steps 20: " in r.stderr and "is already at step 35" in r.stderr
     assert {p.name: p.read_bytes() for p in (out / "config.json", out / "checkpoint.pt")} == before
+    # a resume that changes the reward is refused before the new reward model is built
+    r = run("train-agent", "--out", out, "--resume", "--steps", 50, "--reward", "vlm-rm")
+    assert r.exit_code == 2
+    assert "was run with other options: " in r.stderr and "reward='env' (now 'vlm-rm')" in r.stderr
     # SIGTERM mid-run: the one line says where the run stands and how to go on
     from genreward_cli.cli import Terminated
     from genreward_cli.stages import acting

@@ -133,6 +133,19 @@ def test_inspect_goal_videos_clips_and_model_folders(tiny_dir, clips_file, tmp_p
     result = run("inspect", broken)
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "cannot read the model folder: diffusion_pytorch_model.safetensors" in result.stderr
+    (broken / "model_index.json").write_text("[1, 2]")  # JSON, but not a pipeline's index
+    result = run("inspect", broken)
+    assert result.exit_code == 2 and "model_index.json holds a JSON list, not an object" \
+        in result.stderr
+    # a part of a pipeline is one diffusers model; a run stopped before its first checkpoint
+    # (its config.json alone) is no model
+    rep = json.loads(run("inspect", tiny_dir / "transformer", "--json").stdout)
+    assert rep["kind"] == "diffusers model CogVideoXTransformer3DModel"
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text('{"reward": "env", "agent": {}}')
+    result = run("inspect", run_dir)
+    assert result.exit_code == 2 and "a train-agent run with no log.h5 yet" in result.stderr
 
 
 def test_generate_from_image_and_bad_inputs(tiny_dir, tmp_path):

@@ -29,7 +29,7 @@ from genreward_cli.video.model import DEFAULT_MODEL, DEFAULT_T2V_MODEL
 @click.option("--model", type=MODEL_SOURCE, default=DEFAULT_MODEL, show_default=True,
               help="Image-to-video model: hub id, local diffusers directory (e.g. from "
                    "`finetune`), or `tiny`. A text-to-video model here is used for --prompt alone.")
-@click.option("--t2v-model", default=DEFAULT_T2V_MODEL, show_default=True,
+@click.option("--t2v-model", type=MODEL_SOURCE, default=DEFAULT_T2V_MODEL, show_default=True,
               help="Text-to-video model (CogVideoXPipeline) for --prompt alone, when --model is an "
                    "image-to-video model: hub id, local directory, or `tiny` (the `tiny-t2v` preset).")
 @cfg.click_options(GenerateConfig)

@@ -51,7 +51,8 @@ def _key(flag: str) -> str:
 def substitute_and_cut_options(fn):
     """Declare ``MODEL_OPTIONS`` then ``CUT_OPTIONS`` on the command ``fn``, in the tables'
     order, each defaulting to None (the preset's)."""
-    options = [click.option(flag, default=None, help=text) for flag, text in MODEL_OPTIONS]
+    options = [click.option(flag, type=MODEL_SOURCE, default=None, help=text)
+               for flag, text in MODEL_OPTIONS]
     options += [click.option(flag, type=click.IntRange(min=least), default=None, help=text)
                 for flag, least, text in CUT_OPTIONS]
     for option in reversed(options):

@@ -104,46 +104,80 @@ def _component(folder: Path, cls: str) -> dict[str, Any]:
     return entry
 
 
-def _config_class(config: Path) -> str:
-    """The class a diffusers or transformers config.json names."""
-    data = json.loads(config.read_text())
-    return data.get("_class_name") or ", ".join(data.get("architectures") or []) or \
-        data.get("model_type", "?")
+def _json_object(path: Path) -> dict:
+    """A JSON file that must hold an object. Raises ValueError (bad JSON, or not an object)."""
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{path.name} holds a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def _config_class(data: dict) -> str:
+    """The class a diffusers or transformers config names."""
+    return str(data.get("_class_name") or ", ".join(map(str, data.get("architectures") or []))
+               or data.get("model_type", "?"))
+
+
+def _pipeline_parts(path: Path, index: dict) -> dict[str, tuple[Path, str]]:
+    """A diffusers ``model_index.json``'s components: {name: (folder, "library.Class")};
+    [null, null] entries (absent optional parts) are left out. Raises ValueError."""
+    parts = {}
+    for name, spec in index.items():
+        if name.startswith("_"):
+            continue
+        if not (isinstance(spec, list) and len(spec) == 2
+                and all(x is None or isinstance(x, str) for x in spec)):
+            raise ValueError(f"model_index.json: {name} is {spec!r}, not [library, class]")
+        if spec[0] is not None and spec[1] is not None:
+            parts[name] = (path / name, ".".join(spec))
+    return parts
 
 
 def model_folder(path: Path) -> dict[str, Any]:
     """What a model folder holds, read from its configs and weight headers (no weights are
-    loaded): a diffusers pipeline (``model_index.json``: `init-model`, `finetune`), a
-    transformers model (``config.json``: `init-model --preset dinov3-...`), a Diffusion Reward
-    model (`train-video-model`), or S3D HowTo100M files. Returns a JSON-ready dict with
-    ``path``, ``kind`` (a sentence), ``components`` ({name: {class, bytes, parameters,
-    dtypes}}) and ``bytes``.
+    loaded): a diffusers pipeline (``model_index.json``: `init-model`, a finetune's output
+    without its log), one diffusers or transformers model (``config.json``: a pipeline's
+    part, `init-model --preset dinov3-...`), a Diffusion Reward model (`train-video-model`),
+    or S3D HowTo100M files. Returns a JSON-ready dict with ``path``, ``kind`` (a sentence),
+    ``components`` ({name: {class, bytes, parameters, dtypes}}) and ``bytes``.
 
     Raises:
         BadInput: a folder holding none of these (inspect takes an artifact file, a run or
-            finetune folder, or a model folder).
+            finetune folder, or a model folder), a train-agent run with no log yet, or a
+            model folder whose configs or weight headers cannot be read.
     """
     from genreward_cli.rewards.diffusion_reward import META_NAME
     from genreward_cli.rewards.s3d import DICT_FILE, WEIGHTS_FILE
+    from genreward_cli.stages.train_agent import holds_run
 
+    if holds_run(path):
+        raise BadInput(f"{path}: a train-agent run with no log.h5 yet (stopped before its "
+                       "first checkpoint); there is nothing to show")
     try:
+        kind = parts = None
         if (path / "model_index.json").is_file():
-            index = json.loads((path / "model_index.json").read_text())
+            index = _json_object(path / "model_index.json")
             kind = f"diffusers pipeline {index.get('_class_name', '?')}"
-            parts = {name: (path / name, ".".join(spec))
-                     for name, spec in index.items()
-                     if not name.startswith("_") and isinstance(spec, list) and spec[0]}
+            parts = _pipeline_parts(path, index)
         elif (path / META_NAME).is_file():
             kind = "Diffusion Reward video model (train-video-model)"
-            parts = {d.name: (d, _config_class(d / "config.json")) for d in sorted(path.iterdir())
-                     if (d / "config.json").is_file()}
+            parts = {d.name: (d, _config_class(_json_object(d / "config.json")))
+                     for d in sorted(path.iterdir()) if (d / "config.json").is_file()}
+            parts.update({d.name: (d, _config_class(_json_object(d / "scheduler_config.json")))
+                          for d in sorted(path.iterdir())
+                          if (d / "scheduler_config.json").is_file()})
         elif (path / "config.json").is_file():
-            kind = f"transformers model {_config_class(path / 'config.json')}"
-            parts = {"model": (path, _config_class(path / "config.json"))}
+            config = _json_object(path / "config.json")
+            if "_diffusers_version" in config:
+                kind = f"diffusers model {_config_class(config)}"
+            elif "model_type" in config or "architectures" in config:
+                kind = f"transformers model {_config_class(config)}"
+            if kind:
+                parts = {"model": (path, _config_class(config))}
         elif all((path / f).is_file() for f in (WEIGHTS_FILE, DICT_FILE)):
             kind = "S3D HowTo100M (RoboCLIP's video-text model)"
             parts = {"s3d": (path, "S3D")}
-        else:
+        if kind is None:
             shown = ", ".join(sorted(e.name for e in path.iterdir())[:3]) or "nothing"
             raise BadInput(f"{path}: a folder holding no artifact or model ({shown}); inspect "
                            "takes an artifact file, a train-agent or finetune folder, or a "

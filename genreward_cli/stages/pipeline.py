@@ -575,7 +575,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     console = make_console(stderr=True)
     report = []
     if dry_run:  # writes nothing, not even --out
-        for stage, (mode, why) in zip(plan, plan_status(plan, root)):
+        statuses = [("run", "--force")] * len(plan) if force else plan_status(plan, root)
+        for stage, (mode, why) in zip(plan, statuses):
             report.append({"stage": stage.name, "action": mode, "why": why, "seconds": 0.0,
                            "command": None if mode == "done" else command(stage, mode)})
         report.append({"stage": "compare", "action": "run", "why": "after the agents",

@@ -118,6 +118,20 @@ def checkpoint_step(out: str | Path) -> int | None:
         return int(art.attrs["steps"])
 
 
+def holds_run(out: str | Path) -> bool:
+    """Whether the folder ``out`` holds a train-agent run: a checkpoint, or the
+    ``config.json`` a run writes first (a JSON object with the run's ``reward`` and
+    ``agent``), not merely a file of that name."""
+    out = Path(out)
+    if (out / CHECKPOINT_NAME).is_file():
+        return True
+    try:
+        saved = json.loads((out / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and {"reward", "agent"} <= set(saved)
+
+
 def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
                     previous: dict | None = None, check_only: bool = False) -> Path:
     """Check or create the run directory; with ``force``, remove a previous run's files.
@@ -160,14 +174,14 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
             raise BadInput(f"--resume --steps {config['steps']}: the run in {out} is already at "
                            f"step {reached}; --steps counts the run's env steps from its start, "
                            f"so continue it with --steps above {reached}")
-    elif out.is_dir() and not set(RUN_FILES) & {e.name for e in out.iterdir()} \
-            and any(out.iterdir()):
-        # a folder of the user's own: neither written into nor, with --force, emptied
+    elif out.is_dir() and any(out.iterdir()) and not holds_run(out):
+        # a folder of the user's own (even one with a config.json or metrics.jsonl of its
+        # own): neither written into nor, with --force, emptied
         shown = sorted(e.name for e in out.iterdir())
         raise BadInput(f"--out {out}: a folder holding {', '.join(shown[:3])}"
                        f"{', ...' if len(shown) > 3 else ''}, not a run; a run goes into a new "
                        "or empty folder: choose another --out")
-    elif saved.exists() or (out / CHECKPOINT_NAME).exists():
+    elif holds_run(out):
         if not force:
             raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "
                            f"to start over")
@@ -410,12 +424,13 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     config = {**asdict(env_config), **asdict(loop_config), **asdict(run_config), **reward,
               "preset": preset, "agent": asdict(agent_config), "behavior": asdict(behavior),
               "seed": seed, "device": device}
+    previous = saved if resume else None
+    # the run directory's checks first: the reward model (a resume that changes --reward
+    # would load the new one), the replay (and its copy on a GPU) can take seconds
+    prepare_run_dir(out, config, resume, force, previous=previous, check_only=True)
     model, parents = build_reward(reward, describe(env_config.task), device,
                                   task=env_config.task, camera=env_config.camera)
     check_options(env_config, run_config, model, loop_config.prefill)
-    previous = saved if resume else None
-    # the run directory's checks first: the replay (and its copy on a GPU) can take seconds
-    prepare_run_dir(out, config, resume, force, previous=previous, check_only=True)
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed,
                          where=loop_config.replay_device, device=device)
     run_dir = prepare_run_dir(out, config, resume, force, previous=previous)
