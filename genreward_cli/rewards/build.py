@@ -144,8 +144,8 @@ def _roboclip(options: dict, text: str, device: str, task: str | None = None,
 def _diffusion_reward(options: dict, text: str, device: str, task: str | None,
                       task_from: str = "--task"):
     """``DiffusionReward`` from the --diffusion-reward-* options; the task is
-    --diffusion-reward-task, else ``task`` (train-agent's), else the task described by
-    ``text`` (score-reward's episodes' prompt)."""
+    --diffusion-reward-task (which must be ``task`` when both are known), else ``task``
+    (train-agent's --task, score-reward's episodes' task), else the task ``text`` describes."""
     from genreward_cli.envs.tasks import TASKS
     from genreward_cli.errors import BadInput
     from genreward_cli.rewards.diffusion_reward import DiffusionReward
