@@ -142,8 +142,9 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
 
     Raises:
         BadInput: ``out`` is a file, holds a run (without ``resume`` or ``force``), is a
-            non-empty folder holding none of a run's files (with or without ``force``), has
-            no checkpoint to resume, or was run with other options.
+            non-empty folder that holds no run (``holds_run``; with or without ``force``),
+            has no checkpoint to resume, was run with other options, or (``resume``) has
+            reached more steps than ``config["steps"]``.
     """
     out = Path(out)
     saved = out / CONFIG_NAME
