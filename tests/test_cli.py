@@ -203,7 +203,7 @@ def test_inspect_tree_json_video_and_frame(collected, tmp_path):
     assert result.exit_code == 2 and "must end in .mp4 or .gif" in result.stderr
 
 
-def test_inspect_summaries_of_the_goal_chain(tiny_chain):
+def test_inspect_summaries_of_the_goal_chain(tiny_chain, tmp_path):
     """Each goal-chain artifact's summary is read from its file: the goal frame's index and
     CLIP score, the goal's shapes, FB's last logged step, loss and z dimension."""
     def summary(name):
@@ -226,6 +226,14 @@ def test_inspect_summaries_of_the_goal_chain(tiny_chain):
     fb = summary("fb.h5")
     assert (fb["last_step"], fb["last_loss"]) == (last[0], pytest.approx(last[1]))
     assert fb["z_dim"] == 16
+    # a goal frame exports as frame 0; FB holds no image
+    out = tmp_path / "goal.png"
+    r = run("inspect", tiny_chain / "gf.h5", "--frame", "0", out)
+    assert r.exit_code == 0, r.stderr
+    with h5py.File(tiny_chain / "gf.h5") as h5:
+        np.testing.assert_array_equal(imageio.imread(out), h5["frame"][()])
+    r = run("inspect", tiny_chain / "fb.h5", "--frame", "0", tmp_path / "fb.png")
+    assert r.exit_code == 2 and "kind 'fb' holds no frames to export" in r.stderr
 
 
 def test_a_tilde_the_shell_left_alone_is_the_home_folder(collected, tmp_path, monkeypatch):

@@ -278,6 +278,10 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     assert r.exit_code == 2
     assert "--resume --steps 20: " in r.stderr and "is already at step 35" in r.stderr
     assert {p.name: p.read_bytes() for p in (out / "config.json", out / "checkpoint.pt")} == before
+    # a resume at the step reached takes no step: no speed to report
+    r = run("train-agent", "--out", out, "--resume", "--steps", 35, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["steps"] == 35 and json.loads(r.stdout)["steps_per_s"] is None
     # a resume that changes the reward is refused before the new reward model is built
     r = run("train-agent", "--out", out, "--resume", "--steps", 50, "--reward", "vlm-rm")
     assert r.exit_code == 2

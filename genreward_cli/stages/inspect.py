@@ -197,13 +197,16 @@ def bad_index(art: Artifact, what: str, index: int, count: int) -> BadInput:
 
 def frames(art: Artifact, episode: int | None) -> np.ndarray:
     """The video frames of an artifact, uint8 [F,H,W,3]; ``episode`` picks one of several
-    (episodes, clips) and is None or 0 for a kind holding one video (`goal_video`).
+    (episodes, clips) and is None or 0 for a kind holding one video (`goal_video`) or one
+    goal frame (`goal_frame`, `goal`: F = 1).
 
     Raises:
         BadInput: a kind without frames; ``episode`` None for a kind of several, not 0 for a
             kind of one, or out of range.
     """
     template = art.kind.frames
+    if template is None and "frame" in art.file and art.file["frame"].ndim == 3:
+        template = "frame"  # a goal frame (goal_frame, goal): one image, exported as frame 0
     if template is None:
         raise BadInput(f"{art.path}: kind '{art.kind.name}' holds no frames to export")
     if "<k>" not in template and episode:
@@ -217,7 +220,8 @@ def frames(art: Artifact, episode: int | None) -> np.ndarray:
         if not 0 <= episode < len(names):
             raise bad_index(art, "episode", episode, len(names))
         template = template.replace("<k>", names[episode])
-    return art.file[template][()]
+    data = art.file[template][()]
+    return data[None] if data.ndim == 3 else data
 
 
 def _attr(value: Any) -> Any:

@@ -618,7 +618,9 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     return {"out": str(out), "task": env_config.task, "reward": reward_model.name, "seed": seed,
             "steps": state.step, "episodes": len(e["step"]), "episode_steps": max_steps,
             "updates": trainer.updates,
-            "steps_per_s": (state.step - start_step) / elapsed if elapsed > 0 else None,
+            # None when the run took no step (a resume at the step it had reached)
+            "steps_per_s": ((state.step - start_step) / elapsed
+                            if elapsed > 0 and state.step > start_step else None),
             "mean_return_last10": last10["mean"], "success_last10": last10["success_rate"],
             "eval_return": evaluated["mean"],
             "reward_cost": reward_model.cost.as_dict(state.step)}
