@@ -292,10 +292,12 @@ def _datasets(h5: h5py.Group, skip_groups: str | None) -> list[dict]:
     return items
 
 
-def _last(h5, name: str) -> float | None:
-    """The last value of a 1-D dataset ``name`` (a curve), None when it is empty."""
-    values = h5[name]
-    return float(values[-1]) if len(values) else None
+def _curve_end(h5) -> dict[str, Any]:
+    """Where a training curve (``metrics/step``, ``metrics/loss``) ended: its last logged step
+    (0 for an empty curve) and loss (None)."""
+    steps, loss = h5["metrics/step"], h5["metrics/loss"]
+    return {"last_step": int(steps[-1]) if len(steps) else 0,
+            "last_loss": float(loss[-1]) if len(loss) else None}
 
 
 def _frames_summary(h5, names: list[str], template: str) -> dict[str, Any]:
@@ -326,24 +328,21 @@ def _summary(art: Artifact) -> dict[str, Any]:
         return {"video_latent": list(h5["video_latent"].shape),
                 "frame_embedding": list(h5["frame_embedding"].shape)}
     if name == "fb":
-        return {"last_step": int(h5["metrics/step"][-1]) if len(h5["metrics/step"]) else 0,
-                "last_loss": _last(h5, "metrics/loss"), "z_dim": int(h5["goal_z"].shape[0])}
+        return {**_curve_end(h5), "z_dim": int(h5["goal_z"].shape[0])}
     if name == "finetune_log":
-        return {"last_step": int(h5["metrics/step"][-1]) if len(h5["metrics/step"]) else 0,
-                "last_loss": _last(h5, "metrics/loss")}
+        return _curve_end(h5)
     if name == "reward_score":
         return {"episodes": int(h5["episode_return"].shape[0]),
                 "auc": float(art.attrs["auc"]), "spearman": float(art.attrs["spearman"])}
-    if art.kind.name == "eval":
+    if name == "eval":
         from genreward_cli.stages.acting import NO_EPISODE, returns_summary
 
         s = returns_summary(art.file["return"][()], art.file["success"][()])
         out = {"episodes": s["episodes"], "return_mean": s["mean"], "return_std": s["std"],
                "success_rate": s["success_rate"]}
         return out if s["episodes"] else {**out, "note": NO_EPISODE}
-    if art.kind.name != "episodes":
+    if name != "episodes":
         return {}
-    h5 = art.file
     lengths, returns, agent_returns, success = [], [], [], []
     for k in art.groups():
         g = h5[f"episodes/{k}"]
