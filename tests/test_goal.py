@@ -186,14 +186,23 @@ def test_video_encoder_batches_like_single_calls(video_encoder):
 
 
 def test_timm_checkpoint_file_loads(tmp_path):
-    """A local timm DINOv3 checkpoint (here: the architecture at random weights) loads."""
+    """A local timm DINOv3 checkpoint (here: the architecture at random weights) loads, and
+    its embedding is the final-norm CLS token, as the transformers backend's pooler_output
+    is (timm's default pooling for DINOv3 averages the patch tokens instead)."""
     import timm
     import torch
 
     model = timm.create_model("vit_small_plus_patch16_dinov3", pretrained=False, num_classes=0)
     torch.save(model.state_dict(), tmp_path / "dinov3.pth")
     enc = ImageEncoder(ImageEncoderConfig(model=str(tmp_path / "dinov3.pth"), resolution=32))
-    out = enc.encode(random_video(0, frames=2, size=48))
+    images = random_video(0, frames=2, size=32)
+    out = enc.encode(images)
     assert enc.backend == "timm" and out.shape == (2, 384)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+    x = (x - enc.mean) / enc.std
+    with torch.inference_mode():
+        tokens = model.eval().forward_features(x)  # [N, 1 + 4 registers + patches, 384]
+    np.testing.assert_allclose(out, tokens[:, 0].numpy(), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(out, tokens[:, 5:].mean(1).numpy(), atol=1e-3)
     with pytest.raises(BadInput, match="no such checkpoint file"):
         ImageEncoder(ImageEncoderConfig(model=str(tmp_path / "missing.pth")))

@@ -91,13 +91,14 @@ class ImageEncoder:
                     raise BadInput(f"--image-encoder {name}: no such checkpoint file")
                 self.backend = "timm"
                 model = timm.create_model(TIMM_ARCH, pretrained=True, num_classes=0,
+                                          global_pool="token",
                                           pretrained_cfg_overlay={"file": name})
             elif name.startswith(("timm/", "hf-hub:timm/")):
                 import timm
 
                 self.backend = "timm"
                 model = timm.create_model(name if name.startswith("hf-hub:") else "hf-hub:" + name,
-                                          pretrained=True, num_classes=0)
+                                          pretrained=True, num_classes=0, global_pool="token")
             else:
                 from transformers import AutoModel
 
