@@ -232,3 +232,25 @@ def test_initial_frame_is_the_observation_image():
     obs = e.reset(seed=5)[0]["image"]
     e.close()
     np.testing.assert_array_equal(initial_frame(config, 5), obs)
+
+
+def test_the_centre_of_a_wide_render_is_the_square_render():
+    """Meta-World's cameras fix the vertical field of view: the centre 64x64 of a 64x96
+    render is the 64x64 render, which is why a wide goal frame is cropped, not squashed, to
+    be seen as square FB states (``goal.image_encoder.state_view``)."""
+    from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
+    from genreward_cli.goal.image_encoder import state_view
+    from genreward_cli.video.clips import resize_frames
+
+    e = MetaWorldPixelEnv(EnvConfig(size=64, width=96), extra_sizes=((64, 64),))
+    try:
+        e.reset(seed=0)
+        wide, square = e.render(), e.render_at(64, 64)
+    finally:
+        e.close()
+    assert wide.shape == (64, 96, 3) and square.shape == (64, 64, 3)
+    cropped = state_view(wide[None], (64, 64))[0].astype(int)
+    squashed = resize_frames(wide[None], 64, 64)[0].astype(int)
+    crop_err = np.abs(cropped - square).mean()
+    assert crop_err < 1.0, crop_err
+    assert np.abs(squashed - square).mean() > 5 * max(crop_err, 1.0)

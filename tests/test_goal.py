@@ -206,3 +206,42 @@ def test_timm_checkpoint_file_loads(tmp_path):
     assert not np.allclose(out, tokens[:, 5:].mean(1).numpy(), atol=1e-3)
     with pytest.raises(BadInput, match="no such checkpoint file"):
         ImageEncoder(ImageEncoderConfig(model=str(tmp_path / "missing.pth")))
+
+
+def test_state_view_crops_to_the_states_aspect_ratio():
+    """A wide goal frame is seen as FB states of another aspect ratio are: its centre, not the
+    whole frame squashed; a frame at the states' size is passed through untouched."""
+    from genreward_cli.goal.image_encoder import state_view
+    from genreward_cli.video.clips import resize_frames
+
+    wide = random_video(0, frames=2, size=48)
+    wide = np.concatenate([wide[:, :, :12] ^ 255, wide, wide[:, :, :12]], axis=2)  # 48x72
+    other = wide.copy()
+    other[:, :, :12], other[:, :, -12:] = 7, 200  # only the sides differ
+    square = state_view(wide, (32, 32))
+    assert square.shape == (2, 32, 32, 3) and square.dtype == np.uint8
+    np.testing.assert_array_equal(square, state_view(other, (32, 32)))
+    np.testing.assert_array_equal(square, resize_frames(wide[:, :, 12:60], 32, 32))
+    tall = np.ascontiguousarray(wide.transpose(0, 2, 1, 3))  # 72x48: rows are cropped
+    np.testing.assert_array_equal(state_view(tall, (16, 16)),
+                                  resize_frames(np.ascontiguousarray(tall[:, 12:60]), 16, 16))
+    same = random_video(1, frames=1, size=32)
+    assert state_view(same, (32, 32)) is same
+    np.testing.assert_array_equal(state_view(wide, (48, 72)), wide)
+    with pytest.raises(BadInput, match="uint8"):
+        state_view(wide.astype(np.float32), (32, 32))
+
+
+def test_fb_goal_embedding_is_the_frame_embedding_at_the_states_size(image_encoder):
+    from genreward_cli.goal.image_encoder import fb_goal_embedding, state_view
+
+    frame = random_video(2, frames=1, size=64)[0]
+    e = fb_goal_embedding(image_encoder, frame, (64, 64))
+    assert e.dtype == np.float32 and e.shape == (32,)
+    np.testing.assert_array_equal(e, image_encoder.encode(frame[None])[0])
+    wide = np.concatenate([frame[:, :16] ^ 255, frame, frame[:, :16]], axis=1)  # 64x96
+    np.testing.assert_allclose(fb_goal_embedding(image_encoder, wide, (64, 64)), e,
+                               rtol=1e-5, atol=1e-6)  # its centre is the square frame
+    squashed = image_encoder.encode(wide[None])[0]
+    assert np.abs(squashed - e).max() > 1e-3
+    np.testing.assert_array_equal(state_view(wide[None], (64, 64))[0], frame)

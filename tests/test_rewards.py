@@ -269,6 +269,48 @@ def test_online_rewards_match_offline_and_render_only_sampled_frames(run_dir, tm
         assert (online["total"] != 0).sum() == (1 if name == "clip-video" else ep.length)
 
 
+def test_a_wide_goal_frame_is_seen_as_the_fb_states_are(run_dir, tmp_path):
+    """With a 32x48 goal and FB trained on 64x64 frames, z* = B(psi(I*)) embeds the goal
+    frame's centre square, in train-fb and in the reward alike, and offline r_FB on wide
+    recorded frames reads only their centre, as the square renders online show it."""
+    from genreward_cli.goal.image_encoder import ImageEncoder, fb_goal_embedding
+    from genreward_cli.video.clips import resize_frames
+
+    d = run_dir
+    wide_steps = [
+        ("collect", "--task", "reach-v3", "--max-steps", 20, "--policy", "expert", "--episodes", 1,
+         "--size", 32, "--width", 48, "--out", tmp_path / "wide.h5"),
+        ("select-frame", tmp_path / "wide.h5", "--frame-index", 20, "--clip-model", "tiny",
+         "--out", tmp_path / "gf_wide.h5"),
+        ("encode-goal", tmp_path / "wide.h5", tmp_path / "gf_wide.h5", "--vae", "tiny",
+         "--image-encoder", "tiny", "--out", tmp_path / "goal_wide.h5"),
+    ]
+    for args in wide_steps:
+        r = run(*args)
+        assert r.exit_code == 0, (args[0], r.stderr)
+    r = run("train-fb", d / "expert.h5", d / "random.h5", tmp_path / "goal_wide.h5", "--steps", 5,
+            "--out", tmp_path / "fb_wide.h5")
+    assert r.exit_code == 0, r.stderr
+    with store.open_artifact(tmp_path / "goal_wide.h5") as g, \
+            store.open_artifact(tmp_path / "fb_wide.h5") as fb:
+        frame, whole = g.file["frame"][()], g.file["frame_embedding"][()]
+        trained_with = fb.file["goal_embedding"][()]
+        model = GenerativeReward(g, fb, alpha=0.5, beta=0.25, interval=20, use_video=False)
+    assert frame.shape == (32, 48, 3) and model.fb_size == (64, 64)
+    expected = fb_goal_embedding(ImageEncoder(model.image_encoder.config), frame, (64, 64))
+    np.testing.assert_allclose(model.goal_embedding.numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(trained_with, expected, rtol=1e-5, atol=1e-6)
+    assert np.abs(expected - whole).max() > 1e-3  # not the whole frame squashed
+    ep = load_episode(d / "expert.h5", 0)
+    wide = resize_frames(ep.image, 64, 96)
+    wide[:, :, :16], wide[:, :, -16:] = 0, 255
+    sides = wide.copy()
+    sides[:, :, :16], sides[:, :, -16:] = 255, 0
+    parts = [model(EpisodeRecord(x, ep.action, ep.env_reward, ep.reward))["fb"] for x in (wide, sides)]
+    np.testing.assert_array_equal(parts[0], parts[1])
+    assert parts[0][[19, 39]].all()
+
+
 def test_every_reward_option_belongs_to_a_reward():
     """The table of options each reward reads covers every reward and every option, so no
     option is warned about as ignored by the reward that reads it."""

@@ -13,7 +13,9 @@ marginal of the data; tests also pass goals drawn from a chosen rho.
 
     L = E[(F(s,a,z)^T B(g) - gamma Fbar(s',pi_z(s'),z)^T Bbar(g))^2] - 2 E[F(s,a,z)^T B(g)].
 
-It is a TD objective for the value of the single reward "reach g", with B(g) free to grow;
+Its stationary point is v = 1 + gamma vbar' on every transition (v = F^T B(g)): the linear
+term pays 1 on every step, not only at g, so v tends to 1/(1 - gamma) whatever (s, a) and
+r_FB becomes a constant bonus (``tests/test_fb.py::test_paper_eq8_as_printed_learns_a_constant``);
 it does not learn a successor measure. Both add the orthonormality loss
 ||E_rho[B B^T] - I||^2 (supplement A) on B of replay states, estimated without bias as
 E_{i!=j}[(B_i^T B_j)^2] - 2 E_i[B_i^T B_i] + const.

@@ -140,3 +140,47 @@ class ImageEncoder:
                     z = self.model(pixel_values=x).pooler_output
                 out.append(z.float().cpu().numpy())
         return np.concatenate(out, axis=0)
+
+
+def state_view(images: np.ndarray, size) -> np.ndarray:
+    """Frames seen as FB states of ``size`` are: centre-cropped to that aspect ratio, then
+    resized (bilinear, antialiased) to ``size``.
+
+    Meta-World's cameras fix the vertical field of view (MuJoCo's ``fovy``), so the centre
+    480x480 of a 480x720 render is what a square render from the same camera shows; cropping
+    a wide goal frame this way, rather than squashing it, gives B the view its training
+    states had (the paper's goal videos were 480x480, square like the agent's frames).
+
+    Args:
+        images: uint8 [N, H, W, 3], RGB.
+        size: (h, w) of the FB model's training frames (its ``frame_size`` attribute).
+    Returns:
+        uint8 [N, h, w, 3]; ``images`` itself when already at ``size``.
+    Raises:
+        BadInput: images that are not uint8 [N, H, W, 3].
+    """
+    from genreward_cli.video.clips import resize_frames
+
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise BadInput(f"images must be uint8 [N,H,W,3], got {images.dtype} {list(images.shape)}")
+    h, w = (int(x) for x in size)
+    H, W = images.shape[1:3]
+    if (H, W) == (h, w):
+        return images
+    if H * w > W * h:  # taller than the target: crop rows
+        keep = max(1, round(W * h / w))
+        top = (H - keep) // 2
+        images = images[:, top:top + keep]
+    elif H * w < W * h:  # wider: crop columns
+        keep = max(1, round(H * w / h))
+        left = (W - keep) // 2
+        images = images[:, :, left:left + keep]
+    return resize_frames(np.ascontiguousarray(images), h, w)
+
+
+def fb_goal_embedding(encoder: "ImageEncoder", frame: np.ndarray, size) -> np.ndarray:
+    """psi(I*) for the FB reward and z* = B(psi(I*)): the goal frame embedded as the FB
+    states of ``size`` were (:func:`state_view`), float32 [D]. At the states' own size this is
+    the goal file's ``frame_embedding``; for a wider goal frame (480x720 against 64x64 states)
+    it embeds the frame's centre square instead of the whole frame squashed."""
+    return encoder.encode(state_view(frame[None], size))[0].astype(np.float32)

@@ -7,7 +7,9 @@ on every other step the agent receives r_env alone. At agent step k (1-based; k 
   uniformly sampled from the history o_0..o_k, encoded by the goal file's own VideoEncoder
   at the goal's resolution (online, only those 16 frames are rendered at that size).
 - r_FB: eq. 9 at (s_{k-1}, a_{k-1}), the state-action that step k took, s = psi(o_{k-1}),
-  from a frame of the size the FB model was trained on.
+  from a frame of the size the FB model was trained on, and z* = B(psi(I*)) with the goal
+  frame I* seen the same way (``goal.image_encoder.state_view``: centre-cropped to the states'
+  aspect ratio and resized). Offline, a recorded frame of another size is seen that way too.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class GenerativeReward(RewardModel):
                  device: str = "cpu", alpha_mode: str = "absolute"):
         import torch
 
-        from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
+        from genreward_cli.goal.image_encoder import (ImageEncoder, ImageEncoderConfig,
+                                                      fb_goal_embedding)
         from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig
 
         super().__init__(name="genreward", names=("env", "video", "fb", "total"))
@@ -67,11 +70,14 @@ class GenerativeReward(RewardModel):
             self.fb_size = tuple(fb_art.attrs.json("frame_size"))
             self.fb = read_model(fb_art, device)
             self.fb_train_config = fb_art.attrs["train_config"]
-            self.goal_embedding = torch.from_numpy(goal_art.file["frame_embedding"][()]).to(device)
-            if self.fb.config.obs_dim != self.goal_embedding.shape[0]:
+            goal_dim = goal_art.file["frame_embedding"].shape[0]
+            if self.fb.config.obs_dim != goal_dim:
                 raise BadInput(f"{fb_art.path}: FB takes {self.fb.config.obs_dim}-d states, the goal "
-                               f"embedding has {self.goal_embedding.shape[0]}")
+                               f"embedding has {goal_dim}")
             self.image_encoder = ImageEncoder(icfg, device)
+            # psi(I*) as the states are seen: the goal frame cropped to their aspect ratio
+            self.goal_embedding = torch.from_numpy(fb_goal_embedding(
+                self.image_encoder, goal_art.file["frame"][()], self.fb_size)).to(device)
 
     def set_scale(self, sigma: float) -> None:
         """``relative`` mode: alpha and beta are fractions of ``sigma`` (env reward units)."""
@@ -159,6 +165,8 @@ class GenerativeReward(RewardModel):
         return env + self.alpha * video + self.beta * fb
 
     def components(self, ep: EpisodeRecord):
+        from genreward_cli.goal.image_encoder import state_view
+
         T = ep.length
         schedule = self.schedule(T)
         steps = schedule.steps()
@@ -168,7 +176,9 @@ class GenerativeReward(RewardModel):
             video[steps] = self._video_rewards([ep.image[schedule.history_frames(k)]
                                                 for k in steps])
         if self.use_fb and len(steps):
-            fb[steps] = self._fb_rewards(ep.image[steps], ep.action[steps])  # s = psi(o_k)
+            # s = psi(o_k), o_k seen at the FB states' size (the online path renders it so)
+            fb[steps] = self._fb_rewards(state_view(ep.image[steps], self.fb_size),
+                                         ep.action[steps])
         env = ep.reward.astype(np.float32)
         return {"env": env, "video": video, "fb": fb,
                 "total": self._combine(env, video, fb).astype(np.float32)}

@@ -36,7 +36,8 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     ``inputs``, every frame embedded once by the image encoder of the one `goal` file among
     them, and write the `fb` artifact ``out`` (weights/<module>/<param>, metrics/<name>,
     goal_embedding, goal_z, cache/embeddings; attrs fb_config, train_config, image_encoder,
-    frame_size). ``fb_config``'s obs_dim and action_dim are ignored: they are the data's.
+    frame_size). ``goal_embedding`` is psi(I*) of the goal frame seen as the training frames
+    are (``goal.image_encoder.fb_goal_embedding``: centre-cropped to their aspect ratio). ``fb_config``'s obs_dim and action_dim are ignored: they are the data's.
 
     ``OUT.ckpt.pt`` (trainer, history, embeddings) is written every ``checkpoint_every``
     updates and at the end; ``resume`` continues from it without embedding again. ``device``
@@ -54,7 +55,8 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     from genreward_cli.fb.io import write_weights
     from genreward_cli.fb.model import FBModel
     from genreward_cli.fb.trainer import FBTrainer
-    from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
+    from genreward_cli.goal.image_encoder import (ImageEncoder, ImageEncoderConfig,
+                                                  fb_goal_embedding)
 
     out = Path(out)
     ckpt_path = checkpoint_path(out)
@@ -78,14 +80,15 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
             raise BadInput(f"episodes have frames of different sizes: {sorted(sizes)}")
         frame_size = [int(x) for x in sizes.pop()]
         image_config = goal.attrs.parsed("image_encoder", ImageEncoderConfig.from_json)
-        goal_embedding = goal.file["frame_embedding"][()]
+        encoder = ImageEncoder(image_config, device=device)
+        # psi(I*) seen as the states are: the goal frame cropped to their aspect ratio
+        goal_embedding = fb_goal_embedding(encoder, goal.file["frame"][()], frame_size)
         parents = [a.ref() for a in episode_files + goal_files]
         if resume:
             state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
             data = Transitions.build(state["embeddings"], state["actions"])
         else:
             state = None
-            encoder = ImageEncoder(image_config, device=device)
             n_eps = sum(len(a.groups()) for a in episode_files)
             with progress_bar(n_eps, "embed frames") as advance:
                 data = embed_episodes(episode_files, encoder, on_episode=advance)

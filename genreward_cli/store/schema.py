@@ -164,7 +164,9 @@ register(
         "embedding psi(I*) of the goal frame, with both encoders' full configurations.",
         datasets=(
             Dataset("video_latent", "float32", ("C", "Fz", "h", "w"), "3D VAE latent (scaled)", True),
-            Dataset("frame_embedding", "float32", ("D",), "image-encoder embedding of I*", True),
+            Dataset("frame_embedding", "float32", ("D",), "image-encoder embedding of the "
+                    "whole I*; the FB reward embeds I* as its states are seen (fb's "
+                    "goal_embedding)", True),
             Dataset("frame", "uint8", ("H", "W", 3), "the goal frame I*"),
         ),
         attrs={
@@ -189,7 +191,10 @@ register(
             Dataset("metrics/fb", "float32", ("N",), "FB objective (eq. 8 or standard)", True),
             Dataset("metrics/ortho", "float32", ("N",), "orthonormality loss", True),
             Dataset("metrics/actor", "float32", ("N",), "actor loss (0 without an actor)", True),
-            Dataset("goal_embedding", "float32", ("D",), "psi(I*), from the goal file", True),
+            Dataset("goal_embedding", "float32", ("D",), "psi(I*): the goal file's frame, "
+                    "centre-cropped to the training frames' aspect ratio and resized to "
+                    "frame_size, then embedded (the goal's frame_embedding when sizes agree)",
+                    True),
             Dataset("goal_z", "float32", ("Z",), "z* = B(psi(I*))", True),
         ),
         attrs={
