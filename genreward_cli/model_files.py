@@ -72,3 +72,47 @@ def read_config(source: str, filename: str, subfolder: str | None = None) -> dic
         file = hf_hub_download(source, filename, subfolder=subfolder)
     with open(file) as f:
         return json.load(f)
+
+
+MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin")  # what save_pretrained writes
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def saved_model_entries(path: str | os.PathLike) -> set[str] | None:
+    """The top-level entries of the folder ``path`` that a saved model is made of, when it
+    holds one, else None: for a diffusers pipeline (``model_index.json`` naming its
+    ``_class_name``), the index and the component folders it lists; for one diffusers or
+    transformers model (``config.json`` with ``_diffusers_version``, ``model_type`` or
+    ``architectures``), its top-level ``.json``/``.safetensors``/``.bin`` files.
+
+    Used so that ``--force`` replaces a model folder and nothing else: a folder is a model
+    only when every entry is one of these."""
+    path = Path(path)
+    index = _json_object(path / "model_index.json")
+    if index is not None and index.get("_class_name"):
+        return {"model_index.json"} | {k for k in index if not k.startswith("_")}
+    config = _json_object(path / "config.json")
+    if config is not None and any(k in config for k in ("_diffusers_version", "model_type",
+                                                         "architectures")):
+        return {e.name for e in path.iterdir()
+                if e.is_file() and e.suffix in MODEL_FILE_SUFFIXES}
+    return None
+
+
+def holds_only_model(path: str | os.PathLike, extra: Callable[[Path], bool] = lambda e: False,
+                     ) -> bool:
+    """Whether every entry of the folder ``path`` belongs to a saved model
+    (:func:`saved_model_entries`) or passes ``extra`` (a command's own files beside it), and
+    the folder holds a saved model or at least one such file."""
+    path = Path(path)
+    model = saved_model_entries(path) or set()
+    entries = list(path.iterdir())
+    others = [e for e in entries if e.name not in model]
+    return bool(entries) and all(extra(e) for e in others) and (bool(model) or bool(others))

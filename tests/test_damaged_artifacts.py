@@ -172,20 +172,82 @@ def test_episodes_of_zero_steps_are_refused_by_train_fb(tmp_path, tiny_chain):
     ("train-video-model", "--preset", "tiny"),
     ("finetune", "--model", "tiny", "--steps", "1", "--videos"),
 ])
-def test_force_never_empties_a_folder_of_the_users(tmp_path, command):
-    """`--force` replaces an earlier output folder of the command, not any folder."""
+@pytest.mark.parametrize("layout", ["plain", "lookalike"])
+def test_force_never_empties_a_folder_of_the_users(tmp_path, command, layout):
+    """`--force` replaces an earlier output folder of the command, not any folder: not one of
+    the user's own, even one holding a name that the command's outputs hold too (a project's
+    `checkpoints/`, a `config.json`, a `diffusion_reward.json`)."""
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.txt").write_text("x")
+    if layout == "lookalike":
+        (mine / "checkpoints").mkdir()
+        (mine / "checkpoints" / "epoch10.pt").write_text("c")
+        (mine / "config.json").write_text("{}")
+        (mine / "diffusion_reward.json").write_text("{}")
     args = list(command)
     if command[0] != "init-model":
         videos = str(write_episodes(tmp_path / "e.h5",
                                     [fake_episode(np.random.default_rng(0), T=4, size=64)]))
         args.insert(1 if command[0] == "train-video-model" else len(args), videos)
     r = run(*args, "--out", mine, "--force")
-    refused(r, f"--out {mine}: --force replaces only an earlier output of this command",
-            "thesis.txt")
+    refused(r, f"--out {mine}: --force replaces only an earlier output of this command")
     assert (mine / "thesis.txt").read_text() == "x"
+    if layout == "lookalike":
+        assert (mine / "checkpoints" / "epoch10.pt").read_text() == "c"
+
+
+def test_what_force_may_replace(tmp_path):
+    """The folders `--force` takes for earlier outputs: a saved model, a finetune's folder
+    (finished or interrupted) and a Diffusion Reward model, each holding nothing else."""
+    import json
+
+    from genreward_cli.model_files import holds_only_model
+    from genreward_cli.stages.finetune import finetune_folder
+    from genreward_cli.stages.train_video_model import video_model_folder
+
+    def folder(name, files):
+        d = tmp_path / name
+        for rel, text in files.items():
+            (d / rel).parent.mkdir(parents=True, exist_ok=True)
+            (d / rel).write_text(text)
+        return d
+
+    index = json.dumps({"_class_name": "CogVideoXImageToVideoPipeline",
+                        "transformer": ["diffusers", "X"], "vae": ["diffusers", "Y"]})
+    pipeline = {"model_index.json": index, "transformer/config.json": "{}",
+                "vae/config.json": "{}"}
+    single = {"config.json": json.dumps({"model_type": "dinov3_vit"}), "model.safetensors": ""}
+    assert holds_only_model(folder("pipe", pipeline))
+    assert holds_only_model(folder("single", single))
+    assert not holds_only_model(folder("pipe_notes", {**pipeline, "notes.txt": "x"}))
+    assert not holds_only_model(folder("pipe_data", {**pipeline, "data/d.csv": "x"}))
+    assert not holds_only_model(folder("single_notes", {**single, "notes.txt": "x"}))
+    assert not holds_only_model(folder("bare_config", {"config.json": "{}"}))
+    assert not holds_only_model(folder("no_class", {"model_index.json": "{}",
+                                                    "transformer/config.json": "{}"}))
+    done = {**pipeline, "checkpoints/step-0000050.pt": "", "finetune_log.h5": "",
+            "lora/pytorch_lora_weights.safetensors": ""}
+    assert finetune_folder(folder("ft_done", done))
+    assert finetune_folder(folder("ft_stopped", {"checkpoints/step-0000010.pt": "",
+                                                 "checkpoints/step-0000020.pt.tmp": ""}))
+    assert not finetune_folder(folder("project", {"checkpoints/epoch10.pt": "",
+                                                  "src/train.py": ""}))
+    assert not finetune_folder(folder("ft_plus", {**done, "src/train.py": ""}))
+    assert not finetune_folder(folder("lora_only", {"lora/notes.txt": ""}))
+    dr = {"diffusion_reward.json": "{}", "unet/config.json": "{}",
+          "scheduler/scheduler_config.json": "{}"}
+    assert video_model_folder(folder("dr", dr))
+    assert not video_model_folder(folder("dr_notes", {**dr, "notes.txt": ""}))
+    assert not video_model_folder(folder("dr_list", {**dr, "diffusion_reward.json": "[]"}))
+
+
+def test_force_replaces_an_earlier_model_folder(tmp_path):
+    out = tmp_path / "model"
+    for _ in range(2):
+        r = run("init-model", "--preset", "tiny", "--out", out, "--force")
+        assert r.exit_code == 0, r.stderr
+    assert (out / "model_index.json").is_file()
 
 
 @pytest.mark.parametrize("args,message", [
@@ -223,3 +285,19 @@ def test_an_oracle_goal_takes_video_and_frame_from_one_episode(tiny_chain, tmp_p
     r = run("encode-goal", tiny_chain / "expert.h5", tiny_chain / "gf.h5", "--episode", 1,
             "--vae", "tiny", "--image-encoder", "tiny", "--out", out)
     refused(r, "its frame comes from episode 0", "--episode 1: pass --episode 0", out=out)
+
+
+@pytest.mark.parametrize("command", [
+    ("init-model", "--preset", "tiny"),
+    ("train-video-model", "--preset", "tiny", "VIDEOS"),
+    ("finetune", "--model", "tiny", "--steps", "1", "--videos", "VIDEOS"),
+    ("train-agent", "--task", "reach-v3", "--reward", "env", "--preset", "tiny", "--steps", "64"),
+])
+def test_an_output_folder_that_cannot_be_written_is_refused_up_front(tmp_path, command):
+    """A folder output on a read-only mount (here /proc) is one line and exit 2 before any
+    work, as a file output is; not an OSError after hours of training."""
+    videos = str(write_episodes(tmp_path / "e.h5",
+                                [fake_episode(np.random.default_rng(0), T=4, size=64)]))
+    out = "/proc/genreward-none/out"
+    r = run(*(videos if a == "VIDEOS" else a for a in command), "--out", out)
+    refused(r, f"{out}: cannot be written in /proc")

@@ -27,6 +27,31 @@ def latest_checkpoint(out: Path) -> Path | None:
     return found[-1] if found else None
 
 
+def _finetune_entry(entry: Path) -> bool:
+    """Whether ``entry``, beside the saved pipeline, is a finetune's own: its log, the
+    checkpoints folder (step-NNNNNNN.pt files and their temporary copies only), the LoRA
+    adapter folder, or the export's staging folder."""
+    import re
+
+    if entry.name == "finetune_log.h5":
+        return entry.is_file()
+    if entry.name == "checkpoints":
+        names = [e.name for e in entry.iterdir()] if entry.is_dir() else [None]
+        return all(n and re.fullmatch(r"\.?step-\d+\.pt(\..*)?", n) for n in names)
+    if entry.name == "lora":
+        return entry.is_dir() and all(e.suffix in (".safetensors", ".json")
+                                      for e in entry.iterdir())
+    return entry.name == ".export" and entry.is_dir()
+
+
+def finetune_folder(path: Path) -> bool:
+    """Whether the folder ``path`` is an earlier output of `finetune`, finished or not: every
+    entry is the saved pipeline's or the finetune's own (``_finetune_entry``)."""
+    from genreward_cli.model_files import holds_only_model
+
+    return holds_only_model(path, extra=_finetune_entry)
+
+
 def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
         out: str | os.PathLike, model: str = DEFAULT_MODEL, resume: bool = False,
         seed: int = 0, device: str = "cpu", force: bool = False) -> Report | None:
@@ -62,12 +87,14 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
         checkpoint = latest_checkpoint(out) if out.is_dir() else None
         if checkpoint is None:
             raise BadInput(f"--resume: no checkpoint in {out}/checkpoints")
+        store.check_writable(out / "finetune_log.h5")  # it writes into the folder
     else:
         # --force removes the folder: never one that holds a clip file or the model
         store.check_not_input(out, [*inputs, model], replaces_folder=True)
     if not resume:  # --force removes the folder: only an earlier finetune's, finished or not
         store.check_folder_output(out, force, ("model_index.json", "checkpoints", "lora",
-                                               ".export"), other=" or --resume to continue")
+                                               "finetune_log.h5"),
+                                  other=" or --resume to continue", owns=finetune_folder)
     clips, parents = [], []
     for path in inputs:
         with store.open_artifact(path, ("episodes", "videos")) as art:

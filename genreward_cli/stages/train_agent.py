@@ -141,15 +141,20 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
     written or removed.
 
     Raises:
-        BadInput: ``out`` is a file, holds a run (without ``resume`` or ``force``), is a
+        BadInput: ``out`` is a file or cannot be written (a read-only mount), holds a run
+            (without ``resume`` or ``force``), is a
             non-empty folder that holds no run (``holds_run``; with or without ``force``),
             has no checkpoint to resume, was run with other options, or (``resume``) has
             reached more steps than ``config["steps"]``.
     """
+    from genreward_cli import store
+
     out = Path(out)
     saved = out / CONFIG_NAME
     if out.exists() and not out.is_dir():
         raise BadInput(f"{out}: is a file; --out names a run directory")
+    # the run writes inside the folder; a new one is made in its parent
+    store.check_writable(out / CONFIG_NAME if out.is_dir() else out)
     if resume:
         if not (out / CHECKPOINT_NAME).exists():
             raise BadInput(f"--resume: {out / CHECKPOINT_NAME} does not exist")

@@ -39,6 +39,22 @@ def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
     return clips, tasks, parents
 
 
+
+def video_model_folder(path: Path) -> bool:
+    """Whether the folder ``path`` is an earlier `train-video-model` output: its
+    ``diffusion_reward.json`` (a JSON object) and model folders (each with a
+    ``config.json`` or ``scheduler_config.json``), nothing else."""
+    from genreward_cli.rewards.diffusion_reward import META_NAME
+
+    try:
+        meta = json.loads((path / META_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and all(
+        e.name == META_NAME or (e.is_dir() and ((e / "config.json").is_file()
+                                                or (e / "scheduler_config.json").is_file()))
+        for e in path.iterdir())
+
 def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         kind: str = "vqdiffusion", preset: str = "paper", init: str | None = None,
         task: str | None = None, codec_steps: int = 2000, steps: int = 20000,
@@ -71,7 +87,7 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     quiet_libraries()
     out = Path(out)
     # --force replaces an earlier model folder of this command, nothing else
-    store.check_folder_output(out, force, (META_NAME,))
+    store.check_folder_output(out, force, (META_NAME,), owns=video_model_folder)
     clips, tasks, parents = read_videos(videos, task)
     if not clips:
         raise BadInput(f"{', '.join(map(str, videos))}: holds no video")

@@ -10,7 +10,7 @@ import posixpath
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import h5py
 import numpy as np
@@ -606,13 +606,16 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[str],
-                        other: str = "") -> Path:
-    """For a command whose output is a folder: refuse an existing ``path`` that is a file,
-    or a non-empty folder without ``force``; with ``force``, refuse a non-empty folder that
-    holds none of ``made_by`` (names of files or folders an earlier output of the command
-    holds, finished or not), so that ``--force`` never deletes a folder of the user's own
-    (``--out . --force``, ``--out ~/thesis --force``). ``other`` ends the message for a
-    folder that exists without ``force`` (e.g. `` or --resume to continue``).
+                        other: str = "", owns: Callable[[Path], bool] | None = None) -> Path:
+    """For a command whose output is a folder: refuse an existing ``path`` that is a file, a
+    folder whose parent takes no new entry (a read-only mount), or a non-empty folder without
+    ``force``; with ``force``, refuse a non-empty folder that is not an earlier output of the
+    command, finished or not, so that ``--force`` never deletes a folder of the user's own
+    (``--out . --force``, ``--out ~/thesis --force``, a project folder that happens to hold a
+    ``checkpoints/`` or a ``config.json``). ``owns(path)`` says whether it is one, from what
+    the folder holds; without it, holding one of ``made_by`` suffices. ``made_by`` (names of
+    files or folders such an output holds) also words the message. ``other`` ends the
+    message for a folder that exists without ``force`` (e.g. `` or --resume to continue``).
 
     Raises:
         BadInput: one line naming the folder and, for a foreign one, a few of its entries.
@@ -620,6 +623,7 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise BadInput(f"--out {path}: exists and is not a directory")
+    check_writable(path)  # the folder is written beside it (PATH.tmp) or made there
     if not path.is_dir():
         return path
     entries = sorted(e.name for e in path.iterdir())
@@ -628,7 +632,7 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
     if not force:
         raise BadInput(f"{path}: already exists; pass --force to overwrite{other}")
     made_by = tuple(made_by)
-    if not set(made_by) & set(entries):
+    if not (owns(path) if owns is not None else set(made_by) & set(entries)):
         shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
         raise BadInput(f"--out {path}: --force replaces only an earlier output of this command "
                        f"(a folder holding {' or '.join(made_by)}); this one holds {shown}: "
