@@ -301,3 +301,25 @@ def test_an_output_folder_that_cannot_be_written_is_refused_up_front(tmp_path, c
     out = "/proc/genreward-none/out"
     r = run(*(videos if a == "VIDEOS" else a for a in command), "--out", out)
     refused(r, f"{out}: cannot be written in /proc")
+
+
+def test_a_folder_being_written_is_not_written_by_a_second_command(tmp_path):
+    """While one command writes an output folder, a second one with the same --out is one
+    line and exit 2 (not a silent replacement); the lock file goes when the first ends."""
+    from genreward_cli.errors import BadInput
+    from genreward_cli.store import folder_lock
+
+    out = tmp_path / "model"
+    with folder_lock(out):
+        assert (tmp_path / ".model.lock").is_file()
+        with pytest.raises(BadInput, match="another process is writing it now"):
+            with folder_lock(out):
+                pass
+        for args in (("init-model", "--preset", "tiny"),
+                     ("train-agent", "--task", "reach-v3", "--reward", "env", "--steps", "64")):
+            r = run(*args, "--out", out, "--force")
+            refused(r, f"{out}: another process is writing it now", out=out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    r = run("init-model", "--preset", "tiny", "--out", out)
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -39,10 +39,18 @@ def finetune(inputs, model, out, resume, seed, device, force, as_json, **options
       genreward finetune --videos expert.h5 --model tiny --steps 200 --out models/ft
       genreward generate --task pick-place-v3 --model models/ft --out goal_video.h5
     """
+    import contextlib
+    import os
+
     from genreward_cli.options import resolve_device
+    from genreward_cli.store import folder_lock
     from genreward_cli.stages import finetune as stage
 
-    report = stage.run(cfg.build(FinetuneConfig, options), inputs=inputs, out=out, model=model,
-                       resume=resume, seed=seed, device=resolve_device(device), force=force)
+    # a second writer of the same folder is refused (the main process of accelerate's holds it)
+    main = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+    with folder_lock(out) if main else contextlib.nullcontext():
+        report = stage.run(cfg.build(FinetuneConfig, options), inputs=inputs, out=out,
+                           model=model, resume=resume, seed=seed,
+                           device=resolve_device(device), force=force)
     if report is not None:  # None on the other processes of `accelerate launch`
         emit(report, as_json)

@@ -70,9 +70,11 @@ def init_model(preset, out, layers, heads, text_layers, text_width, vae_width, v
       genreward init-model --preset dinov3-vits16plus-random --out models/dinov3
     """
     from genreward_cli.options import resolve_device
+    from genreward_cli.store import folder_lock
     from genreward_cli.stages import init_model as stage
 
     given = {k: v for k, v in zip(SIZE_OPTIONS, (layers, heads, text_layers, text_width,
                                                   vae_width, vae_layers)) if v is not None}
-    emit(stage.run(preset, out=out, sizes=given, dtype=dtype, seed=seed,
-                   device=resolve_device(device), force=force), as_json)
+    with folder_lock(out):  # a second writer of the same folder is refused
+        emit(stage.run(preset, out=out, sizes=given, dtype=dtype, seed=seed,
+                       device=resolve_device(device), force=force), as_json)

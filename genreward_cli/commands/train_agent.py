@@ -67,13 +67,15 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
       genreward train-agent --out runs/pick-place/genreward/0 --resume --steps 2000000
     """
     from genreward_cli.stages import train_agent as stage
+    from genreward_cli.store import folder_lock
 
     ctx = click.get_current_context()
 
     def given(name):  # set on the command line; on --resume the others come from config.json
         return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
 
-    emit(stage.run(options, out=out, preset=preset, agent_overrides=agent_overrides,
-                   model_lr=model_lr, actor_lr=actor_lr, critic_lr=critic_lr, resume=resume,
-                   seed=seed, device=resolve_device(device), force=force, given=given,
-                   report=lambda line: click.echo(line, err=True)), as_json)
+    with folder_lock(out):  # a second writer of the same run is refused
+        emit(stage.run(options, out=out, preset=preset, agent_overrides=agent_overrides,
+                       model_lr=model_lr, actor_lr=actor_lr, critic_lr=critic_lr,
+                       resume=resume, seed=seed, device=resolve_device(device), force=force,
+                       given=given, report=lambda line: click.echo(line, err=True)), as_json)

@@ -62,9 +62,11 @@ def train_video_model(videos, kind, preset, init, task, codec_steps, steps, batc
           --diffusion-reward-model models/dr-reach --out runs/dr
     """
     from genreward_cli.options import resolve_device
+    from genreward_cli.store import folder_lock
     from genreward_cli.stages import train_video_model as stage
 
-    emit(stage.run(videos, out=out, kind=kind, preset=preset, init=init, task=task,
-                   codec_steps=codec_steps, steps=steps, batch_size=batch_size,
-                   codec_lr=codec_lr, lr=lr, skip_steps=skip_steps, seed=seed,
-                   device=resolve_device(device), force=force), as_json)
+    with folder_lock(out):  # a second writer of the same folder is refused
+        emit(stage.run(videos, out=out, kind=kind, preset=preset, init=init, task=task,
+                       codec_steps=codec_steps, steps=steps, batch_size=batch_size,
+                       codec_lr=codec_lr, lr=lr, skip_steps=skip_steps, seed=seed,
+                       device=resolve_device(device), force=force), as_json)

@@ -25,7 +25,7 @@ Nothing here depends on click: the CLI tells the store its command line through
 
 from genreward_cli.store.docs import markdown
 from genreward_cli.store.files import (
-    Artifact, MissingInArtifact, ReadFile, array_dataset, check_folder_output,
+    Artifact, MissingInArtifact, ReadFile, array_dataset, check_folder_output, folder_lock,
     check_not_input, check_output,
     check_writable, frames_dataset, has_hdf5_signature, load_weights, lock_tmp, open_artifact,
     read_error, read_weights, replacing, replacing_dir, stored_config, text, validate,
@@ -41,7 +41,7 @@ from genreward_cli.store.schema import (
 
 __all__ = [
     "Artifact", "MissingInArtifact", "ReadFile", "load_weights", "stored_config",
-    "array_dataset", "check_folder_output", "check_not_input", "check_output", "check_writable",
+    "array_dataset", "check_folder_output", "folder_lock", "check_not_input", "check_output", "check_writable",
     "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "read_error",
     "read_weights", "replacing", "replacing_dir", "validate", "write_artifact", "write_weights",
     "text", "command_line",

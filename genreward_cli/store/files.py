@@ -641,6 +641,57 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
 
 
 @contextlib.contextmanager
+def folder_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold, for the block, an exclusive lock on writing the output folder ``path``: an
+    ``flock`` on ``.NAME.lock`` beside it, removed when the block ends. A second command
+    writing the same folder meanwhile (two `finetune --out ft` at once) is refused instead of
+    silently replacing the first one's output. The kernel drops the lock when a process dies,
+    so a stale lock file blocks nobody. Where the lock file cannot be made (a missing or
+    read-only parent: the command's own checks report those) the block runs unguarded.
+
+    Raises:
+        BadInput: another process holds the lock (exit code 2).
+    """
+    import errno
+    import fcntl
+
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    fd = None
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            fd = None
+            break
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                fd = None  # no locks on this file system: unguarded
+                break
+            raise BadInput(f"{path}: another process is writing it now ({lock.name} is "
+                           "locked); wait for it to finish or choose another --out") from None
+        try:  # the file locked must still be the one named lock (not one just removed)
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            try:
+                lock.unlink()
+            except OSError:
+                pass
+            os.close(fd)
+
+
+@contextlib.contextmanager
 def replacing_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Write the directory ``path`` atomically through ``PATH.tmp`` (yielded, created empty;
     a stale one is removed first): when the block ends, an existing ``path`` is removed and
