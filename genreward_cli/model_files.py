@@ -16,10 +16,10 @@ from typing import Callable
 
 
 def cache_dir() -> Path:
-    """Where built-in presets are materialised: ``$GENREWARD_CACHE``, default
-    ``~/.cache/genreward``."""
-    default = Path.home() / ".cache" / "genreward"
-    return Path(os.environ.get("GENREWARD_CACHE", default)).expanduser()
+    """Where built-in presets are materialised: ``$GENREWARD_CACHE``, default (also when it is
+    set but empty) ``~/.cache/genreward``."""
+    value = os.environ.get("GENREWARD_CACHE", "").strip()
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "genreward"
 
 
 def cached_preset(name: str, marker: str, write: Callable[[Path], object]) -> Path:
@@ -30,9 +30,14 @@ def cached_preset(name: str, marker: str, write: Callable[[Path], object]) -> Pa
     build the same preset at once never write into each other's folder; the first rename wins
     and the others discard their copy. An error, Ctrl-C or SIGTERM in ``write`` leaves no
     half-built preset behind.
+
+    Raises:
+        BadInput: the cache folder cannot be made or written (GENREWARD_CACHE names a file,
+            a read-only or missing mount), before anything is built.
     """
     path = cache_dir() / name
     if not (path / marker).exists():
+        _check_cache(path.parent)
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         try:
@@ -45,6 +50,22 @@ def cached_preset(name: str, marker: str, write: Callable[[Path], object]) -> Pa
         except OSError:  # another process built it meanwhile
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _check_cache(folder: Path) -> None:
+    """Raise BadInput unless ``folder`` (the cache) exists or can be made, and takes a new
+    entry (tried, and removed at once)."""
+    import tempfile
+
+    from genreward_cli.errors import BadInput
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".probe", dir=folder))
+    except OSError as e:
+        raise BadInput(f"the model cache {folder} cannot be written ({e.strerror or e}): set "
+                       "GENREWARD_CACHE to a writable folder (default ~/.cache/genreward)"
+                       ) from None
 
 
 def quiet_libraries() -> None:

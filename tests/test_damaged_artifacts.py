@@ -323,3 +323,22 @@ def test_a_folder_being_written_is_not_written_by_a_second_command(tmp_path):
     r = run("init-model", "--preset", "tiny", "--out", out)
     assert r.exit_code == 0, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_the_model_cache_location_and_an_unwritable_one(tmp_path, tiny_chain, monkeypatch):
+    """An empty GENREWARD_CACHE is the default (not the working folder); one that cannot be
+    written is one line naming the variable, exit 2, before any model is built."""
+    from genreward_cli.model_files import cache_dir
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for value in ("", "  "):
+        monkeypatch.setenv("GENREWARD_CACHE", value)
+        assert cache_dir() == tmp_path / ".cache" / "genreward"
+    monkeypatch.setenv("GENREWARD_CACHE", "~/models")
+    assert cache_dir() == tmp_path / "models"
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "gf.h5"
+    for cache in ("/proc/genreward-none", str(tmp_path / "afile")):
+        r = run("select-frame", tiny_chain / "expert.h5", "--clip-model", "tiny", "--out", out,
+                env={"GENREWARD_CACHE": cache})
+        refused(r, f"the model cache {cache}", "set GENREWARD_CACHE to a writable folder", out=out)
