@@ -85,6 +85,38 @@ def test_sigterm_to_a_genreward_process(tmp_path):
     assert not tmp.exists() and not out.exists()
 
 
+def test_ctrl_c_to_collect_with_workers_is_one_line(tmp_path):
+    """A terminal's Ctrl-C reaches the whole process group, the workers of `collect
+    --workers 2` too: `Aborted!` alone, exit 1, no output left (the workers ignore SIGINT and
+    are closed by the parent, rather than each printing its KeyboardInterrupt)."""
+    out = tmp_path / "eps.h5"
+    tmp = tmp_path / "eps.h5.tmp"
+    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "collect", "--task",
+                             "reach-v3", "--episodes", "200", "--max-steps", "50",
+                             "--workers", "2", "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            # as in a terminal, even when this test runs in a background job
+                            # (which ignores SIGINT, and its children would inherit that)
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 180
+        while not tmp.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert tmp.exists(), "collect did not start writing"
+        time.sleep(3)  # the workers are stepping
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 1, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and "\r" not in ln]
+    assert lines[-1] == "Aborted!", stderr
+    assert "Traceback" not in stderr and "Worker" not in stderr, stderr
+    assert not tmp.exists() and not out.exists()
+
+
 HALF_MADE = """
 import os, signal, sys
 import genreward_cli.envs.rollout as rollout

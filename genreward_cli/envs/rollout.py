@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from dataclasses import dataclass
 from typing import Callable, Iterator
@@ -80,17 +81,49 @@ def _run_single(config, policy, episodes, seed, on_step) -> Iterator[Episode]:
         env.close()
 
 
+@contextlib.contextmanager
+def _workers_ignore_sigint():
+    """Within the block, processes that multiprocessing spawns start with SIGINT ignored: an
+    ignored signal stays ignored across exec, and Python then installs no KeyboardInterrupt
+    handler, so a terminal's Ctrl-C (sent to the whole process group) never makes a worker
+    that is still importing print a traceback; the parent alone stops and kills them. The
+    parent ignores SIGINT only for the instant of each launch (``Popen._launch``, the
+    fork-exec of multiprocessing's spawn start method, wrapped for the block)."""
+    import signal
+    import threading
+    from multiprocessing import popen_spawn_posix
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    launch = popen_spawn_posix.Popen._launch
+
+    def launch_ignoring_sigint(self, process_obj):
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            return launch(self, process_obj)
+        finally:
+            signal.signal(signal.SIGINT, old)
+
+    popen_spawn_posix.Popen._launch = launch_ignoring_sigint
+    try:
+        yield
+    finally:
+        popen_spawn_posix.Popen._launch = launch
+
+
 def _run_vector(config, policy, episodes, seed, workers, on_step) -> Iterator[Episode]:
     import gymnasium as gym
 
     from genreward_cli.envs import make_env
 
     factory = functools.partial(make_env, config)
-    envs = gym.vector.AsyncVectorEnv(
-        [factory] * workers,
-        context="spawn",
-        autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
-    )
+    with _workers_ignore_sigint():
+        envs = gym.vector.AsyncVectorEnv(
+            [factory] * workers,
+            context="spawn",
+            autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP,
+        )
     try:
         for start in range(0, episodes, workers):
             idx = list(range(start, min(start + workers, episodes)))
@@ -109,8 +142,10 @@ def _run_vector(config, policy, episodes, seed, workers, on_step) -> Iterator[Ep
             assert np.all(trunc), "episodes end at max_steps"
             for j, i in enumerate(idx):
                 yield recs[j].episode(i, seeds[j])
-    finally:
-        envs.close()
+    except BaseException:  # Ctrl-C, SIGTERM, an error: the workers are killed, not asked
+        envs.close(terminate=True)
+        raise
+    envs.close()
 
 
 def collect(
