@@ -154,3 +154,36 @@ def test_sigterm_inside_a_constructor_still_ends_with_one_line(tmp_path):
     assert proc.returncode == 143, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "Error: terminated (SIGTERM); unfinished output removed"], proc.stderr
+
+
+@pytest.mark.parametrize("stop_at, kept", [(1, False), (3, True)])
+def test_a_stopped_finetune_leaves_its_checkpoints_or_nothing(tmp_path, monkeypatch,
+                                                             sigterm_handler, stop_at, kept):
+    """SIGTERM before the first checkpoint leaves no (empty) output folder; after one, the
+    folder and its checkpoints stay for --resume."""
+    import numpy as np
+
+    from genreward_cli.video.finetune import VideoFinetuner
+    from helpers import fake_episode, write_episodes
+
+    videos = write_episodes(tmp_path / "e.h5", [fake_episode(np.random.default_rng(0), T=4,
+                                                             size=64)])
+    step = VideoFinetuner.train_step
+
+    def stopping(self, data):
+        if self.step + 1 == stop_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises here
+        return step(self, data)
+
+    monkeypatch.setattr(VideoFinetuner, "train_step", stopping)
+    out = tmp_path / "ft"
+    result = CliRunner().invoke(cli, ["finetune", "--videos", str(videos), "--model", "tiny",
+                                      "--steps", "5", "--checkpoint-every", "2", "--out",
+                                      str(out)])
+    assert result.exit_code == 143, result.stderr
+    if kept:
+        assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000002.pt"]
+        assert "rerun with --resume" in result.stderr
+    else:
+        assert not out.exists(), list(out.iterdir())

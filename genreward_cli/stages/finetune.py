@@ -108,18 +108,19 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
 
     pipe = load_pipeline(model, device=str(accelerator.device))
     tuner = VideoFinetuner(pipe, config, seed, accelerator)
-    if force and not resume and accelerator.is_main_process:
-        import shutil
+    import shutil
 
+    if force and not resume and accelerator.is_main_process:
         shutil.rmtree(out, ignore_errors=True)
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
 
-    with progress_bar(len(clips), "encode clips") as advance:
-        data = tuner.prepare(clips, on_clip=advance)
-    if checkpoint is not None:
-        tuner.load_checkpoint(checkpoint)
-    start_step, start = tuner.step, time.perf_counter()
     try:
+        with progress_bar(len(clips), "encode clips") as advance:
+            data = tuner.prepare(clips, on_clip=advance)
+        if checkpoint is not None:
+            tuner.load_checkpoint(checkpoint)
+        start_step, start = tuner.step, time.perf_counter()
         with progress_bar(config.steps, "finetune") as advance:
             advance(min(tuner.step, config.steps))
             while tuner.step < config.steps:
@@ -127,9 +128,12 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
                 advance(1)
                 if tuner.step % config.checkpoint_every == 0 and accelerator.is_main_process:
                     tuner.save_checkpoint(out / "checkpoints")
-    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the checkpoints so far stay
+    except BaseException as e:  # Ctrl-C, SIGTERM or an error: the checkpoints so far stay
         if latest_checkpoint(out) is not None:
-            e.note = f"checkpoints kept in {out}/checkpoints: rerun with --resume to continue"
+            if isinstance(e, KeyboardInterrupt):
+                e.note = f"checkpoints kept in {out}/checkpoints: rerun with --resume to continue"
+        elif accelerator.is_main_process and (made or force) and not resume:
+            shutil.rmtree(out, ignore_errors=True)  # nothing to resume: no empty folder left
         raise
     elapsed = time.perf_counter() - start
     accelerator.wait_for_everyone()
