@@ -210,6 +210,28 @@ def test_long_negative_prompt_warns(first_png, tmp_path):
         assert f.attrs["negative_prompt_seen"] == SEEN
 
 
+def test_characters_the_tokenizer_lacks_are_named_and_blank_prompts_refused(first_png,
+                                                                            tmp_path):
+    """A character the T5 tokenizer has no token for is read as <unk> and dropped: one
+    warning says what the model reads; a prompt of blanks is refused (exit 2, no file)."""
+    from genreward_cli.video.model import load_tokenizer
+
+    seen = seen_text(load_tokenizer("tiny"), "pick up the café cup", 32)
+    assert seen.unknown == 1 and seen.seen == "pick up the caf cup" and not seen.truncated
+    assert seen_text(load_tokenizer("tiny"), "pick up the cup", 32).unknown == 0
+    common = ["generate", "--model", "tiny", "--image", first_png, "--steps", 1, "--frames", 9]
+    result, caught = run_warned(*common, "--prompt", "pick up the café cup", "--out",
+                                tmp_path / "c.h5")
+    assert result.exit_code == 0, result.stderr
+    assert [m for m in caught if "<unk>" in m] == [
+        "--prompt: the tokenizer has no token for 1 part(s) of the text (read as <unk>): the "
+        "video is made from 'pick up the caf cup' (recorded as prompt_seen)"]
+    for blank in ("   ", "\t\n"):
+        result = run(*common, "--prompt", blank, "--out", tmp_path / "b.h5")
+        assert result.exit_code == 2 and "--prompt: only blanks" in result.stderr, result.stderr
+        assert not (tmp_path / "b.h5").exists()
+
+
 # --- text-to-video ----------------------------------------------------------------------------
 
 def test_tiny_t2v_preset_is_the_text_to_video_layout(tmp_path):

@@ -269,3 +269,27 @@ def test_import_videos_reads_a_folder_with_prompts(tmp_path):
                  tmp_path / "v2.h5")
     assert result.exit_code == 2 and "no prompt for c1.mp4" in result.stderr
     assert not (tmp_path / "v2.h5").exists()
+
+
+def test_import_videos_matches_names_whatever_their_unicode_form(tmp_path):
+    """A file named in decomposed form (as macOS writes `café`) matches the CSV's composed
+    `café` (and the other way round)."""
+    import unicodedata
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    nfd, nfc = (unicodedata.normalize(f, "café.mp4") for f in ("NFD", "NFC"))
+    assert nfd != nfc
+    imageio.mimsave(folder / nfd, list(moving_square(0, frames=10)), fps=10, macro_block_size=1)
+    imageio.mimsave(folder / unicodedata.normalize("NFC", "thé.mp4"),
+                    list(moving_square(1, frames=10)), fps=10, macro_block_size=1)
+    csv = folder / "prompts.csv"
+    csv.write_text(f"file,prompt\n{nfc},pour the coffee\n"
+                   f"{unicodedata.normalize('NFD', 'thé.mp4')},pour the tea\n", encoding="utf-8")
+    out = tmp_path / "videos.h5"
+    result = run("import-videos", folder, "--prompts", csv, "--frames", 5, "--height", 16,
+                 "--width", 16, "--out", out)
+    assert result.exit_code == 0, result.stderr
+    with store.open_artifact(out, "videos") as art:
+        prompts = sorted(art.file[f"videos/{k}"].attrs["prompt"] for k in art.groups())
+    assert prompts == ["pour the coffee", "pour the tea"]

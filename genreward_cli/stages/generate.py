@@ -47,6 +47,7 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
 
     from genreward_cli.video.generate import (
         check_condition, generate_video, resolve_size, seen_text, truncation_warning,
+        unknown_warning,
     )
     from genreward_cli.video.model import (
         IMAGE_TO_VIDEO, PRESETS, TEXT_TO_VIDEO, fingerprint, load_pipeline, load_tokenizer,
@@ -62,6 +63,9 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
         from genreward_cli.envs.tasks import describe
 
         prompt = prompt or describe(task)
+    if prompt is not None and prompt.strip() == "" and prompt != "":
+        raise BadInput("--prompt: only blanks; describe the goal (e.g. --prompt "
+                       "\"pick up the blue fork\")")
     if not prompt:
         raise BadInput("--prompt is required with --image" if image is not None else
                        "--prompt is required (alone: text-to-video; with --image or --task: "
@@ -119,6 +123,8 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
     for key, text in seen.items():
         if text.truncated:
             warnings.warn(truncation_warning("--" + key.replace("_", "-"), text, f"{key}_seen"))
+        if text.unknown:
+            warnings.warn(unknown_warning("--" + key.replace("_", "-"), text, f"{key}_seen"))
 
     extra = {}
     condition = None

@@ -15,8 +15,17 @@ from genreward_cli.stages import Report
 VIDEO_GLOBS = ("*.mp4", "*.webm", "*.avi", "*.mov", "*.gif")
 
 
+def _nfc(name: str) -> str:
+    """A file name in Unicode's composed form (NFC): macOS writes names decomposed (NFD), so
+    `café.mp4` on disk and in a CSV typed elsewhere can differ in bytes alone."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", name)
+
+
 def read_prompts(path: Path) -> dict[str, str]:
-    """`file,prompt` rows (with that header); file names relative to the video folder.
+    """`file,prompt` rows (with that header); file names relative to the video folder, in
+    NFC (``_nfc``).
     Raises BadInput for a file that is not UTF-8 text (e.g. a video or an HDF5 file given by
     mistake), a missing header column or an empty prompt."""
     try:
@@ -28,7 +37,7 @@ def read_prompts(path: Path) -> dict[str, str]:
             for row in reader:
                 if not (row["prompt"] or "").strip():
                     raise BadInput(f"{path}: empty prompt for {row['file']!r}")
-                prompts[row["file"]] = row["prompt"].strip()
+                prompts[_nfc(row["file"])] = row["prompt"].strip()
     except (UnicodeDecodeError, csv.Error) as e:
         raise BadInput(f"{path}: not a UTF-8 CSV file of `file,prompt` rows ({e})") from None
     return prompts
@@ -59,11 +68,11 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
     files = sorted({p for g in VIDEO_GLOBS for p in folder.glob(g)})
     if not files:
         raise BadInput(f"{folder}: no video files ({', '.join(VIDEO_GLOBS)})")
-    missing = [p.name for p in files if p.name not in table]
+    missing = [p.name for p in files if _nfc(p.name) not in table]
     if missing:
         raise BadInput(f"{prompts}: no prompt for {', '.join(missing[:5])}"
                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
-    unknown = sorted(set(table) - {p.name for p in files})
+    unknown = sorted(set(table) - {_nfc(p.name) for p in files})
     if unknown:
         raise BadInput(f"{prompts}: lists files not in {folder}: {', '.join(unknown[:5])}")
     store.check_output(out, force)
@@ -87,7 +96,7 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
                              width or video.shape[2])
             g = h5.create_group(f"videos/{k:06d}")
             store.frames_dataset(g, "frames", video)
-            g.attrs.update(prompt=table[path.name], source=store.record_path(path), fps=fps)
+            g.attrs.update(prompt=table[_nfc(path.name)], source=store.record_path(path), fps=fps)
             advance(1)
     summary = {"out": str(out), "clips": len(files), "frames": frames, "height": height,
                "width": width}

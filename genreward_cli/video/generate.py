@@ -51,6 +51,7 @@ class SeenText:
     seen: str
     tokens: int  # tokens of the whole text, end-of-sequence token included
     limit: int  # tokens the model reads (the transformer's max_text_seq_length)
+    unknown: int = 0  # tokens read that are the tokenizer's unknown token (characters lost)
 
     @property
     def truncated(self) -> bool:
@@ -63,8 +64,17 @@ def seen_text(tokenizer, text: str, limit: int) -> SeenText:
     whole = tokenizer(text, add_special_tokens=True).input_ids
     kept = tokenizer(text, padding="max_length", max_length=limit, truncation=True,
                      add_special_tokens=True).input_ids
+    unk = getattr(tokenizer, "unk_token_id", None)
     return SeenText(text=text, seen=tokenizer.decode(kept, skip_special_tokens=True).strip(),
-                    tokens=len(whole), limit=limit)
+                    tokens=len(whole), limit=limit,
+                    unknown=sum(1 for t in kept if unk is not None and t == unk))
+
+
+def unknown_warning(flag: str, seen: SeenText, attr: str = "prompt_seen") -> str:
+    """One line saying that the tokenizer has no token for some of ``flag``'s characters, and
+    what the model reads instead (recorded as ``attr``)."""
+    return (f"{flag}: the tokenizer has no token for {seen.unknown} part(s) of the text (read "
+            f"as <unk>): the video is made from {seen.seen!r} (recorded as {attr})")
 
 
 def truncation_warning(flag: str, seen: SeenText, attr: str = "prompt_seen") -> str:
