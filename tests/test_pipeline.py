@@ -40,6 +40,35 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(pipeline_run)
     assert [s["action"] for s in json.loads(r.stdout)["stages"]] == ["skipped"] * 9
 
 
+def test_a_moved_pipeline_folder_stays_up_to_date_and_usable(pipeline_run, tmp_path):
+    """A run folder moved elsewhere (scratch to shared storage): every stage is still up to
+    date, its files chain (the goal finds its moved VAE, FB its goal), and inspect finds the
+    parents where they are now; the original location is gone meanwhile."""
+    import shutil
+
+    out, _ = pipeline_run
+    moved = tmp_path / "moved é" / "demo"
+    shutil.copytree(out, moved)
+    away = out.with_name(out.name + ".away")
+    out.rename(away)
+    try:
+        r = run("pipeline", "--task", "reach-v3", "--out", moved, "--steps", 512, "--dry-run",
+                "--json")
+        assert r.exit_code == 0, r.stderr
+        stages = json.loads(r.stdout)["stages"][:-1]  # the closing compare always runs
+        assert {(s["action"], s["why"]) for s in stages} == {("done", "up to date")}, stages
+        r = run("score-reward", moved / "expert.h5", moved / "random.h5", "--goal",
+                moved / "goal.h5", "--fb", moved / "fb.h5", "--out", tmp_path / "s.h5")
+        assert r.exit_code == 0, r.stderr
+        r = run("inspect", moved / "fb.h5", "--json")
+        assert r.exit_code == 0, r.stderr
+        parents = json.loads(r.stdout)["provenance"]
+        assert parents and all(p["status"] == "ok" and p["found_at"].startswith(str(moved))
+                               for p in parents), parents
+    finally:
+        away.rename(out)
+
+
 @pytest.mark.slow
 def test_more_pipeline_steps_resume_the_agent_and_skip_the_rest(pipeline_run):
     """More agent steps: the agent resumes from its checkpoint, evaluation follows, the rest

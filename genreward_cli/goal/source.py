@@ -42,7 +42,7 @@ def load_goal_video(path, episode: int = 0) -> GoalVideo:
         if art.kind.name == "goal_video":
             task = _text(art.attrs["task"]) if "task" in art.attrs else None
             return GoalVideo(art.file["frames"][()], _text(art.attrs["prompt"]),
-                             _text(art.attrs["model"]), art.ref(), task,
+                             art.resolve(_text(art.attrs["model"])), art.ref(), task,
                              _config_camera(art) if task else None)
         names = art.groups()
         if not 0 <= episode < len(names):

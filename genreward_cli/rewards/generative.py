@@ -26,6 +26,14 @@ DEFAULT_ALPHA, DEFAULT_BETA = 1e-2, 1e-5  # Table A's weights of r_video and r_F
 DEFAULT_INTERVAL = 128  # Table A: steps between generative rewards
 
 
+def _relocated(art, field: str, config):
+    """``config`` with its local model path ``field`` as ``art.resolve`` finds it now (the
+    recorded path, or the same place relative to an artifact that has moved)."""
+    import dataclasses
+
+    return dataclasses.replace(config, **{field: art.resolve(getattr(config, field))})
+
+
 class GenerativeReward(RewardModel):
     """Eq. 10 with frozen encoders and FB model, rebuilt from the goal and fb artifacts.
 
@@ -52,7 +60,9 @@ class GenerativeReward(RewardModel):
         self.use_video, self.use_fb = use_video, use_fb and fb_art is not None
         if use_fb and fb_art is None:
             raise BadInput("the genreward reward needs --fb (or --no-fb-reward)")
-        self.video_config = goal_art.attrs.parsed("video_encoder", VideoEncoderConfig.from_json)
+        # local model paths as recorded, found again if the run folder has moved
+        self.video_config = _relocated(goal_art, "vae", goal_art.attrs.parsed(
+            "video_encoder", VideoEncoderConfig.from_json))
         self.goal_latent = goal_art.file["video_latent"][()]
         self.video_encoder = VideoEncoder(self.video_config, device) if use_video else None
         self.device = device
@@ -60,8 +70,10 @@ class GenerativeReward(RewardModel):
         if self.use_fb:
             from genreward_cli.fb.io import read_model
 
-            icfg = fb_art.attrs.parsed("image_encoder", ImageEncoderConfig.from_json)
-            if icfg != goal_art.attrs.parsed("image_encoder", ImageEncoderConfig.from_json):
+            icfg = _relocated(fb_art, "model", fb_art.attrs.parsed(
+                "image_encoder", ImageEncoderConfig.from_json))
+            if icfg != _relocated(goal_art, "model", goal_art.attrs.parsed(
+                    "image_encoder", ImageEncoderConfig.from_json)):
                 raise BadInput(f"{fb_art.path}: trained with another image encoder than "
                                f"{goal_art.path}")
             if "frame_size" not in fb_art.attrs:

@@ -234,15 +234,18 @@ def _attr(value: Any) -> Any:
     return value
 
 
-def find_parent(entry: dict, artifact: str | Path) -> tuple[Path | None, str]:
+def find_parent(entry: dict, artifact: str | Path,
+                written_as: str | None = None) -> tuple[Path | None, str]:
     """Where the parent ``entry`` ({path, kind, sha256}) of ``artifact`` is now, and its status.
 
-    An absolute path is looked up as is. A relative one (written before paths were recorded
-    absolute) is tried against the current directory, then against ``artifact``'s directory.
-    The first candidate whose sha256 matches wins (status ``ok``); else the first that exists
-    (``changed since use``); else ``(None, "missing")``.
+    An absolute path is looked up as is, then, for an artifact that moved since it was written
+    at ``written_as``, at the same place relative to it. A relative one (written before paths
+    were recorded absolute) is tried against the current directory, then against
+    ``artifact``'s directory. The first candidate whose sha256 matches wins (status ``ok``);
+    else the first that exists (``changed since use``); else ``(None, "missing")``.
     """
-    existing = [Path(c) for c in recorded_candidates(entry["path"], artifact) if Path(c).is_file()]
+    existing = [Path(c) for c in recorded_candidates(entry["path"], artifact, written_as)
+                if Path(c).is_file()]
     for path in existing:
         if sha256_file(path) == entry.get("sha256"):
             return path, "ok"
@@ -251,19 +254,21 @@ def find_parent(entry: dict, artifact: str | Path) -> tuple[Path | None, str]:
     return None, "missing"
 
 
-def _provenance(parents: list[dict], depth: int, artifact: str | Path) -> list[dict]:
-    """Each parent of ``artifact`` with its hash checked: ok / changed / missing, and its own
-    parents (to ``depth`` levels)."""
+def _provenance(parents: list[dict], depth: int, artifact: str | Path,
+                written_as: str | None = None) -> list[dict]:
+    """Each parent of ``artifact`` (written at ``written_as``) with its hash checked: ok /
+    changed / missing, and its own parents (to ``depth`` levels)."""
     out = []
     for p in parents:
         entry = dict(p)
-        path, entry["status"] = find_parent(p, artifact)
+        path, entry["status"] = find_parent(p, artifact, written_as)
         if path is not None and str(path) != p["path"]:
             entry["found_at"] = str(path)
         if entry["status"] == "ok" and depth > 1:
             try:
                 with open_artifact(path) as parent:
-                    entry["parents"] = _provenance(parent.parents, depth - 1, path)
+                    entry["parents"] = _provenance(parent.parents, depth - 1, path,
+                                                   parent.attrs.get("written_as"))
             except GenrewardError as e:
                 entry["status"] = f"unreadable: {e}"
         out.append(entry)
@@ -391,7 +396,7 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
         "path": str(art.path),
         "kind": art.kind.name,
         "attrs": attrs,
-        "provenance": _provenance(art.parents, depth, art.path),
+        "provenance": _provenance(art.parents, depth, art.path, art.attrs.get("written_as")),
         "summary": _summary(art),
         "datasets": _datasets(art.file, art.kind.group),
         "groups": len(art.groups()),
@@ -422,6 +427,8 @@ def print_report(rep: dict[str, Any]) -> None:
     meta = root.add("provenance")
     meta.add(f"producer: {attrs.get('producer')}")
     meta.add(f"created: {attrs.get('created_at')}")
+    if attrs.get("written_as") and attrs["written_as"] != str(Path(rep["path"]).resolve()):
+        meta.add(f"written as: {attrs['written_as']} (moved since)")
     versions = attrs.get("versions", {})
     meta.add("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
 
@@ -439,7 +446,7 @@ def print_report(rep: dict[str, Any]) -> None:
         config.add(f"{k} = {v}")
     other = {k: v for k, v in attrs.items()
              if k not in ("config", "parents", "versions", "producer", "created_at", "kind",
-                          "schema_version")}
+                          "schema_version", "written_as")}
     if other:
         node = root.add("attrs")
         for k, v in other.items():

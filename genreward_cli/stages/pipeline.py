@@ -422,19 +422,25 @@ def status(stage: Stage, root: Path) -> tuple[str, str]:
             producer, parents, steps = meta["producer"], meta["parents"], None
         except (OSError, ValueError, KeyError) as e:
             return "run", f"unreadable output ({type(e).__name__}: {e})"
-        return _compare(stage, root, producer, parents, steps)
+        # the folder's own path when written (a file inside it stands for it)
+        written = meta.get("written_as")
+        return _compare(stage, root, producer, parents, steps, marker,
+                        os.path.join(written, marker.name) if written else None)
     try:
         art = store.open_artifact(marker, stage.kind)
     except GenrewardError as e:
         return "run", f"unreadable output ({e})"
     with art:
         steps = int(art.attrs["steps"]) if stage.done_steps is not None else None
-        return _compare(stage, root, str(art.attrs["producer"]), art.parents, steps)
+        return _compare(stage, root, str(art.attrs["producer"]), art.parents, steps, marker,
+                        art.attrs.get("written_as"))
 
 
-def _compare(stage: Stage, root: Path, producer: str, parents: list,
-             steps: int | None) -> tuple[str, str]:
-    """``status`` of a stage whose output was made by ``producer`` from ``parents``."""
+def _compare(stage: Stage, root: Path, producer: str, parents: list, steps: int | None,
+             marker: Path | None = None, written_as: str | None = None) -> tuple[str, str]:
+    """``status`` of a stage whose output was made by ``producer`` from ``parents``; a parent
+    recorded in a folder that has moved since (``marker``, written at ``written_as``) is
+    looked for at the same place relative to it, and must still have its sha256."""
     from genreward_cli import store
 
     producer = shlex.split(producer.split(": ", 1)[-1])
@@ -443,7 +449,10 @@ def _compare(stage: Stage, root: Path, producer: str, parents: list,
         return "run", "made with other options"
     for parent in parents:
         path = Path(parent["path"])
-        path = path if path.is_absolute() else root / path
+        if not path.is_absolute():
+            path = root / path
+        elif not path.exists() and marker is not None:
+            path = Path(store.resolve_recorded(str(path), marker, written_as))
         if not path.exists() or store.sha256_file(path) != parent["sha256"]:
             return "run", f"its input {parent['path']} changed"
     if stage.done_steps is not None and steps < stage.done_steps:

@@ -126,7 +126,8 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                   "videos": [store.record_path(p) for p in videos]}
         write_model_dir(tmp, vqgan.cpu(), transformer.cpu(), scheduler, {},
                         {"config": config, "parents": parents,
-                         "producer": store.command_line()})
+                         "producer": store.command_line(),
+                         "written_as": os.path.realpath(out)})
         model = VideoModel(str(tmp), device, option="--out")
         statistics: dict = {}
         for s in sorted(set(skip_steps)):

@@ -275,7 +275,7 @@ class Artifact:
     def resolve(self, recorded: str | None) -> str | None:
         """A path recorded in this artifact (a model, a parent), as usable from here: see
         :func:`resolve_recorded`."""
-        return resolve_recorded(recorded, self.path)
+        return resolve_recorded(recorded, self.path, self.attrs.get("written_as"))
 
     def close(self) -> None:
         self.file.close()
@@ -576,6 +576,7 @@ def write_artifact(
         h5.attrs["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         h5.attrs["parents"] = json.dumps(list(parents))
         h5.attrs["versions"] = json.dumps(environment_versions(), sort_keys=True)
+        h5.attrs["written_as"] = os.path.realpath(path)
         yield h5
         validate(path, h5, spec)
         h5.flush()

@@ -73,26 +73,40 @@ def record_path(value: str | os.PathLike | None,
     return value
 
 
-def resolve_recorded(recorded: str | None, artifact: str | os.PathLike) -> str | None:
+def resolve_recorded(recorded: str | None, artifact: str | os.PathLike,
+                     written_as: str | None = None) -> str | None:
     """A path read from ``artifact``, as usable from the current directory.
 
-    Absolute paths and names that are not local paths (hub ids, ``tiny``) come back as they
-    are. A relative path (files written before paths were recorded absolute) is tried against
-    the current directory, then against the artifact's own directory; the first that exists
-    wins, else the value comes back unchanged.
+    Names that are not local paths (hub ids, ``tiny``) come back as they are. An absolute
+    path that exists comes back as it is; one that does not, in an artifact that has moved
+    since it was written at ``written_as`` (its ``written_as`` attribute), is looked for at
+    the same place relative to the artifact's new folder (a run folder moved between scratch
+    and shared storage). A relative path (files written before paths were recorded absolute)
+    is tried against the current directory, then against the artifact's own directory. The
+    first candidate that exists wins, else the value comes back unchanged.
     """
-    for candidate in recorded_candidates(recorded, artifact):
+    for candidate in recorded_candidates(recorded, artifact, written_as):
         if os.path.exists(candidate):
             return candidate
     return recorded
 
 
-def recorded_candidates(recorded: str | None, artifact: str | os.PathLike) -> list[str]:
-    """Where a recorded relative path may be: as given (relative to the current directory),
-    then relative to the directory of ``artifact``. An absolute path is its only candidate."""
+def recorded_candidates(recorded: str | None, artifact: str | os.PathLike,
+                        written_as: str | None = None) -> list[str]:
+    """Where a recorded path may be: a relative one as given (relative to the current
+    directory), then relative to the directory of ``artifact``; an absolute one as given,
+    then, when ``artifact`` was written elsewhere (``written_as``), where it lies relative to
+    the artifact now."""
     if not recorded:
         return []
     if os.path.isabs(recorded):
-        return [recorded]
+        if not written_as:
+            return [recorded]
+        then = os.path.dirname(str(written_as))
+        now = os.path.dirname(os.path.realpath(artifact))
+        if then == now:
+            return [recorded]
+        moved = os.path.normpath(os.path.join(now, os.path.relpath(recorded, then)))
+        return [recorded, moved]
     here = os.path.join(os.path.dirname(os.path.abspath(artifact)), recorded)
     return [recorded] if os.path.abspath(here) == os.path.abspath(recorded) else [recorded, here]

@@ -49,6 +49,9 @@ ROOT_ATTRS = {
     "created_at": "ISO 8601 UTC time of writing",
     "parents": "JSON list of `{path, kind, sha256}` of the input artifacts",
     "versions": "JSON of the writer's python, genreward, torch, metaworld, mujoco, h5py, numpy",
+    "written_as": "the file's absolute path when written: a path recorded in it (a model, a "
+    "parent) that no longer exists is looked for at the same place relative to where the file "
+    "is now, so a run folder can move (absent in older files)",
 }
 
 KINDS: dict[str, Kind] = {}
