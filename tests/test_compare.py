@@ -125,3 +125,17 @@ def test_the_table_says_whether_a_row_comes_from_evaluations_or_training(tmp_pat
     env, vlm = sorted(lines, key=lambda x: "vlm-rm" in x)
     assert "7 +- 0" in env and " eval " in env
     assert "vlm-rm" in vlm and " training " in vlm
+
+
+def test_a_narrow_terminal_gets_one_line_per_row_not_ellipses(tmp_path):
+    """At COLUMNS=40 the table cannot fit: each row is written whole as `column: value`
+    pairs, so the returns stay readable; at the default width it is a table."""
+    evaluated = fake_run(tmp_path / "a", 0, 40, 2, evals=7.0)
+    narrow = CliRunner().invoke(cli, ["evaluate", "--compare", str(evaluated)],
+                                env={"COLUMNS": "40"})
+    assert narrow.exit_code == 0, narrow.stderr
+    assert "…" not in narrow.stderr
+    row = [x for x in narrow.stderr.splitlines() if "reach-v3" in x]
+    assert len(row) == 1 and "task: reach-v3" in row[0] and "return: 7 +- 0" in row[0], row
+    wide = CliRunner().invoke(cli, ["evaluate", "--compare", str(evaluated)])
+    assert "task: " not in wide.stderr and "7 +- 0" in wide.stderr

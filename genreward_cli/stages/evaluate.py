@@ -156,9 +156,18 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
         source = "eval" if r["source"] == "eval" else "training"
         table.add_row(*first, str(r["step"]), f"{figure(r['return_mean'])} +- {figure(r['return_std'])}",
                       f"{r['success']:.0%}", source, shares(r))
+    from rich.measure import Measurement
+
     console = make_console(stderr=True)
     with console.capture() as text:
-        console.print(table)
+        wide = console.options.update(max_width=10_000)  # unclamped: the narrowest it can be
+        if Measurement.get(console, wide, table).minimum <= console.width:
+            console.print(table)
+        else:  # a narrow terminal would cut every cell to an ellipsis: one line per row
+            console.print(table.title)
+            for row in zip(*(c.cells for c in table.columns)):
+                console.print("; ".join(f"{c.header}: {v}" for c, v in zip(table.columns, row)),
+                              soft_wrap=True)
         for r in rows:  # in full, where the table's cell may wrap it
             if r["return_mean"] is None:
                 length = ("" if r["episode_steps"] is None
