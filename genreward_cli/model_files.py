@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Callable
@@ -95,7 +96,21 @@ def read_config(source: str, filename: str, subfolder: str | None = None) -> dic
         return json.load(f)
 
 
-MODEL_FILE_SUFFIXES = (".json", ".safetensors", ".bin")  # what save_pretrained writes
+# the files save_pretrained writes for a model, a scheduler or a T5 tokenizer (weights whole,
+# sharded or indexed), and nothing a user would keep beside them
+MODEL_FILE = re.compile(
+    r"(config|scheduler_config|generation_config|preprocessor_config|tokenizer_config"
+    r"|special_tokens_map|added_tokens|tokenizer)\.json|spiece\.model"
+    r"|(model|diffusion_pytorch_model|pytorch_model)(-\d+-of-\d+)?\.(safetensors|bin)"
+    r"|(model|diffusion_pytorch_model|pytorch_model)\.(safetensors|bin)\.index\.json")
+
+
+def is_model_files(folder: Path) -> bool:
+    """Whether ``folder`` holds only files that save_pretrained writes (``MODEL_FILE``), and
+    at least one: a model's, a scheduler's or a tokenizer's folder, nothing of a user's."""
+    entries = list(folder.iterdir()) if folder.is_dir() and not folder.is_symlink() else []
+    return bool(entries) and all(e.is_file() and not e.is_symlink()
+                                 and MODEL_FILE.fullmatch(e.name) for e in entries)
 
 
 def _json_object(path: Path) -> dict | None:
@@ -109,21 +124,23 @@ def _json_object(path: Path) -> dict | None:
 def saved_model_entries(path: str | os.PathLike) -> set[str] | None:
     """The top-level entries of the folder ``path`` that a saved model is made of, when it
     holds one, else None: for a diffusers pipeline (``model_index.json`` naming its
-    ``_class_name``), the index and the component folders it lists; for one diffusers or
-    transformers model (``config.json`` with ``_diffusers_version``, ``model_type`` or
-    ``architectures``), its top-level ``.json``/``.safetensors``/``.bin`` files.
+    ``_class_name``), the index and those component folders it lists that hold only model
+    files (``is_model_files``); for one diffusers or transformers model (``config.json``
+    with ``_diffusers_version``, ``model_type`` or ``architectures``), its top-level model
+    files (``MODEL_FILE``).
 
     Used so that ``--force`` replaces a model folder and nothing else: a folder is a model
-    only when every entry is one of these."""
+    only when every entry is one of these, down to the files in its component folders."""
     path = Path(path)
     index = _json_object(path / "model_index.json")
     if index is not None and index.get("_class_name"):
-        return {"model_index.json"} | {k for k in index if not k.startswith("_")}
+        return {"model_index.json"} | {k for k in index if not k.startswith("_")
+                                       and is_model_files(path / k)}
     config = _json_object(path / "config.json")
     if config is not None and any(k in config for k in ("_diffusers_version", "model_type",
                                                          "architectures")):
         return {e.name for e in path.iterdir()
-                if e.is_file() and e.suffix in MODEL_FILE_SUFFIXES}
+                if e.is_file() and not e.is_symlink() and MODEL_FILE.fullmatch(e.name)}
     return None
 
 

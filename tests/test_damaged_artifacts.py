@@ -226,11 +226,20 @@ def test_what_force_may_replace(tmp_path):
     assert not holds_only_model(folder("bare_config", {"config.json": "{}"}))
     assert not holds_only_model(folder("no_class", {"model_index.json": "{}",
                                                     "transformer/config.json": "{}"}))
+    # a user's file inside a component, or a trainer's output folder, is not a saved model
+    assert not holds_only_model(folder("pipe_deep", {**pipeline, "vae/notes.txt": "x"}))
+    assert not holds_only_model(folder("pipe_deeper", {**pipeline, "vae/mine/a.csv": "x"}))
+    assert not holds_only_model(folder("trainer", {**single, "eval_results.json": "{}",
+                                                   "training_args.bin": ""}))
     done = {**pipeline, "checkpoints/step-0000050.pt": "", "finetune_log.h5": "",
             "lora/pytorch_lora_weights.safetensors": ""}
     assert finetune_folder(folder("ft_done", done))
     assert finetune_folder(folder("ft_stopped", {"checkpoints/step-0000010.pt": "",
                                                  "checkpoints/step-0000020.pt.tmp": ""}))
+    assert finetune_folder(folder("ft_exporting", {**done, "finetune_log.h5.tmp": "",
+                                                   **{f".export.tmp/{k}": v
+                                                      for k, v in pipeline.items()}}))
+    assert not finetune_folder(folder("ft_lora_notes", {**done, "lora/notes.json": ""}))
     assert not finetune_folder(folder("project", {"checkpoints/epoch10.pt": "",
                                                   "src/train.py": ""}))
     assert not finetune_folder(folder("ft_plus", {**done, "src/train.py": ""}))
@@ -239,6 +248,7 @@ def test_what_force_may_replace(tmp_path):
           "scheduler/scheduler_config.json": "{}"}
     assert video_model_folder(folder("dr", dr))
     assert not video_model_folder(folder("dr_notes", {**dr, "notes.txt": ""}))
+    assert not video_model_folder(folder("dr_deep", {**dr, "unet/mine/a.txt": ""}))
     assert not video_model_folder(folder("dr_list", {**dr, "diffusion_reward.json": "[]"}))
 
 
@@ -342,3 +352,34 @@ def test_the_model_cache_location_and_an_unwritable_one(tmp_path, tiny_chain, mo
         r = run("select-frame", tiny_chain / "expert.h5", "--clip-model", "tiny", "--out", out,
                 env={"GENREWARD_CACHE": cache})
         refused(r, f"the model cache {cache}", "set GENREWARD_CACHE to a writable folder", out=out)
+
+
+def test_out_dot_and_symbolic_links(tmp_path, monkeypatch):
+    """`--out .` names the working folder (replaced with --force when it is an earlier
+    output, a run written into it when empty); a symbolic link as a folder output to be
+    replaced is refused, and a link shares its target's lock."""
+    from genreward_cli.errors import BadInput
+    from genreward_cli.store import folder_lock
+
+    model = tmp_path / "m"
+    assert run("init-model", "--preset", "tiny", "--out", model).exit_code == 0
+    monkeypatch.chdir(model)
+    r = run("init-model", "--preset", "tiny", "--out", ".", "--force")
+    assert r.exit_code == 0, r.stderr
+    assert (model / "model_index.json").is_file()
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path / "run")
+    r = run("train-agent", "--task", "reach-v3", "--reward", "env", "--preset", "tiny",
+            "--steps", "64", "--prefill", "32", "--eval-every", "0", "--out", ".")
+    assert r.exit_code == 0, r.stderr
+    assert (tmp_path / "run" / "config.json").is_file()
+    monkeypatch.chdir(tmp_path)
+    link = tmp_path / "mlink"
+    link.symlink_to(model)
+    refused(run("init-model", "--preset", "tiny", "--out", link, "--force"),
+            f"--out {link}: a symbolic link")
+    assert (model / "model_index.json").is_file()
+    with folder_lock(model):
+        with pytest.raises(BadInput, match="another process is writing it now"):
+            with folder_lock(link):
+                pass

@@ -236,18 +236,22 @@ def test_initial_frame_is_the_observation_image():
 
 def test_the_centre_of_a_wide_render_is_the_square_render():
     """Meta-World's cameras fix the vertical field of view: the centre 64x64 of a 64x96
-    render is the 64x64 render, which is why a wide goal frame is cropped, not squashed, to
-    be seen as square FB states (``goal.image_encoder.state_view``)."""
+    render is the 64x64 render, and a 64x40 render is its centre 40 columns, which is why a
+    wide goal frame is cropped, and a narrow one padded, not squashed, to be seen as square
+    FB states (``goal.image_encoder.state_view``)."""
     from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
     from genreward_cli.goal.image_encoder import state_view
     from genreward_cli.video.clips import resize_frames
 
-    e = MetaWorldPixelEnv(EnvConfig(size=64, width=96), extra_sizes=((64, 64),))
+    e = MetaWorldPixelEnv(EnvConfig(size=64, width=96), extra_sizes=((64, 64), (64, 40)))
     try:
         e.reset(seed=0)
-        wide, square = e.render(), e.render_at(64, 64)
+        wide, square, narrow = e.render(), e.render_at(64, 64), e.render_at(64, 40)
     finally:
         e.close()
+    seen = state_view(narrow[None], (64, 64))[0].astype(int)
+    assert np.abs(seen[:, 12:52] - square[:, 12:52]).mean() < 1.0
+    assert not seen[:, :12].any() and not seen[:, 52:].any()  # what it does not show
     assert wide.shape == (64, 96, 3) and square.shape == (64, 64, 3)
     cropped = state_view(wide[None], (64, 64))[0].astype(int)
     squashed = resize_frames(wide[None], 64, 64)[0].astype(int)

@@ -222,9 +222,10 @@ def test_state_view_crops_to_the_states_aspect_ratio():
     assert square.shape == (2, 32, 32, 3) and square.dtype == np.uint8
     np.testing.assert_array_equal(square, state_view(other, (32, 32)))
     np.testing.assert_array_equal(square, resize_frames(wide[:, :, 12:60], 32, 32))
-    tall = np.ascontiguousarray(wide.transpose(0, 2, 1, 3))  # 72x48: rows are cropped
-    np.testing.assert_array_equal(state_view(tall, (16, 16)),
-                                  resize_frames(np.ascontiguousarray(tall[:, 12:60]), 16, 16))
+    tall = np.ascontiguousarray(wide.transpose(0, 2, 1, 3))  # 72x48: black sides added
+    padded = np.zeros((2, 72, 72, 3), np.uint8)
+    padded[:, :, 12:60] = tall
+    np.testing.assert_array_equal(state_view(tall, (16, 16)), resize_frames(padded, 16, 16))
     same = random_video(1, frames=1, size=32)
     assert state_view(same, (32, 32)) is same
     np.testing.assert_array_equal(state_view(wide, (48, 72)), wide)

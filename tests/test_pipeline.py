@@ -57,14 +57,25 @@ def test_a_moved_pipeline_folder_stays_up_to_date_and_usable(pipeline_run, tmp_p
         assert r.exit_code == 0, r.stderr
         stages = json.loads(r.stdout)["stages"][:-1]  # the closing compare always runs
         assert {(s["action"], s["why"]) for s in stages} == {("done", "up to date")}, stages
-        r = run("score-reward", moved / "expert.h5", moved / "random.h5", "--goal",
-                moved / "goal.h5", "--fb", moved / "fb.h5", "--out", tmp_path / "s.h5")
+        with pytest.warns(UserWarning, match="its VAE .* is gone; using .*moved é"):
+            r = run("score-reward", moved / "expert.h5", moved / "random.h5", "--goal",
+                    moved / "goal.h5", "--fb", moved / "fb.h5", "--out", tmp_path / "s.h5")
         assert r.exit_code == 0, r.stderr
         r = run("inspect", moved / "fb.h5", "--json")
         assert r.exit_code == 0, r.stderr
         parents = json.loads(r.stdout)["provenance"]
         assert parents and all(p["status"] == "ok" and p["found_at"].startswith(str(moved))
                                for p in parents), parents
+        # the moved run continues: its goal and FB are found where they are now
+        r = run("pipeline", "--task", "reach-v3", "--out", moved, "--steps", 576, "--dry-run",
+                "--json")
+        assert [s["action"] for s in json.loads(r.stdout)["stages"]][-3:-1] == ["resume", "run"]
+        with pytest.warns(UserWarning, match="its VAE .* is gone"):
+            r = run("train-agent", "--out", moved / "agent", "--resume", "--steps", 576)
+        assert r.exit_code == 0, r.stderr
+        saved = json.loads((moved / "agent" / "config.json").read_text())
+        assert saved["goal"] == str((moved / "goal.h5").resolve())
+        assert saved["written_as"] == str((moved / "agent").resolve())
     finally:
         away.rename(out)
 

@@ -114,6 +114,7 @@ def test_ctrl_c_to_collect_with_workers_is_one_line(tmp_path):
     lines = [ln for ln in stderr.splitlines() if ln.strip() and "\r" not in ln]
     assert lines[-1] == "Aborted!", stderr
     assert "Traceback" not in stderr and "Worker" not in stderr, stderr
+    assert "Warning" not in stderr and "\x1b[" not in stderr, stderr
     assert not tmp.exists() and not out.exists()
 
 

@@ -143,7 +143,11 @@ def _run_vector(config, policy, episodes, seed, workers, on_step) -> Iterator[Ep
             for j, i in enumerate(idx):
                 yield recs[j].episode(i, seeds[j])
     except BaseException:  # Ctrl-C, SIGTERM, an error: the workers are killed, not asked
-        envs.close(terminate=True)
+        import warnings
+
+        with warnings.catch_warnings():  # gymnasium's "close while waiting for step"
+            warnings.simplefilter("ignore")
+            envs.close(terminate=True)
         raise
     envs.close()
 

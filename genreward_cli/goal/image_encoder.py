@@ -143,13 +143,15 @@ class ImageEncoder:
 
 
 def state_view(images: np.ndarray, size) -> np.ndarray:
-    """Frames seen as FB states of ``size`` are: centre-cropped to that aspect ratio, then
-    resized (bilinear, antialiased) to ``size``.
+    """Frames seen as FB states of ``size`` are: brought to that aspect ratio as the camera
+    would show it, then resized (bilinear, antialiased) to ``size``.
 
-    Meta-World's cameras fix the vertical field of view (MuJoCo's ``fovy``), so the centre
-    480x480 of a 480x720 render is what a square render from the same camera shows; cropping
-    a wide goal frame this way, rather than squashing it, gives B the view its training
-    states had (the paper's goal videos were 480x480, square like the agent's frames).
+    Meta-World's cameras fix the vertical field of view (MuJoCo's ``fovy``): a wider render
+    shows more at the sides, a narrower one less, at the same scale. So a wider frame is
+    centre-cropped to the columns the states show (the centre 480x480 of a 480x720 render is
+    the square render), and a narrower (taller) one is padded with black at the sides it
+    does not show. Squashing instead would show B a view no training state had (the paper's
+    goal videos were 480x480, square like the agent's frames).
 
     Args:
         images: uint8 [N, H, W, 3], RGB.
@@ -167,14 +169,15 @@ def state_view(images: np.ndarray, size) -> np.ndarray:
     H, W = images.shape[1:3]
     if (H, W) == (h, w):
         return images
-    if H * w > W * h:  # taller than the target: crop rows
-        keep = max(1, round(W * h / w))
-        top = (H - keep) // 2
-        images = images[:, top:top + keep]
-    elif H * w < W * h:  # wider: crop columns
-        keep = max(1, round(H * w / h))
-        left = (W - keep) // 2
-        images = images[:, :, left:left + keep]
+    want = max(1, round(H * w / h))  # the columns a frame of height H shows at the target
+    if want < W:  # wider: crop the sides
+        left = (W - want) // 2
+        images = images[:, :, left:left + want]
+    elif want > W:  # narrower: the sides it does not show are black
+        left = (want - W) // 2
+        padded = np.zeros((images.shape[0], H, want, 3), np.uint8)
+        padded[:, :, left:left + W] = images
+        images = padded
     return resize_frames(np.ascontiguousarray(images), h, w)
 
 

@@ -41,9 +41,9 @@ def load_goal_video(path, episode: int = 0) -> GoalVideo:
     with store.open_artifact(path, ("goal_video", "episodes")) as art:
         if art.kind.name == "goal_video":
             task = _text(art.attrs["task"]) if "task" in art.attrs else None
-            return GoalVideo(art.file["frames"][()], _text(art.attrs["prompt"]),
-                             art.resolve(_text(art.attrs["model"])), art.ref(), task,
-                             _config_camera(art) if task else None)
+            model = art.resolve(_text(art.attrs["model"]), "its video model")
+            return GoalVideo(art.file["frames"][()], _text(art.attrs["prompt"]), model,
+                             art.ref(), task, _config_camera(art) if task else None)
         names = art.groups()
         if not 0 <= episode < len(names):
             raise BadInput(f"{path}: episode {episode} out of range (the file has {len(names)})")

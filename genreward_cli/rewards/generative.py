@@ -26,12 +26,13 @@ DEFAULT_ALPHA, DEFAULT_BETA = 1e-2, 1e-5  # Table A's weights of r_video and r_F
 DEFAULT_INTERVAL = 128  # Table A: steps between generative rewards
 
 
-def _relocated(art, field: str, config):
+def _relocated(art, field: str, config, what: str):
     """``config`` with its local model path ``field`` as ``art.resolve`` finds it now (the
-    recorded path, or the same place relative to an artifact that has moved)."""
+    recorded path, or the same place relative to an artifact that has moved, with a
+    warning naming ``what``)."""
     import dataclasses
 
-    return dataclasses.replace(config, **{field: art.resolve(getattr(config, field))})
+    return dataclasses.replace(config, **{field: art.resolve(getattr(config, field), what)})
 
 
 class GenerativeReward(RewardModel):
@@ -62,7 +63,7 @@ class GenerativeReward(RewardModel):
             raise BadInput("the genreward reward needs --fb (or --no-fb-reward)")
         # local model paths as recorded, found again if the run folder has moved
         self.video_config = _relocated(goal_art, "vae", goal_art.attrs.parsed(
-            "video_encoder", VideoEncoderConfig.from_json))
+            "video_encoder", VideoEncoderConfig.from_json), "its VAE")
         self.goal_latent = goal_art.file["video_latent"][()]
         self.video_encoder = VideoEncoder(self.video_config, device) if use_video else None
         self.device = device
@@ -71,9 +72,9 @@ class GenerativeReward(RewardModel):
             from genreward_cli.fb.io import read_model
 
             icfg = _relocated(fb_art, "model", fb_art.attrs.parsed(
-                "image_encoder", ImageEncoderConfig.from_json))
+                "image_encoder", ImageEncoderConfig.from_json), "its image encoder")
             if icfg != _relocated(goal_art, "model", goal_art.attrs.parsed(
-                    "image_encoder", ImageEncoderConfig.from_json)):
+                    "image_encoder", ImageEncoderConfig.from_json), "its image encoder"):
                 raise BadInput(f"{fb_art.path}: trained with another image encoder than "
                                f"{goal_art.path}")
             if "frame_size" not in fb_art.attrs:

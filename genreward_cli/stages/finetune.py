@@ -28,20 +28,27 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def _finetune_entry(entry: Path) -> bool:
-    """Whether ``entry``, beside the saved pipeline, is a finetune's own: its log, the
-    checkpoints folder (step-NNNNNNN.pt files and their temporary copies only), the LoRA
-    adapter folder, or the export's staging folder."""
+    """Whether ``entry``, beside the saved pipeline, is a finetune's own: its log (or the
+    log's unfinished ``.tmp``), the checkpoints folder (step-NNNNNNN.pt files and their
+    temporary copies only), the LoRA adapter folder (its weights only), or the export's
+    staging folder (a saved pipeline, finished or not)."""
     import re
 
-    if entry.name == "finetune_log.h5":
+    from genreward_cli.model_files import holds_only_model
+
+    if entry.is_symlink():
+        return False
+    if entry.name in ("finetune_log.h5", "finetune_log.h5.tmp"):
         return entry.is_file()
     if entry.name == "checkpoints":
         names = [e.name for e in entry.iterdir()] if entry.is_dir() else [None]
         return all(n and re.fullmatch(r"\.?step-\d+\.pt(\..*)?", n) for n in names)
     if entry.name == "lora":
-        return entry.is_dir() and all(e.suffix in (".safetensors", ".json")
+        return entry.is_dir() and all(e.is_file() and e.name == "pytorch_lora_weights.safetensors"
                                       for e in entry.iterdir())
-    return entry.name == ".export" and entry.is_dir()
+    if entry.name in (".export", ".export.tmp") and entry.is_dir():
+        return not any(entry.iterdir()) or holds_only_model(entry)
+    return False
 
 
 def finetune_folder(path: Path) -> bool:
@@ -92,9 +99,9 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
         # --force removes the folder: never one that holds a clip file or the model
         store.check_not_input(out, [*inputs, model], replaces_folder=True)
     if not resume:  # --force removes the folder: only an earlier finetune's, finished or not
-        store.check_folder_output(out, force, ("model_index.json", "checkpoints", "lora",
-                                               "finetune_log.h5"),
-                                  other=" or --resume to continue", owns=finetune_folder)
+        out = store.check_folder_output(out, force, ("model_index.json", "checkpoints",
+                                                     "lora", "finetune_log.h5"),
+                                        other=" or --resume to continue", owns=finetune_folder)
     clips, parents = [], []
     for path in inputs:
         with store.open_artifact(path, ("episodes", "videos")) as art:

@@ -63,9 +63,9 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
         from genreward_cli.envs.tasks import describe
 
         prompt = prompt or describe(task)
-    if prompt is not None and prompt.strip() == "" and prompt != "":
-        raise BadInput("--prompt: only blanks; describe the goal (e.g. --prompt "
-                       "\"pick up the blue fork\")")
+    if prompt and not any(c.isprintable() and not c.isspace() for c in prompt):
+        raise BadInput("--prompt: only blanks or invisible characters; describe the goal "
+                       "(e.g. --prompt \"pick up the blue fork\")")
     if not prompt:
         raise BadInput("--prompt is required with --image" if image is not None else
                        "--prompt is required (alone: text-to-video; with --image or --task: "

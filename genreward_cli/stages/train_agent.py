@@ -35,7 +35,11 @@ from genreward_cli.stages import Report, acting
 
 CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME = "config.json", "checkpoint.pt", "log.h5"
 RUN_FILES = (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, "metrics.jsonl", "tensorboard")
-RESUMABLE = ("steps", "device", "replay_device")  # options a resumed run may change
+# options a resumed run may change; written_as is where the run folder was when saved
+RESUMABLE = ("steps", "device", "replay_device", "written_as")
+# options that name files, found again when the run folder has moved (``load_run_config``)
+PATH_OPTIONS = ("goal", "fb", "s3d_model", "roboclip_demo", "tadpole_model",
+                "diffusion_reward_model")
 # fields of the saved "agent" config a resumed run may change: how updates run, not what
 # they compute (a run saved before a field existed lacks it)
 RESUMABLE_AGENT = ("compile", "fast")
@@ -95,11 +99,23 @@ def upgrade_run_config(saved: dict) -> dict:
 
 
 def load_run_config(out: str | Path) -> dict:
-    """The options a run in ``out`` was started with."""
+    """The options a run in ``out`` was started with. When the folder has moved since
+    (``written_as``, its location when saved), a file option (``PATH_OPTIONS``) whose
+    recorded absolute path is gone is looked for at the same place relative to the folder
+    (``store.resolve_recorded``), as the run's artifacts are."""
+    from genreward_cli.store import resolve_recorded
+
     path = Path(out) / CONFIG_NAME
     if not path.exists():
         raise BadInput(f"--resume: {path} does not exist: no run to continue in {out}")
-    return json.loads(path.read_text())
+    config = json.loads(path.read_text())
+    written = config.get("written_as") if isinstance(config, dict) else None
+    if written:
+        then = os.path.join(written, CONFIG_NAME)
+        for k in PATH_OPTIONS:
+            if isinstance(config.get(k), str):
+                config[k] = resolve_recorded(config[k], path, then)
+    return config
 
 
 def checkpoint_step(out: str | Path) -> int | None:
@@ -201,6 +217,7 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
     out.mkdir(parents=True, exist_ok=True)
     from genreward_cli.store import replacing
 
+    config = {**config, "written_as": os.path.realpath(out)}  # to follow a move (resume)
     with replacing(saved) as tmp:  # no config.json.tmp left behind by an interruption
         tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     return out

@@ -80,7 +80,8 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
             raise BadInput(f"episodes have frames of different sizes: {sorted(sizes)}")
         frame_size = [int(x) for x in sizes.pop()]
         image_config = goal.attrs.parsed("image_encoder", ImageEncoderConfig.from_json)
-        image_config = dataclasses.replace(image_config, model=goal.resolve(image_config.model))
+        image_config = dataclasses.replace(
+            image_config, model=goal.resolve(image_config.model, "its image encoder"))
         encoder = ImageEncoder(image_config, device=device)
         # psi(I*) seen as the states are: the goal frame cropped to their aspect ratio
         goal_embedding = fb_goal_embedding(encoder, goal.file["frame"][()], frame_size)

@@ -42,18 +42,17 @@ def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
 
 def video_model_folder(path: Path) -> bool:
     """Whether the folder ``path`` is an earlier `train-video-model` output: its
-    ``diffusion_reward.json`` (a JSON object) and model folders (each with a
-    ``config.json`` or ``scheduler_config.json``), nothing else."""
+    ``diffusion_reward.json`` (a JSON object) and model folders holding only the files
+    save_pretrained writes (``model_files.is_model_files``), nothing else."""
+    from genreward_cli.model_files import is_model_files
     from genreward_cli.rewards.diffusion_reward import META_NAME
 
     try:
         meta = json.loads((path / META_NAME).read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(meta, dict) and all(
-        e.name == META_NAME or (e.is_dir() and ((e / "config.json").is_file()
-                                                or (e / "scheduler_config.json").is_file()))
-        for e in path.iterdir())
+    return isinstance(meta, dict) and all(e.name == META_NAME or is_model_files(e)
+                                          for e in path.iterdir())
 
 def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         kind: str = "vqdiffusion", preset: str = "paper", init: str | None = None,
@@ -87,7 +86,7 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     quiet_libraries()
     out = Path(out)
     # --force replaces an earlier model folder of this command, nothing else
-    store.check_folder_output(out, force, (META_NAME,), owns=video_model_folder)
+    out = store.check_folder_output(out, force, (META_NAME,), owns=video_model_folder)
     clips, tasks, parents = read_videos(videos, task)
     if not clips:
         raise BadInput(f"{', '.join(map(str, videos))}: holds no video")

@@ -272,10 +272,16 @@ class Artifact:
         return {"path": os.path.realpath(self.path), "kind": self.kind.name,
                 "sha256": sha256_file(self.path)}
 
-    def resolve(self, recorded: str | None) -> str | None:
+    def resolve(self, recorded: str | None, what: str | None = None) -> str | None:
         """A path recorded in this artifact (a model, a parent), as usable from here: see
-        :func:`resolve_recorded`."""
-        return resolve_recorded(recorded, self.path, self.attrs.get("written_as"))
+        :func:`resolve_recorded`. With ``what`` (e.g. "its VAE"), an absolute path found
+        only at the same place relative to the moved file is said in one warning: a model
+        folder has no hash to check that it is the one recorded."""
+        found = resolve_recorded(recorded, self.path, self.attrs.get("written_as"))
+        if what and found != recorded and recorded and os.path.isabs(recorded):
+            warnings.warn(f"{self.path}: {what} {recorded} is gone; using {found}, at the same "
+                          "place relative to the moved file")
+        return found
 
     def close(self) -> None:
         self.file.close()
@@ -618,10 +624,16 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
     files or folders such an output holds) also words the message. ``other`` ends the
     message for a folder that exists without ``force`` (e.g. `` or --resume to continue``).
 
+    Returns the folder as an absolute path (use it: ``.`` has no name to write beside).
+
     Raises:
         BadInput: one line naming the folder and, for a foreign one, a few of its entries.
     """
     path = Path(path)
+    if path.is_symlink():  # replaced through PATH.tmp, a link would be emptied or broken
+        raise BadInput(f"--out {path}: a symbolic link (to {os.path.realpath(path)}); give the "
+                       "folder itself")
+    path = Path(os.path.abspath(path))  # `--out .` names the working folder
     if path.exists() and not path.is_dir():
         raise BadInput(f"--out {path}: exists and is not a directory")
     check_writable(path)  # the folder is written beside it (PATH.tmp) or made there
@@ -656,7 +668,7 @@ def folder_lock(path: str | os.PathLike) -> Iterator[None]:
     import errno
     import fcntl
 
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # `.`, `..`, a symlink: the folder itself
     lock = path.with_name(f".{path.name}.lock")
     fd = None
     while True:

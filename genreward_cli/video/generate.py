@@ -73,8 +73,10 @@ def seen_text(tokenizer, text: str, limit: int) -> SeenText:
 def unknown_warning(flag: str, seen: SeenText, attr: str = "prompt_seen") -> str:
     """One line saying that the tokenizer has no token for some of ``flag``'s characters, and
     what the model reads instead (recorded as ``attr``)."""
-    return (f"{flag}: the tokenizer has no token for {seen.unknown} part(s) of the text (read "
-            f"as <unk>): the video is made from {seen.seen!r} (recorded as {attr})")
+    lost = "".join(sorted({c for c in seen.text if not c.isspace()} - set(seen.seen)))
+    shown = f" ({', '.join(lost)})" if lost else ""
+    return (f"{flag}: the tokenizer has no token for {seen.unknown} part(s) of the text{shown}, "
+            f"read as <unk>: the video is made from {seen.seen!r} (recorded as {attr})")
 
 
 def truncation_warning(flag: str, seen: SeenText, attr: str = "prompt_seen") -> str:
