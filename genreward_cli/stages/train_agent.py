@@ -158,10 +158,10 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
 
     Raises:
         BadInput: ``out`` is a file or cannot be written (a read-only mount), holds a run
-            (without ``resume`` or ``force``), is a
-            non-empty folder that holds no run (``holds_run``; with or without ``force``),
-            has no checkpoint to resume, was run with other options, or (``resume``) has
-            reached more steps than ``config["steps"]``.
+            (without ``resume`` or ``force``), is a non-empty folder that holds no run
+            (``holds_run``; with or without ``force``), has no checkpoint to resume, was run
+            with other options, or (``resume``) has reached more steps than
+            ``config["steps"]``.
     """
     from genreward_cli import store
 

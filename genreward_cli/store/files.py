@@ -669,6 +669,9 @@ def folder_lock(path: str | os.PathLike) -> Iterator[None]:
     import fcntl
 
     path = Path(os.path.realpath(path))  # `.`, `..`, a symlink: the folder itself
+    if not path.name:  # the root folder: nothing beside it to lock
+        yield
+        return
     lock = path.with_name(f".{path.name}.lock")
     fd = None
     while True:
