@@ -102,7 +102,7 @@ def load_run_config(out: str | Path) -> dict:
     """The options a run in ``out`` was started with. When the folder has moved since
     (``written_as``, its location when saved), a file option (``PATH_OPTIONS``) whose
     recorded absolute path is gone is looked for at the same place relative to the folder
-    (``store.resolve_recorded``), as the run's artifacts are."""
+    (``store.resolve_recorded``), as the run's artifacts are, and named in one warning."""
     from genreward_cli.store import resolve_recorded
 
     path = Path(out) / CONFIG_NAME
@@ -111,10 +111,16 @@ def load_run_config(out: str | Path) -> dict:
     config = json.loads(path.read_text())
     written = config.get("written_as") if isinstance(config, dict) else None
     if written:
+        import warnings
+
         then = os.path.join(written, CONFIG_NAME)
         for k in PATH_OPTIONS:
-            if isinstance(config.get(k), str):
-                config[k] = resolve_recorded(config[k], path, then)
+            recorded = config.get(k)
+            if isinstance(recorded, str):
+                config[k] = resolve_recorded(recorded, path, then)
+                if config[k] != recorded:  # a model folder has no hash to check it by
+                    warnings.warn(f"{path}: --{k.replace('_', '-')} {recorded} is gone; using "
+                                  f"{config[k]}, at the same place relative to the moved run")
     return config
 
 
