@@ -507,6 +507,38 @@ def check_writable(path: str | os.PathLike) -> None:
                        f"{e.strerror or type(e).__name__}") from None
 
 
+def _hold_lock(lock: Path, path: Path) -> tuple[int, bool]:
+    """Create or open the file ``lock`` and take an exclusive, non-blocking ``flock`` on it
+    for writing ``path``: ``(fd, True)``; ``(fd, False)`` on a file system without locks.
+    The file locked must still be the one named ``lock``: one that a writer that just
+    finished renamed away or removed is let go and the file opened again.
+
+    Raises:
+        BadInput: another process holds the lock (it is writing ``path`` now).
+        OSError: ``lock`` cannot be created.
+    """
+    import errno
+    import fcntl
+
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return fd, False
+            os.close(fd)
+            raise BadInput(f"{path}: another process is writing it now ({lock.name} is "
+                           "locked); wait for it to finish or choose another --out") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except FileNotFoundError:
+            same = False
+        if same:
+            return fd, True
+        os.close(fd)
+
+
 def lock_tmp(path: str | os.PathLike, force: bool = False) -> tuple[Path, int]:
     """Create or open ``PATH.tmp`` and hold an exclusive lock on it: ``(tmp, fd)``.
 
@@ -516,30 +548,11 @@ def lock_tmp(path: str | os.PathLike, force: bool = False) -> tuple[Path, int]:
     ``PATH`` now), or when ``PATH`` appeared meanwhile and ``force`` is false. The caller
     closes ``fd`` (``os.close``) to release the lock, after renaming or removing ``tmp``.
     """
-    import errno
-    import fcntl
-
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    while True:
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return tmp, fd  # no locks on this file system: write unguarded, as before
-            os.close(fd)
-            raise BadInput(f"{path}: another process is writing it now ({tmp.name} is locked); "
-                           "wait for it to finish or choose another --out") from None
-        # The file locked must still be the one named tmp: a writer that just finished
-        # renamed its tmp away (then PATH exists) or a failed one removed it.
-        try:
-            same = os.path.samestat(os.fstat(fd), os.stat(tmp))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
+    fd, locked = _hold_lock(tmp, path)
+    if not locked:
+        return tmp, fd  # no locks on this file system: write unguarded, as before
     if path.exists() and not force:
         os.close(fd)
         raise BadInput(f"{path}: already exists (written meanwhile by another process); "
@@ -665,37 +678,18 @@ def folder_lock(path: str | os.PathLike) -> Iterator[None]:
     Raises:
         BadInput: another process holds the lock (exit code 2).
     """
-    import errno
-    import fcntl
-
     path = Path(os.path.realpath(path))  # `.`, `..`, a symlink: the folder itself
     if not path.name:  # the root folder: nothing beside it to lock
         yield
         return
     lock = path.with_name(f".{path.name}.lock")
-    fd = None
-    while True:
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            fd = None
-            break
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            os.close(fd)
-            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                fd = None  # no locks on this file system: unguarded
-                break
-            raise BadInput(f"{path}: another process is writing it now ({lock.name} is "
-                           "locked); wait for it to finish or choose another --out") from None
-        try:  # the file locked must still be the one named lock (not one just removed)
-            same = os.path.samestat(os.fstat(fd), os.stat(lock))
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
+    try:
+        fd, locked = _hold_lock(lock, path)
+    except OSError:
+        fd, locked = None, False
+    if fd is not None and not locked:  # no locks on this file system: unguarded
         os.close(fd)
+        fd = None
     try:
         yield
     finally:
