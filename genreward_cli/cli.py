@@ -2,8 +2,9 @@
 
 Error mapping: bad usage or bad input (BadInput, click's usage errors) exits 2, a failure
 while running exits 1; either prints one line on stderr, with the traceback only under
-``--debug`` (or GENREWARD_DEBUG=1). Ctrl-C prints ``Aborted!`` and exits 1; SIGTERM (what a
-batch system sends at its time limit, or ``scancel``) exits 143 (128 + 15) with one line.
+``--debug`` (or GENREWARD_DEBUG=1). Ctrl-C prints ``Aborted!`` and the process then ends
+by SIGINT (status 130 in a shell; see :func:`main`); SIGTERM (what a batch system sends at
+its time limit, or ``scancel``) exits 143 (128 + 15) with one line.
 Both unwind the stage like an error, so it removes its unfinished output (``OUT.tmp``).
 """
 
@@ -132,7 +133,8 @@ def cli():
       genreward train-fb random.h5 expert.h5 goal.h5 --z-dim 64 --hidden-dim 128 --steps 2000 --out fb.h5
       genreward score-reward expert.h5 random.h5 --goal goal.h5 --fb fb.h5 --out score.h5
 
-    Exit codes: 0 success, 2 bad usage or input, 1 failure while running.
+    Exit codes: 0 success, 2 bad usage or input, 1 failure while running, 143 SIGTERM;
+    after Ctrl-C (`Aborted!`) the process ends by SIGINT (130 in a shell).
     """
     warnings.formatwarning = _format_warning
 
@@ -163,12 +165,47 @@ def _register() -> None:
 _register()
 
 
+_interrupts: list[int] = []  # SIGINTs received by this process (main() installs the handler)
+
+
+def _on_sigint(signum, frame):
+    """Python's own SIGINT handler (raise KeyboardInterrupt), counting the interrupt."""
+    _interrupts.append(signum)
+    raise KeyboardInterrupt
+
+
+def _quiet_interrupt(kind, value, tb) -> None:
+    """``sys.excepthook`` for the KeyboardInterrupt that :func:`main` re-raises: click has
+    printed ``Aborted!`` already."""
+    if not issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, value, tb)
+
+
 def main() -> None:
+    """The `genreward` entry point: the click group, with SIGTERM mapped to
+    :class:`Terminated`.
+
+    After Ctrl-C (click prints ``Aborted!``) the process ends by SIGINT, not with exit code
+    1: KeyboardInterrupt is re-raised to the interpreter, which finalises as usual and then
+    kills itself with SIGINT. A shell loop (``for seed in 1 2 3; do genreward ...; done``)
+    stops at the first Ctrl-C only when its command dies of SIGINT (a command that exits
+    1 is taken to have handled the signal, and the loop goes on); and Python sets that
+    outcome anyway when the interrupt lands inside C code running Python (during an import),
+    which made the exit code 1 or SIGINT by chance.
+    """
     from genreward_cli.memory import keep_freed_memory
 
     keep_freed_memory()  # before any large tensor: see memory.py
     signal.signal(signal.SIGTERM, _on_sigterm)
-    cli(prog_name="genreward")
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        cli(prog_name="genreward")
+    except SystemExit as stop:
+        if _interrupts and stop.code == 1:  # click's `Aborted!`
+            sys.excepthook = _quiet_interrupt
+            raise KeyboardInterrupt from None
+        raise
 
 
 if __name__ == "__main__":  # python -m genreward_cli.cli

@@ -151,6 +151,31 @@ def test_rendering_then_loading_torch_models_does_not_crash():
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-500:]
 
 
+def test_building_an_env_starts_no_python_subprocess():
+    """pyGLFW, imported by gymnasium's renderer, read each candidate library's version in a
+    Python subprocess; one started by a `collect --workers` worker outlived a Ctrl-C and
+    printed a BrokenPipeError after `Aborted!`. The offscreen backends pin its library.
+    (ctypes' find_library runs `ldconfig -p`: not Python, it prints nothing of its own.)"""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "started = []\n"
+        "sys.addaudithook(lambda event, args: started.append(args[1]) "
+        "if event == 'subprocess.Popen' and args[0] == sys.executable else None)\n"
+        "from genreward_cli.envs import EnvConfig, make_env\n"
+        "e = make_env(EnvConfig(size=32)); e.reset(seed=0); e.close()\n"
+        "print(repr(started))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYGLFW_LIBRARY"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert proc.stdout.strip() == "[]", proc.stdout[-500:]
+
+
 def test_a_garbage_collected_env_does_not_blank_a_live_one():
     """MuJoCo frees GL objects on the current context: a dead env freed by the garbage
     collector used to delete the live env's framebuffers (black frames)."""

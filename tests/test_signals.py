@@ -87,8 +87,9 @@ def test_sigterm_to_a_genreward_process(tmp_path):
 
 def test_ctrl_c_to_collect_with_workers_is_one_line(tmp_path):
     """A terminal's Ctrl-C reaches the whole process group, the workers of `collect
-    --workers 2` too: `Aborted!` alone, exit 1, no output left (the workers ignore SIGINT and
-    are closed by the parent, rather than each printing its KeyboardInterrupt)."""
+    --workers 2` too: `Aborted!` alone, the process ends by SIGINT, no output left (the
+    workers ignore SIGINT and are closed by the parent, rather than each printing its
+    KeyboardInterrupt)."""
     out = tmp_path / "eps.h5"
     tmp = tmp_path / "eps.h5.tmp"
     proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "collect", "--task",
@@ -110,12 +111,47 @@ def test_ctrl_c_to_collect_with_workers_is_one_line(tmp_path):
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 1, stderr
+    assert proc.returncode == -signal.SIGINT, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip() and "\r" not in ln]
     assert lines[-1] == "Aborted!", stderr
     assert "Traceback" not in stderr and "Worker" not in stderr, stderr
     assert "Warning" not in stderr and "\x1b[" not in stderr, stderr
     assert not tmp.exists() and not out.exists()
+
+
+INTERRUPTED = """
+import os, signal, sys
+import genreward_cli.envs.rollout as rollout
+from genreward_cli.cli import main
+
+
+def collect(*a, on_step, **k):
+    on_step(1)
+    os.killpg(0, signal.SIGINT)  # a terminal's Ctrl-C: the shell running the loop gets it too
+    raise AssertionError("not interrupted")
+    yield
+
+
+rollout.collect = collect
+sys.argv = ["genreward", "collect", "--episodes", "1", "--out", sys.argv[1]]
+main()
+"""
+
+
+def test_ctrl_c_stops_a_shell_loop_over_seeds(tmp_path):
+    """After `Aborted!` the stage dies of SIGINT (it exited 1), so a shell script's loop
+    over seeds stops at the first Ctrl-C: bash goes on after a command that exits 1 on
+    SIGINT, taking the signal as handled."""
+    script = ('for seed in 1 2; do "$0" -c "$1" "$2/eps$seed.h5"; echo "exit $?"; done; '
+              'echo "loop finished"')
+    proc = subprocess.run(["bash", "-c", script, sys.executable, INTERRUPTED, str(tmp_path)],
+                          capture_output=True, text=True, timeout=240, start_new_session=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.returncode == -signal.SIGINT, (proc.stdout, proc.stderr)
+    assert proc.stdout == "", proc.stdout  # neither the second seed nor the loop's end
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == ["Aborted!"], proc.stderr
+    assert not list(tmp_path.iterdir())
 
 
 HALF_MADE = """

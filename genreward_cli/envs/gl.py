@@ -35,11 +35,42 @@ def _load_triton_first() -> None:
             pass
 
 
+def _pin_glfw_library() -> None:
+    """Name the pyGLFW package's own library in ``PYGLFW_LIBRARY`` (if unset and present).
+
+    gymnasium's MuJoCo renderer imports ``glfw`` even when rendering through EGL or OSMesa,
+    and pyGLFW, given no library, starts one Python subprocess per candidate file to read its
+    version (``glfw/library.py``, ``_glfw_get_version``). Such a subprocess started by a
+    ``collect --workers`` worker outlived the worker when Ctrl-C stopped the run (it inherits
+    the worker's ignored SIGINT) and printed a BrokenPipeError traceback after ``Aborted!``.
+    The offscreen backends never call GLFW, so its bundled library is loaded directly.
+    """
+    import importlib.util
+
+    if os.environ.get("PYGLFW_LIBRARY"):
+        return
+    spec = importlib.util.find_spec("glfw")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    variant = os.environ.get("PYGLFW_LIBRARY_VARIANT", "").lower()
+    variant = variant if variant in ("x11", "wayland") else "x11"
+    for folder in spec.submodule_search_locations:
+        lib = os.path.join(folder, variant, "libglfw.so")
+        if os.path.isfile(lib):
+            os.environ["PYGLFW_LIBRARY"] = lib
+            return
+
+
 def configure() -> str:
-    """Set ``MUJOCO_GL`` (and PyOpenGL's platform) if unset; return the backend in use."""
+    """Set ``MUJOCO_GL`` (and PyOpenGL's platform) if unset; return the backend in use.
+
+    With an offscreen backend (``egl``, ``osmesa``) pyGLFW's library is pinned too
+    (:func:`_pin_glfw_library`), so importing the renderer starts no subprocess.
+    """
     backend = os.environ.setdefault("MUJOCO_GL", DEFAULT_BACKEND)
     if backend in ("egl", "osmesa"):
         os.environ.setdefault("PYOPENGL_PLATFORM", backend)
+        _pin_glfw_library()
     return backend
 
 
