@@ -37,6 +37,32 @@ def test_tiny_dreamer_runs_its_loop_at_the_train_ratio():
     assert actions.shape == (3, 2) and np.abs(actions).max() <= 1
 
 
+def test_a_resumed_logger_drops_what_the_stopped_run_logged_after_its_checkpoint(tmp_path):
+    """A run checkpointed at step 20 and killed at 40 logs 30 and 40 again when resumed:
+    metrics.jsonl and TensorBoard then hold each step once (rows were duplicated)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from genreward_cli.agent.logger import MetricsLogger, read_jsonl
+
+    log = MetricsLogger(tmp_path)
+    for step in (10, 20, 30, 40):
+        log.write(step, {"train/loss": float(step)})
+    log.close()
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 50, "train/lo')  # a row cut off by the kill
+    log = MetricsLogger(tmp_path, resume_step=20)
+    for step in (30, 40):
+        log.write(step, {"train/loss": step + 0.5})
+    log.close()
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [(r["step"], r["train/loss"]) for r in rows] == [
+        (10, 10.0), (20, 20.0), (30, 30.5), (40, 40.5)]
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [
+        (10, 10.0), (20, 20.0), (30, 30.5), (40, 40.5)]
+
+
 @pytest.mark.slow  # the mid-episode stops below check the same, faster
 def test_resume_continues_exactly(tmp_path):
     """Train 120 steps; or train 60, checkpoint, rebuild everything, resume to 120: the same

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -299,10 +300,25 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
         assert r.exit_code == 143
         assert r.stderr.strip().endswith(f"the run in {out} stays at its last checkpoint "
                                          "(step 35): rerun with --resume to continue")
-        r = run("train-agent", *short, "--steps", 30, "--out", tmp_path / "fresh")
-        assert r.exit_code == 143
-        assert r.stderr.strip().endswith(f"no checkpoint yet in {tmp_path / 'fresh'}: rerun "
-                                         "with --force to start over")
+        # a new run stopped before its first checkpoint keeps nothing: a plain rerun starts
+        # it (it used to leave a folder that --resume refused and that refused a plain rerun)
+        (tmp_path / "made").mkdir()
+        for fresh in (tmp_path / "fresh", tmp_path / "made"):
+            r = run("train-agent", *short, "--steps", 30, "--out", fresh)
+            assert r.exit_code == 143
+            assert r.stderr.strip().endswith("stopped before its first checkpoint, so nothing "
+                                             "is kept: rerun to start over")
+        assert not (tmp_path / "fresh").exists() and not any((tmp_path / "made").iterdir())
+    # a run killed outright (SIGKILL) before its first checkpoint: told what to do
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(out / "config.json", killed / "config.json")
+    r = run("train-agent", *short, "--steps", 30, "--out", killed)
+    assert r.exit_code == 2
+    assert "holds a run stopped before its first checkpoint; pass --force" in r.stderr
+    r = run("train-agent", "--out", killed, "--resume", "--steps", 30)
+    assert r.exit_code == 2
+    assert "stopped before its first checkpoint, so there is nothing to resume" in r.stderr
 
     r = run("inspect", out / "log.h5", "--json")
     assert r.exit_code == 0, r.stderr

@@ -18,6 +18,7 @@ configs and reward model are made. The agent acts through ``stages.acting``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -154,6 +155,19 @@ def holds_run(out: str | Path) -> bool:
     return isinstance(saved, dict) and {"reward", "agent"} <= set(saved)
 
 
+def remove_run_files(out: Path, folder_too: bool = False) -> None:
+    """Remove a run's files (``RUN_FILES``) from the folder ``out``, and with ``folder_too``
+    the folder itself when nothing else is left in it."""
+    for name in RUN_FILES:
+        p = out / name
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if folder_too:
+        try:
+            out.rmdir()
+        except OSError:  # something else in it (or gone already): left as it is
+            pass
+
+
 def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
                     previous: dict | None = None, check_only: bool = False) -> Path:
     """Check or create the run directory; with ``force``, remove a previous run's files.
@@ -179,6 +193,9 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
     store.check_writable(out / CONFIG_NAME if out.is_dir() else out)
     if resume:
         if not (out / CHECKPOINT_NAME).exists():
+            if holds_run(out):
+                raise BadInput(f"--resume: the run in {out} stopped before its first checkpoint, "
+                               "so there is nothing to resume; pass --force to start over")
             raise BadInput(f"--resume: {out / CHECKPOINT_NAME} does not exist")
         old = _comparable(previous if previous is not None else load_run_config(out))
         new = _comparable(config)
@@ -211,13 +228,14 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
                        "or empty folder: choose another --out")
     elif holds_run(out):
         if not force:
+            if not (out / CHECKPOINT_NAME).exists():  # a run killed (SIGKILL) before its first
+                raise BadInput(f"{out}: holds a run stopped before its first checkpoint; pass "
+                               "--force to start over")
             raise BadInput(f"{out}: already holds a run; pass --resume to continue it or --force "
                            f"to start over")
         if check_only:
             return out
-        for name in RUN_FILES:
-            p = out / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+        remove_run_files(out)
     if check_only:
         return out
     out.mkdir(parents=True, exist_ok=True)
@@ -462,10 +480,16 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     check_options(env_config, run_config, model, loop_config.prefill)
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed,
                          where=loop_config.replay_device, device=device)
+    created = not Path(out).exists()
     run_dir = prepare_run_dir(out, config, resume, force, previous=previous)
-    summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config, model,
-                    replay=replay, config_json=json.dumps(config, sort_keys=True),
-                    parents=parents, seed=seed, device=device, resume=resume, report=report)
+    try:
+        summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config,
+                        model, replay=replay, config_json=json.dumps(config, sort_keys=True),
+                        parents=parents, seed=seed, device=device, resume=resume, report=report)
+    except BaseException:  # Ctrl-C, SIGTERM, an error: a new run without a checkpoint goes
+        if not resume and not (run_dir / CHECKPOINT_NAME).exists():
+            remove_run_files(run_dir, folder_too=created)
+        raise
     return Report(summary_line(run_dir, summary), summary)
 
 
@@ -503,18 +527,21 @@ def train(out: Path, env_config, agent_config, behavior_config, loop_config, run
     online_fb = OnlineFB(reward_model, seed=seed) if run_config.fb_train_steps else None
     env = MetaWorldPixelEnv(env_config, extra_sizes=extra)
     eval_env = MetaWorldPixelEnv(env_config) if run_config.eval_every else None
+    files = contextlib.ExitStack()  # the metrics log, closed however the run ends
     try:
         return _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_config,
                       run_config, reward_model, online_fb, replay, config_json, parents, seed,
-                      device, resume, report)
+                      device, resume, report, files)
     finally:
+        files.close()
         env.close()
         if eval_env is not None:
             eval_env.close()
 
 
 def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_config, run_config,
-           reward_model, online_fb, replay, config_json, parents, seed, device, resume, report):
+           reward_model, online_fb, replay, config_json, parents, seed, device, resume, report,
+           files):
     import torch
 
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
@@ -539,7 +566,9 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
         if online_fb is not None:
             online_fb.load_state_dict(saved["fb"])
     rewarder = OnlineReward(reward_model, env, max_steps, image_shape, ACTION_DIM)
-    logger = MetricsLogger(out)
+    # a resumed run drops the rows its stopped run logged after the checkpoint
+    logger = files.enter_context(contextlib.closing(
+        MetricsLogger(out, resume_step=state.step if state else None)))
     pending: list[dict] = []
     now = {"step": state.step if state else 0}
     start, start_step = time.perf_counter(), state.step if state else 0
@@ -632,7 +661,8 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the run keeps its last checkpoint
             e.note = (f"the run in {out} stays at its last checkpoint (step {saved_at['step']}): "
                       "rerun with --resume to continue" if saved_at["step"] is not None else
-                      f"no checkpoint yet in {out}: rerun with --force to start over")
+                      "stopped before its first checkpoint, so nothing is kept: rerun to "
+                      "start over")
             raise
         flush()
     checkpoint(state)
