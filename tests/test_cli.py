@@ -135,12 +135,31 @@ def test_unwritable_out_exits_2_before_any_work(tmp_path, monkeypatch):
     monkeypatch.setattr(rollout, "collect", never)
     (tmp_path / "somefile.h5").write_bytes(b"")
     for out, message in [(tmp_path / "somefile.h5" / "x.h5", "is not a directory"),
-                         ("/proc/genreward-none/x.h5", "cannot be written in /proc")]:
+                         ("/proc/genreward-none/x.h5", "cannot be written in /proc (where "
+                          "its folder /proc/genreward-none would be made)")]:
         result = run("collect", "--task", "reach-v3", "--episodes", 1, "--out", out)
         assert result.exit_code == 2, result.stderr
         line, = result.stderr.strip().splitlines()
         assert line.startswith(f"Error: {out}: cannot be written") and message in line, line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["somefile.h5"]
+
+
+def test_long_output_names_are_taken_up_to_what_their_siblings_leave(tmp_path):
+    """A 243-byte name was refused as "File name too long" by the write probe, whose name
+    added 16 bytes; now any name works whose `.NAME.lock` fits, and a longer one is one
+    line saying what fits."""
+    ok = tmp_path / ("y" * 246 + ".h5")  # 249 bytes: `.NAME.lock` is 255
+    result = run("collect", "--task", "reach-v3", "--episodes", 1, "--max-steps", 3,
+                 "--out", ok)
+    assert result.exit_code == 0, result.stderr
+    assert ok.exists()
+    long = tmp_path / ("y" * 247 + ".h5")
+    result = run("collect", "--task", "reach-v3", "--episodes", 1, "--max-steps", 3,
+                 "--out", long)
+    assert result.exit_code == 2
+    line, = result.stderr.strip().splitlines()
+    assert "its name is 250 bytes, too long" in line and "at most 249 bytes" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [ok.name]
 
 
 def test_bad_option_value_exits_2(tmp_path):

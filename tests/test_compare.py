@@ -95,6 +95,24 @@ def test_csv_has_unix_line_endings(tmp_path):
     assert b"\r" not in data and data.count(b"\n") == 2
 
 
+def test_plot_and_csv_into_a_folder_not_made_yet(tmp_path):
+    """`--plot cmp/c.png --csv cmp/c.csv` with no cmp/ made it, as --out and --video do (it
+    was a FileNotFoundError after the work); nothing but the two files is written."""
+    run = fake_run(tmp_path / "a", 0, 40, 3)
+    plot, csv = tmp_path / "cmp" / "deeper" / "c.png", tmp_path / "cmp2" / "c.csv"
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(run), "--plot", str(plot),
+                                 "--csv", str(csv)])
+    assert r.exit_code == 0, r.stderr
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a PNG, though written via c.png.tmp
+    assert csv.read_text().splitlines()[0].startswith("task,mode,method")
+    assert sorted(p.name for p in plot.parent.iterdir()) == ["c.png"]
+    assert sorted(p.name for p in csv.parent.iterdir()) == ["c.csv"]
+    jpg = tmp_path / "jpg" / "c.jpg"  # the suffix still picks the format
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(run), "--plot", str(jpg)])
+    assert r.exit_code == 0, r.stderr
+    assert jpg.read_bytes()[:3] == b"\xff\xd8\xff"
+
+
 def test_a_baselines_settings_make_another_method(tmp_path):
     """Runs of one baseline with other weights or settings are other rows, not other seeds;
     a vlm-rm run saved before --baseline-strength existed was the plain cosine (strength 0)."""

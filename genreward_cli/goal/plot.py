@@ -40,6 +40,8 @@ def plot_scores(path: str | Path, frames: np.ndarray, scores: np.ndarray, index:
                 side.set_edgecolor("tab:red")
                 side.set_linewidth(2.5)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from genreward_cli.store import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
     return path

@@ -118,7 +118,9 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
     if plot:
         plot_curves(plot, groups)
     if csv_path:
-        with open(csv_path, "w", newline="") as f:
+        from genreward_cli.store import replacing_side_output
+
+        with replacing_side_output(csv_path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
@@ -402,5 +404,7 @@ def plot_curves(path, groups: list[dict]) -> None:
         ax.set_ylabel("episode return")
         ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from genreward_cli.store import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

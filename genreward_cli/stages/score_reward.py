@@ -247,5 +247,7 @@ def plot_scores(path, scores: Scores, reward: str, score_auc: float, rho: float)
     ax.set_title(f"{reward}: AUC {score_auc:.3f}, Spearman {rho:.3f}", fontsize=10)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from genreward_cli.store import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

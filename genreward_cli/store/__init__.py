@@ -28,7 +28,8 @@ from genreward_cli.store.files import (
     Artifact, MissingInArtifact, ReadFile, array_dataset, check_folder_output, folder_lock,
     check_not_input, check_output,
     check_writable, frames_dataset, has_hdf5_signature, load_weights, lock_tmp, open_artifact,
-    read_error, read_weights, replacing, replacing_dir, stored_config, text, validate,
+    read_error, read_weights, replacing, replacing_dir, replacing_side_output, save_figure,
+    stored_config, text, validate,
     write_artifact, write_weights,
 )
 from genreward_cli.store.provenance import (
@@ -43,7 +44,8 @@ __all__ = [
     "Artifact", "MissingInArtifact", "ReadFile", "load_weights", "stored_config",
     "array_dataset", "check_folder_output", "folder_lock", "check_not_input", "check_output", "check_writable",
     "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "read_error",
-    "read_weights", "replacing", "replacing_dir", "validate", "write_artifact", "write_weights",
+    "read_weights", "replacing", "replacing_dir", "replacing_side_output", "save_figure",
+    "validate", "write_artifact", "write_weights",
     "text", "command_line",
     "environment_versions", "record_path", "recorded_candidates", "resolve_recorded",
     "sha256_file", "COMPRESSION", "KINDS", "SCHEMA_VERSION", "Dataset", "Kind",

@@ -483,10 +483,17 @@ def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike |
                            "output elsewhere (--force never overwrites an input)")
 
 
+# what genreward writes beside an output adds at most this many bytes to its name:
+# ``NAME.tmp`` (a file being written), ``.NAME.lock`` (a folder output's lock)
+SIBLING_NAME_EXTRA = len("..lock")
+
+
 def check_writable(path: str | os.PathLike) -> None:
     """Raise BadInput unless a file ``path`` can be created (its folder made, if missing):
     the nearest existing folder above it must be a folder that takes a new entry, which
-    is tried (and removed at once), as permissions alone mislead root and read-only mounts."""
+    is tried (and removed at once), as permissions alone mislead root and read-only mounts;
+    and the name must leave room for the names written beside it (``SIBLING_NAME_EXTRA``
+    more bytes) within the file system's limit on a name (255 bytes on most)."""
     import tempfile
 
     path = Path(path)
@@ -496,14 +503,27 @@ def check_writable(path: str | os.PathLike) -> None:
     if not parent.is_dir():
         raise BadInput(f"{path}: cannot be written: {parent} is not a directory")
     try:
+        name_max = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    size = len(os.fsencode(path.name))
+    if size + SIBLING_NAME_EXTRA > name_max:
+        raise BadInput(f"{path}: its name is {size} bytes, too long: the names written beside "
+                       f"it while it is made (NAME.tmp, .NAME.lock) must fit this file "
+                       f"system's limit of {name_max} bytes; use a name of at most "
+                       f"{name_max - SIBLING_NAME_EXTRA} bytes")
+    where = (str(parent) if parent == path.absolute().parent else
+             f"{parent} (where its folder {path.absolute().parent} would be made)")
+    try:
+        # the probe's name is short and fixed: the output's own name may be near the limit
         if parent == path.absolute().parent:
-            fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+            fd, probe = tempfile.mkstemp(prefix=".genreward.", suffix=".probe", dir=parent)
             os.close(fd)
             os.unlink(probe)
         else:  # the folders below it are made when the file is written
-            os.rmdir(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".probe", dir=parent))
+            os.rmdir(tempfile.mkdtemp(prefix=".genreward.", suffix=".probe", dir=parent))
     except OSError as e:
-        raise BadInput(f"{path}: cannot be written in {parent}: "
+        raise BadInput(f"{path}: cannot be written in {where}: "
                        f"{e.strerror or type(e).__name__}") from None
 
 
@@ -623,6 +643,26 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def replacing_side_output(path: str | os.PathLike) -> Iterator[Path]:
+    """Write a side output (a figure, a CSV) as :func:`replacing` does, its folder made
+    first, as an artifact's is: ``--plot figs/score.png`` into a folder that does not exist
+    yet is made, not a FileNotFoundError after the work. The yielded ``PATH.tmp`` has no
+    image suffix: give matplotlib ``format=`` (as :func:`save_figure` does)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(path) as tmp:
+        yield tmp
+
+
+def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
+    """``fig.savefig`` onto ``path`` through :func:`replacing_side_output`, in the format
+    named by ``path``'s suffix (png when it has none)."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    with replacing_side_output(path) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
 
 
 def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[str],
