@@ -5,6 +5,7 @@ import json
 import pytest
 
 from genreward_cli import store
+from genreward_cli.stages import pipeline
 from helpers import run
 
 
@@ -108,6 +109,22 @@ def test_pipeline_bad_input(tmp_path):
     (tmp_path / "file").write_text("")
     r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "file")
     assert r.exit_code == 2 and "is a file" in r.stderr
+
+
+def test_one_seed_given_as_seeds_keeps_its_own_run_folder(tmp_path):
+    """`--seeds 1` in a shell loop over seeds goes to runs/genreward/1 (it went to agent/,
+    which the next seed replaced with --force); `--seed 1` alone keeps agent/."""
+    by_seeds = pipeline.stages("reach-v3", "tiny", seed=0, seeds=(1,))
+    by_seed = pipeline.stages("reach-v3", "tiny", seed=1)
+    outs = lambda plan: [s.argv[s.argv.index("--out") + 1] for s in plan
+                         if s.name.startswith(("train-agent", "evaluate"))]
+    assert outs(by_seeds) == ["runs/genreward/1", "evals/genreward-1.h5"]
+    assert outs(by_seed) == ["agent", "eval.h5"]
+    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "p", "--seeds", "1",
+            "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    commands = [s["command"] for s in json.loads(r.stdout)["stages"]]
+    assert any("--seed 1" in c and "--out runs/genreward/1" in c for c in commands), commands
 
 
 def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():

@@ -84,8 +84,9 @@ def substitute_and_cut_options(fn):
                    f"preset and steps ({', '.join(METHODS)}); e.g. genreward,env,roboclip,tadpole "
                    "for the paper's Fig. 5. The goal and FB stages run once, for genreward.")
 @click.option("--seeds", default=None,
-              help="Comma-separated agent seeds, e.g. 0,1,2 (default: --seed). Shared stages "
-                   "use --seed.")
+              help="Comma-separated agent seeds, e.g. 0,1,2, each run in runs/METHOD/SEED "
+                   "(one seed too; default: --seed alone, in agent/). Shared stages use "
+                   "--seed.")
 @click.option("--s3d-model", type=MODEL_SOURCE, default=None,
               help="roboclip with --preset paper: the S3D HowTo100M directory (tiny: `tiny`).")
 @click.option("--tadpole-model", type=MODEL_SOURCE,

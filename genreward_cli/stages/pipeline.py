@@ -216,11 +216,13 @@ def preset_of(preset: str | Preset) -> Preset:
     return PRESETS[preset]
 
 
-def runs(methods: tuple, seeds: tuple) -> list[Run]:
+def runs(methods: tuple, seeds: tuple, sweep: bool = False) -> list[Run]:
     """The agent runs of ``methods`` x ``seeds``. One genreward run keeps the single-run
-    layout (``agent/``, ``eval.h5``, ``rollouts.mp4``); more go to ``runs/METHOD/SEED`` and
-    ``evals/METHOD-SEED.h5``."""
-    if tuple(methods) == ("genreward",) and len(seeds) == 1:
+    layout (``agent/``, ``eval.h5``, ``rollouts.mp4``), unless ``sweep`` (seeds given as
+    ``--seeds``); more runs, or a sweep, go to ``runs/METHOD/SEED`` and
+    ``evals/METHOD-SEED.h5``, so that a shell loop of ``--seeds $s`` into one folder keeps
+    every seed's run instead of replacing ``agent/`` with each."""
+    if tuple(methods) == ("genreward",) and len(seeds) == 1 and not sweep:
         return [Run("genreward", int(seeds[0]), "agent", "eval.h5", "rollouts.mp4")]
     return [Run(m, int(s), f"runs/{m}/{s}", f"evals/{m}-{s}.h5", None)
             for m in methods for s in seeds]
@@ -303,6 +305,7 @@ def stages(task: str, preset: str | Preset, seed: int = 0, steps: int | None = N
             s3d_model, or a finetune_model with ``video_model`` (no finetune then).
     """
     preset = preset_of(preset)
+    sweep = bool(seeds)  # --seeds given: runs/METHOD/SEED even for one seed
     seeds = tuple(seeds) if seeds else (seed,)
     models = models or {}
     if video_model and models.get("finetune_model"):
@@ -324,7 +327,7 @@ def stages(task: str, preset: str | Preset, seed: int = 0, steps: int | None = N
                           *flags(preset.train_video_model), "--seed", s, *dev, "--out",
                           "dr_model"],
                          "dr_model/diffusion_reward.json", MODEL_DIR))
-    for run in runs(methods, seeds):
+    for run in runs(methods, seeds, sweep):
         agent_options = {"--steps": steps, **preset.train_agent}
         if run.method == "genreward":
             if interval(task, preset) != DEFAULT_INTERVAL:  # the option's default otherwise
@@ -552,6 +555,7 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
 
     check_task(task)
     methods = parse_list(methods, "methods") if isinstance(methods, str) else tuple(methods)
+    sweep = seeds is not None  # --seeds: every run in runs/METHOD/SEED (``runs``)
     seeds = ((seed,) if seeds is None else
              parse_list(seeds, "seeds", int) if isinstance(seeds, str) else tuple(seeds))
     from genreward_cli.options import MAX_SEED
@@ -578,9 +582,10 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     if models.get("tadpole_model") is not None:
         models["tadpole_model"] = _absolute(models["tadpole_model"])
     plan = stages(task, preset, seed=seed, steps=steps, reward_mode=reward_mode, videos=videos,
-                  device=device, methods=methods, seeds=seeds, models=models,
+                  device=device, methods=methods, seeds=seeds if sweep else None,
+                  models=models,
                   video_model=video_model and _absolute(video_model), cuts=cuts)
-    agent_runs = runs(methods, seeds)
+    agent_runs = runs(methods, seeds, sweep)
     console = make_console(stderr=True)
     report = []
     if dry_run:  # writes nothing, not even --out
