@@ -17,7 +17,7 @@ import warnings
 import click
 
 from genreward_cli import __version__
-from genreward_cli.errors import GenrewardError
+from genreward_cli.errors import GenrewardError, ReportedInterrupt
 from genreward_cli.options import DEBUG_KEY, debug_option
 from genreward_cli.store.provenance import COMMAND_ARGS
 
@@ -40,12 +40,24 @@ class Terminated(KeyboardInterrupt):
 
 
 def _quiet_unraisable(unraisable) -> None:
-    """``sys.unraisablehook`` once a SIGTERM is reported: finalisers' errors go unprinted."""
+    """``sys.unraisablehook`` once a SIGTERM or Ctrl-C is reported: finalisers' errors go
+    unprinted."""
+
+
+# SIGINT and SIGTERM received by this process during the command (``StageGroup`` clears it)
+_signals: list[int] = []
 
 
 def _on_sigterm(signum, frame):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it at once
+    _signals.append(signal.SIGTERM)
     raise Terminated()
+
+
+def _on_sigint(signum, frame):
+    """Python's own SIGINT handler (raise KeyboardInterrupt), recording the interrupt."""
+    _signals.append(signal.SIGINT)
+    raise KeyboardInterrupt
 
 
 _ARGS_TOKEN = "genreward.args_token"
@@ -60,6 +72,7 @@ class StageGroup(click.Group):
     line for the provenance of what the stages write."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        _signals.clear()  # a command run again in one process (tests) starts unsignalled
         ctx.meta[_ARGS_TOKEN] = COMMAND_ARGS.set(tuple(args))
         return super().parse_args(ctx, args)
 
@@ -89,19 +102,32 @@ class StageGroup(click.Group):
                 raise
             raise _Reported(_one_line(e), e.exit_code) from None
         except Terminated as e:
-            # SIGTERM can land inside any constructor (e.g. MuJoCo's GLContext before it
-            # holds its context): the finaliser of such a half-made object then fails at exit,
-            # and its traceback would follow the one line this reports
-            sys.unraisablehook = _quiet_unraisable
-            raise _Reported("terminated (SIGTERM); unfinished output removed"
-                            + (f"; {e.note}" if e.note else ""), Terminated.exit_code) from None
+            self._stopped(signal.SIGTERM, e.note)
+        except ReportedInterrupt:  # a stage process printed `Aborted!`: end as it did
+            _signals.append(signal.SIGINT)
+            raise click.exceptions.Exit(1) from None
         except KeyboardInterrupt:
-            raise click.Abort() from None
+            self._stopped(signal.SIGINT)
         except Exception as e:  # a failure while running: exit 1
             if ctx.meta.get(DEBUG_KEY):
                 raise
+            if _signals:  # the signal, raised inside C code that made it another error
+                self._stopped(_signals[-1])  # (ctypes: "ArgumentError: argument 2: Keyb...")
             msg = f"{type(e).__name__}: {_one_line(e)} (rerun with --debug for the traceback)"
             raise _Reported(msg, 1) from None
+
+    @staticmethod
+    def _stopped(signum: int, note: str | None = None):
+        """Report a stop by ``signum``: SIGTERM's one line (exit 143), Ctrl-C's `Aborted!`.
+
+        The signal can land inside any constructor (e.g. MuJoCo's GLContext before it holds
+        its context): the finaliser of such a half-made object then fails at exit, and its
+        traceback would follow the line reported, so finalisers' errors go unprinted."""
+        sys.unraisablehook = _quiet_unraisable
+        if signum == signal.SIGTERM:
+            raise _Reported("terminated (SIGTERM); unfinished output removed"
+                            + (f"; {note}" if note else ""), Terminated.exit_code) from None
+        raise click.Abort() from None
 
 
 def _format_warning(message, category, filename, lineno, line=None):
@@ -165,15 +191,6 @@ def _register() -> None:
 _register()
 
 
-_interrupts: list[int] = []  # SIGINTs received by this process (main() installs the handler)
-
-
-def _on_sigint(signum, frame):
-    """Python's own SIGINT handler (raise KeyboardInterrupt), counting the interrupt."""
-    _interrupts.append(signum)
-    raise KeyboardInterrupt
-
-
 def _quiet_interrupt(kind, value, tb) -> None:
     """``sys.excepthook`` for the KeyboardInterrupt that :func:`main` re-raises: click has
     printed ``Aborted!`` already."""
@@ -202,7 +219,7 @@ def main() -> None:
     try:
         cli(prog_name="genreward")
     except SystemExit as stop:
-        if _interrupts and stop.code == 1:  # click's `Aborted!`
+        if signal.SIGINT in _signals and stop.code == 1:  # click's `Aborted!`
             sys.excepthook = _quiet_interrupt
             raise KeyboardInterrupt from None
         raise

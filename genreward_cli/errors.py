@@ -11,3 +11,8 @@ class BadInput(GenrewardError):
     """Bad usage or bad input: a missing file, a wrong artifact, an unknown name (exit code 2)."""
 
     exit_code = 2
+
+
+class ReportedInterrupt(KeyboardInterrupt):
+    """Ctrl-C that a child `genreward` process has already reported (its ``Aborted!``), as
+    a pipeline stage does: the parent ends by SIGINT too, without a second ``Aborted!``."""

@@ -127,6 +127,17 @@ def test_one_seed_given_as_seeds_keeps_its_own_run_folder(tmp_path):
     assert any("--seed 1" in c and "--out runs/genreward/1" in c for c in commands), commands
 
 
+def test_a_stage_refused_for_bad_input_makes_the_pipeline_exit_2(tmp_path):
+    """A stage's exit 2 (bad input, an output another process writes) was the pipeline's
+    exit 1; the error names the stage and its exit code."""
+    from genreward_cli.errors import BadInput
+
+    bad = pipeline.Stage("collect", ["collect", "--task", "no-such-task-v3", "--out", "x.h5"],
+                         "x.h5", "episodes")
+    with pytest.raises(BadInput, match=r"stage 'collect' failed \(exit 2\)"):
+        pipeline.run_stage(bad, tmp_path, "run")
+
+
 def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():
     from genreward_cli.stages.pipeline import stages
 

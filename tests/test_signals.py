@@ -119,6 +119,39 @@ def test_ctrl_c_to_collect_with_workers_is_one_line(tmp_path):
     assert not tmp.exists() and not out.exists()
 
 
+@pytest.mark.parametrize("group", [True, False])
+def test_ctrl_c_to_a_pipeline_is_one_aborted(tmp_path, group):
+    """Ctrl-C (to the process group, as a terminal sends it) reaches the pipeline and its
+    running stage: one `Aborted!` (it was one from each), both end by SIGINT, no output
+    left. A SIGINT to the pipeline alone is passed on to the stage as SIGINT (not SIGTERM)."""
+    out = tmp_path / "p"
+    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "pipeline", "--task",
+                             "reach-v3", "--out", str(out), "--episodes", "200"],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    tmp = out / "expert.h5.tmp"
+    try:
+        deadline = time.monotonic() + 180
+        while not tmp.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert tmp.exists(), "the first stage did not start writing"
+        time.sleep(1)
+        if group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGINT, stderr
+    lines = [ln for ln in stderr.splitlines() if ln.strip() and "\r" not in ln]
+    assert lines[-1] == "Aborted!" and stderr.count("Aborted!") == 1, stderr
+    assert "SIGTERM" not in stderr and "Traceback" not in stderr, stderr
+    assert not tmp.exists() and not (out / "expert.h5").exists()
+
+
 INTERRUPTED = """
 import os, signal, sys
 import genreward_cli.envs.rollout as rollout
@@ -151,6 +184,50 @@ def test_ctrl_c_stops_a_shell_loop_over_seeds(tmp_path):
     assert proc.returncode == -signal.SIGINT, (proc.stdout, proc.stderr)
     assert proc.stdout == "", proc.stdout  # neither the second seed nor the loop's end
     assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == ["Aborted!"], proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
+IN_CTYPES = """
+import ctypes, os, signal, sys, time
+import genreward_cli.envs.rollout as rollout
+from genreward_cli.cli import main
+
+
+class Argument:  # the signal lands while ctypes converts an argument (PyOpenGL, MuJoCo's EGL)
+    @property
+    def _as_parameter_(self):
+        os.kill(os.getpid(), SIGNAL)
+        time.sleep(5)  # the handler raises here
+
+
+def collect(*a, on_step, **k):
+    on_step(1)
+    ctypes.CDLL(None).abs(Argument())
+    raise AssertionError("not interrupted")
+    yield
+
+
+SIGNAL = getattr(signal, sys.argv[2])
+rollout.collect = collect
+sys.argv = ["genreward", "collect", "--episodes", "1", "--out", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.parametrize("signame, code, line", [
+    ("SIGINT", -signal.SIGINT, "Aborted!"),
+    ("SIGTERM", 143, "Error: terminated (SIGTERM); unfinished output removed"),
+])
+def test_a_signal_inside_a_ctypes_call_is_still_the_signal(tmp_path, signame, code, line):
+    """ctypes turns an exception raised while it converts an argument into ArgumentError
+    ("argument 1: KeyboardInterrupt: "): a Ctrl-C there was reported as a failure, exit 1,
+    followed by half-made GL objects' finaliser tracebacks."""
+    proc = subprocess.run([sys.executable, "-c", IN_CTYPES, str(tmp_path / "eps.h5"), signame],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.returncode == code, proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [line], proc.stderr
     assert not list(tmp_path.iterdir())
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
-from genreward_cli.errors import BadInput, GenrewardError
+from genreward_cli.errors import BadInput, GenrewardError, ReportedInterrupt
 from genreward_cli.rewards.generative import DEFAULT_INTERVAL
 from genreward_cli.stages import Report
 
@@ -503,6 +504,14 @@ def command(stage: Stage, mode: str) -> str:
     return shlex.join(["genreward", *stage_argv(stage, mode)])
 
 
+def _wait(process: subprocess.Popen, seconds: float) -> int | None:
+    """``process``'s exit status once it ends within ``seconds``, else None."""
+    try:
+        return process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return None
+
+
 def run_stage(stage: Stage, root: Path, mode: str) -> float:
     """Run one stage as a `genreward` process in ``root``; return its seconds."""
     argv = [sys.executable, "-m", "genreward_cli", *stage_argv(stage, mode)]
@@ -510,15 +519,22 @@ def run_stage(stage: Stage, root: Path, mode: str) -> float:
     process = subprocess.Popen(argv, cwd=root)
     try:
         rc = process.wait()
-    except BaseException:  # Ctrl-C or SIGTERM: let the stage remove its unfinished output
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    except BaseException as e:  # Ctrl-C or SIGTERM: let the stage remove its unfinished output
+        if type(e) is KeyboardInterrupt:
+            rc = _wait(process, 10)  # a terminal's Ctrl-C reaches the stage too
+            if rc is None:  # a SIGINT sent to the pipeline alone: passed on to the stage
+                process.send_signal(signal.SIGINT)
+                rc = _wait(process, 60)
+            if rc == -signal.SIGINT:  # the stage said `Aborted!` and removed its output
+                raise ReportedInterrupt() from None
+        if process.poll() is None:
+            process.terminate()
+            if _wait(process, 60) is None:
+                process.kill()
         raise
-    if rc != 0:
-        raise GenrewardError(f"stage {stage.name!r} failed (exit {rc}): genreward "
+    if rc != 0:  # a stage's bad input (exit 2) is the pipeline's too
+        error = BadInput if rc == BadInput.exit_code else GenrewardError
+        raise error(f"stage {stage.name!r} failed (exit {rc}): genreward "
                              f"{shlex.join(stage.argv)} (in {root})")
     return time.perf_counter() - start
 
