@@ -61,26 +61,37 @@ def test_replacing_removes_its_tmp_when_interrupted(tmp_path):
     assert path.read_bytes() == b"whole" and not tmp.exists()
 
 
-def test_sigterm_to_a_genreward_process(tmp_path):
-    """The real thing: `kill -TERM` while `collect` writes (about 10 s: importing torch)."""
-    out = tmp_path / "eps.h5"
-    tmp = tmp_path / "eps.h5.tmp"
-    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "collect", "--task",
-                             "reach-v3", "--episodes", "500", "--max-steps", "50", "--out",
-                             str(out)], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+def signalled_while_writing(argv: list, tmp, signum: int, after: float, group: bool = True,
+                            wait: float = 120) -> tuple[int, str]:
+    """Run `genreward ARGV` in a new session (SIGINT at its default, as in a terminal, even
+    when the tests run in a background job, which ignores SIGINT), send ``signum`` to its
+    process group (or, without ``group``, to it alone) ``after`` seconds once it has begun
+    writing ``tmp``; return its exit status and stderr."""
+    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", *map(str, argv)],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while not tmp.exists() and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert tmp.exists(), "collect did not start writing"
-        time.sleep(1)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
+        assert tmp.exists(), f"{argv[0]} did not start writing {tmp.name}"
+        time.sleep(after)
+        os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=wait)
     finally:
         if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143, stderr
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc.returncode, stderr
+
+
+def test_sigterm_to_a_genreward_process(tmp_path):
+    """The real thing: `kill -TERM` while `collect` writes (about 10 s: importing torch)."""
+    out, tmp = tmp_path / "eps.h5", tmp_path / "eps.h5.tmp"
+    rc, stderr = signalled_while_writing(["collect", "--task", "reach-v3", "--episodes", 500,
+                                          "--max-steps", 50, "--out", out], tmp,
+                                         signal.SIGTERM, after=1, group=False)
+    assert rc == 143, stderr
     assert stderr.strip().splitlines()[-1] == "Error: terminated (SIGTERM); unfinished output removed"
     assert not tmp.exists() and not out.exists()
 
@@ -90,28 +101,11 @@ def test_ctrl_c_to_collect_with_workers_is_one_line(tmp_path):
     --workers 2` too: `Aborted!` alone, the process ends by SIGINT, no output left (the
     workers ignore SIGINT and are closed by the parent, rather than each printing its
     KeyboardInterrupt)."""
-    out = tmp_path / "eps.h5"
-    tmp = tmp_path / "eps.h5.tmp"
-    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "collect", "--task",
-                             "reach-v3", "--episodes", "200", "--max-steps", "50",
-                             "--workers", "2", "--out", str(out)],
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            # as in a terminal, even when this test runs in a background job
-                            # (which ignores SIGINT, and its children would inherit that)
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    try:
-        deadline = time.monotonic() + 180
-        while not tmp.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert tmp.exists(), "collect did not start writing"
-        time.sleep(3)  # the workers are stepping
-        os.killpg(proc.pid, signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == -signal.SIGINT, stderr
+    out, tmp = tmp_path / "eps.h5", tmp_path / "eps.h5.tmp"
+    rc, stderr = signalled_while_writing(["collect", "--task", "reach-v3", "--episodes", 200,
+                                          "--max-steps", 50, "--workers", 2, "--out", out],
+                                         tmp, signal.SIGINT, after=3)  # workers stepping
+    assert rc == -signal.SIGINT, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip() and "\r" not in ln]
     assert lines[-1] == "Aborted!", stderr
     assert "Traceback" not in stderr and "Worker" not in stderr, stderr
@@ -125,27 +119,11 @@ def test_ctrl_c_to_a_pipeline_is_one_aborted(tmp_path, group):
     running stage: one `Aborted!` (it was one from each), both end by SIGINT, no output
     left. A SIGINT to the pipeline alone is passed on to the stage as SIGINT (not SIGTERM)."""
     out = tmp_path / "p"
-    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "pipeline", "--task",
-                             "reach-v3", "--out", str(out), "--episodes", "200"],
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"},
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     tmp = out / "expert.h5.tmp"
-    try:
-        deadline = time.monotonic() + 180
-        while not tmp.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert tmp.exists(), "the first stage did not start writing"
-        time.sleep(1)
-        if group:
-            os.killpg(proc.pid, signal.SIGINT)
-        else:
-            proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == -signal.SIGINT, stderr
+    rc, stderr = signalled_while_writing(["pipeline", "--task", "reach-v3", "--out", out,
+                                          "--episodes", 200], tmp, signal.SIGINT, after=1,
+                                         group=group)
+    assert rc == -signal.SIGINT, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip() and "\r" not in ln]
     assert lines[-1] == "Aborted!" and stderr.count("Aborted!") == 1, stderr
     assert "SIGTERM" not in stderr and "Traceback" not in stderr, stderr
