@@ -203,7 +203,9 @@ def test_inspect_tree_json_video_and_frame(collected, tmp_path):
     result = run("inspect", out)
     assert result.exit_code == 0
     assert "episodes" in result.output and "success_rate" in result.output
-    rep = json.loads(run("inspect", out, "--json").stdout)
+    stdout = run("inspect", out, "--json").stdout
+    assert stdout.count("\n") == 1, "one line, as every --json (`>> summary.jsonl`)"
+    rep = json.loads(stdout)
     assert rep["kind"] == "episodes" and rep["summary"]["episodes"] == 2
     assert rep["attrs"]["config"]["task"] == "reach-v3"
     for name in ("ep.mp4", "ep.gif"):
@@ -363,6 +365,7 @@ def test_inspect_verifies_parent_hashes(tmp_path):
 def test_tasks_lists_fifty():
     result = run("tasks", "--json")
     assert result.exit_code == 0 and len(json.loads(result.stdout)) == 50
+    assert result.stdout.count("\n") == 1
     assert len(json.loads(run("tasks", "--paper", "--json").stdout)) == 5
 
 

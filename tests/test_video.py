@@ -198,7 +198,7 @@ def test_finetune_overfits_a_fixed_set_of_clips():
     assert all(n.count("lora") for n in tuner.trainable_state())  # only adapters train
 
 
-def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path):
+def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path, monkeypatch):
     common = ["--videos", clips_file, "--model", "tiny", "--lr", "3e-3", "--lora-rank", 4,
               "--lora-alpha", 4, "--checkpoint-every", 3]
     straight, split = tmp_path / "straight", tmp_path / "split"
@@ -206,9 +206,16 @@ def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path
     assert run("finetune", *common, "--steps", 3, "--out", split).exit_code == 0
     result = run("finetune", *common, "--steps", 6, "--out", split)
     assert result.exit_code == 2 and "--resume" in result.stderr
-    result = run("finetune", *common, "--steps", 6, "--out", split, "--resume", "--json")
+    result = run("finetune", *common, "--steps", 6, "--lr", "1e-3", "--out", split, "--resume")
+    assert result.exit_code == 2
+    assert "checkpoint was made with other options: lr" in result.stderr, result.stderr
+    # how often it saves may change (it was refused as another option)
+    monkeypatch.chdir(tmp_path)
+    result = run("finetune", *common, "--steps", 6, "--checkpoint-every", 6, "--out", "split",
+                 "--resume", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["steps"] == 6
+    assert json.loads(result.stdout)["out"] == str(split)  # absolute, as a new run's
     logs = []
     for d in (straight, split):
         with store.open_artifact(d / "finetune_log.h5", "finetune_log") as art:

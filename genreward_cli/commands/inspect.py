@@ -58,7 +58,10 @@ def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, force, as_
     report = stage.run(path, video=video, episode=episode, fps=fps, frame=frame, depth=depth,
                        expect_kind=expect_kind, force=force).summary
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        from genreward_cli.metrics import json_safe
+
+        # one line, as every stage's --json (`>> summary.jsonl`); NaN as null
+        click.echo(json.dumps(json_safe(report), default=str))
     else:
         stage.print_report(report)
         for what in report.get("exported", {}).values():

@@ -18,7 +18,7 @@ def tasks(paper: bool, as_json: bool):
     """List Meta-World v3 tasks with the description used as prompt and CLIP text."""
     names = PAPER_TASKS if paper else tuple(TASKS)
     if as_json:
-        click.echo(json.dumps({n: TASKS[n] for n in names}, indent=2))
+        click.echo(json.dumps({n: TASKS[n] for n in names}))  # one line, as every --json
         return
     from genreward_cli.progress import console as make_console
     from rich.table import Table

@@ -91,6 +91,7 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
         raise BadInput(f"--out {out}: exists and is not a directory")
     checkpoint = None
     if resume:
+        out = Path(os.path.abspath(out))  # the summary's `out`, as check_folder_output's
         checkpoint = latest_checkpoint(out) if out.is_dir() else None
         if checkpoint is None:
             raise BadInput(f"--resume: no checkpoint in {out}/checkpoints")

@@ -68,6 +68,10 @@ class Prepared:
     prompt_embeds: "torch.Tensor"  # [N, L, D]
 
 
+# FinetuneConfig fields a resumed run may change (--steps, --checkpoint-every)
+RESUMABLE = ("steps", "checkpoint_every")
+
+
 class VideoFinetuner:
     """Owns the pipeline's frozen parts, the trainable transformer, optimiser and RNG."""
 
@@ -263,7 +267,9 @@ class VideoFinetuner:
 
         state = torch.load(path, map_location="cpu", weights_only=True)
         mine = asdict(self.config)
-        changed = sorted(k for k in mine if k != "steps" and state["config"].get(k) != mine[k])
+        # the run's length and how often it saves may change on resume; nothing else may
+        changed = sorted(k for k in mine if k not in RESUMABLE
+                         and state["config"].get(k) != mine[k])
         if changed:
             raise BadInput(f"{path}: checkpoint was made with other options: {', '.join(changed)}")
         model = self.accelerator.unwrap_model(self.transformer)
