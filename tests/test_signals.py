@@ -30,12 +30,12 @@ def test_a_signal_mid_stage_removes_the_unfinished_output(tmp_path, monkeypatch,
                                                           sigterm_handler, signum, code, line):
     import genreward_cli.envs.rollout as rollout
 
-    out = tmp_path / "eps.h5"
+    out = tmp_path / "new" / "deeper" / "eps.h5"  # folders the stage makes
     seen = []
 
     def signalled(*a, on_step, **k):
         on_step(1)
-        seen.append((tmp_path / "eps.h5.tmp").exists())  # the write under way
+        seen.append((out.parent / "eps.h5.tmp").exists())  # the write under way
         os.kill(os.getpid(), signum)
         time.sleep(5)  # the handler raises here
         raise AssertionError("not interrupted")
@@ -46,7 +46,7 @@ def test_a_signal_mid_stage_removes_the_unfinished_output(tmp_path, monkeypatch,
     assert seen == [True], result.output
     assert result.exit_code == code, result.stderr
     assert result.stderr.strip().splitlines()[-1] == line
-    assert not list(tmp_path.iterdir()), "no output, no OUT.tmp"
+    assert not list(tmp_path.iterdir()), "no output, no OUT.tmp, no empty folder it made"
 
 
 def test_replacing_removes_its_tmp_when_interrupted(tmp_path):

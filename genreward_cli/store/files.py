@@ -598,14 +598,19 @@ def write_artifact(
     """
     spec = KINDS[kind]
     path = check_output(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, fd = lock_tmp(path, force)
+    made = make_folders(path.parent)  # removed again if the write fails
+    try:
+        tmp, fd = lock_tmp(path, force)
+    except BaseException:
+        remove_folders(made)
+        raise
     try:
         # HDF5's own lock would be a second flock on the file we hold: keep only ours.
         h5 = h5py.File(tmp, "w", locking=False)
     except BaseException:
         tmp.unlink(missing_ok=True)
         os.close(fd)
+        remove_folders(made)
         raise
     try:
         h5.attrs["kind"] = kind
@@ -625,9 +630,31 @@ def write_artifact(
     except BaseException:
         h5.close()
         tmp.unlink(missing_ok=True)
+        remove_folders(made)
         raise
     finally:
         os.close(fd)
+
+
+def make_folders(folder: Path) -> list[Path]:
+    """Make ``folder`` and any missing folder above it; return those it made, deepest
+    first (for :func:`remove_folders`)."""
+    made, f = [], Path(folder)
+    while not f.exists() and not f.is_symlink() and f != f.parent:
+        made.append(f)
+        f = f.parent
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return made
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders :func:`make_folders` made, deepest first, while they are empty: a
+    stage that fails or is stopped leaves no empty folder behind its output."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another writer's file), or gone
+            return
 
 
 @contextlib.contextmanager
