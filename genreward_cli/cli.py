@@ -17,7 +17,7 @@ import warnings
 import click
 
 from genreward_cli import __version__
-from genreward_cli.errors import GenrewardError, ReportedInterrupt
+from genreward_cli.errors import GenrewardError, ReportedInterrupt, ReportedTermination
 from genreward_cli.options import DEBUG_KEY, debug_option
 from genreward_cli.store.provenance import COMMAND_ARGS
 
@@ -103,11 +103,14 @@ class StageGroup(click.Group):
             raise _Reported(_one_line(e), e.exit_code) from None
         except Terminated as e:
             self._stopped(signal.SIGTERM, e.note)
+        except ReportedTermination:  # a stage process printed the SIGTERM line: exit as it did
+            sys.unraisablehook = _quiet_unraisable
+            raise click.exceptions.Exit(Terminated.exit_code) from None
         except ReportedInterrupt:  # a stage process printed `Aborted!`: end as it did
             _signals.append(signal.SIGINT)
             raise click.exceptions.Exit(1) from None
-        except KeyboardInterrupt:
-            self._stopped(signal.SIGINT)
+        except KeyboardInterrupt as e:
+            self._stopped(signal.SIGINT, getattr(e, "note", None))
         except Exception as e:  # a failure while running: exit 1
             if ctx.meta.get(DEBUG_KEY):
                 raise
@@ -118,7 +121,8 @@ class StageGroup(click.Group):
 
     @staticmethod
     def _stopped(signum: int, note: str | None = None):
-        """Report a stop by ``signum``: SIGTERM's one line (exit 143), Ctrl-C's `Aborted!`.
+        """Report a stop by ``signum``: SIGTERM's one line (exit 143), Ctrl-C's `Aborted!`
+        (after ``note``, when the stage left one).
 
         The signal can land inside any constructor (e.g. MuJoCo's GLContext before it holds
         its context): the finaliser of such a half-made object then fails at exit, and its
@@ -127,6 +131,8 @@ class StageGroup(click.Group):
         if signum == signal.SIGTERM:
             raise _Reported("terminated (SIGTERM); unfinished output removed"
                             + (f"; {note}" if note else ""), Terminated.exit_code) from None
+        if note:  # e.g. where a stopped run stands, on the line before `Aborted!`
+            click.echo(note, err=True)
         raise click.Abort() from None
 
 

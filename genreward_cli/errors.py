@@ -16,3 +16,8 @@ class BadInput(GenrewardError):
 class ReportedInterrupt(KeyboardInterrupt):
     """Ctrl-C that a child `genreward` process has already reported (its ``Aborted!``), as
     a pipeline stage does: the parent ends by SIGINT too, without a second ``Aborted!``."""
+
+
+class ReportedTermination(KeyboardInterrupt):
+    """SIGTERM that a child `genreward` process has already reported (its one line, exit
+    143), as a pipeline stage does: the parent exits 143 too, without a second line."""

@@ -161,6 +161,16 @@ def test_generate_with_vae_tiling_gives_the_video(first_png, tmp_path):
     assert diff.mean() < 12, diff.mean()  # seams blended; measured about 4 levels of 255
 
 
+def test_more_steps_than_the_scheduler_has_timesteps_is_bad_input(first_png, tmp_path):
+    """--steps 5000 was the scheduler's ValueError, exit 1."""
+    out = tmp_path / "gv.h5"
+    result = run("generate", "--model", "tiny", "--image", first_png, "--prompt", "pick up",
+                 "--steps", 5000, "--frames", 9, "--out", out)
+    assert result.exit_code == 2, result.stderr
+    assert "--steps 5000: the model's scheduler was trained with 1000 timesteps" in result.stderr
+    assert not list(tmp_path.glob("gv.h5*"))
+
+
 # --- prompts past T5's limit ------------------------------------------------------------------
 
 def test_seen_text_is_what_t5_reads():

@@ -49,6 +49,17 @@ def test_a_signal_mid_stage_removes_the_unfinished_output(tmp_path, monkeypatch,
     assert not list(tmp_path.iterdir()), "no output, no OUT.tmp, no empty folder it made"
 
 
+def test_a_model_folder_stopped_midway_leaves_no_folder_it_made(tmp_path):
+    """`init-model --out new/deep/model` stopped while it writes: no PATH.tmp, no new/."""
+    (tmp_path / "kept").mkdir()
+    for path in (tmp_path / "new" / "deep" / "model", tmp_path / "kept" / "model"):
+        with pytest.raises(Terminated):
+            with store.replacing_dir(path) as tmp:
+                (tmp / "config.json").write_text("{}")
+                raise Terminated()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["kept"]
+
+
 def test_replacing_removes_its_tmp_when_interrupted(tmp_path):
     path = tmp_path / "checkpoint.pt"
     with pytest.raises(Terminated):
@@ -114,20 +125,38 @@ def test_ctrl_c_to_collect_with_workers_is_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("group", [True, False])
-def test_ctrl_c_to_a_pipeline_is_one_aborted(tmp_path, group):
-    """Ctrl-C (to the process group, as a terminal sends it) reaches the pipeline and its
-    running stage: one `Aborted!` (it was one from each), both end by SIGINT, no output
-    left. A SIGINT to the pipeline alone is passed on to the stage as SIGINT (not SIGTERM)."""
+@pytest.mark.parametrize("signum, code, line", [
+    (signal.SIGINT, -signal.SIGINT, "Aborted!"),
+    (signal.SIGTERM, 143, "Error: terminated (SIGTERM); unfinished output removed"),
+])
+def test_a_signal_to_a_pipeline_is_reported_once(tmp_path, group, signum, code, line):
+    """Ctrl-C or `scancel` (to the process group) reaches the pipeline and its running
+    stage: one line (it was one from each), the stage's exit, no output left. A signal to
+    the pipeline alone is passed on to the stage as the same signal (SIGINT was SIGTERM)."""
     out = tmp_path / "p"
     tmp = out / "expert.h5.tmp"
     rc, stderr = signalled_while_writing(["pipeline", "--task", "reach-v3", "--out", out,
-                                          "--episodes", 200], tmp, signal.SIGINT, after=1,
+                                          "--episodes", 200], tmp, signum, after=1,
                                          group=group)
-    assert rc == -signal.SIGINT, stderr
+    assert rc == code, stderr
     lines = [ln for ln in stderr.splitlines() if ln.strip() and "\r" not in ln]
-    assert lines[-1] == "Aborted!" and stderr.count("Aborted!") == 1, stderr
-    assert "SIGTERM" not in stderr and "Traceback" not in stderr, stderr
+    assert lines[-1] == line and stderr.count(line) == 1, stderr
+    assert "Traceback" not in stderr, stderr
     assert not tmp.exists() and not (out / "expert.h5").exists()
+
+
+def test_ctrl_c_while_the_command_loads_is_aborted_not_a_traceback(tmp_path):
+    """The first seconds of every command import torch and diffusers: a Ctrl-C then printed
+    Python's KeyboardInterrupt traceback from an import."""
+    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", "tasks"],
+                            stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    time.sleep(1.0)  # Python runs; the imports take seconds more
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGINT, stderr
+    assert stderr == "Aborted!\n" and stdout == "", stderr
 
 
 INTERRUPTED = """
@@ -269,7 +298,7 @@ def test_a_stopped_finetune_leaves_its_checkpoints_or_nothing(tmp_path, monkeypa
         return step(self, data)
 
     monkeypatch.setattr(VideoFinetuner, "train_step", stopping)
-    out = tmp_path / "ft"
+    out = tmp_path / "new" / "ft"  # with a folder above it that the run makes
     result = CliRunner().invoke(cli, ["finetune", "--videos", str(videos), "--model", "tiny",
                                       "--steps", "5", "--checkpoint-every", "2", "--out",
                                       str(out)])
@@ -278,4 +307,4 @@ def test_a_stopped_finetune_leaves_its_checkpoints_or_nothing(tmp_path, monkeypa
         assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-0000002.pt"]
         assert "rerun with --resume" in result.stderr
     else:
-        assert not out.exists(), list(out.iterdir())
+        assert not (tmp_path / "new").exists(), list((tmp_path / "new").iterdir())

@@ -303,12 +303,24 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
         # a new run stopped before its first checkpoint keeps nothing: a plain rerun starts
         # it (it used to leave a folder that --resume refused and that refused a plain rerun)
         (tmp_path / "made").mkdir()
-        for fresh in (tmp_path / "fresh", tmp_path / "made"):
+        for fresh in (tmp_path / "fresh" / "deeper", tmp_path / "made"):
             r = run("train-agent", *short, "--steps", 30, "--out", fresh)
             assert r.exit_code == 143
             assert r.stderr.strip().endswith("stopped before its first checkpoint, so nothing "
                                              "is kept: rerun to start over")
+        # the folders it made go too; one that was there stays, emptied
         assert not (tmp_path / "fresh").exists() and not any((tmp_path / "made").iterdir())
+
+        def interrupted(*args, **kwargs):
+            raise KeyboardInterrupt()
+
+        m.setattr(acting, "train", interrupted)  # Ctrl-C: the same line, then `Aborted!`
+        r = run("train-agent", *short, "--steps", 30, "--out", tmp_path / "fresh")
+        assert r.exit_code == 1
+        assert r.stderr.strip().splitlines()[-2:] == [
+            "stopped before its first checkpoint, so nothing is kept: rerun to start over",
+            "Aborted!"]
+        assert not (tmp_path / "fresh").exists()
     # a run killed outright (SIGKILL) before its first checkpoint: told what to do
     killed = tmp_path / "killed"
     killed.mkdir()

@@ -120,7 +120,7 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
 
     if force and not resume and accelerator.is_main_process:
         shutil.rmtree(out, ignore_errors=True)
-    made = not out.exists()
+    made = store.missing_folders(out)  # the folders this run makes (--out and above)
     out.mkdir(parents=True, exist_ok=True)
 
     try:
@@ -142,6 +142,7 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
                 e.note = f"checkpoints kept in {out}/checkpoints: rerun with --resume to continue"
         elif accelerator.is_main_process and (made or force) and not resume:
             shutil.rmtree(out, ignore_errors=True)  # nothing to resume: no empty folder left
+            store.remove_folders(made)
         raise
     elapsed = time.perf_counter() - start
     accelerator.wait_for_everyone()

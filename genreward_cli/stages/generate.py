@@ -144,6 +144,10 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
 
     pipe = load_pipeline(name, device="cpu" if cpu_offload else device, dtype=torch_dtype,
                          mode=mode, option=option)
+    trained = pipe.scheduler.config.get("num_train_timesteps")
+    if trained is not None and gen.steps > trained:  # the scheduler's ValueError otherwise
+        raise BadInput(f"--steps {gen.steps}: the model's scheduler was trained with {trained} "
+                       f"timesteps; denoise in at most {trained} steps")
     if cpu_offload:
         pipe.enable_model_cpu_offload()
     if tiling:

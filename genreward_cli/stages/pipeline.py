@@ -26,7 +26,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from types import MappingProxyType
 
-from genreward_cli.errors import BadInput, GenrewardError, ReportedInterrupt
+from genreward_cli.errors import (
+    BadInput, GenrewardError, ReportedInterrupt, ReportedTermination,
+)
 from genreward_cli.rewards.generative import DEFAULT_INTERVAL
 from genreward_cli.stages import Report
 
@@ -520,12 +522,19 @@ def run_stage(stage: Stage, root: Path, mode: str) -> float:
     try:
         rc = process.wait()
     except BaseException as e:  # Ctrl-C or SIGTERM: let the stage remove its unfinished output
-        if type(e) is KeyboardInterrupt:
-            rc = _wait(process, 10)  # a terminal's Ctrl-C reaches the stage too
-            if rc is None:  # a SIGINT sent to the pipeline alone: passed on to the stage
-                process.send_signal(signal.SIGINT)
+        from genreward_cli.cli import Terminated
+
+        if type(e) in (KeyboardInterrupt, Terminated):
+            sigterm = type(e) is Terminated
+            # a signal sent to the process group (a terminal's Ctrl-C, scancel) reaches the
+            # stage too: it is let finish its cleanup, which a second SIGTERM would cut short
+            rc = _wait(process, 3 if sigterm else 10)
+            if rc is None:  # sent to the pipeline alone: passed on to the stage
+                process.send_signal(signal.SIGTERM if sigterm else signal.SIGINT)
                 rc = _wait(process, 60)
-            if rc == -signal.SIGINT:  # the stage said `Aborted!` and removed its output
+            if rc == Terminated.exit_code and sigterm:  # the stage said so and cleaned up
+                raise ReportedTermination() from None
+            if rc == -signal.SIGINT and not sigterm:  # the stage said `Aborted!`
                 raise ReportedInterrupt() from None
         if process.poll() is None:
             process.terminate()

@@ -155,17 +155,11 @@ def holds_run(out: str | Path) -> bool:
     return isinstance(saved, dict) and {"reward", "agent"} <= set(saved)
 
 
-def remove_run_files(out: Path, folder_too: bool = False) -> None:
-    """Remove a run's files (``RUN_FILES``) from the folder ``out``, and with ``folder_too``
-    the folder itself when nothing else is left in it."""
+def remove_run_files(out: Path) -> None:
+    """Remove a run's files (``RUN_FILES``) from the folder ``out``."""
     for name in RUN_FILES:
         p = out / name
         shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
-    if folder_too:
-        try:
-            out.rmdir()
-        except OSError:  # something else in it (or gone already): left as it is
-            pass
 
 
 def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
@@ -429,6 +423,7 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     from genreward_cli.agent.loop import LoopConfig
     from genreward_cli.envs.config import EnvConfig
     from genreward_cli.envs.tasks import check_task, describe
+    from genreward_cli import store
     from genreward_cli.rewards.build import REWARD_OPTIONS, build_reward
     from genreward_cli.store import record_path
 
@@ -480,15 +475,19 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     check_options(env_config, run_config, model, loop_config.prefill)
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed,
                          where=loop_config.replay_device, device=device)
-    created = not Path(out).exists()
+    made = store.missing_folders(out)  # the run folder and those above it, to be made
     run_dir = prepare_run_dir(out, config, resume, force, previous=previous)
     try:
         summary = train(run_dir, env_config, agent_config, behavior, loop_config, run_config,
                         model, replay=replay, config_json=json.dumps(config, sort_keys=True),
                         parents=parents, seed=seed, device=device, resume=resume, report=report)
-    except BaseException:  # Ctrl-C, SIGTERM, an error: a new run without a checkpoint goes
-        if not resume and not (run_dir / CHECKPOINT_NAME).exists():
-            remove_run_files(run_dir, folder_too=created)
+    except BaseException as e:  # Ctrl-C, SIGTERM, an error: a new run without a checkpoint
+        if not resume and not (run_dir / CHECKPOINT_NAME).exists():  # goes, folders made too
+            remove_run_files(run_dir)
+            store.remove_folders(made)
+            if isinstance(e, KeyboardInterrupt):
+                e.note = ("stopped before its first checkpoint, so nothing is kept: rerun to "
+                          "start over")
         raise
     return Report(summary_line(run_dir, summary), summary)
 
@@ -659,10 +658,9 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                                  rewarder=rewarder, on_episode=on_episode, on_update=on_update,
                                  state=state, on_checkpoint=on_checkpoint, on_step=on_step)
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the run keeps its last checkpoint
-            e.note = (f"the run in {out} stays at its last checkpoint (step {saved_at['step']}): "
-                      "rerun with --resume to continue" if saved_at["step"] is not None else
-                      "stopped before its first checkpoint, so nothing is kept: rerun to "
-                      "start over")
+            if saved_at["step"] is not None:  # else run() removes the run and says so
+                e.note = (f"the run in {out} stays at its last checkpoint (step "
+                          f"{saved_at['step']}): rerun with --resume to continue")
             raise
         flush()
     checkpoint(state)

@@ -29,7 +29,7 @@ from genreward_cli.store.files import (
     check_not_input, check_output,
     check_writable, frames_dataset, has_hdf5_signature, load_weights, lock_tmp, open_artifact,
     read_error, read_weights, replacing, replacing_dir, replacing_side_output, save_figure,
-    stored_config, text, validate,
+    stored_config, text, validate, make_folders, missing_folders, remove_folders,
     write_artifact, write_weights,
 )
 from genreward_cli.store.provenance import (
@@ -45,7 +45,8 @@ __all__ = [
     "array_dataset", "check_folder_output", "folder_lock", "check_not_input", "check_output", "check_writable",
     "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "read_error",
     "read_weights", "replacing", "replacing_dir", "replacing_side_output", "save_figure",
-    "validate", "write_artifact", "write_weights",
+    "validate", "write_artifact", "write_weights", "make_folders", "missing_folders",
+    "remove_folders",
     "text", "command_line",
     "environment_versions", "record_path", "recorded_candidates", "resolve_recorded",
     "sha256_file", "COMPRESSION", "KINDS", "SCHEMA_VERSION", "Dataset", "Kind",

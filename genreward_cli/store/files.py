@@ -636,13 +636,20 @@ def write_artifact(
         os.close(fd)
 
 
+def missing_folders(folder: str | os.PathLike) -> list[Path]:
+    """``folder`` and the folders above it that do not exist yet, deepest first: what
+    making it makes (for :func:`remove_folders`)."""
+    missing, f = [], Path(os.path.abspath(folder))
+    while not f.exists() and not f.is_symlink() and f != f.parent:
+        missing.append(f)
+        f = f.parent
+    return missing
+
+
 def make_folders(folder: Path) -> list[Path]:
     """Make ``folder`` and any missing folder above it; return those it made, deepest
     first (for :func:`remove_folders`)."""
-    made, f = [], Path(folder)
-    while not f.exists() and not f.is_symlink() and f != f.parent:
-        made.append(f)
-        f = f.parent
+    made = missing_folders(folder)
     Path(folder).mkdir(parents=True, exist_ok=True)
     return made
 
@@ -651,9 +658,11 @@ def remove_folders(made: list[Path]) -> None:
     """Remove the folders :func:`make_folders` made, deepest first, while they are empty: a
     stage that fails or is stopped leaves no empty folder behind its output."""
     for folder in made:
+        if not os.path.lexists(folder):  # removed already (with what it held)
+            continue
         try:
             folder.rmdir()
-        except OSError:  # not empty (another writer's file), or gone
+        except OSError:  # not empty: another writer's file; left, with the folders above
             return
 
 
@@ -773,12 +782,14 @@ def replacing_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Write the directory ``path`` atomically through ``PATH.tmp`` (yielded, created empty;
     a stale one is removed first): when the block ends, an existing ``path`` is removed and
     ``PATH.tmp`` renamed onto it; when the block fails or is interrupted (Ctrl-C, SIGTERM),
-    ``PATH.tmp`` is removed and ``path`` is left as it was. For model directories."""
+    ``PATH.tmp`` is removed, with the folders above it that it made, and ``path`` is left as
+    it was. For model directories.""" 
     import shutil
 
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
+    made = missing_folders(path.parent)  # removed again if the block fails
     try:
         tmp.mkdir(parents=True)
         yield tmp
@@ -786,6 +797,7 @@ def replacing_dir(path: str | os.PathLike) -> Iterator[Path]:
         tmp.rename(path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_folders(made)
         raise
 
 
