@@ -17,7 +17,9 @@ import warnings
 import click
 
 from genreward_cli import __version__
-from genreward_cli.errors import GenrewardError, ReportedInterrupt, ReportedTermination
+from genreward_cli.errors import (  # Terminated: imported from here too
+    GenrewardError, ReportedInterrupt, ReportedTermination, Terminated,
+)
 from genreward_cli.options import DEBUG_KEY, debug_option
 from genreward_cli.store.provenance import COMMAND_ARGS
 
@@ -28,15 +30,6 @@ class _Reported(click.ClickException):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
-
-
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM: unwinds like Ctrl-C (every ``finally`` and
-    ``except BaseException`` cleanup runs), then exits 143. A stage that keeps resumable
-    state may set ``note`` (e.g. where its checkpoints are) for the one line reported."""
-
-    exit_code = 128 + signal.SIGTERM
-    note: str | None = None
 
 
 def _quiet_unraisable(unraisable) -> None:

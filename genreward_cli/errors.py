@@ -1,4 +1,7 @@
-"""The two kinds of error a stage reports, and the exit codes they map to (see cli.py)."""
+"""The two kinds of error a stage reports, and the exit codes they map to (see cli.py);
+and the interrupts that stop a stage (SIGTERM's, and those a child process reported)."""
+
+import signal
 
 
 class GenrewardError(Exception):
@@ -21,3 +24,12 @@ class ReportedInterrupt(KeyboardInterrupt):
 class ReportedTermination(KeyboardInterrupt):
     """SIGTERM that a child `genreward` process has already reported (its one line, exit
     143), as a pipeline stage does: the parent exits 143 too, without a second line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM: unwinds like Ctrl-C (every ``finally`` and
+    ``except BaseException`` cleanup runs), then exits 143. A stage that keeps resumable
+    state may set ``note`` (e.g. where its checkpoints are) for the one line reported."""
+
+    exit_code = 128 + signal.SIGTERM
+    note: str | None = None

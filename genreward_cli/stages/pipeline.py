@@ -27,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from genreward_cli.errors import (
-    BadInput, GenrewardError, ReportedInterrupt, ReportedTermination,
+    BadInput, GenrewardError, ReportedInterrupt, ReportedTermination, Terminated,
 )
 from genreward_cli.rewards.generative import DEFAULT_INTERVAL
 from genreward_cli.stages import Report
@@ -522,8 +522,6 @@ def run_stage(stage: Stage, root: Path, mode: str) -> float:
     try:
         rc = process.wait()
     except BaseException as e:  # Ctrl-C or SIGTERM: let the stage remove its unfinished output
-        from genreward_cli.cli import Terminated
-
         if type(e) in (KeyboardInterrupt, Terminated):
             sigterm = type(e) is Terminated
             # a signal sent to the process group (a terminal's Ctrl-C, scancel) reaches the
