@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 
@@ -53,8 +54,6 @@ class MetricsLogger:
 def _keep_rows_up_to(path: Path, step: int) -> None:
     """Rewrite the JSON-lines file ``path`` with its rows of ``step`` or below (and any
     line that is not a row with a step, such as a line cut off by a kill, dropped too)."""
-    import os
-
     kept = []
     with open(path) as f:
         for line in f:

@@ -16,7 +16,6 @@ def plot_scores(path: str | Path, frames: np.ndarray, scores: np.ndarray, index:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     picks = sorted(set(np.linspace(0, len(frames) - 1, thumbnails).round().astype(int)) | {index})
     fig = plt.figure(figsize=(max(8, 1.1 * len(picks)), 4.2))
     grid = fig.add_gridspec(2, len(picks), height_ratios=(2.2, 1))

@@ -601,39 +601,39 @@ def write_artifact(
     made = make_folders(path.parent)  # removed again if the write fails
     try:
         tmp, fd = lock_tmp(path, force)
+        try:
+            # HDF5's own lock would be a second flock on the file we hold: keep only ours.
+            h5 = h5py.File(tmp, "w", locking=False)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            os.close(fd)
+            raise
+        try:
+            h5.attrs["kind"] = kind
+            h5.attrs["schema_version"] = SCHEMA_VERSION
+            h5.attrs["producer"] = f"genreward {__version__}: {command_line()}"
+            h5.attrs["config"] = (config if isinstance(config, str)
+                                  else json.dumps(config, sort_keys=True))
+            h5.attrs["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(
+                timespec="seconds")
+            h5.attrs["parents"] = json.dumps(list(parents))
+            h5.attrs["versions"] = json.dumps(environment_versions(), sort_keys=True)
+            h5.attrs["written_as"] = os.path.realpath(path)
+            yield h5
+            validate(path, h5, spec)
+            h5.flush()
+            h5.close()
+            os.fsync(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            h5.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
     except BaseException:
         remove_folders(made)
         raise
-    try:
-        # HDF5's own lock would be a second flock on the file we hold: keep only ours.
-        h5 = h5py.File(tmp, "w", locking=False)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        os.close(fd)
-        remove_folders(made)
-        raise
-    try:
-        h5.attrs["kind"] = kind
-        h5.attrs["schema_version"] = SCHEMA_VERSION
-        h5.attrs["producer"] = f"genreward {__version__}: {command_line()}"
-        h5.attrs["config"] = config if isinstance(config, str) else json.dumps(config, sort_keys=True)
-        h5.attrs["created_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        h5.attrs["parents"] = json.dumps(list(parents))
-        h5.attrs["versions"] = json.dumps(environment_versions(), sort_keys=True)
-        h5.attrs["written_as"] = os.path.realpath(path)
-        yield h5
-        validate(path, h5, spec)
-        h5.flush()
-        h5.close()
-        os.fsync(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        h5.close()
-        tmp.unlink(missing_ok=True)
-        remove_folders(made)
-        raise
-    finally:
-        os.close(fd)
 
 
 def missing_folders(folder: str | os.PathLike) -> list[Path]:
@@ -684,13 +684,17 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
 @contextlib.contextmanager
 def replacing_side_output(path: str | os.PathLike) -> Iterator[Path]:
     """Write a side output (a figure, a CSV) as :func:`replacing` does, its folder made
-    first, as an artifact's is: ``--plot figs/score.png`` into a folder that does not exist
+    first (and removed again if the write fails), as an artifact's is: ``--plot figs/score.png`` into a folder that does not exist
     yet is made, not a FileNotFoundError after the work. The yielded ``PATH.tmp`` has no
     image suffix: give matplotlib ``format=`` (as :func:`save_figure` does)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as tmp:
-        yield tmp
+    made = make_folders(path.parent)
+    try:
+        with replacing(path) as tmp:
+            yield tmp
+    except BaseException:
+        remove_folders(made)
+        raise
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
@@ -783,7 +787,7 @@ def replacing_dir(path: str | os.PathLike) -> Iterator[Path]:
     a stale one is removed first): when the block ends, an existing ``path`` is removed and
     ``PATH.tmp`` renamed onto it; when the block fails or is interrupted (Ctrl-C, SIGTERM),
     ``PATH.tmp`` is removed, with the folders above it that it made, and ``path`` is left as
-    it was. For model directories.""" 
+    it was. For model directories."""
     import shutil
 
     path = Path(path)
