@@ -10,8 +10,10 @@ Both unwind the stage like an error, so it removes its unfinished output (``OUT.
 
 from __future__ import annotations
 
+import _thread
 import signal
 import sys
+import threading
 import warnings
 
 import click
@@ -51,6 +53,42 @@ def _on_sigint(signum, frame):
     """Python's own SIGINT handler (raise KeyboardInterrupt), recording the interrupt."""
     _signals.append(signal.SIGINT)
     raise KeyboardInterrupt
+
+
+def _redeliver_stop(unraisable) -> None:
+    """``sys.unraisablehook`` during a command: a stop that Python had to swallow is sent
+    to the main thread again.
+
+    A signal handler runs wherever the main thread is at the time, which may be a finaliser
+    or a weakref callback that the garbage collector runs (``weakref.py``'s ``remove``).
+    Python cannot propagate an exception from there: it prints ``Exception ignored in``
+    and goes on, so without this a Ctrl-C or SIGTERM could be lost and the command ran on
+    to its end (exit 0). Here the same signal is simulated again
+    (:func:`_thread.interrupt_main`) from a timer thread 10 ms later, once this hook has
+    returned (from inside the hook it would be raised in the hook, and swallowed again); if
+    that lands in a finaliser too, this runs again. Other unraisable errors are printed as
+    Python does."""
+    kind = unraisable.exc_type
+    if kind is not None and issubclass(kind, KeyboardInterrupt) and _signals:
+        signum = signal.SIGTERM if issubclass(kind, Terminated) else signal.SIGINT
+        if signum == signal.SIGTERM:  # its handler made the next SIGTERM kill at once
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        resend = threading.Timer(0.01, _thread.interrupt_main, args=(signum,))
+        resend.daemon = True
+        resend.start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def install_stop_handlers() -> None:
+    """What :func:`main` installs before a command: SIGTERM raises :class:`Terminated`,
+    Ctrl-C raises KeyboardInterrupt (recorded, unless SIGINT is ignored, as in a
+    background job), and a stop swallowed in a finaliser is raised again
+    (:func:`_redeliver_stop`)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, _on_sigint)
+    sys.unraisablehook = _redeliver_stop
 
 
 _ARGS_TOKEN = "genreward.args_token"
@@ -212,9 +250,7 @@ def main() -> None:
     from genreward_cli.memory import keep_freed_memory
 
     keep_freed_memory()  # before any large tensor: see memory.py
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
-        signal.signal(signal.SIGINT, _on_sigint)
+    install_stop_handlers()
     try:
         cli(prog_name="genreward")
     except SystemExit as stop:

@@ -238,6 +238,52 @@ def test_a_signal_inside_a_ctypes_call_is_still_the_signal(tmp_path, signame, co
     assert not list(tmp_path.iterdir())
 
 
+IN_A_FINALISER = """
+import gc, os, signal, sys, time
+import genreward_cli.envs.rollout as rollout
+from genreward_cli.cli import main
+
+
+class Finalised:  # the garbage collector runs its finaliser, where the handler then raises
+    def __del__(self):
+        signal.raise_signal(SIGNAL)
+        for _ in range(100_000):
+            pass
+
+
+def collect(*a, on_step, **k):
+    on_step(1)
+    Finalised()
+    for _ in range(50):
+        time.sleep(0.01)
+    raise AssertionError("not interrupted")
+    yield
+
+
+SIGNAL = getattr(signal, sys.argv[2])
+rollout.collect = collect
+sys.argv = ["genreward", "collect", "--episodes", "1", "--out", sys.argv[1]]
+main()
+"""
+
+
+@pytest.mark.parametrize("signame, code, line", [
+    ("SIGINT", -signal.SIGINT, "Aborted!"),
+    ("SIGTERM", 143, "Error: terminated (SIGTERM); unfinished output removed"),
+])
+def test_a_signal_inside_a_finaliser_still_stops_the_command(tmp_path, signame, code, line):
+    """Python swallows an exception raised in a finaliser or a weakref callback ("Exception
+    ignored in"): a Ctrl-C handled there was lost, and `collect` ran on and wrote its output
+    (exit 0). The stop is raised again in the command."""
+    proc = subprocess.run([sys.executable, "-c", IN_A_FINALISER, str(tmp_path / "eps.h5"),
+                           signame], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.returncode == code, proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if ln.strip()] == [line], proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
 HALF_MADE = """
 import os, signal, sys
 import genreward_cli.envs.rollout as rollout
