@@ -111,6 +111,26 @@ def test_pipeline_bad_input(tmp_path):
     assert r.exit_code == 2 and "is a file" in r.stderr
 
 
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_pipeline_failing_in_its_first_stage_leaves_no_empty_out(tmp_path, monkeypatch,
+                                                                    existed):
+    """The folders the pipeline made for --out go when its first stage fails or is stopped
+    (they were left empty); a folder that existed before is kept."""
+    from genreward_cli.errors import BadInput
+
+    def refused(stage, root, mode):
+        assert root.is_dir()
+        raise BadInput(f"stage '{stage.name}' failed (exit 2)")
+
+    monkeypatch.setattr(pipeline, "run_stage", refused)
+    out = tmp_path / "sweep" / "reach"
+    if existed:
+        out.mkdir(parents=True)
+    r = run("pipeline", "--task", "reach-v3", "--out", out)
+    assert r.exit_code == 2 and "stage 'collect expert' failed" in r.stderr, r.stderr
+    assert out.is_dir() == existed and (tmp_path / "sweep").exists() == existed
+
+
 def test_one_seed_given_as_seeds_keeps_its_own_run_folder(tmp_path):
     """`--seeds 1` in a shell loop over seeds goes to runs/genreward/1 (it went to agent/,
     which the next seed replaced with --force); `--seed 1` alone keeps agent/."""

@@ -621,17 +621,25 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
         with console.capture() as text:
             _print_plan(console, report, root)
         return Report(_text(text), {"out": str(root), "stages": report})
-    root.mkdir(parents=True, exist_ok=True)
-    for stage in plan:
-        mode, why = ("run", "--force") if force else status(stage, root)
-        if mode == "done":
-            console.print(f"[dim]skip {stage.name}: {why}[/dim]")
-            report.append({"stage": stage.name, "action": "skipped", "why": why, "seconds": 0.0})
-            continue
-        console.rule(f"{stage.name} ({why})")
-        seconds = run_stage(stage, root, mode)
-        report.append({"stage": stage.name, "action": "resumed" if mode == "resume" else "ran",
-                       "why": why, "seconds": round(seconds, 1)})
+    from genreward_cli import store
+
+    made = store.make_folders(root)
+    try:
+        for stage in plan:
+            mode, why = ("run", "--force") if force else status(stage, root)
+            if mode == "done":
+                console.print(f"[dim]skip {stage.name}: {why}[/dim]")
+                report.append({"stage": stage.name, "action": "skipped", "why": why,
+                               "seconds": 0.0})
+                continue
+            console.rule(f"{stage.name} ({why})")
+            seconds = run_stage(stage, root, mode)
+            report.append({"stage": stage.name,
+                           "action": "resumed" if mode == "resume" else "ran",
+                           "why": why, "seconds": round(seconds, 1)})
+    except BaseException:  # stopped or failed in its first stage: no empty --out is left
+        store.remove_folders(made)
+        raise
     compare(root, agent_runs)
     summary = _summary(root, plan, report, agent_runs)
     with console.capture() as text:
