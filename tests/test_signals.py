@@ -15,11 +15,15 @@ from genreward_cli.cli import Terminated, _on_sigterm, cli
 
 
 @pytest.fixture
-def sigterm_handler():
-    """The handler `genreward` (main) installs, in this process for the test."""
+def stop_handlers():
+    """The SIGTERM handler `genreward` (main) installs, in this process for the test; and
+    Python's own SIGINT handler, which a background job (`make test &`) starts without:
+    SIGINT is ignored there."""
     old = signal.signal(signal.SIGTERM, _on_sigterm)
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGTERM, old)
+    signal.signal(signal.SIGINT, old_int)
 
 
 @pytest.mark.parametrize("signum, code, line", [
@@ -27,7 +31,7 @@ def sigterm_handler():
     (signal.SIGINT, 1, "Aborted!"),
 ])
 def test_a_signal_mid_stage_removes_the_unfinished_output(tmp_path, monkeypatch,
-                                                          sigterm_handler, signum, code, line):
+                                                          stop_handlers, signum, code, line):
     import genreward_cli.envs.rollout as rollout
 
     out = tmp_path / "new" / "deeper" / "eps.h5"  # folders the stage makes
@@ -314,7 +318,7 @@ def test_sigterm_inside_a_constructor_still_ends_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("stop_at, kept", [(1, False), (3, True)])
 def test_a_stopped_finetune_leaves_its_checkpoints_or_nothing(tmp_path, monkeypatch,
-                                                             sigterm_handler, stop_at, kept):
+                                                             stop_handlers, stop_at, kept):
     """SIGTERM before the first checkpoint leaves no (empty) output folder; after one, the
     folder and its checkpoints stay for --resume."""
     import numpy as np
