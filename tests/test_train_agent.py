@@ -3,6 +3,7 @@
 import csv
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -254,6 +255,54 @@ def test_train_agent_bad_inputs(files, tmp_path):
         assert {p.name: p.read_text() for p in own.iterdir()} == mine
     r = run("evaluate", d / "expert.h5", "--out", tmp_path / "e.h5")
     assert r.exit_code == 2 and "expected 'agent_log'" in r.stderr
+
+
+def test_a_run_that_ends_within_its_prefill_says_it_never_updates(tmp_path):
+    """`--steps` within `--prefill` (5000 by default: the help's tiny example once gave
+    --steps 5000, which at Table A's ratio owes half an update) takes random actions only and
+    is never updated: one warning says so; a run that updates gets none. Unit cases below."""
+    short = ["--task", "reach-v3", "--reward", "env", "--preset", "tiny", "--max-steps", 10,
+             "--train-ratio", 32, "--batch", 2, "--length", 4, "--eval-every", 0]
+    with pytest.warns(UserWarning, match=r"^--steps 20 with --prefill 21: every step takes a "
+                                         r"random action and the agent is never updated;"):
+        r = run("train-agent", *short, "--steps", 20, "--prefill", 21, "--json",
+                "--out", tmp_path / "within")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["updates"] == 0
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="--steps")  # the warning would fail the run
+        r = run("train-agent", *short, "--steps", 20, "--prefill", 20, "--json",
+                "--out", tmp_path / "past")  # its last step owes 32 / (2 x 4) = 4 updates
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["updates"] == 4
+    from genreward_cli.agent.loop import LoopConfig
+    from genreward_cli.stages.train_agent import prefill_warning
+
+    assert prefill_warning(LoopConfig(steps=5000, prefill=5000))  # owes 0.5 of an update
+    assert prefill_warning(LoopConfig(steps=5001, prefill=5000)) is None  # owes one
+    assert prefill_warning(LoopConfig(steps=63, prefill=0, train_ratio=1024))  # replay < 64
+    assert prefill_warning(LoopConfig(steps=64, prefill=0, train_ratio=1024)) is None
+
+
+def test_the_live_line_ends_with_the_runs_updates_and_lists_each_component(tmp_path):
+    """The live line was refreshed only when an episode ended: the updates after the last
+    one were missing from it (`updates 16` above a run's `21 updates`). Its components are
+    the reward model's own (Diffusion Reward's showed none)."""
+    import re
+
+    from genreward_cli.stages.train_agent import _status
+
+    r = run("train-agent", "--task", "reach-v3", "--reward", "env", "--preset", "tiny",
+            "--max-steps", 10, "--train-ratio", 32, "--batch", 2, "--length", 4,
+            "--eval-every", 0, "--prefill", 10, "--steps", 25, "--json", "--out", tmp_path / "a")
+    assert r.exit_code == 0, r.stderr
+    shown = re.findall(r"updates (\d+)", r.stderr)
+    assert shown and int(shown[-1]) == json.loads(r.stdout)["updates"] == 64, r.stderr
+    ep = {"episode": 3, "episode/return": 1.5, "episode/success": True,
+          "episode/reward_diffusion": 0.25, "episode/reward_rnd": 0.5,
+          "episode/reward_success": 1.0, "episode/reward_total": 1.75}
+    assert _status(ep, 7, 2.0) == ("2.0 steps/s  ep 3  return 1.5  success yes  diffusion 0.25  "
+                                   "rnd 0.5  success reward 1  updates 7")
 
 
 def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):

@@ -63,7 +63,8 @@ def train_agent(preset, agent_overrides, model_lr, actor_lr, critic_lr, out, res
     \b
       genreward train-agent --task pick-place-v3 --reward genreward --goal goal.h5 --fb fb.h5 \\
           --reward-mode dense --steps 1000000 --preset S --seed 0 --out runs/pick-place/genreward/0
-      genreward train-agent --task reach-v3 --reward env --preset tiny --steps 5000 --out runs/env
+      genreward train-agent --task reach-v3 --reward env --preset tiny --steps 5000 \\
+          --prefill 256 --train-ratio 64 --out runs/env
       genreward train-agent --out runs/pick-place/genreward/0 --resume --steps 2000000
     """
     from genreward_cli.stages import train_agent as stage

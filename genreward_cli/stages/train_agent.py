@@ -268,14 +268,32 @@ def check_options(env_config, run_config: RunConfig, reward_model,
                            f"--size {size[0]}")
 
 
+def prefill_warning(loop_config) -> str | None:
+    """The warning for a run that is never updated: its ``steps`` (the total) end before the
+    loop owes a whole update (``agent.loop.update_at_ratio``: none before env step
+    ``max(prefill, length)``, then ``train_ratio / (batch * length)`` per step). A short run
+    at the default --prefill 5000 (Table A's runs are 1M steps) took random actions only,
+    without saying so. ``None`` when the run makes at least one update."""
+    c = loop_config
+    first = max(c.prefill, c.length, 1)  # the first env step (counted from 1) that owes updates
+    owed = max(0, c.steps - first + 1) * c.train_ratio / (c.batch * c.length)
+    if owed >= 1.0:
+        return None
+    return (f"--steps {c.steps} with --prefill {c.prefill}: every step takes a random action and "
+            f"the agent is never updated; give a smaller --prefill (the tiny pipeline uses 256) "
+            f"or more --steps")
+
+
 def _status(ep: dict, updates: int, rate: float) -> str:
     """The live line after an episode: speed, return, success, each model component's sum
     and, for a model that adds to the env reward, the component's share of the return."""
     parts = [f"{rate:.1f} steps/s", f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
              f"success {'yes' if ep['episode/success'] else 'no'}"]
-    for name in ("video", "fb", "clip", "s3d", "alignment", "reconstruction"):
-        if f"episode/reward_{name}" in ep:
-            text = f"{name} {ep[f'episode/reward_{name}']:.3g}"
+    components = [key[len("episode/reward_"):] for key in ep if key.startswith("episode/reward_")]
+    for name in components:  # the reward model's, in its order (`RewardModel.names`)
+        if name not in ("env", "total"):  # the return above; the sum of the others
+            label = "success reward" if name == "success" else name  # not the flag above
+            text = f"{label} {ep[f'episode/reward_{name}']:.3g}"
             share = ep.get(f"episode/share_{name}")
             if share is not None and "episode/share_env" in ep and share == share:
                 from genreward_cli.rewards.accounting import percent
@@ -473,6 +491,8 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     model, parents = build_reward(reward, describe(env_config.task), device,
                                   task=env_config.task, camera=env_config.camera)
     check_options(env_config, run_config, model, loop_config.prefill)
+    if (line := prefill_warning(loop_config)) is not None:
+        warnings.warn(line, stacklevel=2)
     replay = make_replay(loop_config.capacity, env_config.image_shape, seed=seed,
                          where=loop_config.replay_device, device=device)
     made = store.missing_folders(out)  # the run folder and those above it, to be made
@@ -634,7 +654,8 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
             e["learn_return"].append(ep.get("episode/reward_total", ep["episode/return"]))
             logger.write(ep["step"], {k: float(v) for k, v in ep.items() if k.startswith("episode/")})
             rate = (ep["step"] - start_step) / max(time.perf_counter() - start, 1e-9)
-            update(0, _status({**ep, "episode": len(e["step"])}, trainer.updates, rate))
+            last_episode[:] = [{**ep, "episode": len(e["step"])}]
+            update(0, _status(last_episode[-1], trainer.updates, rate))
             every = run_config.eval_every
             if every and ep["step"] // every > (ep["step"] - ep["episode/length"]) // every:
                 evaluate(ep["step"])
@@ -653,10 +674,14 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
             saved_at["step"] = loop_state.step
 
         saved_at = {"step": state.step if state else None}
+        last_episode: list[dict] = []  # the live line's episode
         try:
             state = acting.train(env, agent, trainer, replay, loop_config, seed=seed,
                                  rewarder=rewarder, on_episode=on_episode, on_update=on_update,
                                  state=state, on_checkpoint=on_checkpoint, on_step=on_step)
+            if last_episode:  # the updates since the last episode ended, on the final line
+                rate = (state.step - start_step) / max(time.perf_counter() - start, 1e-9)
+                update(0, _status(last_episode[-1], trainer.updates, rate))
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the run keeps its last checkpoint
             if saved_at["step"] is not None:  # else run() removes the run and says so
                 e.note = (f"the run in {out} stays at its last checkpoint (step "
