@@ -69,10 +69,64 @@ def _check_cache(folder: Path) -> None:
                        ) from None
 
 
+_hub_checked: list[bool] = []  # hub_access() ran in this process
+
+
+def _resolves(host: str, timeout: float = 2.0) -> bool | None:
+    """Whether ``host`` has an address: True, False, or None when the resolver has not
+    answered within ``timeout`` seconds (asked on a daemon thread, so never waited on longer)."""
+    import socket
+    import threading
+
+    answer: list[bool] = []
+
+    def ask():
+        try:
+            socket.getaddrinfo(host, 443, type=socket.SOCK_STREAM)
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return answer[0] if answer else None
+
+
+def hub_access() -> None:
+    """Prepare this process for loading from the Hugging Face hub (once per process).
+
+    huggingface_hub's retry warnings go unprinted (a load that fails is one line of ours).
+    When the hub's host does not resolve (a node without network), the hub is used as with
+    ``HF_HUB_OFFLINE=1``: models come from the local hub cache, and one that is not there is
+    an error at once. Without this each file was requested six times with waits between
+    (about 50 s and 44 lines of warnings before the error). A host that resolves, or a
+    resolver that does not answer within 2 s, changes nothing. diffusers, transformers,
+    open_clip and timm all download through huggingface_hub, which reads the setting when it
+    is called (huggingface_hub ``constants.is_offline_mode``)."""
+    if _hub_checked:
+        return
+    _hub_checked.append(True)
+    from urllib.parse import urlparse
+
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    huggingface_hub.utils.logging.set_verbosity_error()
+    if constants.HF_HUB_OFFLINE:
+        return
+    host = urlparse(constants.ENDPOINT).hostname
+    if host and _resolves(host) is False:
+        constants.HF_HUB_OFFLINE = True
+
+
 def quiet_libraries() -> None:
-    """No progress bars or info logs from diffusers/transformers; ours go to stderr."""
+    """No progress bars or info logs from diffusers/transformers; ours go to stderr. Loads
+    from the hub as :func:`hub_access` says."""
     import diffusers
     import transformers
+
+    hub_access()
 
     diffusers.utils.logging.disable_progress_bar()
     diffusers.utils.logging.set_verbosity_error()
@@ -91,6 +145,7 @@ def read_config(source: str, filename: str, subfolder: str | None = None) -> dic
     else:
         from huggingface_hub import hf_hub_download
 
+        hub_access()
         file = hf_hub_download(source, filename, subfolder=subfolder)
     with open(file) as f:
         return json.load(f)

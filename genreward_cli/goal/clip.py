@@ -80,12 +80,15 @@ class FrameScorer:
 
         import open_clip
 
+        from genreward_cli.model_files import hub_access
+
         if crop not in CLIP_CROPS:
             raise BadInput(f"--clip-crop {crop}: expected one of {', '.join(CLIP_CROPS)}")
         logging.getLogger().setLevel(logging.ERROR)  # open_clip logs through the root logger
         name = model
         if model == "tiny":
             name, pretrained = TINY_NAME, _tiny_checkpoint()
+        hub_access()
         root = logging.getLogger()
         level, root.level = root.level, logging.CRITICAL  # its download failure too: we say it
         try:
