@@ -132,8 +132,10 @@ def test_standardised_with_the_tasks_statistics(files):
         DiffusionReward(str(files / "model"), "reach-v3")
     with pytest.raises(BadInput, match="at skip step 4"):
         DiffusionReward(str(files / "model"), TASK, skip_step=4)
-    with pytest.raises(BadInput, match="no reward statistics"):
-        DiffusionReward("tiny", TASK)  # the preset has none
+    with pytest.raises(BadInput, match=r"^--diffusion-reward-model tiny: the built-in preset "
+                                       r"has random weights and no reward statistics.*"
+                                       r"train-video-model EXPERT.h5 --kind vqdiffusion"):
+        DiffusionReward("tiny", TASK)  # the preset has none: the error says what to do
 
 
 def test_online_equals_offline(files):

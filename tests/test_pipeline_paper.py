@@ -156,6 +156,27 @@ def test_pipeline_dry_run_with_substitutes_and_their_refusal(tmp_path):
     assert not (tmp_path / "q").exists()
 
 
+@pytest.mark.parametrize("model, says", [
+    (None, "--tadpole-model stabilityai/stable-diffusion-2-1-base: cannot load (withdrawn from "
+           "the hub: give a local copy or a mirror with --tadpole-model)"),
+    ("someone/sd-mirror", "--tadpole-model someone/sd-mirror: cannot load (offline, a hub id "
+                          "must be in the local hub cache)"),
+    ("{tmp}", "not a diffusers Stable Diffusion directory (no model_index.json)"),
+])
+def test_tadpoles_model_is_read_before_the_first_stage(tmp_path, model, says):
+    """tadpole's model is needed only when its agent trains, after every other method's
+    (hours each at the paper preset): one that cannot be read is refused before any stage
+    runs, with nothing written. The tests run with HF_HUB_OFFLINE=1 and an empty cache."""
+    extra = [] if model is None else ["--tadpole-model", model.format(tmp=tmp_path)]
+    r = run("pipeline", "--preset", "paper", "--task", "reach-v3", "--methods", "env,tadpole",
+            "--seeds", 0, "--out", tmp_path / "p", *extra)
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.startswith(f"Error: {says}" if model != "{tmp}" else "Error: --tadpole-model "),\
+        r.stderr
+    assert says in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "p").exists()
+
+
 @pytest.mark.slow
 def test_paper_preset_end_to_end_at_480x720_on_paper_layout_models(small_cogvideox, tmp_path):
     """Every stage of `--preset paper` with its options (S agent, FB d = 512, online FB, the

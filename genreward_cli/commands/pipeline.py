@@ -81,8 +81,9 @@ def substitute_and_cut_options(fn):
                    "`finetune` on Bridge videos, or a hub id) instead of finetuning one here.")
 @click.option("--methods", default="genreward", show_default=True,
               help="Comma-separated reward models to train agents with, each on the same agent "
-                   f"preset and steps ({', '.join(METHODS)}); e.g. genreward,env,roboclip,tadpole "
-                   "for the paper's Fig. 5. The goal and FB stages run once, for genreward.")
+                   f"preset and steps ({', '.join(METHODS)}); e.g. "
+                   "genreward,env,roboclip,diffusion-reward,tadpole for the paper's Fig. 5. "
+                   "The goal and FB stages run once, for genreward.")
 @click.option("--seeds", default=None,
               help="Comma-separated agent seeds, e.g. 0,1,2, each run in runs/METHOD/SEED "
                    "(one seed too; default: --seed alone, in agent/). Shared stages use "
@@ -115,7 +116,7 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
     \b
       genreward pipeline --task pick-place-v3 --out runs/demo
       genreward pipeline --task pick-place-v3 --out runs/fig5 \\
-          --methods genreward,env,roboclip,tadpole --seeds 0,1,2
+          --methods genreward,env,roboclip,diffusion-reward,tadpole --seeds 0,1,2
       genreward pipeline --task pick-place-v3 --out runs/paper --preset paper --device cuda
 
     The model options substitute local models for the paper preset's downloads, e.g. the

@@ -81,9 +81,9 @@ def reward_options(fn):
                           "authors' Meta-World runs)."),
         click.option("--diffusion-reward-model", type=MODEL_SOURCE, default=None,
                      help="diffusion-reward: a model directory written by `train-video-model "
-                          "--kind vqdiffusion` (it holds the per-task reward statistics), or "
-                          "`tiny` (random weights, no statistics).  [required with --reward "
-                          "diffusion-reward]"),
+                          "--kind vqdiffusion` on the task's expert episodes (it holds the "
+                          "per-task reward statistics; `--preset tiny` makes a small one on a "
+                          "CPU).  [required with --reward diffusion-reward]"),
         click.option("--diffusion-reward-task", default=None,
                      help="diffusion-reward: the task whose statistics standardise the reward; "
                           "default: train-agent's --task, or for score-reward the task whose "

@@ -103,7 +103,7 @@ def resolve_model(model: str, option: str = "--diffusion-reward-model") -> Path:
     if not (path / META_NAME).is_file():
         what = "no such directory" if not path.exists() else f"not a model directory (no {META_NAME})"
         raise BadInput(f"{option} {model}: {what}; `train-video-model --kind vqdiffusion` "
-                       f"writes one, or give `tiny`")
+                       f"writes one (`--preset tiny` on a CPU)")
     return path
 
 
@@ -368,14 +368,16 @@ class DiffusionReward(RewardModel):
       compare.
 
     Args:
-        model: a model directory (``train-video-model --kind vqdiffusion``) or ``tiny``.
+        model: a model directory (``train-video-model --kind vqdiffusion``); not ``tiny``,
+            whose random weights come with no statistics.
         task: the task whose statistics standardise the raw reward.
         skip_step, expl_scale: as above (defaults 9 and 0.95).
         rnd_batch: frames per RND update (256).
         device: torch device string; seed: keys the draws and RND's initialisation.
         batch_size: rows per denoiser batch offline.
     Raises:
-        BadInput: a model that cannot be loaded, no statistics for ``task`` at ``skip_step``,
+        BadInput: ``tiny``, a model that cannot be loaded, no statistics for ``task`` at
+            ``skip_step``,
             ``skip_step`` or ``expl_scale`` out of range, frames not at the codec's size.
     """
 
@@ -385,6 +387,11 @@ class DiffusionReward(RewardModel):
         super().__init__(name="diffusion-reward", names=("diffusion", "rnd", "success", "total"))
         if not 0.0 <= expl_scale <= 1.0:
             raise BadInput(f"--diffusion-reward-expl-scale {expl_scale}: expected 0 to 1")
+        if model == TINY_PRESET:
+            raise BadInput("--diffusion-reward-model tiny: the built-in preset has random weights "
+                           "and no reward statistics to standardise with; train one on the "
+                           "task's expert episodes: train-video-model EXPERT.h5 --kind "
+                           "vqdiffusion --preset tiny --out DIR")
         self.video = VideoModel(model, device)
         self.scorer = EntropyScorer(self.video, skip_step, seed, batch_size)
         self.task, self.skip_step, self.expl_scale = task, int(skip_step), float(expl_scale)

@@ -215,6 +215,34 @@ def resolve_model(model: str) -> str:
                    f"{DEFAULT_TADPOLE_MODEL})")
 
 
+def _unloadable(model: str, source: str, error: Exception) -> BadInput:
+    """The one-line error for a model that ``from_pretrained`` cannot read."""
+    where = ""
+    if not Path(source).is_dir():
+        where = " (offline, a hub id must be in the local hub cache)"
+        if model == DEFAULT_TADPOLE_MODEL:
+            where = (" (withdrawn from the hub: give a local copy or a mirror with "
+                     "--tadpole-model)")
+    return BadInput(f"--tadpole-model {model}: cannot load{where}: "
+                    f"{' '.join(str(error).split())[:300]}")
+
+
+def check_model(model: str) -> None:
+    """Check, before a long run that uses it later, that ``model`` can be read: its
+    ``model_index.json`` from the directory, the local hub cache or the hub (one small file;
+    nothing else is loaded).
+
+    Raises:
+        BadInput: as :func:`resolve_model`, or the index cannot be read (one line)."""
+    from genreward_cli.model_files import read_config
+
+    source = resolve_model(model)
+    try:
+        read_config(source, "model_index.json")
+    except (OSError, ValueError) as e:
+        raise _unloadable(model, source, e) from None
+
+
 def load_parts(model: str, device: str = "cpu", dtype=None) -> dict:
     """The Stable Diffusion parts TADPoLe uses, loaded with ``from_pretrained``.
 
@@ -246,14 +274,7 @@ def load_parts(model: str, device: str = "cpu", dtype=None) -> dict:
                 "scheduler": DDIMScheduler.from_pretrained(source, subfolder="scheduler"),
             }
     except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
-        where = ""
-        if not Path(source).is_dir():
-            where = " (offline, a hub id must be in the local hub cache)"
-            if model == DEFAULT_TADPOLE_MODEL:
-                where = (" (withdrawn from the hub: give a local copy or a mirror with "
-                         "--tadpole-model)")
-        raise BadInput(f"--tadpole-model {model}: cannot load{where}: "
-                       f"{' '.join(str(e).split())[:300]}") from None
+        raise _unloadable(model, source, e) from None
     for name in ("vae", "unet", "text_encoder"):
         parts[name] = parts[name].to(device).eval().requires_grad_(False)
     return parts

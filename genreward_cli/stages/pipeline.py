@@ -570,7 +570,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
 
     Raises BadInput (exit code 2): an unknown task, preset or method, a bad list, ``out`` a
     file, both ``videos`` and ``video_model``, roboclip at the paper preset without an S3D
-    model. GenrewardError: a stage failed (its exit code in the message).
+    model, tadpole's model that cannot be read (not checked by a dry run, which may plan on
+    a machine without it). GenrewardError: a stage failed (its exit code in the message).
     """
     from genreward_cli.progress import console as make_console
 
@@ -623,6 +624,12 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
         return Report(_text(text), {"out": str(root), "stages": report})
     from genreward_cli import store
 
+    for stage in plan:  # a model needed late (after every other agent) checked up front
+        if "--tadpole-model" in stage.argv:
+            from genreward_cli.rewards.tadpole import check_model
+
+            check_model(stage.argv[stage.argv.index("--tadpole-model") + 1])
+            break
     made = store.make_folders(root)
     try:
         for stage in plan:
