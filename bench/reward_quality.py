@@ -316,9 +316,13 @@ def main():
     from genreward_cli.machine import describe as machine
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=Path("bench/out/reward_quality"))
-    p.add_argument("--tasks", default=",".join(TASKS))
-    p.add_argument("--arms", default="tiny,paper")
+    p.add_argument("--out", type=Path, default=Path("bench/out/reward_quality"),
+                   help="folder for the episodes, goals, models and the tables (default: "
+                        "bench/out/reward_quality, git-ignored)")
+    p.add_argument("--tasks", default=",".join(TASKS), help="comma-separated Meta-World tasks")
+    p.add_argument("--arms", default="tiny,paper",
+                   help="tiny (the built-in tiny models) and/or paper (the paper's VAE and "
+                        "DINOv3 architectures at random weights, OpenCLIP ViT-B-32; S3D tiny)")
     p.add_argument("--episodes", type=int, default=8, help="expert and random episodes each")
     p.add_argument("--max-steps", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
