@@ -817,7 +817,7 @@ def frames_dataset(h5: h5py.Group, name: str, frames: np.ndarray) -> h5py.Datase
 
 
 def array_dataset(h5: h5py.Group, name: str, data: np.ndarray) -> h5py.Dataset:
-    """A small array dataset (one chunk), compressed."""
+    """A small array dataset, compressed (h5py's automatic chunks; none when empty)."""
     return h5.create_dataset(name, data=data, compression=COMPRESSION if data.size > 0 else None)
 
 

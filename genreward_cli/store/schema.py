@@ -229,7 +229,9 @@ register(
             "root auc": "ROC-AUC of episode_return, expert vs random (NaN without both)",
             "root spearman": "Spearman correlation of episode_return with env_return",
             "root components": "JSON: the same two figures for each reward component alone",
-            "components/<name>": "float32 [N]: each component's return per episode",
+            "components/<name>": "float32 [N]: each component's return per episode, the "
+                                 "reward model's components and `total` (their weighted sum: "
+                                 "episode_return again)",
             "shares/<name>": "float32 [N]: each component's share of the episode's return, "
                              "sum_t |w c_t| / sum_t |total_t| (NaN: a zero return)",
             "root shares": "JSON: each component's share over all episodes' steps",
