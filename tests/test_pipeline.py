@@ -1,6 +1,7 @@
 """`genreward pipeline` end to end at the tiny preset, then a re-run that skips and resumes."""
 
 import json
+import warnings
 
 import pytest
 
@@ -129,6 +130,24 @@ def test_a_pipeline_failing_in_its_first_stage_leaves_no_empty_out(tmp_path, mon
     r = run("pipeline", "--task", "reach-v3", "--out", out)
     assert r.exit_code == 2 and "stage 'collect expert' failed" in r.stderr, r.stderr
     assert out.is_dir() == existed and (tmp_path / "sweep").exists() == existed
+
+
+def test_options_no_chosen_method_reads_are_named_in_one_warning(tmp_path):
+    """`--s3d-model` with `--methods env` was taken silently (train-agent and score-reward
+    warn about reward options); so were the goal stages' options without genreward."""
+    base = ["pipeline", "--task", "reach-v3", "--out", tmp_path / "p", "--dry-run"]
+    with pytest.warns(UserWarning) as seen:
+        r = run(*base, "--methods", "env,tadpole", "--s3d-model", "tiny", "--fb-steps", 5,
+                "--clip-model", "tiny", "--tadpole-model", "tiny")
+    assert r.exit_code == 0, r.stderr
+    assert [str(w.message) for w in seen] == [
+        "--methods env,tadpole does not use --s3d-model, --fb-steps, --clip-model: ignored"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="--methods")  # would fail the command
+        r = run(*base, "--methods", "genreward,roboclip", "--s3d-model", "tiny",
+                "--fb-steps", 5, "--clip-model", "tiny")
+    assert r.exit_code == 0, r.stderr
+    assert not (tmp_path / "p").exists()
 
 
 def test_one_seed_given_as_seeds_keeps_its_own_run_folder(tmp_path):

@@ -131,6 +131,7 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
     """
     from genreward_cli.stages import pipeline as stage
 
+    _warn_unused(methods)
     given = substitutes_and_cuts
     models = {"s3d_model": s3d_model, "tadpole_model": tadpole_model,
               **{_key(flag): given[_key(flag)] for flag, _ in MODEL_OPTIONS}}
@@ -142,3 +143,21 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
     if dry_run and as_json:  # the plan on stderr as always, its summary on stdout
         emit(report, False)
     emit(report, as_json)
+
+
+def _warn_unused(methods: str) -> None:
+    """One warning naming the options given on the command line (or in the environment)
+    that none of ``methods`` reads, e.g. ``--s3d-model`` with ``--methods env``, as
+    train-agent and score-reward warn about reward options."""
+    import warnings
+
+    from click.core import ParameterSource
+
+    from genreward_cli.stages.pipeline import parse_list, unused_options
+
+    ctx = click.get_current_context()
+    given = [n for n in ctx.params if ctx.get_parameter_source(n) in (
+        ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+    if unused := unused_options(parse_list(methods, "methods"), given):
+        warnings.warn(f"--methods {methods} does not use {', '.join(unused)}: ignored",
+                      stacklevel=2)

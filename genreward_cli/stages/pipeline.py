@@ -273,6 +273,26 @@ def clip_args(preset: str | Preset, models: dict) -> list[str]:
                                           "--clip-pretrained": models.get("clip_pretrained")})
 
 
+# the pipeline's options that only some methods read: the goal stages run for genreward only
+GOAL_STAGES_ONLY = ("genreward",)
+OPTION_METHODS = {
+    "videos": GOAL_STAGES_ONLY, "video_model": GOAL_STAGES_ONLY,
+    "finetune_model": GOAL_STAGES_ONLY, "image_encoder": GOAL_STAGES_ONLY,
+    "finetune_steps": GOAL_STAGES_ONLY, "frames": GOAL_STAGES_ONLY,
+    "generate_steps": GOAL_STAGES_ONLY, "fb_steps": GOAL_STAGES_ONLY,
+    "clip_model": ("genreward", "vlm-rm", "clip-video"),  # select-frame, the CLIP baselines
+    "clip_pretrained": ("genreward", "vlm-rm", "clip-video"),
+    "s3d_model": ("roboclip",), "tadpole_model": ("tadpole",),
+}
+
+
+def unused_options(methods: Sequence[str], given: Sequence[str]) -> list[str]:
+    """The options among ``given`` (parameter names, e.g. ``s3d_model``) that none of
+    ``methods`` reads (``OPTION_METHODS``), as flags: ``["--s3d-model"]``."""
+    return ["--" + name.replace("_", "-") for name in given
+            if name in OPTION_METHODS and not set(OPTION_METHODS[name]) & set(methods)]
+
+
 def parse_list(text: str, what: str, cast=str) -> tuple:
     """``a,b,c`` -> a tuple, each item cast; duplicates and empty items refused."""
     items = [t.strip() for t in str(text).split(",")]
