@@ -156,6 +156,19 @@ def test_pipeline_dry_run_with_substitutes_and_their_refusal(tmp_path):
     assert not (tmp_path / "q").exists()
 
 
+def test_roboclips_model_is_checked_before_the_first_stage(tmp_path):
+    """As TADPoLe's: an --s3d-model without the authors' files was found only at the
+    roboclip agent's turn."""
+    (tmp_path / "s3d").mkdir()
+    for model, says in [(tmp_path / "nope", "not a directory"),
+                        (tmp_path / "s3d", "no s3d_howto100m.pth in it")]:
+        r = run("pipeline", "--preset", "paper", "--task", "reach-v3", "--methods",
+                "env,roboclip", "--seeds", 0, "--s3d-model", model, "--out", tmp_path / "p")
+        assert r.exit_code == 2 and says in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "p").exists()
+
+
 @pytest.mark.parametrize("model, says", [
     (None, "--tadpole-model stabilityai/stable-diffusion-2-1-base: cannot load (withdrawn from "
            "the hub: give a local copy or a mirror with --tadpole-model)"),

@@ -278,7 +278,9 @@ def test_a_run_that_ends_within_its_prefill_says_it_never_updates(tmp_path):
     from genreward_cli.agent.loop import LoopConfig
     from genreward_cli.stages.train_agent import prefill_warning
 
-    assert prefill_warning(LoopConfig(steps=5000, prefill=5000))  # owes 0.5 of an update
+    assert prefill_warning(LoopConfig(steps=5000, prefill=5000)).endswith(  # owes 0.5
+        "give a smaller --prefill (the tiny pipeline uses 256) or more --steps")
+    assert prefill_warning(LoopConfig(steps=200, prefill=256)).endswith("; give more --steps")
     assert prefill_warning(LoopConfig(steps=5001, prefill=5000)) is None  # owes one
     assert prefill_warning(LoopConfig(steps=63, prefill=0, train_ratio=1024))  # replay < 64
     assert prefill_warning(LoopConfig(steps=64, prefill=0, train_ratio=1024)) is None

@@ -391,7 +391,8 @@ class DiffusionReward(RewardModel):
             raise BadInput("--diffusion-reward-model tiny: the built-in preset has random weights "
                            "and no reward statistics to standardise with; train one on the "
                            "task's expert episodes: train-video-model EXPERT.h5 --kind "
-                           "vqdiffusion --preset tiny --out DIR")
+                           "vqdiffusion --preset tiny --codec-steps 50 --steps 50 --out DIR "
+                           "(the tiny pipeline's, under a minute on a CPU)")
         self.video = VideoModel(model, device)
         self.scorer = EntropyScorer(self.video, skip_step, seed, batch_size)
         self.task, self.skip_step, self.expl_scale = task, int(skip_step), float(expl_scale)

@@ -391,14 +391,13 @@ def save_s3d(model: S3DMilNCE, directory) -> Path:
     return directory
 
 
-def load_s3d(source: str, device: str = "cpu") -> S3DMilNCE:
-    """The model of ``--s3d-model``: ``tiny``, or a directory holding the authors'
-    ``s3d_howto100m.pth`` and ``s3d_dict.npy``. Eval mode, no grad, on ``device``.
+def check_files(source: str) -> Path:
+    """The directory ``--s3d-model`` names, when it holds the authors' two files (nothing is
+    read: a quick check before a long run that loads it later).
 
     Raises:
-        BadInput: a missing directory or file, an unreadable file, or tensors that are not
-            the authors' S3D layout (one line naming the path)."""
-    directory = tiny_preset() if source == TINY else Path(source)
+        BadInput: not a directory, or one of the files missing (one line)."""
+    directory = Path(source)
     if not directory.is_dir():
         raise BadInput(f"--s3d-model {source}: not a directory (expected one holding "
                        f"{WEIGHTS_FILE} and {DICT_FILE}, or `tiny`)")
@@ -406,6 +405,17 @@ def load_s3d(source: str, device: str = "cpu") -> S3DMilNCE:
         if not (directory / name).is_file():
             raise BadInput(f"--s3d-model {source}: no {name} in it (the files of "
                            f"antoine77340/S3D_HowTo100M's README)")
+    return directory
+
+
+def load_s3d(source: str, device: str = "cpu") -> S3DMilNCE:
+    """The model of ``--s3d-model``: ``tiny``, or a directory holding the authors'
+    ``s3d_howto100m.pth`` and ``s3d_dict.npy``. Eval mode, no grad, on ``device``.
+
+    Raises:
+        BadInput: a missing directory or file, an unreadable file, or tensors that are not
+            the authors' S3D layout (one line naming the path)."""
+    directory = tiny_preset() if source == TINY else check_files(source)
     try:
         state = torch.load(directory / WEIGHTS_FILE, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several kinds for a bad file

@@ -293,6 +293,23 @@ def unused_options(methods: Sequence[str], given: Sequence[str]) -> list[str]:
             if name in OPTION_METHODS and not set(OPTION_METHODS[name]) & set(methods)]
 
 
+def check_baseline_models(plan: list[Stage]) -> None:
+    """Check the baselines' models before the first stage: a train-agent stage needs them
+    only when its method's turn comes, after every other method's agents (hours each at the
+    paper preset). TADPoLe's `model_index.json` is read; RoboCLIP's two files must exist.
+
+    Raises:
+        BadInput: a model that cannot be read (one line)."""
+    from genreward_cli.rewards import s3d, tadpole
+
+    checks = {"--tadpole-model": tadpole.check_model,
+              "--s3d-model": lambda m: m == s3d.TINY or s3d.check_files(m)}
+    for flag, check in checks.items():
+        given = {stage.argv[stage.argv.index(flag) + 1] for stage in plan if flag in stage.argv}
+        for model in sorted(given):
+            check(model)
+
+
 def parse_list(text: str, what: str, cast=str) -> tuple:
     """``a,b,c`` -> a tuple, each item cast; duplicates and empty items refused."""
     items = [t.strip() for t in str(text).split(",")]
@@ -644,12 +661,7 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
         return Report(_text(text), {"out": str(root), "stages": report})
     from genreward_cli import store
 
-    for stage in plan:  # a model needed late (after every other agent) checked up front
-        if "--tadpole-model" in stage.argv:
-            from genreward_cli.rewards.tadpole import check_model
-
-            check_model(stage.argv[stage.argv.index("--tadpole-model") + 1])
-            break
+    check_baseline_models(plan)
     made = store.make_folders(root)
     try:
         for stage in plan:

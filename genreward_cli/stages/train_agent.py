@@ -279,9 +279,10 @@ def prefill_warning(loop_config) -> str | None:
     owed = max(0, c.steps - first + 1) * c.train_ratio / (c.batch * c.length)
     if owed >= 1.0:
         return None
+    fix = ("give a smaller --prefill (the tiny pipeline uses 256) or more --steps"
+           if c.prefill > 256 else "give more --steps")
     return (f"--steps {c.steps} with --prefill {c.prefill}: every step takes a random action and "
-            f"the agent is never updated; give a smaller --prefill (the tiny pipeline uses 256) "
-            f"or more --steps")
+            f"the agent is never updated; {fix}")
 
 
 def _status(ep: dict, updates: int, rate: float) -> str:
