@@ -5,8 +5,9 @@
 # At the tiny preset on a CPU, after `genreward pipeline --preset tiny --out runs/demo`:
 #   PRESET=tiny STEPS=2048 SEEDS=0 DEVICE=cpu D=runs/demo bash examples/ablations.sh
 # makes the 8 runs once (the full reward and 7 variants), each about as long as the tiny
-# pipeline's agent (316 s on a 2-core AMD EPYC): about 45 minutes. The tiny preset takes the pipeline's --prefill 256 and
-# --train-ratio 64; at Table A's 5000 and 512 a run of 5000 steps or fewer is never updated.
+# pipeline's agent (316 s on a 2-core AMD EPYC): about 45 minutes. The tiny preset takes the
+# pipeline's --prefill 256 and --train-ratio 64; at Table A's 5000 and 512 a run of 5000
+# steps or fewer is never updated.
 set -euo pipefail
 TASK=${TASK:-pick-place-v3}
 D=${D:-runs/paper/$TASK}          # holds goal.h5 and fb.h5
