@@ -7,6 +7,7 @@ import json
 import pytest
 
 from genreward_cli import store
+from genreward_cli.rewards.tadpole import DEFAULT_TADPOLE_MODEL
 from helpers import run
 
 SMALL = ["--layers", 1, "--heads", 1, "--text-layers", 1, "--text-width", 64, "--vae-width", 8,
@@ -170,7 +171,7 @@ def test_roboclips_model_is_checked_before_the_first_stage(tmp_path):
 
 
 @pytest.mark.parametrize("model, says", [
-    (None, "--tadpole-model stabilityai/stable-diffusion-2-1-base: cannot load (withdrawn from "
+    (None, f"--tadpole-model {DEFAULT_TADPOLE_MODEL}: cannot load (withdrawn from "
            "the hub: give a local copy or a mirror with --tadpole-model)"),
     ("someone/sd-mirror", "--tadpole-model someone/sd-mirror: cannot load (offline, a hub id "
                           "must be in the local hub cache)"),

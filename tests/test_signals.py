@@ -198,6 +198,17 @@ def test_ctrl_c_stops_a_shell_loop_over_seeds(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+# the end of each script below: `genreward collect --out ARGV[1]` through main(), with its
+# `collect` stage in place of the rollouts, signalled with ARGV[2]
+UNDER_MAIN = """
+
+SIGNAL = getattr(signal, sys.argv[2])
+rollout.collect = collect
+sys.argv = ["genreward", "collect", "--episodes", "1", "--out", sys.argv[1]]
+main()
+"""
+
+
 IN_CTYPES = """
 import ctypes, os, signal, sys, time
 import genreward_cli.envs.rollout as rollout
@@ -216,13 +227,7 @@ def collect(*a, on_step, **k):
     ctypes.CDLL(None).abs(Argument())
     raise AssertionError("not interrupted")
     yield
-
-
-SIGNAL = getattr(signal, sys.argv[2])
-rollout.collect = collect
-sys.argv = ["genreward", "collect", "--episodes", "1", "--out", sys.argv[1]]
-main()
-"""
+""" + UNDER_MAIN
 
 
 IN_A_FINALISER = """
@@ -245,13 +250,7 @@ def collect(*a, on_step, **k):
         time.sleep(0.01)
     raise AssertionError("not interrupted")
     yield
-
-
-SIGNAL = getattr(signal, sys.argv[2])
-rollout.collect = collect
-sys.argv = ["genreward", "collect", "--episodes", "1", "--out", sys.argv[1]]
-main()
-"""
+""" + UNDER_MAIN
 
 
 # Where Python turns the exception that a signal handler raises into something else:
