@@ -11,6 +11,13 @@ import contextlib
 from typing import Callable, Iterator
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, the noun in the plural unless ``n`` is 1 (English ``-s``):
+    ``counted(1, "episode")`` is ``"1 episode"``, ``counted(3, "random episode")`` is
+    ``"3 random episodes"``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 LOG_WIDTH = 200  # columns of a report or kept bar written to a file or pipe
 
 

@@ -90,6 +90,7 @@ def test_no_empty_line_after_a_progress_bar(tmp_path, monkeypatch):
                  "--out", tmp_path / "ok.h5")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.startswith("wrote ") and "\n\n" not in result.stderr, repr(result.stderr)
+    assert ": 1 random episode of reach-v3, " in result.stderr  # not "1 random episodes"
 
     import genreward_cli.envs.rollout as rollout
 

@@ -128,3 +128,19 @@ def test_clip_rewards_see_whole_frames_and_warn_on_long_prompts(scorers):
         with pytest.warns(UserWarning, match="81 CLIP tokens"):
             long = cls(fresh, TOO_LONG)(ep_a)["total"]
         np.testing.assert_allclose(long, cls(fresh, FITS)(ep_a)["total"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name, closest", [("vit-b-32", "ViT-B-32"), ("ViT_B_32", "ViT-B-32"),
+                                           ("RN5O", "RN50")])
+def test_an_unknown_architecture_names_the_closest_not_all(name, closest):
+    """OpenCLIP's error for an unknown --clip-model listed every architecture it has (about
+    150 names on one line); ours gives the closest few, case and separators ignored."""
+    from genreward_cli.errors import BadInput
+
+    with pytest.raises(BadInput) as e:
+        FrameScorer(name, pretrained="")
+    message = str(e.value)
+    assert message.startswith(f"--clip-model {name} --clip-pretrained : cannot load: not an "
+                              "OpenCLIP architecture (closest: "), message
+    assert closest in message.split("closest: ")[1].split(";")[0]
+    assert "coca_base" not in message and len(message) < 300, message

@@ -167,7 +167,7 @@ def test_train_fb_resumes_and_refuses_bad_inputs(fb_run, tmp_path):
     r = run("train-fb", d / "random.h5", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "exactly one `goal` file" in r.stderr
     r = run("train-fb", d / "random.h5", d / "goal.h5", d / "goal.h5", "--out", tmp_path / "x.h5")
-    assert r.exit_code == 2 and "(got 1 episodes, 2 goal)" in r.stderr
+    assert r.exit_code == 2 and "(got 1 `episodes` file and 2 `goal` files)" in r.stderr
     r = run("train-fb", d / "gf.h5", d / "goal.h5", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "kind is 'goal_frame'" in r.stderr
     r = run("train-fb", d / "random.h5", d / "goal.h5", "--out", tmp_path / "x.h5", "--resume")

@@ -138,14 +138,17 @@ def test_options_no_chosen_method_reads_are_named_in_one_warning(tmp_path):
     base = ["pipeline", "--task", "reach-v3", "--out", tmp_path / "p", "--dry-run"]
     with pytest.warns(UserWarning) as seen:
         r = run(*base, "--methods", "env,tadpole", "--s3d-model", "tiny", "--fb-steps", 5,
-                "--clip-model", "tiny", "--tadpole-model", "tiny")
+                "--clip-model", "tiny", "--tadpole-model", "tiny", "--episodes", 2)
     assert r.exit_code == 0, r.stderr
     assert [str(w.message) for w in seen] == [
-        "--methods env,tadpole does not use --s3d-model, --fb-steps, --clip-model: ignored"]
+        "--methods env,tadpole does not use --s3d-model, --fb-steps, --clip-model, "
+        "--episodes: ignored"]
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="--methods")  # would fail the command
         r = run(*base, "--methods", "genreward,roboclip", "--s3d-model", "tiny",
-                "--fb-steps", 5, "--clip-model", "tiny")
+                "--fb-steps", 5, "--clip-model", "tiny", "--episodes", 2)
+        r2 = run(*base, "--methods", "diffusion-reward", "--episodes", 2)
+    assert r2.exit_code == 0, r2.stderr
     assert r.exit_code == 0, r.stderr
     assert not (tmp_path / "p").exists()
 

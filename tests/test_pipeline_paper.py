@@ -171,8 +171,9 @@ def test_roboclips_model_is_checked_before_the_first_stage(tmp_path):
 
 
 @pytest.mark.parametrize("model, says", [
-    (None, f"--tadpole-model {DEFAULT_TADPOLE_MODEL}: cannot load (withdrawn from "
-           "the hub: give a local copy or a mirror with --tadpole-model)"),
+    (None, f"--tadpole-model {DEFAULT_TADPOLE_MODEL}: cannot load (not in the local hub "
+           "cache, and withdrawn from the hub: give a local copy or a mirror with "
+           "--tadpole-model)"),
     ("someone/sd-mirror", "--tadpole-model someone/sd-mirror: cannot load (offline, a hub id "
                           "must be in the local hub cache)"),
     ("{tmp}", "not a diffusers Stable Diffusion directory (no model_index.json)"),

@@ -307,6 +307,29 @@ def test_the_live_line_ends_with_the_runs_updates_and_lists_each_component(tmp_p
                                    "rnd 0.5  success reward 1  updates 7")
 
 
+def test_the_live_line_is_refreshed_within_an_episode(tmp_path, monkeypatch):
+    """The live line changed only when an episode ended: a slow run (the paper preset on a
+    CPU) showed the prefill's speed and `updates 0` for minutes after the prefill. It is now
+    refreshed within episodes too, also before the first one ends. Here every refresh is
+    written (a non-terminal's log lines, every 0 s) in a run that ends before its first
+    episode: 10 prefill steps, then 4 updates per step."""
+    import re
+
+    from genreward_cli import progress
+    from genreward_cli.stages import train_agent
+
+    monkeypatch.setattr(progress, "LOG_EVERY", 0.0)
+    monkeypatch.setattr(train_agent, "LIVE_EVERY", 0.0)
+    r = run("train-agent", "--task", "reach-v3", "--reward", "env", "--preset", "tiny",
+            "--max-steps", 40, "--train-ratio", 32, "--batch", 2, "--length", 4,
+            "--eval-every", 0, "--prefill", 10, "--steps", 20, "--json", "--out", tmp_path / "a")
+    assert r.exit_code == 0, r.stderr
+    shown = [int(n) for n in re.findall(r"no episode yet  updates (\d+)", r.stderr)]
+    assert len(shown) >= 10, r.stderr  # one per step and update after the prefill
+    assert shown == sorted(shown) and 0 < shown[len(shown) // 2] < shown[-1], r.stderr
+    assert shown[-1] == json.loads(r.stdout)["updates"] == 44  # 4 x steps 10 to 20
+
+
 def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     """A run that ends before its first episode does (30 steps of 40-step episodes) exits 0
     and says no episode has finished; so do its resume, inspect, evaluate, evaluate --compare

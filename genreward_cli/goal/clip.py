@@ -61,6 +61,23 @@ def _tiny_checkpoint() -> str:
     return str(folder / "open_clip_model.pt")
 
 
+def _unknown_architecture(model: str) -> str:
+    """Why ``model`` is not an OpenCLIP architecture, with the closest names (case and
+    separators ignored) rather than OpenCLIP's whole list."""
+    import difflib
+
+    import open_clip
+
+    names = open_clip.list_models()
+    key = {n.lower().replace("/", "-").replace("_", "-"): n for n in names}
+    close = difflib.get_close_matches(model.lower().replace("/", "-").replace("_", "-"),
+                                      list(key), n=4, cutoff=0.6)
+    hint = f"closest: {', '.join(key[c] for c in close)}" if close else \
+        f"the default is {DEFAULT_CLIP_MODEL}"
+    return (f"not an OpenCLIP architecture ({hint}; `open_clip.list_models()` lists all "
+            f"{len(names)}, and `tiny` is the built-in test model)")
+
+
 class FrameScorer:
     """CLIP text-image cosine for every frame of a video; eval mode, batched.
 
@@ -97,7 +114,9 @@ class FrameScorer:
                 image_resize_mode=CLIP_CROPS[crop])
         except (RuntimeError, OSError, ValueError) as e:
             reason = " ".join(str(e).split())
-            if "Failed to download" in reason:
+            if reason.startswith("Model config for") and "not found" in reason:
+                reason = _unknown_architecture(model)  # not OpenCLIP's list of ~150 names
+            elif "Failed to download" in reason:
                 reason = ("its weights are not in the local cache and cannot be downloaded "
                           "here: download them where there is network, or give a checkpoint "
                           "file with --clip-pretrained (or --clip-model tiny for tests)")

@@ -217,12 +217,17 @@ def resolve_model(model: str) -> str:
 
 def _unloadable(model: str, source: str, error: Exception) -> BadInput:
     """The one-line error for a model that ``from_pretrained`` cannot read."""
+    from huggingface_hub import constants
+
     where = ""
     if not Path(source).is_dir():
-        where = " (offline, a hub id must be in the local hub cache)"
-        if model == DEFAULT_TADPOLE_MODEL:
-            where = (" (withdrawn from the hub: give a local copy or a mirror with "
+        offline = constants.HF_HUB_OFFLINE  # set, or set by hub_access: no network here
+        if model == DEFAULT_TADPOLE_MODEL:  # withdrawn: the cache is its only source
+            where = (" (" + ("not in the local hub cache, and " if offline else "")
+                     + "withdrawn from the hub: give a local copy or a mirror with "
                      "--tadpole-model)")
+        elif offline:
+            where = " (offline, a hub id must be in the local hub cache)"
     return BadInput(f"--tadpole-model {model}: cannot load{where}: "
                     f"{' '.join(str(error).split())[:300]}")
 

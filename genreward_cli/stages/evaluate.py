@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from genreward_cli.errors import BadInput
+from genreward_cli.progress import counted
 from genreward_cli.stages import Report
 from genreward_cli.stages.acting import NO_EPISODE, figure, format_returns, returns_summary
 from genreward_cli.stages.train_agent import LOG_NAME
@@ -74,8 +75,7 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
     summary = {"out": str(out), **meta, **s, "video": video, "training_episodes": trained}
     note = "" if trained else f"; in training, {NO_EPISODE}"
     line = (f"wrote {out}: {meta['task']} ({meta['reward']}, {meta['step']} steps): "
-            f"{format_returns(s['mean'], s['std'])} over {episodes} "
-            f"episode{'s' if episodes != 1 else ''}, success "
+            f"{format_returns(s['mean'], s['std'])} over {counted(episodes, 'episode')}, success "
             f"{s['success_rate']:.0%}{note}")
     return Report(line, summary)
 
@@ -366,7 +366,7 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
             warnings.warn(f"{method} on {task} ({mode}{length}): "
                           + "; ".join(f"runs {', '.join(paths)} share seed {s}"
                                       for s, paths in sorted(shared.items()))
-                          + f"; counted as {len(seeds)} seed(s) in {len(runs)} runs (the runs "
+                          + f"; counted as {counted(len(seeds), 'seed')} in {len(runs)} runs (the runs "
                           "of one seed averaged first)",
                           stacklevel=2)
         out.append({"task": task, "mode": mode, "method": method, "episode_steps": episode_steps,

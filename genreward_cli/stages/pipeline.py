@@ -29,6 +29,7 @@ from types import MappingProxyType
 from genreward_cli.errors import (
     BadInput, GenrewardError, ReportedInterrupt, ReportedTermination, Terminated,
 )
+from genreward_cli.progress import counted
 from genreward_cli.rewards.generative import DEFAULT_INTERVAL
 from genreward_cli.stages import Report
 
@@ -283,6 +284,7 @@ OPTION_METHODS = {
     "clip_model": ("genreward", "vlm-rm", "clip-video"),  # select-frame, the CLIP baselines
     "clip_pretrained": ("genreward", "vlm-rm", "clip-video"),
     "s3d_model": ("roboclip",), "tadpole_model": ("tadpole",),
+    "episodes": ("genreward", "diffusion-reward"),  # the collect stages' (expert, random)
 }
 
 
@@ -738,7 +740,7 @@ def _print_report(console, root: Path, plan: list[Stage], summary: dict, title: 
         e, a = r["eval"], r["agent"]
         where = root / (r["video"] or r["eval_file"])
         name = "evaluation" if len(summary["runs"]) == 1 else f"{r['method']} seed {r['seed']}"
-        console.print(f"{name} over {e['episodes']} episodes: "
+        console.print(f"{name} over {counted(e['episodes'], 'episode')}: "
                       f"{format_returns(e['mean'], e['std'], e['success_rate'])} ({where})")
         if not a["episodes"]:
             console.print(f"  learning curve: none yet, {NO_EPISODE} in training ({a['steps']} "

@@ -285,9 +285,15 @@ def prefill_warning(loop_config) -> str | None:
             f"the agent is never updated; {fix}")
 
 
-def _status(ep: dict, updates: int, rate: float) -> str:
-    """The live line after an episode: speed, return, success, each model component's sum
-    and, for a model that adds to the env reward, the component's share of the return."""
+LIVE_EVERY = 5.0  # seconds between refreshes of the live line within an episode
+
+
+def _status(ep: dict | None, updates: int, rate: float) -> str:
+    """The live line: speed, then the latest finished episode's return, success, each model
+    component's sum and, for a model that adds to the env reward, the component's share of
+    the return (``no episode yet`` while ``ep`` is None), then the updates made so far."""
+    if ep is None:
+        return f"{rate:.1f} steps/s  no episode yet  updates {updates}"
     parts = [f"{rate:.1f} steps/s", f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
              f"success {'yes' if ep['episode/success'] else 'no'}"]
     components = [key[len("episode/reward_"):] for key in ep if key.startswith("episode/reward_")]
@@ -523,8 +529,11 @@ def summary_line(run_dir, summary: dict) -> str:
         episodes = f"{acting.NO_EPISODE} (episodes are {summary['episode_steps']} steps)"
     rate = summary["steps_per_s"]
     cost = summary.get("reward_cost", {}).get("ms_per_step")
-    return (f"wrote {run_dir}: {summary['steps']} steps, {summary['episodes']} episodes, "
-            f"{summary['updates']} updates; {episodes}"
+    from genreward_cli.progress import counted
+
+    return (f"wrote {run_dir}: {counted(summary['steps'], 'step')}, "
+            f"{counted(summary['episodes'], 'episode')}, "
+            f"{counted(summary['updates'], 'update')}; {episodes}"
             + (f"; {rate:.1f} steps/s" if rate is not None else "")
             + (f"; reward {cost:.2f} ms/step" if cost else ""))
 
@@ -610,8 +619,23 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
         report(f"eval at step {step}: "
                f"{acting.format_returns(s['mean'], s['std'], s['success_rate'])}")
 
+    # the live line's speed: from the start, then from the first update on (the prefill's
+    # random steps are much faster than the training's)
+    speed = {"t": start, "step": start_step, "shown": start}
+
+    def status() -> str:
+        t = time.perf_counter()
+        speed["shown"] = t
+        rate = (now["step"] - speed["step"]) / max(t - speed["t"], 1e-9)
+        return _status(last_episode[-1] if last_episode else None, trainer.updates, rate)
+
     with live_bar(loop_config.steps, f"train-agent {env_config.task} ({reward_model.name})",
                   done=start_step) as update:
+        def refresh() -> None:
+            """Within an episode (a slow run's can take minutes), every LIVE_EVERY s."""
+            if time.perf_counter() - speed["shown"] >= LIVE_EVERY:
+                update(0, status())
+
         def on_step(step, parts):
             k = rewarder.t - 1
             scored = rewarder.schedule.is_scored(k)
@@ -628,8 +652,12 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                 online_fb.freeze()
             now["step"] = step + 1
             update(1)
+            refresh()
 
         def on_update(metrics):
+            if not speed.get("training"):  # this process's first update: the speed from here
+                speed.update(t=time.perf_counter(), step=now["step"], training=True)
+            refresh()
             if online_fb is not None and not online_fb.frozen:
                 metrics = {**metrics, **online_fb.update(replay)}
             pending.append(metrics)
@@ -654,9 +682,8 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
             e["success"].append(bool(ep["episode/success"])), e["length"].append(ep["episode/length"])
             e["learn_return"].append(ep.get("episode/reward_total", ep["episode/return"]))
             logger.write(ep["step"], {k: float(v) for k, v in ep.items() if k.startswith("episode/")})
-            rate = (ep["step"] - start_step) / max(time.perf_counter() - start, 1e-9)
             last_episode[:] = [{**ep, "episode": len(e["step"])}]
-            update(0, _status(last_episode[-1], trainer.updates, rate))
+            update(0, status())
             every = run_config.eval_every
             if every and ep["step"] // every > (ep["step"] - ep["episode/length"]) // every:
                 evaluate(ep["step"])
@@ -680,9 +707,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
             state = acting.train(env, agent, trainer, replay, loop_config, seed=seed,
                                  rewarder=rewarder, on_episode=on_episode, on_update=on_update,
                                  state=state, on_checkpoint=on_checkpoint, on_step=on_step)
-            if last_episode:  # the updates since the last episode ended, on the final line
-                rate = (state.step - start_step) / max(time.perf_counter() - start, 1e-9)
-                update(0, _status(last_episode[-1], trainer.updates, rate))
+            update(0, status())  # the updates since the last refresh, on the final line
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the run keeps its last checkpoint
             if saved_at["step"] is not None:  # else run() removes the run and says so
                 e.note = (f"the run in {out} stays at its last checkpoint (step "

@@ -16,7 +16,7 @@ from genreward_cli import store
 from genreward_cli.errors import BadInput
 from genreward_cli.fb.model import FBConfig
 from genreward_cli.fb.trainer import FBTrainConfig
-from genreward_cli.progress import progress_bar
+from genreward_cli.progress import counted, progress_bar
 from genreward_cli.stages import Report
 
 METRICS = ("loss", "fb", "ortho", "actor")  # per update, under metrics/ with metrics/step
@@ -73,7 +73,8 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     try:
         if len(goal_files) != 1 or not episode_files:
             raise BadInput(f"give one or more `episodes` files and exactly one `goal` file "
-                           f"(got {len(episode_files)} episodes, {len(goal_files)} goal)")
+                           f"(got {counted(len(episode_files), '`episodes` file')} and "
+                           f"{counted(len(goal_files), '`goal` file')})")
         goal = goal_files[0]
         sizes = {a.file[f"episodes/{k}/image"].shape[1:3] for a in episode_files for k in a.groups()}
         if len(sizes) != 1:
@@ -159,6 +160,6 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     summary = {"out": str(out), "steps": trainer.step, "transitions": len(data),
                "final_loss": float(np.mean(history["loss"][-100:])),
                "updates_per_s": trained / elapsed if trained else None}
-    line = (f"wrote {out}: {train_config.objective} FB, {trainer.step} updates on "
+    line = (f"wrote {out}: {train_config.objective} FB, {counted(trainer.step, 'update')} on "
             f"{len(data)} transitions, final loss {summary['final_loss']:.3f}")
     return Report(line, summary)
