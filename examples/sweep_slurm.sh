@@ -51,12 +51,19 @@ train)
   args=(--task "$task" --reward-mode "$MODE" --reward "$method" --preset S --steps "$STEPS"
         --seed "$seed" --device cuda --out "$out")
   if [ "$method" = genreward ]; then
-    args+=(--goal "$d/goal.h5" --fb "$d/fb.h5" --fb-train-steps 100000)
+    # the reward interval of `pipeline --preset paper` (the official code's, per task)
+    case "$task" in
+      bin-picking-v3|pick-out-of-hole-v3|shelf-place-v3) interval=64 ;;
+      *) interval=128 ;;
+    esac
+    args+=(--goal "$d/goal.h5" --fb "$d/fb.h5" --fb-train-steps 100000
+           --reward-interval "$interval")
   elif [ "$method" = roboclip ]; then
     args+=(--s3d-model "$S3D_MODEL")
   fi
-  # a requeued (preempted) element continues from its checkpoint
-  if [ -f "$out/checkpoint.pt" ]; then args+=(--resume); fi
+  # a requeued (preempted) element continues from its checkpoint; one killed before its
+  # first checkpoint (SIGKILL leaves its folder) starts over
+  if [ -f "$out/checkpoint.pt" ]; then args+=(--resume); elif [ -d "$out" ]; then args+=(--force); fi
   $GR train-agent "${args[@]}"
   ;;
 *)

@@ -421,3 +421,15 @@ def test_a_long_stage_writes_progress_lines_to_a_log(monkeypatch, capsys):
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("train:")]
     assert len(lines) >= 3, lines
     assert lines[-1].startswith("train: 4/4 (100%), ") and lines[-1].endswith(" s  ep 3"), lines
+
+
+@pytest.mark.parametrize("kind, says", [("episode", "; did you mean episodes?"),
+                                        ("FB", "; did you mean fb?"), ("nonsense", " (the kinds: ")])
+def test_inspect_kind_that_is_no_kind_says_so(collected, kind, says):
+    """`inspect --kind episode` said the file's kind was not 'episode', as if the file were
+    wrong; an unknown kind is named as such."""
+    out, _ = collected
+    r = run("inspect", out, "--kind", kind)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"Error: --kind {kind}: not an artifact kind") and says in r.stderr
+    assert run("inspect", out, "--kind", "episodes").exit_code == 0

@@ -335,6 +335,27 @@ def test_a_folder_being_written_is_not_written_by_a_second_command(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
+def test_a_folder_whose_parents_do_not_exist_yet_is_locked_too(tmp_path):
+    """A new sweep's `--out runs/TASK/METHOD/SEED` had no parent to hold `.SEED.lock`: the
+    lock was skipped, and two commands with the same --out both wrote it (one's `--force`
+    deleted the other's live run). The parents are made for the lock, and removed again
+    when nothing was written in them."""
+    from genreward_cli.store import folder_lock
+
+    out = tmp_path / "runs" / "reach-v3" / "env" / "0"
+    with folder_lock(out):
+        assert (out.parent / ".0.lock").is_file()
+        for args in (("init-model", "--preset", "tiny"),
+                     ("train-agent", "--task", "reach-v3", "--reward", "env", "--steps", "64")):
+            for force in ((), ("--force",)):
+                r = run(*args, "--out", out, *force)
+                refused(r, f"{out}: another process is writing it now", out=out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the parents made are gone
+    r = run("init-model", "--preset", "tiny", "--out", out)
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["0"]  # no lock file left
+
+
 def test_the_model_cache_location_and_an_unwritable_one(tmp_path, tiny_chain, monkeypatch):
     """An empty GENREWARD_CACHE is the default (not the working folder); one that cannot be
     written is one line naming the variable, exit 2, before any model is built."""

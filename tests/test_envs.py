@@ -124,6 +124,21 @@ def test_parallel_workers_give_the_same_episodes():
         np.testing.assert_allclose(a.reward, b.reward)
 
 
+def test_no_more_workers_than_episodes(monkeypatch):
+    """`collect --episodes 1 --workers 2` (the tiny pipeline's expert cut) started a second
+    environment process whose episode was thrown away: one episode runs in this process."""
+    from genreward_cli.envs import rollout
+
+    def vector(config, policy, episodes, seed, workers, on_step):
+        assert workers <= episodes, (workers, episodes)
+        raise AssertionError("one episode needs no worker processes")
+        yield
+
+    monkeypatch.setattr(rollout, "_run_vector", vector)
+    (ep,) = collect(EnvConfig(max_steps=5), "random", episodes=1, seed=7, workers=2)
+    assert ep.index == 0 and ep.action.shape == (5, 4)
+
+
 def test_every_task_builds_resets_and_renders():
     from genreward_cli.envs.tasks import TASKS
 

@@ -40,3 +40,58 @@ def test_paper_script_runs_every_method_and_both_reward_modes():
 
     assert set(methods) <= set(METHODS) and set(methods) == {"genreward", "env", "roboclip", "diffusion-reward",
                                                    "tadpole"}
+
+
+def _script_intervals(text: str) -> tuple[dict, int]:
+    """The genreward reward interval a script's `case` gives each task, and its default."""
+    found = dict(re.findall(r"^\s*([a-z0-9|*-]+)\) (?:INTERVAL=\$\{INTERVAL:-|interval=)(\d+)",
+                            text, re.M))
+    default = int(found.pop("*"))
+    return {t: int(v) for names, v in found.items() for t in names.split("|")}, default
+
+
+@pytest.mark.parametrize("name", ["ablations.sh", "sweep_slurm.sh"])
+def test_scripts_use_the_paper_presets_reward_interval(name):
+    """ablations.sh and sweep_slurm.sh ran every task at the default interval 128, so their
+    runs of bin-picking, pick-out-of-hole and shelf-place were not comparable with paper.sh's
+    (the paper preset's 64 there)."""
+    from genreward_cli.rewards.generative import DEFAULT_INTERVAL
+    from genreward_cli.stages.pipeline import PRESETS
+
+    per_task, default = _script_intervals((EXAMPLES[0].parent / name).read_text())
+    paper = dict(PRESETS["paper"].reward_intervals)
+    assert default == DEFAULT_INTERVAL
+    assert {t: v for t, v in per_task.items() if v != default} == \
+        {t: v for t, v in paper.items() if v != DEFAULT_INTERVAL}
+
+
+def test_ablations_script_quotes_paths_and_resumes(tmp_path):
+    """The script split a --goal path with a space into two words, and a rerun stopped at the
+    first run it had made (exit 2, under `set -e`). Run with a stand-in for `genreward` that
+    records each command's words."""
+    import json
+    import subprocess
+    import sys
+
+    record = tmp_path / "calls.jsonl"
+    stub = tmp_path / "gr.py"
+    stub.write_text(f"import json, sys\nopen({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    d = tmp_path / "my runs" / "demo"
+    (d / "ablations" / "full" / "0").mkdir(parents=True)
+    (d / "ablations" / "full" / "0" / "checkpoint.pt").write_bytes(b"")
+    env = {"PATH": "/usr/bin:/bin", "GR": f"{sys.executable} {stub}", "D": str(d),
+           "TASK": "shelf-place-v3", "SEEDS": "0", "PRESET": "tiny", "STEPS": "2048",
+           "DEVICE": "cpu"}
+    r = subprocess.run(["bash", str(EXAMPLES[0].parent / "ablations.sh")], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert len(calls) == 9 and calls[-1][:2] == ["evaluate", "--compare"]
+    assert calls[0] == ["train-agent", "--out", str(d / "ablations" / "full" / "0"), "--resume",
+                        "--steps", "2048", "--device", "cpu"]
+    genreward = [c for c in calls[1:-1] if "genreward" in c]
+    assert len(genreward) == 6
+    for c in genreward:
+        assert c[c.index("--goal") + 1] == str(d / "goal.h5")
+        assert c[c.index("--reward-interval") + 1] == "64"
+        assert c[c.index("--out") + 1].startswith(str(d / "ablations"))

@@ -1,3 +1,7 @@
+import json
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -136,6 +140,70 @@ def fb_run(tiny_chain, tmp_path_factory):
               "--batch-size", 64, "--checkpoint-every", 10]
     assert run("train-fb", *common, "--steps", 20, "--out", d / "fb.h5").exit_code == 0
     return d, common
+
+
+def test_train_fb_resume_refuses_other_inputs_and_options(fb_run, tmp_path):
+    """`--resume` compared only the FB configuration: other episodes, another objective, lr
+    or seed went on from the old data's cached embeddings while the artifact recorded the new
+    ones as its parents and config. Moved copies of the inputs are the same inputs."""
+    d, common = fb_run
+    out = tmp_path / "fb.h5"
+    assert run("train-fb", *common, "--steps", 10, "--out", out).exit_code == 0
+    before = Path(f"{out}.ckpt.pt").read_bytes()
+    inputs, options = common[:3], common[3:]
+    for args, says in [
+            ((d / "random.h5", d / "goal.h5", *options), "inputs "),
+            ((*common, "--objective", "paper-eq8"), "objective='standard' (now 'paper-eq8')"),
+            ((*common, "--lr", 0.5), "lr=0.0001 (now 0.5)"),
+            ((*common, "--seed", 7), "seed=0 (now 7)")]:
+        r = run("train-fb", *args, "--steps", 20, "--out", out, "--resume")
+        assert r.exit_code == 2, r.stderr
+        line = r.stderr.strip()
+        assert line.startswith(f"Error: --resume: {out} was trained with other options: ") \
+            and says in line and len(line.splitlines()) == 1, line
+    assert Path(f"{out}.ckpt.pt").read_bytes() == before  # left as it was
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for f in inputs:
+        shutil.copy(f, moved / f.name)
+    r = run("train-fb", *(moved / f.name for f in inputs), *options, "--steps", 20,
+            "--out", out, "--resume", "--device", "cpu", "--checkpoint-every", 5, "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["steps"] == 20 and json.loads(r.stdout)["seed"] == 0
+
+
+def test_train_fb_into_a_new_folder_and_a_second_writer(fb_run, tmp_path):
+    """`--out fb/TASK/fb_0.h5` in a folder that did not exist failed after the training (its
+    checkpoint had no folder); a second train-fb with the same --out ran to the end and then
+    failed on the first one's checkpoint. The folder is made; the second is refused at once."""
+    from genreward_cli.store import output_lock
+
+    d, common = fb_run
+    out = tmp_path / "fb" / "pick-place-v3" / "fb_0.h5"
+    with output_lock(out):
+        r = run("train-fb", *common, "--steps", 10, "--out", out)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"{out}: another process is writing it now" in r.stderr, r.stderr
+        assert sorted(p.name for p in out.parent.iterdir()) == [".fb_0.h5.lock"]
+    assert not (tmp_path / "fb").exists()  # the folders the lock made, empty, are gone
+    r = run("train-fb", *common, "--steps", 10, "--out", out)
+    assert r.exit_code == 0, r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["fb_0.h5", "fb_0.h5.ckpt.pt"]
+
+
+def test_inspect_json_parses_the_fb_artifacts_json_attrs(fb_run):
+    """`inspect --json` gave fb_config, train_config, image_encoder and frame_size as JSON
+    text inside the JSON (config, parents and versions were parsed); all are parsed now, and
+    the tree shows them as JSON."""
+    d, _ = fb_run
+    r = run("inspect", d / "fb.h5", "--json")
+    assert r.exit_code == 0, r.stderr
+    attrs = json.loads(r.stdout)["attrs"]
+    assert attrs["fb_config"]["z_dim"] == 16 and attrs["train_config"]["batch_size"] == 64
+    assert isinstance(attrs["image_encoder"], dict) and attrs["frame_size"] == [64, 64]
+    assert isinstance(attrs["producer"], str)
+    r = run("inspect", d / "fb.h5")
+    assert r.exit_code == 0 and 'frame_size = [64, 64]' in r.stdout + r.stderr
 
 
 def test_train_fb_writes_a_loadable_fb_artifact(fb_run):

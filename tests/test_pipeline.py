@@ -270,3 +270,78 @@ def test_diffusion_reward_trains_its_video_model_on_the_expert_episodes(tmp_path
     meta["producer"] += " --steps 7"
     (tmp_path / "dr_model" / "diffusion_reward.json").write_text(json.dumps(meta))
     assert status(train, tmp_path) == ("run", "made with other options")
+    # where a stage ran does not matter: `--device cpu` made it, `--device auto` would
+    meta["producer"] = meta["producer"].replace(" --steps 7", "").replace("--device auto",
+                                                                          "--device cpu")
+    assert "--device cpu" in meta["producer"]
+    (tmp_path / "dr_model" / "diffusion_reward.json").write_text(json.dumps(meta))
+    (tmp_path / "expert.h5").write_bytes(b"episodes")
+    assert status(train, tmp_path) == ("done", "up to date")
+
+
+def test_an_agent_run_is_not_replaced_without_force(tmp_path):
+    """A `--seed $s` loop into one --out planned `train-agent ... --out agent --force`: the
+    second seed deleted the first one's finished run (days at the paper preset). A plan that
+    would replace an agent run is refused, dry or not, with nothing run; --force runs it."""
+    out = tmp_path / "p"
+    agent = out / "runs" / "env" / "0"
+    agent.mkdir(parents=True)
+    (agent / "log.h5").write_bytes(b"a run made with other options")
+    base = ["pipeline", "--task", "reach-v3", "--methods", "env", "--out", out]
+    for dry in ((), ("--dry-run",)):
+        r = run(*base, *dry)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.stderr.startswith(f"Error: train-agent env 0: would replace the agent run "
+                                   f"{agent} (unreadable output"), r.stderr
+        assert "--seeds 0,1,2" in r.stderr and "--force" in r.stderr
+    assert sorted(p.name for p in agent.iterdir()) == ["log.h5"]
+    r = run(*base, "--dry-run", "--force", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["stages"][0]["command"].endswith("--out runs/env/0 --force")
+
+
+def test_a_second_pipeline_in_the_same_out_is_refused(tmp_path):
+    """Two pipelines with the same --out both trained in its runs/ (two event files, the
+    metrics of both runs mixed in one metrics.jsonl). The second is refused at its start; a
+    dry run, which writes nothing, is not."""
+    from genreward_cli.store import folder_lock
+
+    out = tmp_path / "sweep" / "pp"
+    with folder_lock(out):
+        r = run("pipeline", "--task", "reach-v3", "--methods", "env", "--out", out)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"{out}: another process is writing it now" in r.stderr
+        r = run("pipeline", "--task", "reach-v3", "--methods", "env", "--out", out, "--dry-run")
+        assert r.exit_code == 0, r.stderr
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_the_largest_seed_leaves_room_for_the_random_episodes_seed(tmp_path):
+    """`--seed 4294967295` was planned, and its random episodes' `collect --seed 4294967296`
+    would have failed after the goal stages. It is refused up front; one below it plans."""
+    from genreward_cli.options import MAX_SEED
+
+    base = ["pipeline", "--task", "reach-v3", "--out", tmp_path / "p", "--dry-run", "--json"]
+    r = run(*base, "--seed", MAX_SEED)
+    assert r.exit_code == 2 and "the largest seed here is 4294967294" in r.stderr, r.stderr
+    r = run(*base, "--seed", MAX_SEED - 1)
+    assert r.exit_code == 0, r.stderr
+    assert any(s["command"] and "--seed 4294967295 --out random.h5" in s["command"]
+               for s in json.loads(r.stdout)["stages"])
+    assert run(*base, "--seed", MAX_SEED, "--methods", "env").exit_code == 0
+
+
+def test_the_curves_cover_the_runs_of_earlier_invocations(tmp_path):
+    """A shell loop of `--seeds N` into one --out keeps each seed's run, but the curves
+    compared only this invocation's seed. Every run under runs/ with a log is compared."""
+    out = tmp_path / "p"
+    for folder in ("runs/env/1", "runs/genreward/0"):
+        (out / folder).mkdir(parents=True)
+        (out / folder / "log.h5").write_bytes(b"")
+    (out / "runs" / "env" / "2").mkdir()  # no log yet: not compared
+    r = run("pipeline", "--task", "reach-v3", "--methods", "env", "--seeds", 0, "--out", out,
+            "--dry-run", "--json")
+    assert r.exit_code == 0, r.stderr
+    compare = json.loads(r.stdout)["stages"][-1]["command"]
+    assert compare.startswith("genreward evaluate --compare runs/env/0 runs/env/1 "
+                              "runs/genreward/0 --plot curves.png"), compare

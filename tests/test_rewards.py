@@ -88,6 +88,7 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["episodes"] == 4 and set(summary["components"]) == {"env", "video", "fb"}
+    assert summary["task"] == "reach-v3"
     with store.open_artifact(tmp_path / "s.h5", "reward_score") as art:
         assert list(art.file["expert"][()]) == [True, True, False, False]
         assert 0.0 <= art.attrs["auc"] <= 1.0
@@ -102,6 +103,15 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
         r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", "env", "--goal",
                 d / "goal.h5", "--clip-model", "tiny", "--out", tmp_path / "env.h5")
     assert r.exit_code == 0, r.stderr
+    # random episodes alone rank nothing: the nan AUC comes with a note saying why
+    r = run("score-reward", d / "random.h5", "--reward", "env", "--out", tmp_path / "rnd.h5")
+    assert r.exit_code == 0, r.stderr
+    assert "AUC expert vs random nan" in r.stderr
+    assert "note: the episodes are all random, so the AUC is nan: give expert and random " \
+        "episodes" in r.stderr, r.stderr
+    r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", "env",
+            "--out", tmp_path / "both.h5")
+    assert r.exit_code == 0 and "so the AUC is nan" not in r.stderr, r.stderr
     bad = [
         (["--reward", "viper"], "'viper' is not one of"),
         (["--reward", "genreward"], "needs --goal"),

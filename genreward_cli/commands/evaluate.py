@@ -53,5 +53,8 @@ def evaluate(runs, episodes, out, video, compare, plot, csv_path, seed, device, 
         raise BadInput(f"give one run to evaluate (got {len(runs)}), or --compare several")
     if out is None:
         raise BadInput("--out is required: the `eval` artifact to write")
-    emit(stage.run(runs[0], out=out, episodes=episodes, video=video, seed=seed,
-                   device=resolve_device(device), force=force), as_json)
+    from genreward_cli.store import output_lock
+
+    with output_lock(out):  # a second writer of the same --out is refused at once
+        emit(stage.run(runs[0], out=out, episodes=episodes, video=video, seed=seed,
+                       device=resolve_device(device), force=force), as_json)

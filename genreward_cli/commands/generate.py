@@ -75,8 +75,11 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
         return None if ctx.get_parameter_source(param) == click.core.ParameterSource.DEFAULT \
             else value
 
-    emit(stage.run(cfg.build(GenerateConfig, gen_options), out=out, prompt=prompt, image=image,
-                   task=task, camera=camera, model=named("model", model),
-                   t2v_model=named("t2v_model", t2v_model), dtype=dtype,
-                   cpu_offload=cpu_offload, vae_tiling=vae_tiling, vae_slicing=vae_slicing,
-                   mp4=mp4, seed=seed, device=resolve_device(device), force=force), as_json)
+    from genreward_cli.store import output_lock
+
+    with output_lock(out):  # a second writer of the same --out is refused at once
+        emit(stage.run(cfg.build(GenerateConfig, gen_options), out=out, prompt=prompt, image=image,
+                       task=task, camera=camera, model=named("model", model),
+                       t2v_model=named("t2v_model", t2v_model), dtype=dtype,
+                       cpu_offload=cpu_offload, vae_tiling=vae_tiling, vae_slicing=vae_slicing,
+                       mp4=mp4, seed=seed, device=resolve_device(device), force=force), as_json)

@@ -34,5 +34,8 @@ def import_videos(folder, prompts, frames, height, width, out, force, as_json):
     """
     from genreward_cli.stages import import_videos as stage
 
-    emit(stage.run(folder, prompts=prompts, out=out, frames=frames, height=height, width=width,
-                   force=force), as_json)
+    from genreward_cli.store import output_lock
+
+    with output_lock(out):  # a second writer of the same --out is refused at once
+        emit(stage.run(folder, prompts=prompts, out=out, frames=frames, height=height, width=width,
+                       force=force), as_json)

@@ -136,10 +136,17 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
     models = {"s3d_model": s3d_model, "tadpole_model": tadpole_model,
               **{_key(flag): given[_key(flag)] for flag, _ in MODEL_OPTIONS}}
     cuts = stage.Cuts(**{_key(flag): given[_key(flag)] for flag, *_ in CUT_OPTIONS})
-    report = stage.run(task, out, preset=preset, steps=steps, reward_mode=reward_mode,
-                       videos=videos, video_model=video_model, methods=methods, seeds=seeds,
-                       seed=seed, models=models, cuts=cuts, device=device, force=force,
-                       dry_run=dry_run)
+    import contextlib
+
+    from genreward_cli.store import folder_lock
+
+    # a second pipeline in the same --out is refused (both would train in its runs/); a dry
+    # run writes nothing, not even the lock
+    with contextlib.nullcontext() if dry_run else folder_lock(out):
+        report = stage.run(task, out, preset=preset, steps=steps, reward_mode=reward_mode,
+                           videos=videos, video_model=video_model, methods=methods,
+                           seeds=seeds, seed=seed, models=models, cuts=cuts, device=device,
+                           force=force, dry_run=dry_run)
     if dry_run and as_json:  # the plan on stderr as always, its summary on stdout
         emit(report, False)
     emit(report, as_json)

@@ -57,7 +57,10 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_cr
     from genreward_cli.options import resolve_device
     from genreward_cli.stages import select_frame as stage
 
-    emit(stage.run(goal_video, out=out, episode=episode, text=text, clip_model=clip_model,
-                   clip_pretrained=clip_pretrained, clip_crop=clip_crop, top_k=top_k,
-                   frame_index=frame_index, plot=plot, device=resolve_device(device),
-                   force=force), as_json)
+    from genreward_cli.store import output_lock
+
+    with output_lock(out):  # a second writer of the same --out is refused at once
+        emit(stage.run(goal_video, out=out, episode=episode, text=text, clip_model=clip_model,
+                       clip_pretrained=clip_pretrained, clip_crop=clip_crop, top_k=top_k,
+                       frame_index=frame_index, plot=plot, device=resolve_device(device),
+                       force=force), as_json)

@@ -21,7 +21,8 @@ from genreward_cli.options import (
 @cfg.click_options(FBTrainConfig)
 @click.option("--checkpoint-every", type=click.IntRange(min=1), default=10_000, show_default=True,
               help="Write OUT.ckpt.pt (resumable) every N updates.")
-@click.option("--resume", is_flag=True, help="Continue from OUT.ckpt.pt.")
+@click.option("--resume", is_flag=True, help="Continue from OUT.ckpt.pt, with the same inputs and "
+              "options (--steps, --checkpoint-every and --device may change).")
 @out_option("Output `fb` artifact (.h5).")
 @seed_option
 @device_option
@@ -40,7 +41,10 @@ def train_fb(inputs, steps, checkpoint_every, resume, out, seed, device, force, 
     from genreward_cli.options import resolve_device
     from genreward_cli.stages import train_fb as stage
 
-    emit(stage.run(inputs, out=out, fb_config=cfg.build(FBConfig, cfg.pick(FBConfig, options)),
-                   train_config=cfg.build(FBTrainConfig, cfg.pick(FBTrainConfig, options)),
-                   steps=steps, checkpoint_every=checkpoint_every, resume=resume, seed=seed,
-                   device=resolve_device(device), force=force), as_json)
+    from genreward_cli.store import output_lock
+
+    with output_lock(out):  # a second writer of the same --out is refused at once
+        emit(stage.run(inputs, out=out, fb_config=cfg.build(FBConfig, cfg.pick(FBConfig, options)),
+                       train_config=cfg.build(FBTrainConfig, cfg.pick(FBTrainConfig, options)),
+                       steps=steps, checkpoint_every=checkpoint_every, resume=resume, seed=seed,
+                       device=resolve_device(device), force=force), as_json)

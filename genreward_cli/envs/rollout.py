@@ -164,9 +164,11 @@ def collect(
     ``episode_seed(seed, i)`` whatever the number of workers.
 
     ``workers > 1`` runs one environment per process (gymnasium's AsyncVectorEnv): MuJoCo's
-    renderer corrupts frames with several environments in one process.
+    renderer corrupts frames with several environments in one process. No more workers
+    than episodes are started (a surplus one's episode would be discarded).
     """
     describe(config.task)  # validates the task name
+    workers = min(workers, episodes)
     if workers <= 1:
         yield from _run_single(config, policy, episodes, seed, on_step)
     else:

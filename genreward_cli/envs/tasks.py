@@ -76,10 +76,22 @@ PAPER_TASKS = (
 
 
 def check_task(name: str) -> str:
-    """Return ``name`` if it is a known task, else raise BadInput with close matches."""
+    """Return ``name`` if it is a known task (exactly: it is recorded in files and keys
+    their statistics), else raise BadInput naming the task meant where that is clear: the
+    name in lower case without surrounding spaces, or the v3 task of a Meta-World v2 name
+    (only the v3 environments are installed); else close matches."""
     if name in TASKS:
         return name
-    close = difflib.get_close_matches(name, TASKS, n=3)
+    key = name.strip().lower()
+    if key in TASKS:
+        raise BadInput(f"unknown Meta-World task {name!r}; did you mean {key}? (task names are "
+                       "lower case, without spaces)")
+    if key.endswith("-v2") and (v3 := key[:-len("v2")] + "v3") in TASKS:
+        raise BadInput(f"unknown Meta-World task {name!r}: Meta-World's v2 environments are "
+                       f"not installed, only the v3 ones; did you mean {v3}?")
+    # the closest first; looser matches (`stick-pull-v3` for `pick-plac-v3`) only alone
+    close = (difflib.get_close_matches(key, TASKS, n=3, cutoff=0.75)
+             or difflib.get_close_matches(key, TASKS, n=3))
     hint = f"; did you mean {', '.join(close)}?" if close else "; run `genreward tasks` for the list"
     raise BadInput(f"unknown Meta-World task {name!r}{hint}")
 

@@ -37,6 +37,13 @@ def run(path: str | os.PathLike, *, video: str | os.PathLike | None = None, epis
     """
     from genreward_cli import media
 
+    if expect_kind is not None and expect_kind not in store.KINDS:  # not the file's fault
+        import difflib
+
+        close = difflib.get_close_matches(expect_kind.lower(), store.KINDS, n=1)
+        raise BadInput(f"--kind {expect_kind}: not an artifact kind"
+                       + (f"; did you mean {close[0]}?" if close else "")
+                       + f" (the kinds: {', '.join(sorted(store.KINDS))})")
     path, shown_from = Path(path), None
     if path.is_dir():  # a run or finetune folder shows its log; a model folder, its parts
         inner = next((path / n for n in FOLDER_LOGS if (path / n).is_file()), None)
@@ -392,6 +399,13 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
     for key in ("config", "parents", "versions"):
         if key in attrs:
             attrs[key] = json.loads(attrs[key])
+    for key, value in attrs.items():  # the other JSON attrs (fb_config, frame_size, ...)
+        if key not in ("config", "parents", "versions") and isinstance(value, str) \
+                and value[:1] in "{[" and value:
+            try:
+                attrs[key] = json.loads(value)
+            except ValueError:  # a text that only starts like JSON
+                pass
     return {
         "path": str(art.path),
         "kind": art.kind.name,
@@ -450,7 +464,7 @@ def print_report(rep: dict[str, Any]) -> None:
     if other:
         node = root.add("attrs")
         for k, v in other.items():
-            node.add(f"{k} = {v}")
+            node.add(f"{k} = {json.dumps(v) if isinstance(v, (dict, list)) else v}")
     data = root.add(f"datasets (first {MAX_GROUPS_SHOWN} of {rep['groups']} groups)"
                     if rep["groups"] > MAX_GROUPS_SHOWN else "datasets")
     for d in rep["datasets"]:

@@ -439,13 +439,15 @@ def goal_stages(task: str, preset: Preset, seed: int, env: list, dev: list,
     return [p for p in plan if not (video_model and p.name == "finetune")]
 
 def _normalise(words: list[str], drop_steps: bool) -> list[str]:
-    """A command line without --force/--resume (and, for a run that may be extended,
-    without its --steps, which only says how far to go)."""
+    """A command line without --force/--resume and --device (where a stage ran does not
+    change what it made: a rerun with `--device cuda` of a pipeline run with `--device auto`
+    replaced every output), and, for a run that may be extended, without its --steps, which
+    only says how far to go."""
     out, skip = [], False
     for w in words:
         if skip:
             skip = False
-        elif drop_steps and w == "--steps":
+        elif w == "--device" or (drop_steps and w == "--steps"):
             skip = True
         elif w not in FLAGS_IGNORED:
             out.append(w)
@@ -527,6 +529,26 @@ def plan_status(plan: list[Stage], root: Path) -> list[tuple[str, str]]:
             mode, why = "run", f"after {upstream[0]}"
         out.append((mode, why))
     return out
+
+
+def check_agent_runs_kept(plan: list[Stage], statuses: list[tuple[str, str]],
+                          root: Path) -> None:
+    """Refuse a plan that would replace an agent run (a finished one, or one with a
+    checkpoint) because it was made with other options or from other inputs: a `--seed $s`
+    loop into one --out, or a changed cut, would otherwise delete days of training at the
+    paper preset. ``statuses`` are :func:`plan_status`'s. ``pipeline --force`` runs every
+    stage again and is not checked.
+
+    Raises:
+        BadInput: one line naming the run and why it would be replaced."""
+    for stage, (mode, why) in zip(plan, statuses):
+        holds_run = (root / stage.marker).exists() or _has_checkpoint(stage, root)
+        if stage.resumable and mode == "run" and holds_run:
+            folder = root / output(stage)
+            raise BadInput(f"{stage.name}: would replace the agent run {folder} ({why}): "
+                           "give another --out (several seeds in one: --seeds 0,1,2), remove "
+                           "the run yourself to train it anew, or pass --force to run every "
+                           "stage again")
 
 
 def _has_checkpoint(stage: Stage, root: Path) -> bool:
@@ -625,6 +647,9 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
 
     if bad := [s for s in seeds if not 0 <= s <= MAX_SEED]:
         raise BadInput(f"--seeds: {bad[0]} is not a seed (0 to {MAX_SEED})")
+    if "genreward" in methods and seed == MAX_SEED:  # its random episodes take --seed + 1
+        raise BadInput(f"--seed {seed}: the random episodes are collected with --seed + 1, "
+                       f"so the largest seed here is {MAX_SEED - 1}")
     # up front, not at the first stage that takes --device; a --dry-run may plan on a machine
     # without the GPU the run will have
     if device == "cuda" and not dry_run:
@@ -651,13 +676,15 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     agent_runs = runs(methods, seeds, sweep)
     console = make_console(stderr=True)
     report = []
+    if not force:
+        check_agent_runs_kept(plan, plan_status(plan, root), root)
     if dry_run:  # writes nothing, not even --out
         statuses = [("run", "--force")] * len(plan) if force else plan_status(plan, root)
         for stage, (mode, why) in zip(plan, statuses):
             report.append({"stage": stage.name, "action": mode, "why": why, "seconds": 0.0,
                            "command": None if mode == "done" else command(stage, mode)})
         report.append({"stage": "compare", "action": "run", "why": "after the agents",
-                       "seconds": 0.0, "command": command(compare_stage(agent_runs), "run")})
+                       "seconds": 0.0, "command": command(compare_stage(agent_runs, root), "run")})
         with console.capture() as text:
             _print_plan(console, report, root)
         return Report(_text(text), {"out": str(root), "stages": report})
@@ -688,16 +715,23 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     return Report(_text(text), summary)
 
 
-def compare_stage(agent_runs: list[Run]) -> Stage:
-    """`evaluate --compare` of ``agent_runs``: curves.png and curves.csv."""
-    argv = ["evaluate", "--compare", *(r.agent for r in agent_runs), "--plot", "curves.png",
-            "--csv", "curves.csv"]
+def compare_stage(agent_runs: list[Run], root: Path | None = None) -> Stage:
+    """`evaluate --compare` of ``agent_runs`` and of every other run under ``root``'s
+    `runs/METHOD/SEED` that has written its log (a shell loop of `--seeds N` into one --out
+    keeps each seed's run: the curves then show them all, not only this invocation's):
+    curves.png and curves.csv."""
+    folders = [r.agent for r in agent_runs]
+    if root is not None:
+        folders += sorted(str(log.parent.relative_to(root))
+                          for log in root.glob("runs/*/*/log.h5")
+                          if str(log.parent.relative_to(root)) not in folders)
+    argv = ["evaluate", "--compare", *folders, "--plot", "curves.png", "--csv", "curves.csv"]
     return Stage(argv[0], argv, "", "")
 
 
 def compare(root: Path, agent_runs: list[Run]) -> None:
     """Run :func:`compare_stage` in ``root``."""
-    run_stage(compare_stage(agent_runs), root, "run")
+    run_stage(compare_stage(agent_runs, root), root, "run")
 
 
 def _text(capture) -> str:

@@ -79,9 +79,10 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
                 f"{p} ({a.attrs.get('task')})" for p, a in zip(episodes, arts))
                 + "; score one task at a time")
         cameras = {a.config.get("camera") for a in arts}
+        task = str(arts[0].attrs["task"])
         model, reward_parents = build_reward(
             options, store.text(arts[0].attrs.get("prompt", "")), device,
-            task=str(arts[0].attrs["task"]), camera=cameras.pop() if len(cameras) == 1 else None,
+            task=task, camera=cameras.pop() if len(cameras) == 1 else None,
             task_from="the episodes' task")
         parents = [a.ref() for a in arts] + reward_parents
         scale, scores = score(model, arts, options, episodes)
@@ -102,6 +103,10 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
     advice = low_share_lines(overall_sums, every_step, weights, model.weight_labels(),
                              scales=model.weight_scales(),
                              complements=model.weight_complements())
+    if expert.all() or not expert.any():  # the AUC ranks expert above random episodes
+        which = "expert" if expert.all() else "random"
+        advice.insert(0, f"the episodes are all {which}, so the AUC is nan: give expert and "
+                         "random episodes (collect --policy expert, --policy random) to rank them")
     cost = model.cost.as_dict(sum(scores.lengths))
     config = {**options, "device": device,
               "episodes": [store.record_path(p) for p in episodes]}
@@ -114,7 +119,8 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
            scale=scale)
     if plot:
         plot_scores(plot, scores, reward, score_auc, rho)
-    summary = {"out": str(out), "reward": reward, "episodes": int(len(returns)), "auc": score_auc,
+    summary = {"out": str(out), "task": task, "reward": reward, "episodes": int(len(returns)),
+               "auc": score_auc,
                "spearman": rho, "components": per_component, "shares": overall,
                "weights": weights, "sigma_env": scale, "advice": advice, "cost": cost}
     return Report(_lines(summary, model, cost), summary)

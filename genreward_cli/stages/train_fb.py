@@ -28,6 +28,31 @@ def checkpoint_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".ckpt.pt")
 
 
+def check_resume(out: Path, state: dict, parents: list[dict], train_config: FBTrainConfig,
+                 seed: int) -> None:
+    """Refuse to continue the checkpoint ``state`` of ``out`` with other inputs (compared by
+    content, sha256: moved files are the same inputs), another training configuration or
+    another seed: the run would go on from the old data's cached embeddings while ``out``
+    recorded the new inputs and options as its provenance. ``--steps``, ``--checkpoint-every``
+    and ``--device`` may change. Checkpoints written before these were saved are not
+    checked.
+
+    Raises:
+        BadInput: one line naming each difference."""
+    changed = []
+    if "train_config" in state:
+        old = {**state["train_config"], "seed": state["seed"]}
+        new = {**train_config.__dict__, "seed": seed}
+        changed = [f"{k}={old[k]!r} (now {new.get(k)!r})" for k in old if old[k] != new.get(k)]
+    if "parents" in state and (sorted(p["sha256"] for p in state["parents"])
+                               != sorted(p["sha256"] for p in parents)):
+        changed.append("inputs " + ", ".join(p["path"] for p in state["parents"])
+                       + " (now " + ", ".join(p["path"] for p in parents) + ")")
+    if changed:
+        raise BadInput(f"--resume: {out} was trained with other options: {'; '.join(changed)}; "
+                       "give its inputs and options to continue it, or --force to start over")
+
+
 def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         fb_config: FBConfig = FBConfig(), train_config: FBTrainConfig = FBTrainConfig(),
         steps: int = 100_000, checkpoint_every: int = 10_000, resume: bool = False,
@@ -108,6 +133,8 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                                     action_dim=data.actions[0].shape[1])
     if state is not None and state["fb_config"] != fb_config.__dict__:
         raise BadInput(f"{ckpt_path}: made with another FB configuration")
+    if state is not None:
+        check_resume(out, state, parents, train_config, seed)
     torch.manual_seed(seed)
     model = FBModel(fb_config).to(device)
     trainer = FBTrainer(model, train_config, seed=seed)
@@ -122,7 +149,8 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         with store.replacing(ckpt_path) as tmp:  # removed if interrupted
             torch.save({"trainer": trainer.state_dict(), "history": history,
                         "fb_config": fb_config.__dict__, "embeddings": data.embeddings,
-                        "actions": data.actions}, tmp)
+                        "actions": data.actions, "train_config": train_config.__dict__,
+                        "seed": seed, "parents": parents}, tmp)
 
     start_step, start = trainer.step, time.perf_counter()
     with progress_bar(steps, f"train-fb ({train_config.objective})") as advance:
@@ -157,7 +185,7 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                         image_encoder=image_config.to_json(),
                         frame_size=json.dumps(frame_size))
     trained = trainer.step - start_step
-    summary = {"out": str(out), "steps": trainer.step, "transitions": len(data),
+    summary = {"out": str(out), "seed": seed, "steps": trainer.step, "transitions": len(data),
                "final_loss": float(np.mean(history["loss"][-100:])),
                "updates_per_s": trained / elapsed if trained else None}
     line = (f"wrote {out}: {train_config.objective} FB, {counted(trainer.step, 'update')} on "

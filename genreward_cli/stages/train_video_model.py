@@ -83,6 +83,10 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         META_NAME, EntropyScorer, VideoModel, write_model_dir,
     )
 
+    if task is not None:  # its statistics are keyed by it: train-agent --task must find them
+        from genreward_cli.envs.tasks import check_task
+
+        check_task(task)
     quiet_libraries()
     out = Path(out)
     # --force replaces an earlier model folder of this command, nothing else

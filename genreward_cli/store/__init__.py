@@ -28,6 +28,7 @@ from genreward_cli.store.files import (
     Artifact, MissingInArtifact, ReadFile, array_dataset, check_folder_output, folder_lock,
     check_not_input, check_output,
     check_writable, frames_dataset, has_hdf5_signature, load_weights, lock_tmp, open_artifact,
+    output_lock,
     read_error, read_weights, replacing, replacing_dir, replacing_side_output, save_figure,
     stored_config, text, validate, make_folders, missing_folders, remove_folders,
     write_artifact, write_weights,
@@ -43,7 +44,8 @@ from genreward_cli.store.schema import (
 __all__ = [
     "Artifact", "MissingInArtifact", "ReadFile", "load_weights", "stored_config",
     "array_dataset", "check_folder_output", "folder_lock", "check_not_input", "check_output", "check_writable",
-    "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "read_error",
+    "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "output_lock",
+    "read_error",
     "read_weights", "replacing", "replacing_dir", "replacing_side_output", "save_figure",
     "validate", "write_artifact", "write_weights", "make_folders", "missing_folders",
     "remove_folders",

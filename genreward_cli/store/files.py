@@ -747,13 +747,17 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
 
 
 @contextlib.contextmanager
-def folder_lock(path: str | os.PathLike) -> Iterator[None]:
-    """Hold, for the block, an exclusive lock on writing the output folder ``path``: an
-    ``flock`` on ``.NAME.lock`` beside it, removed when the block ends. A second command
-    writing the same folder meanwhile (two `finetune --out ft` at once) is refused instead of
-    silently replacing the first one's output. The kernel drops the lock when a process dies,
-    so a stale lock file blocks nobody. Where the lock file cannot be made (a missing or
-    read-only parent: the command's own checks report those) the block runs unguarded.
+def output_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold, for the block, an exclusive lock on writing the output ``path`` (a folder, or a
+    file written at the end of a long command): an ``flock`` on ``.NAME.lock`` beside it,
+    removed when the block ends. A second command writing the same output meanwhile (two
+    `finetune --out ft` at once, two `train-fb --out fb.h5` whose checkpoints would collide)
+    is refused at its start instead of silently replacing the first one's output. The kernel drops the lock when a process dies,
+    so a stale lock file blocks nobody. Missing folders above ``path`` are made first (a new
+    sweep's ``runs/TASK/METHOD/SEED``: without them there was no lock, and two such commands
+    both wrote the folder) and removed again when the block leaves them empty. Where the lock
+    file cannot be made (a read-only parent: the command's own checks report it) the block
+    runs unguarded.
 
     Raises:
         BadInput: another process holds the lock (exit code 2).
@@ -763,10 +767,15 @@ def folder_lock(path: str | os.PathLike) -> Iterator[None]:
         yield
         return
     lock = path.with_name(f".{path.name}.lock")
+    made: list[Path] = []
     try:
+        made = make_folders(path.parent)
         fd, locked = _hold_lock(lock, path)
     except OSError:
         fd, locked = None, False
+    except BaseException:  # BadInput: another writer holds the lock
+        remove_folders(made)
+        raise
     if fd is not None and not locked:  # no locks on this file system: unguarded
         os.close(fd)
         fd = None
@@ -779,6 +788,10 @@ def folder_lock(path: str | os.PathLike) -> Iterator[None]:
             except OSError:
                 pass
             os.close(fd)
+        remove_folders(made)  # those the block left empty (it failed, or wrote elsewhere)
+
+
+folder_lock = output_lock  # the name the folder-writing commands use
 
 
 @contextlib.contextmanager
