@@ -209,6 +209,19 @@ def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path
     result = run("finetune", *common, "--steps", 6, "--lr", "1e-3", "--out", split, "--resume")
     assert result.exit_code == 2
     assert "checkpoint was made with other options: lr" in result.stderr, result.stderr
+    # another seed or other clips: refused before the model is loaded (they went on as the
+    # run's, and the log recorded the new ones)
+    result = run("finetune", *common, "--steps", 6, "--seed", 3, "--out", split, "--resume")
+    assert result.exit_code == 2 and "was made with other options: seed=0 (now 3)" in \
+        result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    other = tmp_path / "other.h5"
+    other.write_bytes(clips_file.read_bytes())
+    with h5py.File(other, "r+") as f:
+        f.attrs["created_at"] = "another file"
+    result = run("finetune", *[other if a == clips_file else a for a in common], "--steps", 6,
+                 "--out", split, "--resume")
+    assert result.exit_code == 2 and "other options: the input files" in result.stderr, \
+        result.stderr
     # how often it saves may change (it was refused as another option)
     monkeypatch.chdir(tmp_path)
     result = run("finetune", *common, "--steps", 6, "--checkpoint-every", 6, "--out", "split",

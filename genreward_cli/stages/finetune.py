@@ -59,6 +59,27 @@ def finetune_folder(path: Path) -> bool:
     return holds_only_model(path, extra=_finetune_entry)
 
 
+def check_resume(checkpoint: Path, run_info: dict) -> None:
+    """Refuse to continue ``checkpoint`` with another --model, --seed or other input files
+    (compared by content: moved files are the same inputs); the options of the finetune
+    itself are checked when it is loaded (``VideoFinetuner.load_checkpoint``). Checkpoints
+    written before these were saved are not checked. The checkpoint is memory-mapped: its
+    weights are not read here.
+
+    Raises:
+        BadInput: one line naming each difference."""
+    import torch
+
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get("run")
+    if not saved:
+        return
+    changed = [f"{k}={saved[k]!r} (now {run_info.get(k)!r})" if k != "inputs" else "the input files"
+               for k in saved if saved[k] != run_info.get(k)]
+    if changed:
+        raise BadInput(f"--resume: {checkpoint} was made with other options: {', '.join(changed)}; "
+                       "give its model, seed and inputs to continue it, or --force to start over")
+
+
 def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
         out: str | os.PathLike, model: str = DEFAULT_MODEL, resume: bool = False,
         seed: int = 0, device: str = "cpu", force: bool = False) -> Report | None:
@@ -114,8 +135,13 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
     accelerator = Accelerator(mixed_precision=precision, cpu=device == "cpu")
     torch.manual_seed(seed)
 
+    run_info = {"model": store.record_path(model), "seed": seed,
+                "inputs": sorted(p["sha256"] for p in parents)}
+    if checkpoint is not None:  # before the model is loaded and the clips encoded
+        check_resume(checkpoint, run_info)
     pipe = load_pipeline(model, device=str(accelerator.device))
     tuner = VideoFinetuner(pipe, config, seed, accelerator)
+    tuner.run_info = run_info
     import shutil
 
     if force and not resume and accelerator.is_main_process:

@@ -86,6 +86,7 @@ class VideoFinetuner:
         self.pipe = pipe
         self.config = config
         self.accelerator = accelerator
+        self.run_info: dict = {}  # what else the run was made from (model, seed, inputs)
         info = ModelInfo.of(pipe)
         self.frames = config.frames or info.frames
         self.height = config.height or info.height
@@ -259,6 +260,7 @@ class VideoFinetuner:
                 "generator": self.generator.get_state(),
                 "history": self.history,
                 "config": asdict(self.config),
+                "run": self.run_info,
             }, tmp)
         return path
 
