@@ -21,7 +21,8 @@ def pipeline_run(tmp_path_factory):
 
 def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(pipeline_run):
     out, first = pipeline_run
-    assert [s["action"] for s in first["stages"]] == ["ran"] * 9
+    assert [s["action"] for s in first["stages"]] == ["ran"] * 10  # the last is the compare
+    assert first["stages"][-1]["stage"] == "compare"
     for name in ("expert.h5", "video_model/finetune_log.h5", "goal_video.h5", "goal_video.mp4",
                  "goal_frame.h5", "goal_frame_scores.png", "goal.h5", "random.h5", "fb.h5",
                  "agent/log.h5", "eval.h5", "rollouts.mp4", "curves.png", "curves.csv"):
@@ -39,7 +40,7 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(pipeline_run)
     # the same command again: nothing is redone
     r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 512, "--json")
     assert r.exit_code == 0, r.stderr
-    assert [s["action"] for s in json.loads(r.stdout)["stages"]] == ["skipped"] * 9
+    assert [s["action"] for s in json.loads(r.stdout)["stages"]] == ["skipped"] * 9 + ["ran"]
 
 
 def test_a_moved_pipeline_folder_stays_up_to_date_and_usable(pipeline_run, tmp_path):
@@ -98,7 +99,7 @@ def test_more_pipeline_steps_resume_the_agent_and_skip_the_rest(pipeline_run):
     assert r.exit_code == 0, r.stderr
     actions = {s["stage"]: s["action"] for s in json.loads(r.stdout)["stages"]}
     assert actions.pop("train-agent") == "resumed" and actions.pop("evaluate") == "ran"
-    assert set(actions.values()) == {"skipped"}
+    assert actions.pop("compare") == "ran" and set(actions.values()) == {"skipped"}
     with store.open_artifact(out / "eval.h5", "eval") as art:
         assert int(art.attrs["step"]) == 768
 

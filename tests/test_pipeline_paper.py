@@ -206,7 +206,7 @@ def test_paper_preset_end_to_end_at_480x720_on_paper_layout_models(small_cogvide
             "--steps", 258, "--prefill", 256, "--eval-episodes", 1, "--json")
     assert r.exit_code == 0, r.stderr
     summary = json.loads(r.stdout)
-    assert [s["action"] for s in summary["stages"]] == ["ran"] * 9
+    assert [s["action"] for s in summary["stages"]] == ["ran"] * 10  # and the compare
     with store.open_artifact(out / "goal_video.h5", "goal_video") as art:
         assert art.file["frames"].shape == (9, 480, 720, 3)  # the model's native size
         assert art.file["condition_image"].shape == (480, 720, 3)

@@ -708,7 +708,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     except BaseException:  # stopped or failed in its first stage: no empty --out is left
         store.remove_folders(made)
         raise
-    compare(root, agent_runs)
+    report.append({"stage": "compare", "action": "ran", "why": "after the agents",
+                   "seconds": round(compare(root, agent_runs), 1)})  # as the plan's last row
     summary = _summary(root, plan, report, agent_runs)
     with console.capture() as text:
         _print_report(console, root, plan, summary, f"{task} ({preset_of(preset).name})")
@@ -729,9 +730,9 @@ def compare_stage(agent_runs: list[Run], root: Path | None = None) -> Stage:
     return Stage(argv[0], argv, "", "")
 
 
-def compare(root: Path, agent_runs: list[Run]) -> None:
-    """Run :func:`compare_stage` in ``root``."""
-    run_stage(compare_stage(agent_runs, root), root, "run")
+def compare(root: Path, agent_runs: list[Run]) -> float:
+    """Run :func:`compare_stage` in ``root``; return its seconds."""
+    return run_stage(compare_stage(agent_runs, root), root, "run")
 
 
 def _text(capture) -> str:
