@@ -43,7 +43,8 @@ def inspect_cmd(path, video, episode, fps, frame, depth, expect_kind, force, as_
     """Show an artifact: kind, provenance (with hash checks), datasets and a summary.
 
     A train-agent run folder or a finetune folder shows its log; a model folder (init-model,
-    finetune, train-video-model) shows its parts, their classes and parameter counts.
+    train-video-model, S3D, one part of a model such as DIR/transformer) shows its parts,
+    their classes and parameter counts.
 
     \b
       genreward inspect expert.h5
