@@ -676,10 +676,10 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     agent_runs = runs(methods, seeds, sweep)
     console = make_console(stderr=True)
     report = []
+    statuses = [("run", "--force")] * len(plan) if force else plan_status(plan, root)
     if not force:
-        check_agent_runs_kept(plan, plan_status(plan, root), root)
+        check_agent_runs_kept(plan, statuses, root)
     if dry_run:  # writes nothing, not even --out
-        statuses = [("run", "--force")] * len(plan) if force else plan_status(plan, root)
         for stage, (mode, why) in zip(plan, statuses):
             report.append({"stage": stage.name, "action": mode, "why": why, "seconds": 0.0,
                            "command": None if mode == "done" else command(stage, mode)})
