@@ -2,6 +2,7 @@ import json
 import shutil
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -162,6 +163,15 @@ def test_train_fb_resume_refuses_other_inputs_and_options(fb_run, tmp_path):
         assert line.startswith(f"Error: --resume: {out} was trained with other options: ") \
             and says in line and len(line.splitlines()) == 1, line
     assert Path(f"{out}.ckpt.pt").read_bytes() == before  # left as it was
+    rewritten = tmp_path / "random.h5"  # a file of the same name, rewritten since
+    shutil.copy(d / "random.h5", rewritten)
+    assert run("train-fb", rewritten, *common[1:], "--steps", 10, "--out", tmp_path / "r.h5",
+               "--checkpoint-every", 5).exit_code == 0
+    with h5py.File(rewritten, "r+") as f:
+        f.attrs["created_at"] = "later"
+    r = run("train-fb", rewritten, *common[1:], "--steps", 20, "--out", tmp_path / "r.h5",
+            "--resume")
+    assert r.exit_code == 2 and f"inputs changed since: {rewritten}; " in r.stderr, r.stderr
     moved = tmp_path / "moved"
     moved.mkdir()
     for f in inputs:

@@ -346,3 +346,15 @@ def test_the_curves_cover_the_runs_of_earlier_invocations(tmp_path):
     compare = json.loads(r.stdout)["stages"][-1]["command"]
     assert compare.startswith("genreward evaluate --compare runs/env/0 runs/env/1 "
                               "runs/genreward/0 --plot curves.png"), compare
+
+
+def test_a_goal_video_length_generate_refuses_is_refused_up_front(tmp_path):
+    """`pipeline --frames 10` (or 13, which finetune takes) collected the expert episodes and
+    only then failed in finetune or generate. Refused before any stage."""
+    base = ["pipeline", "--task", "reach-v3", "--out", tmp_path / "p", "--dry-run"]
+    for frames, hint in [(10, "e.g. 9 or 17"), (13, "e.g. 9 or 17"), (7, "e.g. 1 or 9")]:
+        r = run(*base, "--frames", frames)
+        assert r.exit_code == 2 and f"--frames {frames}: the goal video is generated with " \
+            "8k+1 frames" in r.stderr and hint in r.stderr, r.stderr
+    assert run(*base, "--frames", 17).exit_code == 0
+    assert run(*base, "--frames", 10, "--methods", "env").exit_code == 0  # warned as unused

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import h5py
 import imageio.v2 as imageio
@@ -291,6 +292,40 @@ def test_import_videos_reads_a_folder_with_prompts(tmp_path):
     assert not (tmp_path / "v2.h5").exists()
 
 
+def test_import_videos_never_overwrites_its_inputs_and_finds_camera_names(tmp_path):
+    """`--out prompts.csv --force` or `--out clips/c0.mp4 --force` replaced the user's CSV or
+    video with HDF5; an --out named like a video inside the folder broke its next import;
+    `C1.MP4` (a camera's name) was no video, and macOS's `._c0.mp4` companion was one."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    imageio.mimsave(folder / "c0.mp4", list(moving_square(0, frames=10)), fps=10,
+                    macro_block_size=1)
+    imageio.mimsave(folder / "C1.MP4", list(moving_square(1, frames=10)), fps=10,
+                    macro_block_size=1)
+    (folder / "._c0.mp4").write_bytes(b"\0\5\26\7AppleDouble")
+    csv = tmp_path / "prompts.csv"
+    csv.write_text("file,prompt\nc0.mp4,push it\nC1.MP4,slide it\n")
+    before = {p: p.read_bytes() for p in (csv, folder / "c0.mp4")}
+    small = ["--frames", 5, "--height", 16, "--width", 16]
+    for out, says in [(csv, "is an input of this command"),
+                      (folder / "c0.mp4", "is an input of this command"),
+                      (folder / "new.mp4", "which the next import of it would read as a video")]:
+        r = run("import-videos", folder, "--prompts", csv, *small, "--out", out, "--force")
+        assert r.exit_code == 2 and says in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert {p: p.read_bytes() for p in before} == before and not (folder / "new.mp4").exists()
+    r = run("import-videos", folder, "--prompts", csv, *small, "--out", tmp_path / "v.h5")
+    assert r.exit_code == 0, r.stderr
+    with store.open_artifact(tmp_path / "v.h5", "videos") as art:
+        assert sorted(Path(art.file[f"videos/{k}"].attrs["source"]).name
+                      for k in art.groups()) == ["C1.MP4", "c0.mp4"]
+    nested = tmp_path / "nested"
+    (nested / "sub").mkdir(parents=True)
+    (folder / "c0.mp4").rename(nested / "sub" / "c0.mp4")
+    r = run("import-videos", nested, "--prompts", csv, "--out", tmp_path / "n.h5")
+    assert r.exit_code == 2 and "subfolders are not searched (sub holds videos)" in r.stderr
+
+
 def test_import_videos_matches_names_whatever_their_unicode_form(tmp_path):
     """A file named in decomposed form (as macOS writes `café`) matches the CSV's composed
     `café` (and the other way round)."""
@@ -313,3 +348,47 @@ def test_import_videos_matches_names_whatever_their_unicode_form(tmp_path):
     with store.open_artifact(out, "videos") as art:
         prompts = sorted(art.file[f"videos/{k}"].attrs["prompt"] for k in art.groups())
     assert prompts == ["pour the coffee", "pour the tea"]
+
+
+def test_condition_images_as_users_have_them(tmp_path):
+    """generate --image read the stored pixels: a phone's JPEG went in sideways (EXIF
+    orientation), an opaque RGBA screenshot was refused as having alpha, a CMYK JPEG too,
+    grayscale and 16-bit PNGs failed with a message naming neither file nor option, and a
+    file that is no image (or a truncated one) was exit 1 with imageio's plugin advice."""
+    from PIL import Image
+
+    from genreward_cli.errors import BadInput
+    from genreward_cli.stages.generate import read_image
+
+    rgb = np.zeros((40, 64, 3), np.uint8)
+    rgb[:20] = (250, 0, 0)  # the top half red, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: the red half on the right
+    Image.fromarray(rgb).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = read_image(tmp_path / "phone.jpg")
+    assert shown.shape == (64, 40, 3) and shown.dtype == np.uint8
+    assert shown[:, 20:, 0].mean() > 200 and shown[:, :20, 0].mean() < 50
+    opaque = np.dstack([rgb, np.full((40, 64), 255, np.uint8)])
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "shot.png")
+    np.testing.assert_array_equal(read_image(tmp_path / "shot.png"), rgb)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "print.jpg")
+    assert read_image(tmp_path / "print.jpg").shape == (40, 64, 3)
+    gray16 = (np.arange(40 * 64, dtype=np.uint16).reshape(40, 64) * 25)
+    Image.fromarray(gray16).save(tmp_path / "depth.png")
+    with pytest.warns(UserWarning, match="grayscale image, scaled to 8 bits"):
+        out = read_image(tmp_path / "depth.png")
+    assert out.dtype == np.uint8 and out.shape == (40, 64, 3)
+    assert out[-1, -1, 0] == round(int(gray16[-1, -1]) / 65535 * 255)
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    with pytest.warns(UserWarning, match="a grayscale image, used as RGB"):
+        np.testing.assert_array_equal(read_image(tmp_path / "gray.png")[..., 2], rgb[..., 0])
+    clear = opaque.copy()
+    clear[0, 0, 3] = 0
+    Image.fromarray(clear, "RGBA").save(tmp_path / "cutout.png")
+    (tmp_path / "fake.png").write_text("not an image")
+    whole = (tmp_path / "depth.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(whole[:len(whole) // 2])  # a download cut short
+    for name, says in [("cutout.png", "has transparent pixels"),
+                       ("fake.png", "not a readable image"), ("cut.png", "not a readable image")]:
+        with pytest.raises(BadInput, match=f"^--image {tmp_path / name}: {says}"):
+            read_image(tmp_path / name)

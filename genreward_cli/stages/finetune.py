@@ -15,7 +15,7 @@ from typing import Sequence
 from genreward_cli import config as cfg
 from genreward_cli import store
 from genreward_cli.errors import BadInput
-from genreward_cli.progress import progress_bar
+from genreward_cli.progress import counted, progress_bar
 from genreward_cli.stages import Report
 from genreward_cli.video.finetune import FinetuneConfig
 from genreward_cli.video.model import DEFAULT_MODEL
@@ -201,6 +201,6 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
     }
     loss = (f"loss {summary['first_loss']:.4f} -> {summary['final_loss']:.4f}" if len(losses)
             else "no loss recorded")
-    line = (f"wrote {out}: {config.trainable} finetune of {model}, {tuner.step} steps on "
-            f"{len(clips)} clips, {loss}")
+    line = (f"wrote {out}: {config.trainable} finetune of {model}, "
+            f"{counted(tuner.step, 'step')} on {counted(len(clips), 'clip')}, {loss}")
     return Report(line, summary)

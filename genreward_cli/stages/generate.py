@@ -19,6 +19,42 @@ from genreward_cli.video.model import DEFAULT_MODEL, DEFAULT_T2V_MODEL
 DTYPES = ("auto", "float32", "bfloat16", "float16")  # `auto`: bfloat16 on a GPU, else float32
 
 
+def read_image(path: str | os.PathLike) -> "np.ndarray":
+    """The condition image ``path`` as uint8 [H, W, 3] RGB, as an image viewer shows it: its
+    EXIF orientation applied (a phone's photo is stored sideways), a palette, CMYK or
+    grayscale image converted (grayscale and 16-bit ones with a warning), an alpha channel
+    dropped when every pixel is opaque (a screenshot's).
+
+    Raises:
+        BadInput: not an image Pillow reads (a renamed file, a truncated download), or
+            transparent pixels (there is no background to put behind them)."""
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)  # a copy, loaded
+            im.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise BadInput(f"--image {path}: not a readable image ({' '.join(str(e).split())})") \
+            from None
+    mode = im.mode
+    if "A" in mode or (mode == "P" and "transparency" in im.info):
+        if np.asarray(im.convert("RGBA"))[..., 3].min() < 255:
+            raise BadInput(f"--image {path}: has transparent pixels; give an RGB image (or "
+                           "flatten it onto a background)")
+    if mode.startswith("I;16") or mode in ("I", "F"):  # 16-bit (or wider) grayscale
+        values = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(float(values.max()), 1.0)
+        gray = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
+        warnings.warn(f"--image {path}: a {mode} grayscale image, scaled to 8 bits and used "
+                      "as RGB")
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if mode in ("L", "LA", "1"):
+        warnings.warn(f"--image {path}: a grayscale image, used as RGB")
+    return np.asarray(im.convert("RGB"))
+
+
 def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = None,
         image: str | None = None, task: str | None = None, camera: str = "corner",
         model: str | None = None, t2v_model: str | None = None, dtype: str = "auto",
@@ -135,11 +171,7 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
         condition = initial_frame(EnvConfig(task=task, size=height, width=width, camera=camera), seed)
         extra = {"task": task}
     elif image is not None:
-        import imageio.v2 as imageio
-
-        condition = np.asarray(imageio.imread(image))
-        if condition.ndim == 3 and condition.shape[-1] == 4:
-            raise BadInput(f"--image {image}: has an alpha channel; give an RGB image")
+        condition = read_image(image)
         check_condition(condition, height, width)
 
     pipe = load_pipeline(name, device="cpu" if cpu_offload else device, dtype=torch_dtype,

@@ -9,10 +9,19 @@ from pathlib import Path
 
 from genreward_cli import store
 from genreward_cli.errors import BadInput
-from genreward_cli.progress import progress_bar
+from genreward_cli.progress import counted, progress_bar
 from genreward_cli.stages import Report
 
 VIDEO_GLOBS = ("*.mp4", "*.webm", "*.avi", "*.mov", "*.gif")
+
+
+def video_files(folder: Path) -> list[Path]:
+    """The videos directly in ``folder``: the suffixes of ``VIDEO_GLOBS`` in any case
+    (`CLIP.MP4` from a camera), without macOS's AppleDouble companions (`._clip.mp4`, which
+    hold a file's metadata, not a video)."""
+    suffixes = {g[1:] for g in VIDEO_GLOBS}
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes
+                  and not p.name.startswith("._") and p.is_file())
 
 
 def _nfc(name: str) -> str:
@@ -65,9 +74,19 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
     if not Path(prompts).is_file():
         raise BadInput(f"--prompts {prompts}: no such file")
     table = read_prompts(Path(prompts))
-    files = sorted({p for g in VIDEO_GLOBS for p in folder.glob(g)})
+    files = video_files(folder)
+    # --force never overwrites the CSV or a video; and a video's name in the folder would be
+    # read by the next import as a video
+    store.check_not_input(out, [prompts, *files])
+    if Path(out).suffix.lower() in {g[1:] for g in VIDEO_GLOBS} and \
+            os.path.realpath(Path(out).parent) == os.path.realpath(folder):
+        raise BadInput(f"--out {out}: a video's name in {folder}, which the next import of it "
+                       "would read as a video; write the `videos` artifact elsewhere (.h5)")
     if not files:
-        raise BadInput(f"{folder}: no video files ({', '.join(VIDEO_GLOBS)})")
+        sub = [d.name for d in folder.iterdir() if d.is_dir() and video_files(d)]
+        raise BadInput(f"{folder}: no video files ({', '.join(VIDEO_GLOBS)})"
+                       + (f"; subfolders are not searched ({', '.join(sub[:3])} "
+                          f"{'holds' if len(sub) == 1 else 'hold'} videos)" if sub else ""))
     missing = [p.name for p in files if _nfc(p.name) not in table]
     if missing:
         raise BadInput(f"{prompts}: no prompt for {', '.join(missing[:5])}"
@@ -100,4 +119,4 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
             advance(1)
     summary = {"out": str(out), "clips": len(files), "frames": frames, "height": height,
                "width": width}
-    return Report(f"wrote {out}: {len(files)} clips", summary)
+    return Report(f"wrote {out}: {counted(len(files), 'clip')}", summary)

@@ -647,6 +647,11 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
 
     if bad := [s for s in seeds if not 0 <= s <= MAX_SEED]:
         raise BadInput(f"--seeds: {bad[0]} is not a seed (0 to {MAX_SEED})")
+    if "genreward" in methods and cuts.frames is not None and cuts.frames % 8 != 1:
+        # finetune takes 4k+1, but generate's CogVideoX VAE decodes 8k+1: found after the
+        # expert episodes and the finetune otherwise
+        raise BadInput(f"--frames {cuts.frames}: the goal video is generated with 8k+1 frames "
+                       f"(e.g. {8 * (cuts.frames // 8) + 1} or {8 * (cuts.frames // 8) + 9})")
     if "genreward" in methods and seed == MAX_SEED:  # its random episodes take --seed + 1
         raise BadInput(f"--seed {seed}: the random episodes are collected with --seed + 1, "
                        f"so the largest seed here is {MAX_SEED - 1}")

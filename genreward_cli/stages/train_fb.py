@@ -46,8 +46,13 @@ def check_resume(out: Path, state: dict, parents: list[dict], train_config: FBTr
         changed = [f"{k}={old[k]!r} (now {new.get(k)!r})" for k in old if old[k] != new.get(k)]
     if "parents" in state and (sorted(p["sha256"] for p in state["parents"])
                                != sorted(p["sha256"] for p in parents)):
-        changed.append("inputs " + ", ".join(p["path"] for p in state["parents"])
-                       + " (now " + ", ".join(p["path"] for p in parents) + ")")
+        was = {p["path"]: p["sha256"] for p in state["parents"]}
+        if set(was) == {p["path"] for p in parents}:  # the same files, rewritten since
+            changed.append("inputs changed since: " + ", ".join(
+                p["path"] for p in parents if was[p["path"]] != p["sha256"]))
+        else:
+            changed.append("inputs " + ", ".join(was) + " (now "
+                           + ", ".join(p["path"] for p in parents) + ")")
     if changed:
         raise BadInput(f"--resume: {out} was trained with other options: {'; '.join(changed)}; "
                        "give its inputs and options to continue it, or --force to start over")

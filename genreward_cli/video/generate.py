@@ -92,8 +92,9 @@ def check_condition(image: np.ndarray, height: int, width: int) -> None:
         raise BadInput(f"condition image must be uint8 [H,W,3] (RGB), got {image.dtype} {list(image.shape)}")
     if image.shape[:2] != (height, width):
         raise BadInput(
-            f"condition image is {image.shape[0]}x{image.shape[1]}, the video is {height}x{width}: "
-            "give an image of that size or set --height/--width"
+            f"condition image is {image.shape[0]}x{image.shape[1]}, the video is {height}x{width} "
+            "(height x width): resize the image to that size first (generate does not resize "
+            "it); --height/--width choose another video size only for a model that takes one"
         )
 
 
