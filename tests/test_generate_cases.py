@@ -234,12 +234,19 @@ def test_characters_the_tokenizer_lacks_are_named_and_blank_prompts_refused(firs
                                 tmp_path / "c.h5")
     assert result.exit_code == 0, result.stderr
     assert [m for m in caught if "<unk>" in m] == [
-        "--prompt: the tokenizer has no token for 1 part(s) of the text (é), read as <unk>: "
-        "the video is made from 'pick up the caf cup' (recorded as prompt_seen)"]
+        "--prompt: the tokenizer has no token for some of the text (é), read as one <unk> "
+        "token: the video is made from 'pick up the caf cup' (recorded as prompt_seen)"]
     for blank in ("   ", "\t\n", "\u200b"):
         result = run(*common, "--prompt", blank, "--out", tmp_path / "b.h5")
         assert result.exit_code == 2 and "--prompt: only blanks" in result.stderr, result.stderr
         assert not (tmp_path / "b.h5").exists()
+    # an empty one (an unset shell variable) is not "required", and --task does not hide it
+    result = run(*common, "--prompt", "", "--out", tmp_path / "b.h5")
+    assert result.exit_code == 2 and "Error: --prompt: empty; describe the goal" in \
+        result.stderr, result.stderr
+    result = run("generate", "--model", "tiny", "--task", "reach-v3", "--prompt", "", "--steps",
+                 1, "--frames", 9, "--out", tmp_path / "b.h5")
+    assert result.exit_code == 2 and "leave it out for the task's description" in result.stderr
 
 
 # --- text-to-video ----------------------------------------------------------------------------

@@ -154,6 +154,10 @@ def test_goal_bad_inputs(chain, tmp_path):
     d, _ = chain
     r = run("select-frame", d / "gf.h5", "--clip-model", "tiny", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "kind is 'goal_frame', expected 'goal_video'" in r.stderr
+    for text in ("", "  "):  # an unset shell variable: not silently the video's prompt
+        r = run("select-frame", d / "gv.h5", "--text", text, "--clip-model", "tiny",
+                "--out", tmp_path / "x.h5")
+        assert r.exit_code == 2 and "Error: --text: empty; leave it out" in r.stderr, r.stderr
     r = run("encode-goal", d / "gf.h5", d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "expected 'goal_video'" in r.stderr
     # a goal video of another resolution than the goal frame

@@ -95,13 +95,16 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
     t2v_model = DEFAULT_T2V_MODEL if t2v_model is None else t2v_model
     if image is not None and task is not None:
         raise BadInput("give at most one of --image and --task (neither: text-to-video from --prompt)")
+    # given but empty (`--prompt "$P"` with P unset) is a mistake, also with --task
+    if prompt is not None and not any(c.isprintable() and not c.isspace() for c in prompt):
+        raise BadInput(("--prompt: empty" if not prompt else
+                        "--prompt: only blanks or invisible characters")
+                       + "; describe the goal (e.g. --prompt \"pick up the blue fork\")"
+                       + ("; leave it out for the task's description" if task else ""))
     if task is not None:
         from genreward_cli.envs.tasks import describe
 
         prompt = prompt or describe(task)
-    if prompt and not any(c.isprintable() and not c.isspace() for c in prompt):
-        raise BadInput("--prompt: only blanks or invisible characters; describe the goal "
-                       "(e.g. --prompt \"pick up the blue fork\")")
     if not prompt:
         raise BadInput("--prompt is required with --image" if image is not None else
                        "--prompt is required (alone: text-to-video; with --image or --task: "

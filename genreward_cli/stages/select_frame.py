@@ -33,6 +33,9 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
     from genreward_cli.goal.plot import plot_scores
     from genreward_cli.goal.source import load_goal_video
 
+    if text is not None and not text.strip():  # `--text "$T"` with T unset
+        raise BadInput("--text: empty; leave it out for the goal video's prompt, or give the "
+                       "task text")
     inputs = [goal_video, clip_model, clip_pretrained]
     store.check_output(out, force, inputs)
     if plot:

@@ -75,8 +75,10 @@ def unknown_warning(flag: str, seen: SeenText, attr: str = "prompt_seen") -> str
     what the model reads instead (recorded as ``attr``)."""
     lost = "".join(sorted({c for c in seen.text if not c.isspace()} - set(seen.seen)))
     shown = f" ({', '.join(lost)})" if lost else ""
-    return (f"{flag}: the tokenizer has no token for {seen.unknown} part(s) of the text{shown}, "
-            f"read as <unk>: the video is made from {seen.seen!r} (recorded as {attr})")
+    unk = "one <unk> token" if seen.unknown == 1 else f"{seen.unknown} <unk> tokens"
+    # adjacent characters without a token become one <unk>: the counts differ
+    return (f"{flag}: the tokenizer has no token for some of the text{shown}, read as {unk}: "
+            f"the video is made from {seen.seen!r} (recorded as {attr})")
 
 
 def truncation_warning(flag: str, seen: SeenText, attr: str = "prompt_seen") -> str:
