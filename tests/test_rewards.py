@@ -133,7 +133,9 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
                "--out", tmp_path / "small.h5").exit_code == 0
     r = run("score-reward", tmp_path / "small.h5", "--goal", d / "goal.h5", "--fb", d / "fb.h5",
             "--reward-interval", 10, "--out", tmp_path / "bad.h5")
-    assert r.exit_code == 2 and "frames are 48x48, the goal was encoded at 64x64" in r.stderr
+    assert r.exit_code == 2 and "frames are 48x48, the goal was encoded at 64x64: collect " \
+        "the episodes at that size (--size 64), or encode the goal at theirs (encode-goal " \
+        "--height 48 --width 48)" in r.stderr, r.stderr
     # episodes of another task: not with this goal or demonstration, nor mixed with these
     assert run("collect", "--task", "pick-place-v3", "--max-steps", 20, "--episodes", 1,
                "--out", tmp_path / "other.h5").exit_code == 0

@@ -141,8 +141,12 @@ class GenerativeReward(RewardModel):
     def check_frames(self, shape) -> None:
         h, w = shape[-3:-1]
         if (h, w) != self.video_size:
-            raise BadInput(f"frames are {h}x{w}, the goal was encoded at "
-                           f"{self.video_config.height}x{self.video_config.width}")
+            gh, gw = self.video_size
+            raise BadInput(f"frames are {h}x{w}, the goal was encoded at {gh}x{gw}: collect "
+                           f"the episodes at that size (--size {gh}"
+                           + (f" --width {gw}" if gw != gh else "")
+                           + f"), or encode the goal at theirs (encode-goal --height {h} "
+                           f"--width {w})")
 
     def schedule(self, max_steps):
         """Every ``interval`` steps; r_video reads the goal's frame count (16) of o_0..o_{k+1}."""
