@@ -319,6 +319,11 @@ def test_import_videos_never_overwrites_its_inputs_and_finds_camera_names(tmp_pa
     with store.open_artifact(tmp_path / "v.h5", "videos") as art:
         assert sorted(Path(art.file[f"videos/{k}"].attrs["source"]).name
                       for k in art.groups()) == ["C1.MP4", "c0.mp4"]
+    twice = tmp_path / "twice.csv"
+    twice.write_text("file,prompt\nc0.mp4,push it\nC1.MP4,slide it\nc0.mp4,lift it\n")
+    r = run("import-videos", folder, "--prompts", twice, *small, "--out", tmp_path / "t.h5")
+    assert r.exit_code == 2 and "'c0.mp4' is listed twice, with different prompts " \
+        "('push it', 'lift it')" in r.stderr, r.stderr
     nested = tmp_path / "nested"
     (nested / "sub").mkdir(parents=True)
     (folder / "c0.mp4").rename(nested / "sub" / "c0.mp4")

@@ -46,7 +46,11 @@ def read_prompts(path: Path) -> dict[str, str]:
             for row in reader:
                 if not (row["prompt"] or "").strip():
                     raise BadInput(f"{path}: empty prompt for {row['file']!r}")
-                prompts[_nfc(row["file"])] = row["prompt"].strip()
+                name, prompt = _nfc(row["file"]), row["prompt"].strip()
+                if prompts.get(name, prompt) != prompt:  # the last one won, silently
+                    raise BadInput(f"{path}: {row['file']!r} is listed twice, with different "
+                                   f"prompts ({prompts[name]!r}, {prompt!r})")
+                prompts[name] = prompt
     except (UnicodeDecodeError, csv.Error) as e:
         raise BadInput(f"{path}: not a UTF-8 CSV file of `file,prompt` rows ({e})") from None
     return prompts
@@ -103,7 +107,10 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
         for k, path in enumerate(files):
             try:
                 video = np.asarray(iio.imread(path, index=None))
-                fps = float(iio.immeta(path).get("fps", 0.0) or 0.0)
+                meta = iio.immeta(path)
+                fps = float(meta.get("fps", 0.0) or 0.0)
+                if not fps and meta.get("duration"):  # a GIF: milliseconds per frame
+                    fps = 1000.0 / float(meta["duration"])
             except Exception as e:  # a broken or unsupported file is bad input
                 # ffmpeg's message is its banner and build flags, then the reason: the last line
                 lines = [line.strip() for line in str(e).splitlines() if line.strip()]
