@@ -61,6 +61,7 @@ def encode_goal(goal_video, goal_frame, episode, vae, image_encoder, image_resol
 
     with output_lock(out):  # a second writer of the same --out is refused at once
         emit(stage.run(goal_video, goal_frame, out=out, episode=episode, vae=vae,
-                       image_encoder=image_encoder, image_resolution=image_resolution, frames=frames,
-                       height=height, width=width, latent=latent, dtype=dtype, seed=seed,
+                       image_encoder=image_encoder, image_resolution=image_resolution,
+                       frames=frames, height=height, width=width, latent=latent, dtype=dtype,
+                       seed=seed,
                        device=resolve_device(device), force=force), as_json)

@@ -64,7 +64,7 @@ def run(env_config: EnvConfig, *, policy: str = "random", episodes: int = 10, wo
         "success_rate": sum(successes) / len(successes),
         "steps_per_s": steps / elapsed,
     }
-    line = (f"wrote {out}: {counted(episodes, policy + ' episode')} of {env_config.task}, mean return "
-            f"{summary['mean_return']:.1f}, success {summary['success_rate']:.0%}, "
+    line = (f"wrote {out}: {counted(episodes, policy + ' episode')} of {env_config.task}, "
+            f"mean return {summary['mean_return']:.1f}, success {summary['success_rate']:.0%}, "
             f"{summary['steps_per_s']:.0f} steps/s")
     return Report(line, summary)

@@ -366,8 +366,8 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
             warnings.warn(f"{method} on {task} ({mode}{length}): "
                           + "; ".join(f"runs {', '.join(paths)} share seed {s}"
                                       for s, paths in sorted(shared.items()))
-                          + f"; counted as {counted(len(seeds), 'seed')} in {len(runs)} runs (the runs "
-                          "of one seed averaged first)",
+                          + f"; counted as {counted(len(seeds), 'seed')} in {len(runs)} runs "
+                          "(the runs of one seed averaged first)",
                           stacklevel=2)
         out.append({"task": task, "mode": mode, "method": method, "episode_steps": episode_steps,
                     "seeds": len(seeds), "steps": common, "mean": values.mean(0),

@@ -752,8 +752,9 @@ def output_lock(path: str | os.PathLike) -> Iterator[None]:
     file written at the end of a long command): an ``flock`` on ``.NAME.lock`` beside it,
     removed when the block ends. A second command writing the same output meanwhile (two
     `finetune --out ft` at once, two `train-fb --out fb.h5` whose checkpoints would collide)
-    is refused at its start instead of silently replacing the first one's output. The kernel drops the lock when a process dies,
-    so a stale lock file blocks nobody. Missing folders above ``path`` are made first (a new
+    is refused at its start instead of silently replacing the first one's output. The kernel
+    drops the lock when a process dies, so a stale lock file blocks nobody. Missing folders
+    above ``path`` are made first (a new
     sweep's ``runs/TASK/METHOD/SEED``: without them there was no lock, and two such commands
     both wrote the folder) and removed again when the block leaves them empty. Where the lock
     file cannot be made (a read-only parent: the command's own checks report it) the block
