@@ -73,11 +73,13 @@ def check_resume(checkpoint: Path, run_info: dict) -> None:
     saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get("run")
     if not saved:
         return
-    changed = [f"{k}={saved[k]!r} (now {run_info.get(k)!r})" if k != "inputs" else "the input files"
+    changed = ["the input files" if k == "inputs"
+               else f"{k}={saved[k]!r} (now {run_info.get(k)!r})"
                for k in saved if saved[k] != run_info.get(k)]
     if changed:
-        raise BadInput(f"--resume: {checkpoint} was made with other options: {', '.join(changed)}; "
-                       "give its model, seed and inputs to continue it, or --force to start over")
+        raise BadInput(f"--resume: {checkpoint} was made with other options: "
+                       f"{', '.join(changed)}; give its model, seed and inputs to continue it, "
+                       "or --force to start over")
 
 
 def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],

@@ -13,14 +13,14 @@ from genreward_cli.progress import counted, progress_bar
 from genreward_cli.stages import Report
 
 VIDEO_GLOBS = ("*.mp4", "*.webm", "*.avi", "*.mov", "*.gif")
+VIDEO_SUFFIXES = frozenset(g[1:] for g in VIDEO_GLOBS)  # ".mp4", ...: matched in any case
 
 
 def video_files(folder: Path) -> list[Path]:
     """The videos directly in ``folder``: the suffixes of ``VIDEO_GLOBS`` in any case
     (`CLIP.MP4` from a camera), without macOS's AppleDouble companions (`._clip.mp4`, which
     hold a file's metadata, not a video)."""
-    suffixes = {g[1:] for g in VIDEO_GLOBS}
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_SUFFIXES
                   and not p.name.startswith("._") and p.is_file())
 
 
@@ -82,7 +82,7 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
     # --force never overwrites the CSV or a video; and a video's name in the folder would be
     # read by the next import as a video
     store.check_not_input(out, [prompts, *files])
-    if Path(out).suffix.lower() in {g[1:] for g in VIDEO_GLOBS} and \
+    if Path(out).suffix.lower() in VIDEO_SUFFIXES and \
             os.path.realpath(Path(out).parent) == os.path.realpath(folder):
         raise BadInput(f"--out {out}: a video's name in {folder}, which the next import of it "
                        "would read as a video; write the `videos` artifact elsewhere (.h5)")

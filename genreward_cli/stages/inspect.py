@@ -401,7 +401,7 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
             attrs[key] = json.loads(attrs[key])
     for key, value in attrs.items():  # the other JSON attrs (fb_config, frame_size, ...)
         if key not in ("config", "parents", "versions") and isinstance(value, str) \
-                and value[:1] in "{[" and value:
+                and value.startswith(("{", "[")):
             try:
                 attrs[key] = json.loads(value)
             except ValueError:  # a text that only starts like JSON

@@ -689,7 +689,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
             report.append({"stage": stage.name, "action": mode, "why": why, "seconds": 0.0,
                            "command": None if mode == "done" else command(stage, mode)})
         report.append({"stage": "compare", "action": "run", "why": "after the agents",
-                       "seconds": 0.0, "command": command(compare_stage(agent_runs, root), "run")})
+                       "seconds": 0.0,
+                       "command": command(compare_stage(agent_runs, root), "run")})
         with console.capture() as text:
             _print_plan(console, report, root)
         return Report(_text(text), {"out": str(root), "stages": report})
@@ -721,16 +722,14 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     return Report(_text(text), summary)
 
 
-def compare_stage(agent_runs: list[Run], root: Path | None = None) -> Stage:
+def compare_stage(agent_runs: list[Run], root: Path) -> Stage:
     """`evaluate --compare` of ``agent_runs`` and of every other run under ``root``'s
     `runs/METHOD/SEED` that has written its log (a shell loop of `--seeds N` into one --out
     keeps each seed's run: the curves then show them all, not only this invocation's):
     curves.png and curves.csv."""
     folders = [r.agent for r in agent_runs]
-    if root is not None:
-        folders += sorted(str(log.parent.relative_to(root))
-                          for log in root.glob("runs/*/*/log.h5")
-                          if str(log.parent.relative_to(root)) not in folders)
+    logged = sorted(str(log.parent.relative_to(root)) for log in root.glob("runs/*/*/log.h5"))
+    folders += [f for f in logged if f not in folders]
     argv = ["evaluate", "--compare", *folders, "--plot", "curves.png", "--csv", "curves.csv"]
     return Stage(argv[0], argv, "", "")
 
