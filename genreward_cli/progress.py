@@ -18,6 +18,13 @@ def counted(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+def quoted(text: str, limit: int = 60) -> str:
+    """``text`` quoted as ``repr`` does, cut to its first ``limit`` characters with ``...``
+    before the closing quote when longer: a long prompt in a one-line report.
+    ``quoted("pick up the fork")`` is ``"'pick up the fork'"``."""
+    return repr(text) if len(text) <= limit else repr(text[:limit])[:-1] + "..." + repr(text)[-1]
+
+
 LOG_WIDTH = 200  # columns of a report or kept bar written to a file or pipe
 
 

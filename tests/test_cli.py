@@ -423,6 +423,16 @@ def test_a_long_stage_writes_progress_lines_to_a_log(monkeypatch, capsys):
     assert lines[-1].startswith("train: 4/4 (100%), ") and lines[-1].endswith(" s  ep 3"), lines
 
 
+def test_a_long_prompt_is_cut_in_a_one_line_report():
+    from genreward_cli.progress import quoted
+
+    assert quoted("pick up the fork") == "'pick up the fork'"
+    assert quoted("it's", limit=4) == '"it\'s"'
+    long = "pick up the blue fork " * 10
+    assert quoted(long) == repr(long[:60])[:-1] + "...'" and len(quoted(long)) == 65
+    assert quoted("x" * 61, limit=60) == "'" + "x" * 60 + "...'"
+
+
 @pytest.mark.parametrize("kind, says", [("episode", "; did you mean episodes?"),
                                         ("FB", "; did you mean fb?"), ("nonsense", " (the kinds: ")])
 def test_inspect_kind_that_is_no_kind_says_so(collected, kind, says):

@@ -180,6 +180,11 @@ def test_train_fb_resume_refuses_other_inputs_and_options(fb_run, tmp_path):
             "--out", out, "--resume", "--device", "cpu", "--checkpoint-every", 5, "--json")
     assert r.exit_code == 0, r.stderr
     assert json.loads(r.stdout)["steps"] == 20 and json.loads(r.stdout)["seed"] == 0
+    # at its --steps already: said, not silently a rewrite of the same file
+    with pytest.warns(UserWarning, match=r"^--resume: .* is at 20 updates and --steps is 20: "
+                                         r"nothing to train; "):
+        r = run("train-fb", *common, "--steps", 20, "--out", out, "--resume")
+    assert r.exit_code == 0, r.stderr
 
 
 def test_train_fb_into_a_new_folder_and_a_second_writer(fb_run, tmp_path):

@@ -158,6 +158,10 @@ def test_goal_bad_inputs(chain, tmp_path):
         r = run("select-frame", d / "gv.h5", "--text", text, "--clip-model", "tiny",
                 "--out", tmp_path / "x.h5")
         assert r.exit_code == 2 and "Error: --text: empty; leave it out" in r.stderr, r.stderr
+    # past the last frame: refused before the CLIP model (here a name that does not exist) loads
+    r = run("select-frame", d / "gv.h5", "--frame-index", 17, "--clip-model", "no-such-clip",
+            "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "--frame-index 17: the video has 17 frames" in r.stderr, r.stderr
     r = run("encode-goal", d / "gf.h5", d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "expected 'goal_video'" in r.stderr
     # a goal video of another resolution than the goal frame

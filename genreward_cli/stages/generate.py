@@ -11,7 +11,7 @@ import warnings
 from genreward_cli import config as cfg
 from genreward_cli import media, store
 from genreward_cli.errors import BadInput
-from genreward_cli.progress import progress_bar
+from genreward_cli.progress import progress_bar, quoted
 from genreward_cli.stages import Report
 from genreward_cli.video.generate import GenerateConfig
 from genreward_cli.video.model import DEFAULT_MODEL, DEFAULT_T2V_MODEL
@@ -222,5 +222,5 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
                "height": height, "width": width, "prompt": prompt, "seconds": elapsed,
                "s_per_step": elapsed / gen.steps}
     line = (f"wrote {out}: {frames} frames {height}x{width} ({mode}, {recorded_model}) for "
-            f"{prompt!r} in {elapsed:.1f} s ({elapsed / gen.steps:.2f} s/step)")
+            f"{quoted(prompt)} in {elapsed:.1f} s ({elapsed / gen.steps:.2f} s/step)")
     return Report(line, summary)

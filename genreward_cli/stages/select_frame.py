@@ -10,6 +10,7 @@ from genreward_cli.errors import BadInput
 from genreward_cli.goal.clip import (
     DEFAULT_CLIP_CROP, DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED,
 )
+from genreward_cli.progress import quoted
 from genreward_cli.stages import Report
 
 
@@ -44,14 +45,14 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
     frames, parent = source.frames, source.ref
     if len(frames) == 0:
         raise BadInput(f"{goal_video}: the goal video has no frames")
+    if frame_index is not None and frame_index >= len(frames):  # before CLIP is loaded
+        raise BadInput(f"--frame-index {frame_index}: the video has {len(frames)} frames")
     text = text or source.prompt
     scorer = FrameScorer(clip_model, clip_pretrained, device=device, crop=clip_crop)
     text_seen, _ = scorer.text_seen(text)
     scores = scorer.scores(frames, text)
     index, topk = select(scores, top_k)
     if frame_index is not None:
-        if frame_index >= len(frames):
-            raise BadInput(f"--frame-index {frame_index}: the video has {len(frames)} frames")
         index = frame_index
     clip_model = store.record_path(clip_model)  # local paths absolute, names as given
     # the weights used, in the config as in the attribute: `tiny` ignores --clip-pretrained
@@ -73,5 +74,5 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
                "topk": topk.tolist(), "frames": len(frames), "text": text, "text_seen": text_seen,
                "clip_crop": clip_crop}
     line = (f"wrote {out}: goal frame {index} of {len(frames)} "
-            f"(score {scores[index]:.3f}) for {text!r}")
+            f"(score {scores[index]:.3f}) for {quoted(text)}")
     return Report(line, summary)

@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -147,6 +148,10 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     if state is not None:
         trainer.load_state_dict(state["trainer"])
         history = state["history"]
+        if trainer.step >= steps:
+            warnings.warn(f"--resume: {ckpt_path} is at {counted(trainer.step, 'update')} "
+                          f"and --steps is {steps}: nothing to train; {out} is written from the "
+                          "checkpoint (a larger --steps trains on)")
     sampler = Sampler(data, device, trainer.generator)
     goal_t = torch.from_numpy(goal_embedding).to(device)
 
