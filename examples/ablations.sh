@@ -18,10 +18,13 @@ STEPS=${STEPS:-1000000}
 PRESET=${PRESET:-S}
 DEVICE=${DEVICE:-cuda}
 GR=${GR:-genreward}
+# as `pipeline --preset tiny|paper` trains its genreward agent: the FB model trains on the
+# agent's replay for the first 100k env steps (section 4.1) in the paper preset, not in tiny
 if [ "$PRESET" = tiny ]; then
-  PREFILL=${PREFILL:-256} TRAIN_RATIO=${TRAIN_RATIO:-64}
+  PREFILL=${PREFILL:-256} TRAIN_RATIO=${TRAIN_RATIO:-64} FB_TRAIN_STEPS=${FB_TRAIN_STEPS:-0}
 else
   PREFILL=${PREFILL:-5000} TRAIN_RATIO=${TRAIN_RATIO:-512}   # Table A
+  FB_TRAIN_STEPS=${FB_TRAIN_STEPS:-100000}
 fi
 # the genreward reward interval of `pipeline --preset paper` (the official code's, per task)
 case "$TASK" in
@@ -44,15 +47,16 @@ train() {  # train OUT ARGS...: a new run, or the one in OUT resumed up to --ste
 for seed in $SEEDS; do
   g=(--reward genreward --goal "$D/goal.h5" --fb "$D/fb.h5" --reward-interval "$INTERVAL"
      --seed "$seed")
-  train "$OUT/full/$seed" "${g[@]}"
-  train "$OUT/no-video/$seed" "${g[@]}" --no-video-reward
+  fb=(--fb-train-steps "$FB_TRAIN_STEPS")  # the FB reward's model, trained online as in Fig. 5
+  train "$OUT/full/$seed" "${g[@]}" "${fb[@]}"
+  train "$OUT/no-video/$seed" "${g[@]}" "${fb[@]}" --no-video-reward
   train "$OUT/no-fb/$seed" "${g[@]}" --no-fb-reward
   train "$OUT/env/$seed" --reward env --seed "$seed"
   for alpha in 1e-3 1e-1; do
-    train "$OUT/alpha-$alpha/$seed" "${g[@]}" --alpha "$alpha"
+    train "$OUT/alpha-$alpha/$seed" "${g[@]}" "${fb[@]}" --alpha "$alpha"
   done
   for beta in 1e-6 1e-4; do
-    train "$OUT/beta-$beta/$seed" "${g[@]}" --beta "$beta"
+    train "$OUT/beta-$beta/$seed" "${g[@]}" "${fb[@]}" --beta "$beta"
   done
 done
 # methods are named from each run's options: "genreward -video", "genreward alpha=0.001", ...

@@ -65,6 +65,19 @@ def test_scripts_use_the_paper_presets_reward_interval(name):
         {t: v for t, v in paper.items() if v != DEFAULT_INTERVAL}
 
 
+def test_ablations_train_fb_online_as_the_pipeline_does():
+    """ablations.sh left the FB model frozen while `pipeline --preset paper` (Fig. 5's
+    genreward) trains it on the replay for 100k env steps: Fig. 9's "full" was another run."""
+    import re
+
+    from genreward_cli.stages.pipeline import PRESETS
+
+    text = (EXAMPLES[0].parent / "ablations.sh").read_text()
+    defaults = [int(v) for v in re.findall(r"FB_TRAIN_STEPS=\$\{FB_TRAIN_STEPS:-(\d+)\}", text)]
+    assert defaults == [int(PRESETS["tiny"].genreward_agent.get("--fb-train-steps", 0)),
+                        int(PRESETS["paper"].genreward_agent["--fb-train-steps"])]
+
+
 def test_ablations_script_quotes_paths_and_resumes(tmp_path):
     """The script split a --goal path with a space into two words, and a rerun stopped at the
     first run it had made (exit 2, under `set -e`). Run with a stand-in for `genreward` that
@@ -93,5 +106,9 @@ def test_ablations_script_quotes_paths_and_resumes(tmp_path):
     assert len(genreward) == 6
     for c in genreward:
         assert c[c.index("--goal") + 1] == str(d / "goal.h5")
+        # the FB model trains online as in the pipeline's genreward run (not at all in tiny),
+        # except where the FB reward is off
+        assert ("--fb-train-steps" not in c) == ("--no-fb-reward" in c), c
+        assert "--no-fb-reward" in c or c[c.index("--fb-train-steps") + 1] == "0"
         assert c[c.index("--reward-interval") + 1] == "64"
         assert c[c.index("--out") + 1].startswith(str(d / "ablations"))
