@@ -7,7 +7,7 @@
 #   PRESET=tiny STEPS=2048 SEEDS=0 DEVICE=cpu D=runs/demo bash examples/ablations.sh
 # makes the 8 runs once (the full reward and 7 variants), each about as long as the tiny
 # pipeline's agent (316 s on a 2-core AMD EPYC): about 45 minutes. The tiny preset takes the
-# pipeline's --prefill 256 and --train-ratio 64; at Table A's 5000 and 512 a run of 5000
+# pipeline's --prefill 256 and --train-ratio 64; at the default 5000 and 512 a run of 5000
 # steps or fewer is never updated. Rerun it after a failure or a timeout: a run with a
 # checkpoint is resumed (and a finished one left as it is).
 set -euo pipefail

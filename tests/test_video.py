@@ -277,8 +277,9 @@ def test_import_videos_reads_a_folder_with_prompts(tmp_path):
                         macro_block_size=1)
     (folder / "prompts.csv").write_text("file,prompt\nc0.mp4,push the red square\nc1.mp4,slide it\n")
     out = tmp_path / "videos.h5"
-    result = run("import-videos", folder, "--prompts", folder / "prompts.csv", "--frames", 9,
-                 "--height", 32, "--width", 48, "--out", out)
+    with pytest.warns(UserWarning, match=r"^2 clips stretched to another aspect ratio"):
+        result = run("import-videos", folder, "--prompts", folder / "prompts.csv", "--frames", 9,
+                     "--height", 32, "--width", 48, "--out", out)
     assert result.exit_code == 0, result.stderr
     with store.open_artifact(out, "videos") as art:
         assert art.groups() == ["000000", "000001"]
@@ -329,6 +330,61 @@ def test_import_videos_never_overwrites_its_inputs_and_finds_camera_names(tmp_pa
     (folder / "c0.mp4").rename(nested / "sub" / "c0.mp4")
     r = run("import-videos", nested, "--prompts", csv, "--out", tmp_path / "n.h5")
     assert r.exit_code == 2 and "subfolders are not searched (sub holds videos)" in r.stderr
+
+
+def test_import_streams_a_clip_as_resample_reads_it_whole(tmp_path, monkeypatch):
+    """import-videos decoded a whole clip before resampling it (a long 1080p clip needed its
+    full size in memory); it now streams it and keeps only the frames it samples, with the
+    same pixels as resampling the whole clip. A wrong packet count (as a variable frame rate
+    gives) is corrected by a second decoding pass."""
+    import imageio.v3 as iio
+
+    from genreward_cli.stages import import_videos
+    from genreward_cli.video.clips import resample
+
+    rng = np.random.default_rng(0)
+    video = rng.integers(0, 255, (23, 24, 40, 3), dtype=np.uint8)
+    imageio.mimsave(tmp_path / "a.mp4", list(video), fps=10, macro_block_size=1)
+    imageio.mimsave(tmp_path / "a.gif", list(video[:7]), duration=50)
+    assert import_videos.count_packets(tmp_path / "a.mp4") == 23
+    for name, count, h, w in [("a.mp4", 9, 16, 24), ("a.mp4", 30, 24, 40), ("a.mp4", 0, 8, 8),
+                              ("a.gif", 5, 0, 0), ("a.gif", 9, 12, 12)]:
+        whole = np.asarray(iio.imread(tmp_path / name, index=None))
+        clip = import_videos.read_clip(tmp_path / name, count, h, w)
+        np.testing.assert_array_equal(
+            clip.frames, resample(whole, count or len(whole), h or 24, w or 40))
+        assert clip.length == len(whole) and clip.size == (24, 40)
+    assert import_videos.read_clip(tmp_path / "a.gif", 3, 0, 0).fps == 20.0
+    whole = np.asarray(iio.imread(tmp_path / "a.mp4", index=None))
+    for wrong in (None, 5, 40):
+        monkeypatch.setattr(import_videos, "count_packets", lambda path, n=wrong: n)
+        clip = import_videos.read_clip(tmp_path / "a.mp4", 9, 16, 24)
+        np.testing.assert_array_equal(clip.frames, resample(whole, 9, 16, 24))
+        assert clip.length == 23
+
+
+def test_import_videos_says_when_it_repeats_frames_or_stretches(tmp_path):
+    """Clips shorter than --frames had frames repeated, and clips of another aspect ratio were
+    stretched, silently; one warning each now names the clips."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    imageio.mimsave(folder / "short.mp4", list(moving_square(0, frames=6)), fps=10,
+                    macro_block_size=1)
+    wide = np.concatenate([moving_square(1, frames=12)] * 2, axis=2)  # 64x128: 1:2
+    imageio.mimsave(folder / "wide.mp4", list(wide), fps=10, macro_block_size=1)
+    csv = tmp_path / "prompts.csv"
+    csv.write_text("file,prompt\nshort.mp4,push it\nwide.mp4,slide it\n")
+    with pytest.warns(UserWarning) as caught:
+        r = run("import-videos", folder, "--prompts", csv, "--frames", 9, "--height", 32,
+                "--width", 32, "--out", tmp_path / "v.h5")
+    assert r.exit_code == 0, r.stderr
+    said = sorted(str(w.message) for w in caught if w.category is UserWarning)
+    assert said == ["1 clip shorter than --frames 9, frames repeated: short.mp4 (6)",
+                    "1 clip stretched to another aspect ratio (--height 32 --width 32, height "
+                    "x width): wide.mp4 64x128; give --width/--height of the clips' ratio, or "
+                    "0 for the source's"], said
+    with store.open_artifact(tmp_path / "v.h5", "videos") as art:
+        assert [art.file[f"videos/{k}/frames"].shape for k in art.groups()] == [(9, 32, 32, 3)] * 2
 
 
 def test_import_videos_matches_names_whatever_their_unicode_form(tmp_path):

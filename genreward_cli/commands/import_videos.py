@@ -27,7 +27,9 @@ def import_videos(folder, prompts, frames, height, width, out, force, as_json):
     """Read real-domain clips (Bridge / RT-1 style mp4 files) for `finetune`.
 
     Each clip is uniformly resampled to --frames frames and resized (bilinear, antialiased,
-    aspect ratio not kept) to --height x --width; use the model's native values.
+    aspect ratio not kept) to --height x --width; use the model's native values. A clip
+    shorter than --frames has frames repeated, and one of another aspect ratio is stretched:
+    a warning names them.
 
     \b
       genreward import-videos bridge/ --prompts bridge/prompts.csv --out bridge.h5

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from genreward_cli import store
 from genreward_cli.errors import BadInput
@@ -56,6 +60,103 @@ def read_prompts(path: Path) -> dict[str, str]:
     return prompts
 
 
+@dataclass
+class ImportedClip:
+    frames: np.ndarray  # uint8 [count, height, width, 3]
+    fps: float  # the source's frame rate; 0.0 when the file gives none
+    length: int  # the source's frame count
+    size: tuple[int, int]  # the source's (height, width)
+
+
+def _reading_failed(path: Path, e: Exception) -> BadInput:
+    # ffmpeg's message is its banner and build flags, then the reason: the last line
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    reason = (lines[-1] if lines else type(e).__name__)[:200]
+    return BadInput(f"{path}: cannot read video: {reason}")
+
+
+def count_packets(path: Path) -> int | None:
+    """The number of video packets of ``path``, counted by ffmpeg without decoding
+    (``-c copy -f null``; milliseconds where decoding takes seconds): the frame count for
+    nearly every file. None when ffmpeg cannot tell."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    try:
+        done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-i", str(path),
+                               "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
+                              capture_output=True, text=True, errors="replace", timeout=600)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    counts = re.findall(r"frame=\s*(\d+)", done.stderr)
+    return int(counts[-1]) if done.returncode == 0 and counts else None
+
+
+def read_clip(path: Path, count: int, height: int, width: int) -> ImportedClip:
+    """The video file ``path`` uniformly resampled to ``count`` frames
+    (``video.clips.uniform_indices``; 0 keeps all) and resized to ``height`` x ``width``
+    (``video.clips.resize_frames``; 0 keeps the source's), as ``resample`` would do to the
+    whole clip, but streamed: memory holds the ``count`` frames kept, never the whole source
+    clip. The frame count comes from ``count_packets``; where decoding gives another count
+    (a variable frame rate), the clip is decoded again with the decoded count.
+
+    Raises BadInput (exit code 2) for a file that cannot be decoded, has no frames, or whose
+    frames are not RGB uint8.
+    """
+    import imageio.v3 as iio
+
+    try:
+        meta = iio.immeta(path)
+        fps = float(meta.get("fps", 0.0) or 0.0)
+        if not fps and meta.get("duration"):  # a GIF: milliseconds per frame
+            fps = 1000.0 / float(meta["duration"])
+        length = count_packets(path) if count else None
+        frames, decoded, size = _decode_kept(path, count, length, height, width)
+        if count and decoded != length:
+            frames, decoded, size = _decode_kept(path, count, decoded, height, width)
+    except BadInput:
+        raise
+    except Exception as e:  # a broken or unsupported file is bad input
+        raise _reading_failed(path, e) from None
+    return ImportedClip(np.stack(frames), fps, decoded, size)
+
+
+def _decode_kept(path: Path, count: int, length: int | None, height: int, width: int):
+    """One decoding pass of ``read_clip``: the frames that ``uniform_indices(length, count)``
+    keeps (all when ``count`` is 0), resized; the number of frames decoded; their size.
+    With ``length`` None or wrong, the frames kept are wrong but the count decoded is right."""
+    import imageio.v3 as iio
+
+    from genreward_cli.video.clips import resize_frames, uniform_indices
+
+    keep = np.bincount(uniform_indices(length, count), minlength=length) if count and length \
+        else None
+    frames, size, decoded = [], None, 0
+    for frame in iio.imiter(path):
+        frame = np.asarray(frame)
+        if frame.ndim != 3 or frame.shape[-1] != 3 or frame.dtype != np.uint8:
+            raise BadInput(f"{path}: expected RGB uint8 frames, got {frame.dtype} "
+                           f"{list(frame.shape)} per frame")
+        size = tuple(frame.shape[:2])
+        repeats = 1 if not count else int(keep[decoded]) if keep is not None \
+            and decoded < len(keep) else 0
+        if repeats:
+            small = resize_frames(frame[None], height or size[0], width or size[1])[0]
+            frames.extend([small] * repeats)
+        decoded += 1
+    if not decoded:
+        raise BadInput(f"{path}: cannot read video: no frames")
+    return frames, decoded, size
+
+
+def stretched(source: tuple[int, int], target: tuple[int, int], tolerance: float = 0.02) -> bool:
+    """Whether resizing frames of ``source`` (height, width) to ``target`` changes the aspect
+    ratio by more than ``tolerance`` (relative): 1920x1080 to 720x480 does (16:9 to 3:2)."""
+    return abs((target[1] / target[0]) / (source[1] / source[0]) - 1) > tolerance
+
+
 def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.PathLike,
         frames: int = 49, height: int = 480, width: int = 720, force: bool = False) -> Report:
     """Read every video of ``folder`` (VIDEO_GLOBS) with its prompt from the CSV ``prompts``
@@ -67,11 +168,6 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
     video without a prompt or a prompt without a video, an unreadable or non-RGB video, and
     an existing ``out`` without ``force``.
     """
-    import imageio.v3 as iio
-    import numpy as np
-
-    from genreward_cli.video.clips import resample
-
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInput(f"{folder}: no such folder")
@@ -102,28 +198,29 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
     config = {"folder": store.record_path(folder), "prompts": store.record_path(prompts),
               "frames": frames,
               "height": height, "width": width}
+    short, reshaped = [], []  # clips with repeated frames, clips resized to another ratio
     with store.write_artifact(out, "videos", config=config, force=force) as h5, \
             progress_bar(len(files), "import") as advance:
         for k, path in enumerate(files):
-            try:
-                video = np.asarray(iio.imread(path, index=None))
-                meta = iio.immeta(path)
-                fps = float(meta.get("fps", 0.0) or 0.0)
-                if not fps and meta.get("duration"):  # a GIF: milliseconds per frame
-                    fps = 1000.0 / float(meta["duration"])
-            except Exception as e:  # a broken or unsupported file is bad input
-                # ffmpeg's message is its banner and build flags, then the reason: the last line
-                lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-                reason = (lines[-1] if lines else type(e).__name__)[:200]
-                raise BadInput(f"{path}: cannot read video: {reason}") from None
-            if video.ndim != 4 or video.shape[-1] != 3 or video.dtype != np.uint8:
-                raise BadInput(f"{path}: expected RGB uint8 frames, got {video.dtype} {list(video.shape)}")
-            video = resample(video, frames or len(video), height or video.shape[1],
-                             width or video.shape[2])
+            clip = read_clip(path, frames, height, width)
             g = h5.create_group(f"videos/{k:06d}")
-            store.frames_dataset(g, "frames", video)
-            g.attrs.update(prompt=table[_nfc(path.name)], source=store.record_path(path), fps=fps)
+            store.frames_dataset(g, "frames", clip.frames)
+            g.attrs.update(prompt=table[_nfc(path.name)], source=store.record_path(path),
+                           fps=clip.fps)
+            if clip.length < len(clip.frames):
+                short.append(f"{path.name} ({clip.length})")
+            if stretched(clip.size, clip.frames.shape[1:3]):
+                reshaped.append(f"{path.name} {clip.size[0]}x{clip.size[1]}")
             advance(1)
+    # said once for the folder, not per clip: both are how --frames/--height/--width work
+    if short:
+        warnings.warn(f"{counted(len(short), 'clip')} shorter than --frames {frames}, frames "
+                      f"repeated: {', '.join(short[:3])}{' ...' if len(short) > 3 else ''}")
+    if reshaped:
+        warnings.warn(f"{counted(len(reshaped), 'clip')} stretched to another aspect ratio "
+                      f"(--height {height} --width {width}, height x width): "
+                      f"{', '.join(reshaped[:3])}{' ...' if len(reshaped) > 3 else ''}; give "
+                      "--width/--height of the clips' ratio, or 0 for the source's")
     summary = {"out": str(out), "clips": len(files), "frames": frames, "height": height,
                "width": width}
     return Report(f"wrote {out}: {counted(len(files), 'clip')}", summary)

@@ -15,9 +15,10 @@ from genreward_cli.video.model import IMAGE_TO_VIDEO, TEXT_TO_VIDEO, ModelInfo
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """Sampler settings; defaults from the paper (section 4.1) and CogVideoX."""
+    """Sampler settings: CogVideoX-5B-I2V's defaults (the paper gives its resolution, 480x480,
+    and none of these)."""
 
-    frames: int = option(49, "Frames to generate (8k+1 for CogVideoX's VAEs; the paper: 49). "
+    frames: int = option(49, "Frames to generate (8k+1 for CogVideoX's VAEs; CogVideoX-5B-I2V: 49). "
                              "0 = the model's native count.", minimum=0)
     steps: int = option(50, "Denoising steps.", minimum=1)
     guidance: float = option(6.0, "Classifier-free guidance scale.", minimum=0)
