@@ -16,6 +16,10 @@
 #   diffusion-reward  trained by the pipeline on the task's expert episodes (train-video-model)
 # The genreward reward interval is the official code's per task (64 for bin-picking,
 # pick-out-of-hole and shelf-place, 128 for pick-place and disassemble).
+# Every method learns with the env reward of the mode ("we evaluate the models with the
+# original dense reward and sparse reward provided by the environment", section 4.1):
+# genreward by eq. 10, the baselines by --add-env-reward (their own reward + r_env; they are
+# labelled `roboclip +env`, ...). ENV_REWARD= (empty) runs the baselines' rewards alone.
 set -euo pipefail
 TASKS=${TASKS:-"pick-place-v3 pick-out-of-hole-v3 bin-picking-v3 shelf-place-v3 disassemble-v3"}
 MODES=${MODES:-"dense sparse"}
@@ -27,13 +31,14 @@ S3D_MODEL=${S3D_MODEL:-models/s3d_howto100m}
 TADPOLE_MODEL=${TADPOLE_MODEL:-models/stable-diffusion-2-1-base}
 ROOT=${ROOT:-runs/paper}
 GR=${GR:-genreward}
+ENV_REWARD=${ENV_REWARD---add-env-reward}
 
 for task in $TASKS; do
   for mode in $MODES; do
     $GR pipeline --task "$task" --preset paper --reward-mode "$mode" \
       --methods "$METHODS" --seeds "$SEEDS" --steps "$STEPS" \
       --video-model "$VIDEO_MODEL" --s3d-model "$S3D_MODEL" --tadpole-model "$TADPOLE_MODEL" \
-      --device cuda --out "$ROOT/$task/$mode"
+      ${ENV_REWARD:+"$ENV_REWARD"} --device cuda --out "$ROOT/$task/$mode"
   done
 done
 

@@ -42,6 +42,32 @@ def test_paper_script_runs_every_method_and_both_reward_modes():
                                                    "tadpole"}
 
 
+@pytest.mark.parametrize("env_reward, added", [(None, True), ("", False)])
+def test_paper_script_gives_the_baselines_the_env_reward(tmp_path, env_reward, added):
+    """Fig. 5 and Fig. 7 compare every method under the env's dense or sparse reward
+    (section 4.1): paper.sh passes `--add-env-reward` to each pipeline (the baselines'
+    agents add r_env), and ENV_REWARD= runs the baselines' rewards alone."""
+    import json
+    import subprocess
+    import sys
+
+    record = tmp_path / "calls.jsonl"
+    stub = tmp_path / "gr.py"
+    stub.write_text(f"import json, sys\nopen({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    env = {"PATH": "/usr/bin:/bin", "GR": f"{sys.executable} {stub}", "ROOT": str(tmp_path),
+           "TASKS": "pick-place-v3", "MODES": "dense sparse"}
+    if env_reward is not None:
+        env["ENV_REWARD"] = env_reward
+    r = subprocess.run(["bash", str(EXAMPLES[0].parent / "paper.sh")], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    pipelines = [c for c in calls if c[0] == "pipeline"]
+    assert len(pipelines) == 2 and calls[-1][:2] == ["evaluate", "--compare"]
+    assert all(("--add-env-reward" in c) == added for c in pipelines), pipelines
+    assert all("" not in c for c in pipelines)  # no empty word when it is off
+
+
 def _script_intervals(text: str) -> tuple[dict, int]:
     """The genreward reward interval a script's `case` gives each task, and its default."""
     found = dict(re.findall(r"^\s*([a-z0-9|*-]+)\) (?:INTERVAL=\$\{INTERVAL:-|interval=)(\d+)",

@@ -207,6 +207,33 @@ def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():
     assert [s.marker for s in single[-2:]] == ["agent/log.h5", "eval.h5"]
 
 
+def test_add_env_reward_reaches_the_baselines_agents_only(tmp_path):
+    """`pipeline --add-env-reward` (the paper's dense/sparse setting for every method) gives
+    each baseline's train-agent `--add-env-reward`; genreward (eq. 10 has r_env) and env
+    (it is r_env) are unchanged, and without baselines the option is named as unused."""
+    methods = ("genreward", "env", "vlm-rm", "tadpole")
+    plain = pipeline.stages("reach-v3", "tiny", methods=methods, seeds=(0,))
+    added = pipeline.stages("reach-v3", "tiny", methods=methods, seeds=(0,), add_env_reward=True)
+    for a, b in zip(plain, added):
+        if a.name in ("train-agent vlm-rm 0", "train-agent tadpole 0"):
+            assert b.argv.count("--add-env-reward") == 1
+            assert [x for x in b.argv if x != "--add-env-reward"] == a.argv
+        else:
+            assert a.argv == b.argv, a.name
+    assert set(pipeline.BASELINES) == set(pipeline.METHODS) - {"genreward", "env"}
+    with pytest.warns(UserWarning, match=r"^--methods genreward,env does not use "
+                                         r"--add-env-reward: ignored$"):
+        r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "p", "--dry-run",
+                "--methods", "genreward,env", "--add-env-reward")
+    assert r.exit_code == 0, r.stderr
+    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "p", "--dry-run", "--json",
+            "--methods", "env,clip-video", "--seeds", "0", "--add-env-reward")
+    assert r.exit_code == 0, r.stderr
+    commands = {s["stage"]: s["command"] for s in json.loads(r.stdout)["stages"]}
+    assert "--add-env-reward" in commands["train-agent clip-video 0"]
+    assert "--add-env-reward" not in commands["train-agent env 0"]
+
+
 def test_paper_preset_uses_the_official_per_task_reward_interval():
     from genreward_cli.stages.pipeline import stages
 

@@ -331,3 +331,45 @@ def test_every_reward_option_belongs_to_a_reward():
 
     assert set(USES) == set(REWARDS)
     assert {o for used in USES.values() for o in used} == set(REWARD_OPTIONS) - {"reward"}
+
+
+def test_a_baseline_with_the_env_reward_added(run_dir, tmp_path):
+    """--add-env-reward: a baseline's total is its own plus the env reward as paid (sparse in
+    these episodes), offline and online alike; its own terms are unchanged, the accounting
+    weighs the env at 1, genreward and env refuse it, and the run's label says it."""
+    from genreward_cli.goal.clip import FrameScorer
+    from genreward_cli.rewards.base import WithEnvReward
+    from genreward_cli.rewards.baselines import CLIPVideoReward, VLMReward
+    from genreward_cli.stages.evaluate import method_name
+
+    d = run_dir
+    ep = load_episode(d / "expert.h5", 0)
+    assert ep.reward.any() and not np.array_equal(ep.reward, ep.env_reward)  # sparse
+    scorer = FrameScorer("tiny", "", device="cpu")
+    for cls in (VLMReward, CLIPVideoReward):
+        alone = cls(scorer, "reach the goal")
+        own = alone(ep)
+        model = WithEnvReward(cls(scorer, "reach the goal"))
+        assert model.names == ("env", "clip", "total") and model.name == alone.name
+        parts = model(ep)
+        np.testing.assert_array_equal(parts["env"], ep.reward)
+        np.testing.assert_array_equal(parts["clip"], own["clip"])
+        np.testing.assert_allclose(parts["total"], own["total"] + ep.reward, rtol=1e-6)
+        online = replay_online(model, ep, ReplayedEnv(ep.image))
+        np.testing.assert_allclose(online["total"], parts["total"], rtol=1e-4, atol=1e-5)
+        assert model.weights() == {"env": 1.0, "clip": 1.0}
+        assert model.schedule(40).steps().tolist() == alone.schedule(40).steps().tolist()
+        assert model.cost.calls > 0 and model.cost is model.base.cost
+    r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", "clip-video",
+            "--clip-model", "tiny", "--add-env-reward", "--out", tmp_path / "s.h5", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert set(json.loads(r.stdout)["components"]) == {"env", "clip"}
+    for reward, says in (("env", "--reward env is the env reward"),
+                         ("genreward", "--reward genreward adds the env reward already (eq. 10)")):
+        r = run("score-reward", d / "expert.h5", "--reward", reward, "--goal", d / "goal.h5",
+                "--add-env-reward", "--out", tmp_path / "x.h5")
+        assert r.exit_code == 2 and f"Error: --add-env-reward: {says}" in r.stderr, r.stderr
+    assert not (tmp_path / "x.h5").exists()
+    assert method_name({"reward": "roboclip", "s3d_model": "tiny", "add_env_reward": True}) \
+        == "roboclip +env"
+    assert method_name({"reward": "roboclip", "s3d_model": "tiny"}) == "roboclip"

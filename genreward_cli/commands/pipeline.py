@@ -88,6 +88,11 @@ def substitute_and_cut_options(fn):
               help="Comma-separated agent seeds, e.g. 0,1,2, each run in runs/METHOD/SEED "
                    "(one seed too; default: --seed alone, in agent/). Shared stages use "
                    "--seed.")
+@click.option("--add-env-reward", is_flag=True,
+              help="The baselines' agents (all methods but genreward and env) learn from "
+                   "their reward plus the env reward of --reward-mode, as genreward's eq. 10 "
+                   "adds r_env (train-agent --add-env-reward): the paper's dense and sparse "
+                   "settings for every method. Without it, their authors' rewards alone.")
 @click.option("--s3d-model", type=MODEL_SOURCE, default=None,
               help="roboclip with --preset paper: the S3D HowTo100M directory (tiny: `tiny`).")
 @click.option("--tadpole-model", type=MODEL_SOURCE,
@@ -100,8 +105,9 @@ def substitute_and_cut_options(fn):
 @device_option
 @json_option
 @debug_option
-def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods, seeds, s3d_model,
-             tadpole_model, force, dry_run, seed, device, as_json, **substitutes_and_cuts):
+def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods, seeds,
+             add_env_reward, s3d_model, tadpole_model, force, dry_run, seed, device, as_json,
+             **substitutes_and_cuts):
     """Run GenReward end to end for one task (paper Fig. 2, Algorithm 1), and the baselines.
 
     collect expert -> finetune -> generate -> select-frame -> encode-goal -> collect random
@@ -146,7 +152,7 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
         report = stage.run(task, out, preset=preset, steps=steps, reward_mode=reward_mode,
                            videos=videos, video_model=video_model, methods=methods,
                            seeds=seeds, seed=seed, models=models, cuts=cuts, device=device,
-                           force=force, dry_run=dry_run)
+                           force=force, dry_run=dry_run, add_env_reward=add_env_reward)
     if dry_run and as_json:  # the plan on stderr as always, its summary on stdout
         emit(report, False)
     emit(report, as_json)

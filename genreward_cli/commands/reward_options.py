@@ -50,6 +50,11 @@ def reward_options(fn):
                                              "Table A)."),
         click.option("--no-video-reward", is_flag=True, help="Ablation: drop r_video."),
         click.option("--no-fb-reward", is_flag=True, help="Ablation: drop r_FB."),
+        click.option("--add-env-reward", is_flag=True,
+                     help="Baselines: add the env reward as paid (--reward-mode dense or "
+                          "sparse) to the baseline's reward, as eq. 10 adds r_env to "
+                          "genreward's: the paper's dense and sparse settings for every method. "
+                          "Without it, a baseline's reward is its authors' alone."),
         click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,
                      help="OpenCLIP model for vlm-rm / clip-video, or `tiny`."),
         click.option("--clip-pretrained", type=MODEL_SOURCE,

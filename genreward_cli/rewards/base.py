@@ -142,3 +142,64 @@ class EnvReward(RewardModel):
     def step_components(self, ep, k, last):
         r = float(ep.reward[k])
         return {"env": r, "total": r}
+
+
+class WithEnvReward(RewardModel):
+    """A baseline's reward plus the env reward as the env paid it (``ep.reward``: Meta-World's
+    dense reward, or its sparse form under ``--reward-mode sparse``), as eq. 10 adds r_env to
+    genreward's terms: the paper's dense and sparse settings applied to every method
+    (section 4.1, "we evaluate the models with the original dense reward and sparse reward
+    provided by the environment"). Components: ``env``, then the baseline's own, ``total``
+    = env + the baseline's total; the baseline's terms are kept as its authors define them
+    (Diffusion Reward's and TADPoLe's success terms included).
+
+    Every other attribute (its cost, options, online state) is the wrapped model's.
+    Raises ValueError for a model that already has an ``env`` component (genreward, env).
+    """
+
+    def __init__(self, base: RewardModel):
+        if "env" in base.names:
+            raise ValueError(f"{base.name} already has an env component")
+        super().__init__(name=base.name, cost=base.cost, names=("env",) + tuple(base.names))
+        self.base = base
+
+    def __getattr__(self, name):  # only for what this class does not define
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
+
+    @staticmethod
+    def _added(parts: dict, env):
+        out = {"env": env, **{n: v for n, v in parts.items()}}
+        out["total"] = parts["total"] + env
+        return out
+
+    def components(self, ep):
+        return self._added(self.base.components(ep), ep.reward.astype(np.float32))
+
+    def step_components(self, ep, k, last):
+        return self._added(self.base.step_components(ep, k, last), float(ep.reward[k]))
+
+    def __call__(self, ep):
+        return self._added(self.base(ep), ep.reward.astype(np.float32))
+
+    def step(self, ep, k, last, scored):
+        return self._added(self.base.step(ep, k, last, scored), float(ep.reward[k]))
+
+    def weights(self):
+        return {"env": 1.0, **self.base.weights()}
+
+    def weight_labels(self):
+        return self.base.weight_labels()
+
+    def weight_complements(self):
+        return self.base.weight_complements()
+
+    def weight_scales(self):
+        return self.base.weight_scales()
+
+    def frame_plan(self, max_steps):
+        return self.base.frame_plan(max_steps)
+
+    def schedule(self, max_steps):
+        return self.base.schedule(max_steps)

@@ -7,6 +7,7 @@ REWARD_OPTIONS = ("reward", "goal", "fb", "alpha", "beta", "reward_interval", "n
                   "no_fb_reward", "clip_model", "clip_pretrained", "baseline_prompt",
                   "baseline_strength", "s3d_model", "roboclip_demo")
 REWARD_OPTIONS += ("tadpole_model", "tadpole_noise_level", "alpha_mode")
+REWARD_OPTIONS += ("add_env_reward",)
 REWARD_OPTIONS += ("diffusion_reward_model", "diffusion_reward_task", "diffusion_reward_skip_step",
                    "diffusion_reward_expl_scale", "diffusion_reward_rnd_batch")
 
@@ -15,13 +16,14 @@ USES = {
     "env": (),
     "genreward": ("goal", "fb", "alpha", "beta", "reward_interval", "no_video_reward",
                   "no_fb_reward", "alpha_mode"),
-    "vlm-rm": ("clip_model", "clip_pretrained", "baseline_prompt", "baseline_strength"),
-    "clip-video": ("clip_model", "clip_pretrained"),
-    "roboclip": ("s3d_model", "roboclip_demo"),
-    "tadpole": ("tadpole_model", "tadpole_noise_level"),
+    "vlm-rm": ("clip_model", "clip_pretrained", "baseline_prompt", "baseline_strength",
+               "add_env_reward"),
+    "clip-video": ("clip_model", "clip_pretrained", "add_env_reward"),
+    "roboclip": ("s3d_model", "roboclip_demo", "add_env_reward"),
+    "tadpole": ("tadpole_model", "tadpole_noise_level", "add_env_reward"),
     "diffusion-reward": ("diffusion_reward_model", "diffusion_reward_task",
                          "diffusion_reward_skip_step", "diffusion_reward_expl_scale",
-                         "diffusion_reward_rnd_batch"),
+                         "diffusion_reward_rnd_batch", "add_env_reward"),
 }
 
 
@@ -55,7 +57,11 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     ``camera``, a goal seen from another camera); ``task_from`` names where ``task`` came
     from in those messages (`--task`, `the episodes' task`).
     ``vlm-rm`` also reads ``baseline_prompt`` and ``baseline_strength`` (``VLMReward``);
-    ``roboclip`` reads ``s3d_model`` and ``roboclip_demo`` (``RoboCLIPReward``)."""
+    ``roboclip`` reads ``s3d_model`` and ``roboclip_demo`` (``RoboCLIPReward``). With
+    ``add_env_reward``, a baseline's model is wrapped in ``base.WithEnvReward``.
+
+    Raises BadInput (exit code 2) for ``add_env_reward`` with `env` or `genreward`, and for
+    the options each model refuses."""
     from genreward_cli import store
     from genreward_cli.errors import BadInput
     from genreward_cli.rewards.base import EnvReward
@@ -64,7 +70,28 @@ def build_reward(options: dict, text: str, device: str, *, task: str | None = No
     if options.get("alpha_mode", "absolute") != "absolute" and reward != "genreward":
         raise BadInput(f"--alpha-mode {options['alpha_mode']}: weighs genreward's alpha and "
                        f"beta; --reward {reward} has no such weights")
+    if options.get("add_env_reward") and reward in ("env", "genreward"):
+        raise BadInput("--add-env-reward: " + (
+            "--reward env is the env reward" if reward == "env" else
+            "--reward genreward adds the env reward already (eq. 10)")
+            + "; it adds it to a baseline's reward")
     warn_unused_options(reward)
+    model, parents = _build_model(options, text, device, task, camera, task_from)
+    if options.get("add_env_reward"):
+        from genreward_cli.rewards.base import WithEnvReward
+
+        model = WithEnvReward(model)
+    return model, parents
+
+
+def _build_model(options: dict, text: str, device: str, task: str | None, camera: str | None,
+                 task_from: str):
+    """``build_reward``'s model, before ``--add-env-reward``."""
+    from genreward_cli import store
+    from genreward_cli.errors import BadInput
+    from genreward_cli.rewards.base import EnvReward
+
+    reward = options["reward"]
     if reward == "env":
         return EnvReward(), []
     if reward == "tadpole":

@@ -208,8 +208,9 @@ def method_name(config: dict) -> str:
     """A run's method label: the reward model and its ablations, weights, intervals and other
     settings of its reward where they are not the defaults (e.g. `genreward -fb`,
     `genreward alpha=0.1 relative`, `vlm-rm strength=0`, `diffusion-reward expl_scale=0.5`,
-    `roboclip demo`); the models a run used are not part of it. A run saved before an option
-    existed has the value that reproduces it (``train_agent.LEGACY_VALUES``)."""
+    `roboclip demo`, `roboclip +env` with the env reward added); the models a run used are
+    not part of it. A run saved before an option existed has the value that reproduces it
+    (``train_agent.LEGACY_VALUES``)."""
     from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
     from genreward_cli.rewards.diffusion_reward import DEFAULT_EXPL_SCALE, DEFAULT_SKIP_STEP
     from genreward_cli.rewards.generative import DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_INTERVAL
@@ -240,6 +241,8 @@ def method_name(config: dict) -> str:
         label += f" {config['alpha_mode']}"
     if name == "roboclip" and config.get("roboclip_demo"):
         label += " demo"
+    if config.get("add_env_reward"):  # a baseline's reward with the env reward added
+        label += " +env"
     return label
 
 

@@ -274,6 +274,8 @@ def clip_args(preset: str | Preset, models: dict) -> list[str]:
                                           "--clip-pretrained": models.get("clip_pretrained")})
 
 
+# the methods whose reward is not eq. 10's and not the env's: --add-env-reward adds r_env
+BASELINES = tuple(m for m in METHODS if m not in ("genreward", "env"))
 # the pipeline's options that only some methods read: the goal stages run for genreward only
 GOAL_STAGES_ONLY = ("genreward",)
 OPTION_METHODS = {
@@ -285,6 +287,7 @@ OPTION_METHODS = {
     "clip_pretrained": ("genreward", "vlm-rm", "clip-video"),
     "s3d_model": ("roboclip",), "tadpole_model": ("tadpole",),
     "episodes": ("genreward", "diffusion-reward"),  # the collect stages' (expert, random)
+    "add_env_reward": BASELINES,
 }
 
 
@@ -330,7 +333,7 @@ def stages(task: str, preset: str | Preset, seed: int = 0, steps: int | None = N
            reward_mode: str = "dense", videos: str | None = None,
            device: str = "auto", methods: tuple = ("genreward",), seeds: tuple | None = None,
            models: dict | None = None, video_model: str | None = None,
-           cuts: Cuts = Cuts()) -> list[Stage]:
+           cuts: Cuts = Cuts(), add_env_reward: bool = False) -> list[Stage]:
     """The stages of one pipeline, with paths relative to its directory: the goal and FB
     stages once (with ``seed``), when a method needs them, then train-agent and evaluate for
     every method and seed (``runs``).
@@ -340,7 +343,8 @@ def stages(task: str, preset: str | Preset, seed: int = 0, steps: int | None = N
     --model), ``clip_model`` / ``clip_pretrained`` (select-frame and the CLIP baselines),
     ``image_encoder`` (encode-goal), ``s3d_model``, ``tadpole_model``; ``cuts`` shortens
     stages (``Cuts``). Unset ones leave every command line as the preset writes it, so
-    finished stages stay finished.
+    finished stages stay finished. ``add_env_reward`` gives the ``BASELINES``' train-agent
+    `--add-env-reward`.
 
     Raises:
         BadInput: an unknown preset or method, roboclip at the paper preset without
@@ -377,7 +381,8 @@ def stages(task: str, preset: str | Preset, seed: int = 0, steps: int | None = N
             agent_options.update(preset.genreward_agent)
         single = run.agent == "agent"
         suffix = "" if single else f" {run.method} {run.seed}"
-        agent = ["train-agent", *env, *reward_args[run.method],
+        added = ["--add-env-reward"] if add_env_reward and run.method in BASELINES else []
+        agent = ["train-agent", *env, *reward_args[run.method], *added,
                  *flags(agent_options, cuts.of("train_agent")), "--seed", str(run.seed), *dev,
                  "--out", run.agent]
         out.append(Stage("train-agent" + suffix, agent,
@@ -612,7 +617,7 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
         video_model: str | None = None, methods: str | Sequence[str] = "genreward",
         seeds: str | Sequence[int] | None = None, seed: int = 0, models: dict | None = None,
         cuts: Cuts = Cuts(), device: str = "auto", force: bool = False,
-        dry_run: bool = False) -> Report:
+        dry_run: bool = False, add_env_reward: bool = False) -> Report:
     """Run the pipeline of ``task`` in the directory ``out``: every stage of :func:`stages`
     that is not up to date, as a `genreward` process (``run_stage``), then `evaluate
     --compare` of every run (curves.png, curves.csv). Prints each stage as it starts or is
@@ -623,7 +628,7 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     image_encoder, s3d_model, tadpole_model) and ``video_model`` as given on the command
     line: local paths are made absolute (stages run inside ``out``). ``force`` runs every
     stage again; ``dry_run`` only says what would run and why (the report's line; its
-    summary has ``stages`` alone).
+    summary has ``stages`` alone). ``add_env_reward``: as in ``stages``.
 
     The report's line: a table of the stages, the goal frame and each run's evaluation; its
     summary (``out``, ``stages``, ``goal_frame``, ``eval``, ``agent``, ``runs``, ``files``)
@@ -677,7 +682,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     plan = stages(task, preset, seed=seed, steps=steps, reward_mode=reward_mode, videos=videos,
                   device=device, methods=methods, seeds=seeds if sweep else None,
                   models=models,
-                  video_model=video_model and _absolute(video_model), cuts=cuts)
+                  video_model=video_model and _absolute(video_model), cuts=cuts,
+                  add_env_reward=add_env_reward)
     agent_runs = runs(methods, seeds, sweep)
     console = make_console(stderr=True)
     report = []
