@@ -254,3 +254,26 @@ def test_fb_goal_embedding_is_the_frame_embedding_at_the_states_size(image_encod
     squashed = image_encoder.encode(wide[None])[0]
     assert np.abs(squashed - e).max() > 1e-3
     np.testing.assert_array_equal(state_view(wide[None], (64, 64))[0], frame)
+
+
+def test_a_prompt_the_font_lacks_gives_one_warning(tmp_path):
+    """A CJK or emoji prompt in select-frame --plot gave matplotlib's warning once per
+    character (and again at each drawing); now one warning names the file and the characters."""
+    import warnings
+
+    from genreward_cli.goal.plot import plot_scores
+
+    frames = random_video(0, frames=9, size=32)
+    scores = np.linspace(0, 1, 9).astype(np.float32)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_scores(tmp_path / "s.png", frames, scores, 8, "拿起叉子 🍴 fork")
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"{tmp_path / 's.png'}: 5 characters that the figure's font (")
+    assert said[0].endswith(") lacks are drawn as boxes: 拿起叉子🍴")
+    assert (tmp_path / "s.png").stat().st_size > 5000
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_scores(tmp_path / "t.png", frames, scores, 8, "pick up the fork")
+    assert not caught, [str(w.message) for w in caught]
