@@ -157,3 +157,64 @@ def test_a_narrow_terminal_gets_one_line_per_row_not_ellipses(tmp_path):
     assert len(row) == 1 and "task: reach-v3" in row[0] and "return: 7 +- 0" in row[0], row
     wide = CliRunner().invoke(cli, ["evaluate", "--compare", str(evaluated)])
     assert "task: " not in wide.stderr and "7 +- 0" in wide.stderr
+
+
+def test_runs_evaluated_at_other_steps_are_interpolated_not_paired_by_position(tmp_path):
+    """Runs evaluated every 256 and every 320 steps were averaged point by point (the
+    return at 512 with the one at 640) under the first run's step, so the order of the
+    arguments changed the step shown. The returns are now interpolated onto common steps."""
+    from genreward_cli.stages.evaluate import RunCurve, _align
+
+    def curve(name, steps, returns):
+        steps = np.asarray(steps, np.int64)
+        returns = np.asarray(returns, np.float64)
+        return RunCurve(name, "reach-v3", "dense", "env", 0, steps, returns, returns / 100,
+                        "eval")
+
+    every256 = curve("a", [256, 512, 768, 1024], [10, 20, 30, 40])
+    every320 = curve("b", [320, 640], [50, 70])
+    for runs in ([every256, every320], [every320, every256]):
+        steps, values, success, note = _align(runs)
+        assert steps.tolist() == [320, 640]
+        a = values[0] if runs[0] is every256 else values[1]
+        np.testing.assert_allclose(a, [12.5, 25.0])  # 10 + 10 * 64/256, 20 + 10 * 128/256
+        assert "interpolated linearly onto the steps between 320 and 640 of b" in note
+    # a shorter run: compared up to its last step, the longer run's later points named
+    steps, values, _, note = _align([every256, curve("c", [256, 512], [1, 2])])
+    assert steps.tolist() == [256, 512] and values[:, -1].tolist() == [20, 2]
+    assert note == ("compared up to step 512, the last that every run has; left out the later "
+                    "points of a (to step 1024)")
+    assert _align([every256, curve("d", [256, 512, 768, 1024], [0, 0, 0, 0])])[3] == ""
+    # through the CLI: runs of one group that end at other steps give the same row in
+    # either order
+    a = fake_run(tmp_path / "a", 0, 40, 4, evals=100.0)  # evaluations at 40, 80, 120, 160
+    b = fake_run(tmp_path / "b", 1, 40, 2, evals=50.0)  # at 40, 80
+    with pytest.warns(UserWarning, match="compared up to step 80, the last that every run "
+                                         "has; left out the later points of "):
+        first, _ = compare(a, b)
+    with pytest.warns(UserWarning, match="compared up to step 80"):
+        second, _ = compare(b, a)
+    assert first == second and first[0]["step"] == 80 and first[0]["return_mean"] == 75.0
+
+
+def test_a_run_folder_without_its_log_yet_is_a_row_not_an_error(tmp_path):
+    """A sweep's run before its first checkpoint (config.json, no log.h5) made the whole
+    comparison fail; it is a row without figures now, with a warning. A path that does not
+    exist says so, and a run interrupted while writing its log says how to write it."""
+    done = fake_run(tmp_path / "done", 0, 40, 3)
+    running = tmp_path / "running"
+    running.mkdir()
+    (running / "config.json").write_text(json.dumps(
+        {"task": "reach-v3", "reward": "env", "reward_mode": "dense", "seed": 1,
+         "max_steps": 40}))
+    with pytest.warns(UserWarning, match=r"running: no log.h5 yet: a train-agent run writes it "
+                                         r"at its first checkpoint .*; compared without points"):
+        rows, _ = compare(done, running)
+    assert [(r["step"], r["return_mean"]) for r in rows] == [(120, 2.0), (None, None)]
+    (running / "checkpoint.pt").write_bytes(b"")
+    r = CliRunner().invoke(cli, ["evaluate", str(running), "--out", str(tmp_path / "e.h5")])
+    assert r.exit_code == 2 and (f"{running}: a checkpoint but no log.h5 (interrupted while "
+                                 f"writing it); `genreward train-agent --out {running} "
+                                 "--resume` writes it") in r.stderr, r.stderr
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(done), str(tmp_path / "nope")])
+    assert r.exit_code == 2 and f"{tmp_path / 'nope'}: no such file or folder" in r.stderr

@@ -12,6 +12,7 @@ runs (``compare``).
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -97,12 +98,21 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
 
     from genreward_cli import media, store
 
-    inputs = [*runs, *(log_path(r) for r in runs)]
+    # a run folder without its log yet (a sweep's run before its first checkpoint) is a row
+    # without figures, with a warning, rather than the end of the comparison
+    pending = {str(r): pending_run(r) for r in runs}
+    for r, curve in pending.items():
+        if curve is not None:
+            try:
+                log_path(r)
+            except BadInput as e:
+                warnings.warn(f"{e}; compared without points", stacklevel=2)
+    inputs = [*runs, *(log_path(r) for r in runs if pending[str(r)] is None)]
     if plot:
         store.check_output(media.check_image_path(plot), force, inputs)
     if csv_path:
         store.check_output(csv_path, force, inputs)
-    groups = aggregate([read_run(r) for r in runs])
+    groups = aggregate([pending[str(r)] or read_run(r) for r in runs])
     # a group whose runs have no finished episode yet has no final step or figures (None)
     rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"],
              "episode_steps": g["episode_steps"], "seeds": g["seeds"], "runs": len(g["runs"]),
@@ -180,13 +190,45 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
 
 
 def log_path(run: str | Path) -> Path:
-    """A run directory's `agent_log` file (or the file itself)."""
+    """A run directory's `agent_log` file (or the file itself).
+
+    Raises BadInput (exit code 2), saying why there is none: no such path; a run folder with
+    a checkpoint but no log (interrupted while writing it: ``--resume`` writes it); a run
+    folder before its first checkpoint (running, or stopped before it); no run folder."""
     run = Path(run)
     path = run / LOG_NAME if run.is_dir() else run
     if not path.exists():
-        raise BadInput(f"{run}: no {LOG_NAME}: not a train-agent run directory (or it has not "
-                       f"finished its first episode)")
+        if not run.exists():
+            raise BadInput(f"{run}: no such file or folder")
+        if (run / "checkpoint.pt").exists():
+            raise BadInput(f"{run}: a checkpoint but no {LOG_NAME} (interrupted while writing "
+                           f"it); `genreward train-agent --out {run} --resume` writes it")
+        if (run / "config.json").exists():
+            raise BadInput(f"{run}: no {LOG_NAME} yet: a train-agent run writes it at its "
+                           "first checkpoint (--checkpoint-every episodes); it is running, or "
+                           "stopped before that")
+        raise BadInput(f"{run}: no {LOG_NAME}: not a train-agent run directory")
     return path
+
+
+def pending_run(path: str | Path) -> "RunCurve | None":
+    """A train-agent run folder without its log yet (running before its first checkpoint, or
+    interrupted while writing it) as a curve without points, from its config.json; None for
+    anything else."""
+    from genreward_cli.stages.train_agent import CONFIG_NAME
+
+    run = Path(path)
+    if not run.is_dir() or (run / LOG_NAME).exists() or not (run / CONFIG_NAME).exists():
+        return None
+    try:
+        config = json.loads((run / CONFIG_NAME).read_text())
+        task = str(config["task"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    empty = np.zeros(0)
+    return RunCurve(str(path), task, config.get("reward_mode", "dense"), method_name(config),
+                    int(config.get("seed", 0)), empty.astype(np.int64), empty, empty, "episodes",
+                    {}, config.get("max_steps"))
 
 
 def load_agent(art, device: str = "cpu"):
@@ -341,18 +383,10 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
             runs = [r.from_training() for r in runs]
             warnings.warn(f"{method} on {task} ({mode}): evaluated in some runs only; compared "
                           f"on training episodes", stacklevel=2)
-        common = runs[0].steps
-        for r in runs[1:]:
-            common = np.intersect1d(common, r.steps)
-        if not len(common):  # episode-based curves of runs that ended at other steps
-            n = min(len(r.steps) for r in runs)
-            common = runs[0].steps[:n]
-            values = np.stack([r.returns[:n] for r in runs])
-            succ = np.stack([r.success[:n] for r in runs])
-        else:
-            pick = [np.searchsorted(r.steps, common) for r in runs]
-            values = np.stack([r.returns[i] for r, i in zip(runs, pick)])
-            succ = np.stack([r.success[i] for r, i in zip(runs, pick)])
+        common, values, succ, note = _align(runs)
+        if note:
+            length = f", {episode_steps}-step episodes" if episode_steps is not None else ""
+            warnings.warn(f"{method} on {task} ({mode}{length}): {note}", stacklevel=2)
         seeds: dict[int, list[str]] = {}
         for r in runs:
             seeds.setdefault(r.seed, []).append(r.path)
@@ -382,8 +416,56 @@ def aggregate(curves: list[RunCurve]) -> list[dict]:
     return out
 
 
+def _align(runs: list[RunCurve]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """The runs' curves on common steps: (steps int [S], returns f64 [runs, S], success
+    f64 [runs, S], a note for a warning or "").
+
+    The steps all runs have, where there are any: a run's points past the last of them are
+    left out, and the note says so (a run still going, or a shorter one, would otherwise
+    make the group's final figure silently earlier). Runs with no step in common (evaluated
+    every other number of steps, or training episodes that ended at other steps) are
+    interpolated linearly onto the steps of the run with the fewest points, within the
+    range all runs cover; the note says so. Before, they were averaged point by point, the
+    k-th point of each run under the first run's step."""
+    nonempty = [r for r in runs if len(r.steps)]
+    if len(nonempty) < len(runs) or not runs:
+        empty = np.zeros((len(runs), 0))
+        return np.zeros(0, np.int64), empty, empty, ""
+    common = runs[0].steps
+    for r in runs[1:]:
+        common = np.intersect1d(common, r.steps)
+    if len(common):
+        pick = [np.searchsorted(r.steps, common) for r in runs]
+        values = np.stack([r.returns[i] for r, i in zip(runs, pick)])
+        succ = np.stack([r.success[i] for r, i in zip(runs, pick)])
+        later = [f"{r.path} (to step {int(r.steps[-1])})" for r in runs
+                 if r.steps[-1] > common[-1]]
+        note = (f"compared up to step {int(common[-1])}, the last that every run has; left "
+                f"out the later points of {', '.join(later)}") if later else ""
+        return common, values, succ, note
+    lo = max(float(r.steps[0]) for r in runs)
+    hi = min(float(r.steps[-1]) for r in runs)
+    fewest = min(runs, key=lambda r: len(r.steps))
+    grid = fewest.steps[(fewest.steps >= lo) & (fewest.steps <= hi)]
+    if not len(grid):  # no overlap at all: each run's last point, under the latest step
+        last = max(int(r.steps[-1]) for r in runs)
+        return (np.asarray([last]), np.stack([r.returns[-1:] for r in runs]),
+                np.stack([r.success[-1:] for r in runs]),
+                "the runs' points do not overlap; compared on each run's last point, shown at "
+                f"step {last}")
+    values = np.stack([np.interp(grid, r.steps, r.returns) for r in runs])
+    succ = np.stack([np.interp(grid, r.steps, r.success) for r in runs])
+    where = (f"step {int(grid[0])}" if len(grid) == 1 else
+             f"steps between {int(grid[0])} and {int(grid[-1])}")
+    return (grid, values, succ,
+            "the runs have no step in common; their returns and success are interpolated "
+            f"linearly onto the {where} of {fewest.path}")
+
+
 def plot_curves(path, groups: list[dict]) -> None:
-    """One panel per task and reward mode, one line (mean, +-std band) per method."""
+    """One panel per task and reward mode, one line (mean, +-std band) per method, its seeds
+    counted in the legend; the y axis says whether the returns are the evaluations' or the
+    training episodes' (both the dense env return)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -397,15 +479,20 @@ def plot_curves(path, groups: list[dict]) -> None:
             if sum(1 for h in groups if (h["task"], h["mode"], h["method"])
                    == (task, mode, g["method"]) and h["episode_steps"] != g["episode_steps"]):
                 label += f", {g['episode_steps']}-step episodes"  # one method at two lengths
-            label += f" ({g['seeds']})" + ("" if len(g["steps"]) else f": {NO_EPISODE}")
+            label += f" ({counted(g['seeds'], 'seed')})" + (
+                "" if len(g["steps"]) else f": {NO_EPISODE}")
             line, = ax.plot(g["steps"], g["mean"], label=label,
                             marker="o" if len(g["steps"]) == 1 else None)  # one point: a dot
             ax.fill_between(g["steps"], g["mean"] - g["std"], g["mean"] + g["std"],
                             color=line.get_color(), alpha=0.2)
         ax.set_title(f"{task} ({mode})", fontsize=10)
         ax.set_xlabel("env steps")
-        ax.set_ylabel("episode return")
+        sources = {g["source"] for g in groups if (g["task"], g["mode"]) == (task, mode)}
+        ax.set_ylabel("dense env return, " + ("evaluation" if sources == {"eval"} else
+                                              "training episodes" if sources == {"episodes"}
+                                              else "evaluation or training"))
         ax.legend(fontsize=8)
+    fig.suptitle("mean across seeds, band +- 1 std (population)", fontsize=8, y=0.995)
     fig.tight_layout()
     from genreward_cli.store import save_figure
 
