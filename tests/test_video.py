@@ -146,7 +146,13 @@ def test_inspect_goal_videos_clips_and_model_folders(tiny_dir, clips_file, tmp_p
     run_dir.mkdir()
     (run_dir / "config.json").write_text('{"reward": "env", "agent": {}}')
     result = run("inspect", run_dir)
-    assert result.exit_code == 2 and "a train-agent run with no log.h5 yet" in result.stderr
+    assert result.exit_code == 2 and f"{run_dir}: no log.h5 yet: a train-agent run writes it " \
+        "at its first checkpoint (--checkpoint-every episodes); it is running, or stopped " \
+        "before that" in result.stderr, result.stderr
+    (run_dir / "checkpoint.pt").write_bytes(b"")  # interrupted while writing its log
+    result = run("inspect", run_dir)
+    assert result.exit_code == 2 and "a checkpoint but no log.h5 (interrupted while writing " \
+        "it)" in result.stderr, result.stderr
 
 
 def test_generate_from_image_and_bad_inputs(tiny_dir, tmp_path):

@@ -158,8 +158,9 @@ def model_folder(path: Path) -> dict[str, Any]:
     from genreward_cli.stages.train_agent import holds_run
 
     if holds_run(path):
-        raise BadInput(f"{path}: a train-agent run with no log.h5 yet (stopped before its "
-                       "first checkpoint); there is nothing to show")
+        from genreward_cli.stages.evaluate import log_path
+
+        log_path(path)  # raises, saying why there is no log (running; interrupted; ...)
     try:
         kind = parts = None
         if (path / "model_index.json").is_file():
