@@ -395,6 +395,25 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
             "stopped before its first checkpoint, so nothing is kept: rerun to start over",
             "Aborted!"]
         assert not (tmp_path / "fresh").exists()
+    # SIGTERM while the final log.h5 is written, after the checkpoint: the run keeps that
+    # checkpoint and says so (it said "unfinished output removed"), and --resume writes the log
+    from genreward_cli.stages import train_agent as stage
+
+    def log_interrupted(*args, **kwargs):
+        raise Terminated()
+
+    cut = tmp_path / "cut"
+    shutil.copytree(out, cut)
+    with monkeypatch.context() as m:
+        m.setattr(stage, "write_agent_log", log_interrupted)
+        r = run("train-agent", "--out", cut, "--resume", "--steps", 40)
+    assert r.exit_code == 143
+    assert r.stderr.strip().endswith(f"the run in {cut} stays at its last checkpoint "
+                                     "(step 40): rerun with --resume to continue"), r.stderr
+    r = run("train-agent", "--out", cut, "--resume", "--steps", 40, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 40, r.stderr
+    with store.open_artifact(cut / "log.h5", "agent_log") as art:
+        assert int(art.attrs["steps"]) == 40
     # a run killed outright (SIGKILL) before its first checkpoint: told what to do
     killed = tmp_path / "killed"
     killed.mkdir()

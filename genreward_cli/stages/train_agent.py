@@ -698,8 +698,15 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                 "log": asdict(log), "fb": online_fb.state_dict() if online_fb else None,
                 "accounting": accounting.state_dict(),
                 "cost": (reward_model.cost.calls, reward_model.cost.seconds)})
-            write_log(loop_state.step)
+            # kept from here on: a signal while log.h5 is written leaves the checkpoint,
+            # and --resume writes the log from it
             saved_at["step"] = loop_state.step
+            write_log(loop_state.step)
+
+        def kept(e: BaseException) -> None:  # Ctrl-C or SIGTERM: the last checkpoint stays
+            if saved_at["step"] is not None:  # else run() removes the run and says so
+                e.note = (f"the run in {out} stays at its last checkpoint (step "
+                          f"{saved_at['step']}): rerun with --resume to continue")
 
         saved_at = {"step": state.step if state else None}
         last_episode: list[dict] = []  # the live line's episode
@@ -708,13 +715,15 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
                                  rewarder=rewarder, on_episode=on_episode, on_update=on_update,
                                  state=state, on_checkpoint=on_checkpoint, on_step=on_step)
             update(0, status())  # the updates since the last refresh, on the final line
-        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: the run keeps its last checkpoint
-            if saved_at["step"] is not None:  # else run() removes the run and says so
-                e.note = (f"the run in {out} stays at its last checkpoint (step "
-                          f"{saved_at['step']}): rerun with --resume to continue")
+        except KeyboardInterrupt as e:
+            kept(e)
             raise
         flush()
-    checkpoint(state)
+    try:
+        checkpoint(state)
+    except KeyboardInterrupt as e:  # during the final checkpoint or log
+        kept(e)
+        raise
     logger.close()
     elapsed = time.perf_counter() - start
     e = log.episodes
