@@ -221,6 +221,38 @@ def test_inspect_json_parses_the_fb_artifacts_json_attrs(fb_run):
     assert r.exit_code == 0 and 'frame_size = [64, 64]' in r.stdout + r.stderr
 
 
+def test_train_fb_interrupted_keeps_its_checkpoint_and_says_so(fb_run, tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM in train-fb printed only `Aborted!`, and a rerun without --resume
+    silently started over on the checkpoint. The line names the checkpoint's update and
+    --resume; the plain rerun is refused."""
+    from genreward_cli.errors import Terminated
+    from genreward_cli.fb.trainer import FBTrainer
+
+    d, common = fb_run
+    out = tmp_path / "fb.h5"
+    update = FBTrainer.update
+
+    def stop_at_12(self, *args, **kwargs):
+        if self.step == 12:
+            raise Terminated()
+        return update(self, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(FBTrainer, "update", stop_at_12)
+        r = run("train-fb", *common, "--steps", 30, "--out", out)  # checkpoints every 10
+    assert r.exit_code == 143 and not out.exists()
+    assert r.stderr.strip().endswith(f"{out}.ckpt.pt stays at update 10: rerun with --resume "
+                                     "to continue"), r.stderr
+    before = Path(f"{out}.ckpt.pt").read_bytes()
+    r = run("train-fb", *common, "--steps", 30, "--out", out)
+    assert r.exit_code == 2 and (f"{out}.ckpt.pt: the checkpoint of an unfinished train-fb; "
+                                 "pass --resume to continue it or --force to start over"
+                                 ) in r.stderr, r.stderr
+    assert Path(f"{out}.ckpt.pt").read_bytes() == before
+    r = run("train-fb", *common, "--steps", 30, "--out", out, "--resume", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 30, r.stderr
+
+
 def test_train_fb_writes_a_loadable_fb_artifact(fb_run):
     from genreward_cli.fb.io import read_model
 

@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -179,6 +180,41 @@ def test_a_stage_refused_for_bad_input_makes_the_pipeline_exit_2(tmp_path):
                          "x.h5", "episodes")
     with pytest.raises(BadInput, match=r"stage 'collect' failed \(exit 2\)"):
         pipeline.run_stage(bad, tmp_path, "run")
+
+
+def test_an_interrupted_resumable_stage_says_to_rerun_the_pipeline(monkeypatch, capsys):
+    """Ctrl-C in a pipeline's train-agent: the stage's own line says `rerun with --resume`,
+    which pipeline does not take; the pipeline adds how to go on (a stage that keeps
+    nothing resumable adds nothing)."""
+    import signal
+
+    from genreward_cli.errors import ReportedInterrupt
+
+    class Interrupted:  # the stage process: Ctrl-C reaches both, the stage ends by SIGINT
+        def __init__(self, argv, cwd=None):
+            self.waited = 0
+
+        def wait(self, timeout=None):
+            self.waited += 1
+            if self.waited == 1:
+                raise KeyboardInterrupt()
+            return -signal.SIGINT
+
+        def poll(self):
+            return -signal.SIGINT
+
+    monkeypatch.setattr(pipeline.subprocess, "Popen", Interrupted)
+    agent = pipeline.Stage("train-agent", ["train-agent", "--out", "agent"], "agent/log.h5",
+                           "agent_log", resumable=True)
+    with pytest.raises(ReportedInterrupt):
+        pipeline.run_stage(agent, Path("."), "resume")
+    assert capsys.readouterr().err == (
+        "pipeline: rerun the same `genreward pipeline` command to continue; it resumes "
+        "train-agent from its last checkpoint (or starts it again without one)\n")
+    collect = pipeline.Stage("collect", ["collect", "--out", "x.h5"], "x.h5", "episodes")
+    with pytest.raises(ReportedInterrupt):
+        pipeline.run_stage(collect, Path("."), "run")
+    assert capsys.readouterr().err == ""
 
 
 def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():

@@ -596,6 +596,11 @@ def run_stage(stage: Stage, root: Path, mode: str) -> float:
             if rc is None:  # sent to the pipeline alone: passed on to the stage
                 process.send_signal(signal.SIGTERM if sigterm else signal.SIGINT)
                 rc = _wait(process, 60)
+            if rc in (Terminated.exit_code, -signal.SIGINT) and stage.resumable:
+                # the stage's own line names its `--resume`, which is not the pipeline's
+                print(f"pipeline: rerun the same `genreward pipeline` command to continue; it "
+                      f"resumes {stage.name} from its last checkpoint (or starts it again "
+                      "without one)", file=sys.stderr)
             if rc == Terminated.exit_code and sigterm:  # the stage said so and cleaned up
                 raise ReportedTermination() from None
             if rc == -signal.SIGINT and not sigterm:  # the stage said `Aborted!`

@@ -77,7 +77,7 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     Raises BadInput (exit code 2) unless ``inputs`` hold one or more `episodes` files and
     exactly one `goal` file; for frames of different sizes, embeddings whose size is not the
     goal's, ``resume`` without a checkpoint or with one of another FB configuration, and an
-    existing ``out`` without ``force`` or ``resume``.
+    existing ``out`` or checkpoint without ``force`` or ``resume``.
     """
     import numpy as np
     import torch
@@ -97,6 +97,9 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
             raise BadInput(f"--resume: no checkpoint {ckpt_path}")
     else:
         store.check_output(out, force, inputs)
+        if ckpt_path.exists() and not force:  # an interrupted run's: a rerun would replace it
+            raise BadInput(f"{ckpt_path}: the checkpoint of an unfinished train-fb; pass "
+                           "--resume to continue it or --force to start over")
     episode_files, goal_files = [], []
     for path in inputs:
         art = store.open_artifact(path, ("episodes", "goal"))
@@ -163,18 +166,26 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                         "seed": seed, "parents": parents}, tmp)
 
     start_step, start = trainer.step, time.perf_counter()
-    with progress_bar(steps, f"train-fb ({train_config.objective})") as advance:
-        advance(min(trainer.step, steps))
-        while trainer.step < steps:
-            m = trainer.update(sampler(train_config.batch_size), goal_embedding=goal_t)
-            history["step"].append(trainer.step)
-            for k in METRICS:
-                history[k].append(m.get(k, 0.0))
-            advance(1)
-            if trainer.step % checkpoint_every == 0:
-                save_checkpoint()
-    elapsed = time.perf_counter() - start
-    save_checkpoint()
+    saved = {"step": trainer.step if state is not None else None}
+    try:
+        with progress_bar(steps, f"train-fb ({train_config.objective})") as advance:
+            advance(min(trainer.step, steps))
+            while trainer.step < steps:
+                m = trainer.update(sampler(train_config.batch_size), goal_embedding=goal_t)
+                history["step"].append(trainer.step)
+                for k in METRICS:
+                    history[k].append(m.get(k, 0.0))
+                advance(1)
+                if trainer.step % checkpoint_every == 0:
+                    save_checkpoint()
+                    saved["step"] = trainer.step
+        elapsed = time.perf_counter() - start
+        save_checkpoint()
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: say where the checkpoint stands
+        if saved["step"] is not None:
+            e.note = (f"{ckpt_path} stays at update {saved['step']}: rerun with --resume to "
+                      "continue")
+        raise
 
     with torch.no_grad():
         goal_z = model.goal_z(goal_t.view(1, -1))[0].cpu().numpy()
