@@ -229,6 +229,20 @@ def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path
                  "--out", split, "--resume")
     assert result.exit_code == 2 and "other options: the input files" in result.stderr, \
         result.stderr
+    # SIGTERM while the model is exported, after the last checkpoint: kept, and said so
+    from genreward_cli.errors import Terminated
+    from genreward_cli.video.finetune import VideoFinetuner
+
+    def cut_export(*args, **kwargs):
+        raise Terminated()
+
+    with monkeypatch.context() as m:
+        m.setattr(VideoFinetuner, "export", cut_export)
+        result = run("finetune", *common, "--steps", 3, "--out", tmp_path / "cut")
+    assert result.exit_code == 143 and result.stderr.strip().endswith(
+        f"checkpoints kept in {tmp_path / 'cut'}/checkpoints: rerun with --resume to export "
+        "the model"), result.stderr
+    assert (tmp_path / "cut" / "checkpoints").is_dir()
     # how often it saves may change (it was refused as another option)
     monkeypatch.chdir(tmp_path)
     result = run("finetune", *common, "--steps", 6, "--checkpoint-every", 6, "--out", "split",

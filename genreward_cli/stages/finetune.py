@@ -176,9 +176,15 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return None
-    if tuner.step % config.checkpoint_every:
-        tuner.save_checkpoint(out / "checkpoints")
-    tuner.export(model, out, load_pipeline)
+    try:
+        if tuner.step % config.checkpoint_every:
+            tuner.save_checkpoint(out / "checkpoints")
+        tuner.export(model, out, load_pipeline)
+    except KeyboardInterrupt as e:  # during the export: the checkpoints stay, and say so
+        if latest_checkpoint(out) is not None:
+            e.note = (f"checkpoints kept in {out}/checkpoints: rerun with --resume to export "
+                      "the model")
+        raise
 
     steps, losses, lrs = (np.array(c) for c in zip(*tuner.history)) if tuner.history else ([],) * 3
     base = store.record_path(model, builtin=PRESETS)  # local paths absolute, names as given
