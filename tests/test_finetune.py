@@ -1,10 +1,13 @@
 """Finetuning: the exported model computes what the trained one did (LoRA alpha != rank),
 and the initial adapter depends on the seed alone."""
 
+import json
+
 import pytest
 import torch
 
 from genreward_cli.video.clips import Clip
+from genreward_cli.video.finetune import LORA_TARGETS
 from helpers import moving_square
 
 
@@ -56,6 +59,13 @@ def test_exported_lora_model_equals_the_trained_model(tmp_path, rank, alpha):
     assert scales == {alpha / rank}
     torch.testing.assert_close(forward(reloaded.transformer, reloaded, frames), want,
                                rtol=1e-4, atol=1e-5)
+    # the adapter's metadata lists its targets sorted (peft's set had a run-to-run order)
+    from safetensors import safe_open
+
+    (weights,) = (tmp_path / "lora").glob("*.safetensors")
+    with safe_open(weights, "pt") as f:
+        meta = json.loads(f.metadata()["lora_adapter_metadata"])
+    assert meta["transformer.target_modules"] == sorted(LORA_TARGETS)
 
 
 def test_initial_lora_adapter_depends_on_the_seed_alone():

@@ -325,9 +325,14 @@ class VideoFinetuner:
             lora_dir = out / "lora"
             # Without its config the adapter would reload with peft's defaults (alpha = rank:
             # scale 1), not the alpha / rank it was trained at.
+            # peft keeps target_modules as a set, whose order changes from run to run: sorted,
+            # the same training writes the same file (a hash of it names the model)
+            metadata = next(iter(trained.peft_config.values())).to_dict()
+            if isinstance(metadata.get("target_modules"), (set, list, tuple)):
+                metadata["target_modules"] = sorted(metadata["target_modules"])
             CogVideoXImageToVideoPipeline.save_lora_weights(
                 lora_dir, transformer_lora_layers=get_peft_model_state_dict(trained),
-                transformer_lora_adapter_metadata=next(iter(trained.peft_config.values())).to_dict())
+                transformer_lora_adapter_metadata=metadata)
             fresh = load_pipeline(model)
             fresh.load_lora_weights(lora_dir, adapter_name="genreward")
             fresh.fuse_lora(components=["transformer"], lora_scale=1.0)
