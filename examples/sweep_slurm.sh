@@ -11,6 +11,9 @@ METHODS=(genreward env vlm-rm roboclip)
 SEEDS=(0 1 2)
 STEPS=${STEPS:-1000000}
 MODE=${MODE:-dense}
+# the baselines add the env reward of $MODE, as genreward's eq. 10 does (paper.sh does too);
+# ENV_REWARD= runs their rewards alone
+ENV_REWARD=${ENV_REWARD---add-env-reward}
 ROOT=${ROOT:-$PWD/runs/sweep}
 VIDEO_MODEL=${VIDEO_MODEL:-$PWD/models/cogvideox-bridge}
 GR=${GR:-genreward}
@@ -60,6 +63,9 @@ train)
            --reward-interval "$interval")
   elif [ "$method" = roboclip ]; then
     args+=(--s3d-model "$S3D_MODEL")
+  fi
+  if [ "$method" != genreward ] && [ "$method" != env ] && [ -n "$ENV_REWARD" ]; then
+    args+=("$ENV_REWARD")
   fi
   # a requeued (preempted) element continues from its checkpoint; one killed before its
   # first checkpoint (SIGKILL leaves its folder) starts over

@@ -22,7 +22,10 @@ def quoted(text: str, limit: int = 60) -> str:
     """``text`` quoted as ``repr`` does, cut to its first ``limit`` characters with ``...``
     before the closing quote when longer: a long prompt in a one-line report.
     ``quoted("pick up the fork")`` is ``"'pick up the fork'"``."""
-    return repr(text) if len(text) <= limit else repr(text[:limit])[:-1] + "..." + repr(text)[-1]
+    if len(text) <= limit:
+        return repr(text)
+    cut = repr(text[:limit])  # its own quotes: the whole text's may differ (`'` inside)
+    return cut[:-1] + "..." + cut[-1]
 
 
 LOG_WIDTH = 200  # columns of a report or kept bar written to a file or pipe

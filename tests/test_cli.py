@@ -431,6 +431,9 @@ def test_a_long_prompt_is_cut_in_a_one_line_report():
     long = "pick up the blue fork " * 10
     assert quoted(long) == repr(long[:60])[:-1] + "...'" and len(quoted(long)) == 65
     assert quoted("x" * 61, limit=60) == "'" + "x" * 60 + "...'"
+    # the cut part's quotes, whatever the rest holds
+    assert quoted("it's long, \"very\" long", limit=6) == '"it\'s l..."'
+
 
 
 @pytest.mark.parametrize("kind, says", [("episode", "; did you mean episodes?"),

@@ -206,7 +206,7 @@ def test_a_run_folder_without_its_log_yet_is_a_row_not_an_error(tmp_path):
     running.mkdir()
     (running / "config.json").write_text(json.dumps(
         {"task": "reach-v3", "reward": "env", "reward_mode": "dense", "seed": 1,
-         "max_steps": 40}))
+         "max_steps": 40, "agent": {}}))
     with pytest.warns(UserWarning, match=r"running: no log.h5 yet: a train-agent run writes it "
                                          r"at its first checkpoint .*; compared without points"):
         rows, _ = compare(done, running)
@@ -218,3 +218,9 @@ def test_a_run_folder_without_its_log_yet_is_a_row_not_an_error(tmp_path):
                                  "--resume` writes it") in r.stderr, r.stderr
     r = CliRunner().invoke(cli, ["evaluate", "--compare", str(done), str(tmp_path / "nope")])
     assert r.exit_code == 2 and f"{tmp_path / 'nope'}: no such file or folder" in r.stderr
+    model = tmp_path / "model"  # a folder with some other config.json is no run
+    model.mkdir()
+    (model / "config.json").write_text('{"_class_name": "AutoencoderKLCogVideoX"}')
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(done), str(model)])
+    assert r.exit_code == 2 and f"{model}: no log.h5: not a train-agent run directory" \
+        in r.stderr, r.stderr

@@ -68,6 +68,29 @@ def test_paper_script_gives_the_baselines_the_env_reward(tmp_path, env_reward, a
     assert all("" not in c for c in pipelines)  # no empty word when it is off
 
 
+@pytest.mark.parametrize("element, method, added", [(0, "genreward", False), (3, "env", False),
+                                                     (6, "vlm-rm", True), (9, "roboclip", True)])
+def test_sweep_gives_its_baselines_the_env_reward(tmp_path, element, method, added):
+    """sweep_slurm.sh's baselines learned from their own reward alone, so its MODE=sparse
+    runs of them were its dense runs again; they add the env reward as paper.sh's do."""
+    import json
+    import subprocess
+    import sys
+
+    record = tmp_path / "calls.jsonl"
+    stub = tmp_path / "gr.py"
+    stub.write_text(f"import json, sys\nopen({str(record)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    env = {"PATH": "/usr/bin:/bin", "GR": f"{sys.executable} {stub}", "ROOT": str(tmp_path),
+           "MODE": "sparse", "SLURM_ARRAY_TASK_ID": str(element)}
+    r = subprocess.run(["bash", str(EXAMPLES[0].parent / "sweep_slurm.sh"), "train"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (call,) = [json.loads(line) for line in record.read_text().splitlines()]
+    assert call[0] == "train-agent" and call[call.index("--reward") + 1] == method
+    assert ("--add-env-reward" in call) == added, call
+    assert call[call.index("--reward-mode") + 1] == "sparse"
+
+
 def _script_intervals(text: str) -> tuple[dict, int]:
     """The genreward reward interval a script's `case` gives each task, and its default."""
     found = dict(re.findall(r"^\s*([a-z0-9|*-]+)\) (?:INTERVAL=\$\{INTERVAL:-|interval=)(\d+)",

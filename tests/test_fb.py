@@ -245,9 +245,10 @@ def test_train_fb_interrupted_keeps_its_checkpoint_and_says_so(fb_run, tmp_path,
                                      "to continue"), r.stderr
     before = Path(f"{out}.ckpt.pt").read_bytes()
     r = run("train-fb", *common, "--steps", 30, "--out", out)
-    assert r.exit_code == 2 and (f"{out}.ckpt.pt: the checkpoint of an unfinished train-fb; "
-                                 "pass --resume to continue it or --force to start over"
-                                 ) in r.stderr, r.stderr
+    assert r.exit_code == 2 and (f"{out}.ckpt.pt: a train-fb checkpoint (of an interrupted "
+                                 "run, or of a finished one whose fb.h5 is gone); pass --resume "
+                                 "to go on from it or --force to start over") in r.stderr, \
+        r.stderr
     assert Path(f"{out}.ckpt.pt").read_bytes() == before
     r = run("train-fb", *common, "--steps", 30, "--out", out, "--resume", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 30, r.stderr

@@ -217,6 +217,18 @@ def test_an_interrupted_resumable_stage_says_to_rerun_the_pipeline(monkeypatch, 
     assert capsys.readouterr().err == ""
 
 
+def test_an_interrupted_train_fb_is_resumed_not_started_over(tmp_path):
+    """train-fb keeps OUT.ckpt.pt when interrupted; the pipeline ran it again with --force,
+    which started over (hours of updates at the paper preset). It resumes it now, and says
+    so when it is interrupted; a changed train-fb is rerun, not refused as an agent run is."""
+    fb = [s for s in pipeline.stages("reach-v3", "tiny") if s.name == "train-fb"][0]
+    assert fb.resumable and pipeline.status(fb, tmp_path) == ("run", "no output yet")
+    (tmp_path / "fb.h5.ckpt.pt").write_bytes(b"")
+    assert pipeline.status(fb, tmp_path) == ("resume", "a checkpoint to continue from")
+    assert pipeline.command(fb, "resume").endswith(" --out fb.h5 --resume")
+    pipeline.check_agent_runs_kept([fb], [("run", "other options")], tmp_path)  # no error
+
+
 def test_methods_and_seeds_share_the_goal_stages_and_run_each_agent():
     from genreward_cli.stages.pipeline import stages
 

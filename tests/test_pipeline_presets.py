@@ -131,7 +131,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
           'collect random | collect --task reach-v3 --reward-mode dense --policy random '
           '--episodes 4 --workers 2 --seed 1 --out random.h5 | random.h5 episodes False None []',
           'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps 300 --z-dim 64 --hidden-dim '
-          '128 --batch-size 256 --seed 0 --device auto --out fb.h5 | fb.h5 fb False None []',
+          '128 --batch-size 256 --seed 0 --device auto --out fb.h5 | fb.h5 fb True None []',
           'train-agent | train-agent --task reach-v3 --reward-mode dense --reward genreward '
           '--goal goal.h5 --fb fb.h5 --steps 2048 --preset tiny --train-ratio 64 --prefill 256 '
           '--eval-every 512 --eval-episodes 5 --seed 0 --device auto --out agent | agent/log.h5 '
@@ -152,7 +152,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
            'collect random | collect --task shelf-place-v3 --reward-mode dense --policy random '
            '--episodes 20 --workers 2 --seed 1 --out random.h5 | random.h5 episodes False None []',
            'train-fb | train-fb expert.h5 random.h5 goal.h5 --seed 0 --device auto --out fb.h5 | '
-           'fb.h5 fb False None []',
+           'fb.h5 fb True None []',
            'train-agent | train-agent --task shelf-place-v3 --reward-mode dense --reward '
            'genreward --goal goal.h5 --fb fb.h5 --steps 1000000 --preset S --reward-interval 64 '
            '--fb-train-steps 100000 --seed 0 --device auto --out agent | agent/log.h5 agent_log '
@@ -176,7 +176,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                            '--policy random --episodes 20 --workers 2 --seed 1 --out random.h5 | '
                            'random.h5 episodes False None []',
                            'train-fb | train-fb expert.h5 random.h5 goal.h5 --seed 0 --device '
-                           'cuda --out fb.h5 | fb.h5 fb False None []',
+                           'cuda --out fb.h5 | fb.h5 fb True None []',
                            'train-agent | train-agent --task pick-place-v3 --reward-mode dense '
                            '--reward genreward --goal goal.h5 --fb fb.h5 --steps 1000000 --preset '
                            'S --fb-train-steps 100000 --seed 0 --device cuda --out agent | '
@@ -203,7 +203,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                        'random.h5 episodes False None []',
                        'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps 300 --z-dim 64 '
                        '--hidden-dim 128 --batch-size 256 --seed 3 --device auto --out fb.h5 | '
-                       'fb.h5 fb False None []',
+                       'fb.h5 fb True None []',
                        'train-video-model | train-video-model expert.h5 --kind vqdiffusion '
                        '--preset tiny --codec-steps 50 --steps 50 --batch-size 8 --seed 3 '
                        '--device auto --out dr_model | dr_model/diffusion_reward.json model '
@@ -340,7 +340,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                                       '2 --seed 1 --out random.h5 | random.h5 episodes False None '
                                       '[]',
                                       'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps '
-                                      '200 --seed 0 --device cuda --out fb.h5 | fb.h5 fb False '
+                                      '200 --seed 0 --device cuda --out fb.h5 | fb.h5 fb True '
                                       'None []',
                                       'train-video-model | train-video-model expert.h5 --kind '
                                       'vqdiffusion --seed 0 --device cuda --out dr_model | '
@@ -433,7 +433,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                                '| random.h5 episodes False None []',
                                'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps 200 '
                                '--z-dim 64 --hidden-dim 128 --batch-size 256 --seed 0 --device '
-                               'auto --out fb.h5 | fb.h5 fb False None []',
+                               'auto --out fb.h5 | fb.h5 fb True None []',
                                'train-agent | train-agent --task reach-v3 --reward-mode dense '
                                '--reward genreward --goal goal.h5 --fb fb.h5 --steps 2048 '
                                '--preset tiny --train-ratio 64 --prefill 128 --eval-every 512 '
@@ -457,7 +457,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                        '--policy random --episodes 20 --workers 2 --seed 1 --out random.h5 | '
                        'random.h5 episodes False None []',
                        'train-fb | train-fb expert.h5 random.h5 goal.h5 --seed 0 --device auto '
-                       '--out fb.h5 | fb.h5 fb False None []',
+                       '--out fb.h5 | fb.h5 fb True None []',
                        'train-agent genreward 0 | train-agent --task pick-out-of-hole-v3 '
                        '--reward-mode dense --reward genreward --goal goal.h5 --fb fb.h5 --steps '
                        '1000000 --preset S --reward-interval 64 --fb-train-steps 100000 --seed 0 '
@@ -491,7 +491,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                                        '--out random.h5 | random.h5 episodes False None []',
                                        'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps '
                                        '300 --z-dim 64 --hidden-dim 128 --batch-size 256 --seed 0 '
-                                       '--device auto --out fb.h5 | fb.h5 fb False None []',
+                                       '--device auto --out fb.h5 | fb.h5 fb True None []',
                                        'train-agent | train-agent --task reach-v3 --reward-mode '
                                        'dense --reward genreward --goal goal.h5 --fb fb.h5 '
                                        '--steps 2048 --preset tiny --train-ratio 64 --prefill 256 '
@@ -574,7 +574,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                                 '--policy random --episodes 20 --workers 2 --seed 1 --out '
                                 'random.h5 | random.h5 episodes False None []',
                                 'train-fb | train-fb expert.h5 random.h5 goal.h5 --seed 0 '
-                                '--device auto --out fb.h5 | fb.h5 fb False None []',
+                                '--device auto --out fb.h5 | fb.h5 fb True None []',
                                 'train-agent | train-agent --task reach-v3 --reward-mode dense '
                                 '--reward genreward --goal goal.h5 --fb fb.h5 --steps 1000000 '
                                 '--preset S --fb-train-steps 100000 --prefill 64 --eval-episodes '
@@ -602,7 +602,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
               '[]',
               'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps 300 --z-dim 64 '
               '--hidden-dim 128 --batch-size 256 --seed 0 --device auto --out fb.h5 | fb.h5 fb '
-              'False None []',
+              'True None []',
               'train-agent | train-agent --task pick-place-v3 --reward-mode dense --reward '
               'genreward --goal goal.h5 --fb fb.h5 --steps 2048 --preset tiny --train-ratio 64 '
               '--prefill 256 --eval-every 512 --eval-episodes 5 --seed 0 --device auto --out '
@@ -627,7 +627,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                  'random --episodes 2 --workers 2 --seed 1 --out random.h5 | random.h5 episodes '
                  'False None []',
                  'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps 200 --seed 0 --device '
-                 'cuda --out fb.h5 | fb.h5 fb False None []',
+                 'cuda --out fb.h5 | fb.h5 fb True None []',
                  'train-agent | train-agent --task pick-place-v3 --reward-mode dense --reward '
                  'genreward --goal goal.h5 --fb fb.h5 --steps 512 --preset S --fb-train-steps '
                  '100000 --prefill 256 --eval-episodes 1 --seed 0 --device cuda --out agent | '
@@ -651,7 +651,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                 'random --episodes 20 --workers 2 --seed 1 --out random.h5 | random.h5 episodes '
                 'False None []',
                 'train-fb | train-fb expert.h5 random.h5 goal.h5 --seed 0 --device auto --out '
-                'fb.h5 | fb.h5 fb False None []',
+                'fb.h5 | fb.h5 fb True None []',
                 'train-agent genreward 0 | train-agent --task bin-picking-v3 --reward-mode sparse '
                 '--reward genreward --goal goal.h5 --fb fb.h5 --steps 1000000 --preset S '
                 '--reward-interval 64 --fb-train-steps 100000 --seed 0 --device auto --out '
@@ -764,7 +764,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                        '--policy random --episodes 20 --workers 2 --seed 1 --out random.h5 | '
                        'random.h5 episodes False None []',
                        'train-fb | train-fb expert.h5 random.h5 goal.h5 --seed 0 --device auto '
-                       '--out fb.h5 | fb.h5 fb False None []',
+                       '--out fb.h5 | fb.h5 fb True None []',
                        'train-agent | train-agent --task pick-place-v3 --reward-mode dense '
                        '--reward genreward --goal goal.h5 --fb fb.h5 --steps 1000000 --preset S '
                        '--fb-train-steps 100000 --seed 0 --device auto --out agent | agent/log.h5 '
@@ -790,7 +790,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                  'False None []',
                  'train-fb | train-fb expert.h5 random.h5 goal.h5 --steps 300 --z-dim 64 '
                  '--hidden-dim 128 --batch-size 256 --seed 0 --device auto --out fb.h5 | fb.h5 fb '
-                 'False None []',
+                 'True None []',
                  'train-agent | train-agent --task pick-place-v3 --reward-mode dense --reward '
                  'genreward --goal goal.h5 --fb fb.h5 --steps 100 --preset tiny --train-ratio 64 '
                  '--prefill 256 --eval-every 512 --eval-episodes 5 --seed 0 --device auto --out '

@@ -350,7 +350,7 @@ def test_a_baseline_with_the_env_reward_added(run_dir, tmp_path):
         alone = cls(scorer, "reach the goal")
         own = alone(ep)
         model = WithEnvReward(cls(scorer, "reach the goal"))
-        assert model.names == ("env", "clip", "total") and model.name == alone.name
+        assert model.names == ("env", "clip", "total") and model.name == f"{alone.name} +env"
         parts = model(ep)
         np.testing.assert_array_equal(parts["env"], ep.reward)
         np.testing.assert_array_equal(parts["clip"], own["clip"])
@@ -364,6 +364,8 @@ def test_a_baseline_with_the_env_reward_added(run_dir, tmp_path):
             "--clip-model", "tiny", "--add-env-reward", "--out", tmp_path / "s.h5", "--json")
     assert r.exit_code == 0, r.stderr
     assert set(json.loads(r.stdout)["components"]) == {"env", "clip"}
+    with store.open_artifact(tmp_path / "s.h5", "reward_score") as art:
+        assert art.attrs["reward"] == "clip-video +env"  # its Spearman includes the env term
     for reward, says in (("env", "--reward env is the env reward"),
                          ("genreward", "--reward genreward adds the env reward already (eq. 10)")):
         r = run("score-reward", d / "expert.h5", "--reward", reward, "--goal", d / "goal.h5",

@@ -11,7 +11,7 @@ FAST = ["--task", "reach-v3", "--preset", "tiny", "--max-steps", "10", "--prefil
         "--batch", "2", "--length", "4", "--train-ratio", "8", "--eval-every", "0",
         "--capacity", "100"]
 ADDED_SINCE = ("baseline_prompt", "baseline_strength", "s3d_model", "roboclip_demo",
-               "tadpole_model", "tadpole_noise_level")
+               "tadpole_model", "tadpole_noise_level", "add_env_reward")
 
 
 def test_upgrade_names_the_old_roboclip_clip_video():
@@ -39,3 +39,8 @@ def test_a_run_saved_without_later_options_resumes(tmp_path):
     r = CliRunner().invoke(cli, ["train-agent", "--out", str(out), "--resume", "--steps", "20",
                                  "--seed", "5"])
     assert r.exit_code == 2 and "seed=0" in r.output
+    # so is an added option given another value than the one that reproduces the run: the
+    # env reward added halfway through, with the run then labelled as if it had it throughout
+    r = CliRunner().invoke(cli, ["train-agent", "--out", str(out), "--resume", "--steps", "20",
+                                 "--add-env-reward"])
+    assert r.exit_code == 2 and "add_env_reward=False (now True)" in r.output, r.output

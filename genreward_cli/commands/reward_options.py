@@ -51,8 +51,9 @@ def reward_options(fn):
         click.option("--no-video-reward", is_flag=True, help="Ablation: drop r_video."),
         click.option("--no-fb-reward", is_flag=True, help="Ablation: drop r_FB."),
         click.option("--add-env-reward", is_flag=True,
-                     help="Baselines: add the env reward as paid (--reward-mode dense or "
-                          "sparse) to the baseline's reward, as eq. 10 adds r_env to "
+                     help="Baselines: add the env reward as paid (train-agent: its "
+                          "--reward-mode, dense or sparse; score-reward: as the episodes "
+                          "recorded it) to the baseline's reward, as eq. 10 adds r_env to "
                           "genreward's: the paper's dense and sparse settings for every method. "
                           "Without it, a baseline's reward is its authors' alone."),
         click.option("--clip-model", default=DEFAULT_CLIP_MODEL, show_default=True,

@@ -15,9 +15,16 @@ def one_glyph_warning(path: str | Path):
     """matplotlib warns once per character its font lacks (a CJK or emoji prompt in a title:
     a line each, twice); within this block they become one warning naming ``path`` and the
     characters, drawn as boxes. Other warnings pass through unchanged."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # also when the plotting fails: what it warned about is not lost
+        _report_glyphs(path, caught)
+
+
+def _report_glyphs(path, caught: list) -> None:
+    """``one_glyph_warning``'s warnings: the missing glyphs as one, the others as they were."""
     missing, fonts = {}, set()
     for w in caught:
         m = re.match(r"Glyph (\d+) .*missing from font\(s\) (.+?)\.?$", str(w.message))
@@ -29,7 +36,7 @@ def one_glyph_warning(path: str | Path):
     if missing:
         warnings.warn(f"{path}: {len(missing)} characters that the figure's font "
                       f"({', '.join(sorted(fonts))}) lacks are drawn as boxes: "
-                      f"{''.join(chr(c) for c in missing)}", stacklevel=3)
+                      f"{''.join(chr(c) for c in missing)}", stacklevel=4)
 
 
 def plot_scores(path: str | Path, frames: np.ndarray, scores: np.ndarray, index: int,

@@ -153,14 +153,18 @@ class WithEnvReward(RewardModel):
     = env + the baseline's total; the baseline's terms are kept as its authors define them
     (Diffusion Reward's and TADPoLe's success terms included).
 
-    Every other attribute (its cost, options, online state) is the wrapped model's.
+    Its name is the wrapped model's with ` +env`; every other attribute (its cost, options,
+    online state) is the wrapped model's.
     Raises ValueError for a model that already has an ``env`` component (genreward, env).
     """
 
     def __init__(self, base: RewardModel):
         if "env" in base.names:
             raise ValueError(f"{base.name} already has an env component")
-        super().__init__(name=base.name, cost=base.cost, names=("env",) + tuple(base.names))
+        # named `roboclip +env`: in each line and file that names the reward, as in the
+        # run's label (``evaluate.method_name``)
+        super().__init__(name=f"{base.name} +env", cost=base.cost,
+                         names=("env",) + tuple(base.names))
         self.base = base
 
     def __getattr__(self, name):  # only for what this class does not define

@@ -203,7 +203,9 @@ def log_path(run: str | Path) -> Path:
         if (run / "checkpoint.pt").exists():
             raise BadInput(f"{run}: a checkpoint but no {LOG_NAME} (interrupted while writing "
                            f"it); `genreward train-agent --out {run} --resume` writes it")
-        if (run / "config.json").exists():
+        from genreward_cli.stages.train_agent import holds_run
+
+        if holds_run(run):
             raise BadInput(f"{run}: no {LOG_NAME} yet: a train-agent run writes it at its "
                            "first checkpoint (--checkpoint-every episodes); it is running, or "
                            "stopped before that")
@@ -215,10 +217,10 @@ def pending_run(path: str | Path) -> "RunCurve | None":
     """A train-agent run folder without its log yet (running before its first checkpoint, or
     interrupted while writing it) as a curve without points, from its config.json; None for
     anything else."""
-    from genreward_cli.stages.train_agent import CONFIG_NAME
+    from genreward_cli.stages.train_agent import CONFIG_NAME, holds_run
 
     run = Path(path)
-    if not run.is_dir() or (run / LOG_NAME).exists() or not (run / CONFIG_NAME).exists():
+    if not run.is_dir() or (run / LOG_NAME).exists() or not holds_run(run):
         return None
     try:
         config = json.loads((run / CONFIG_NAME).read_text())
@@ -487,7 +489,8 @@ def plot_curves(path, groups: list[dict]) -> None:
                             color=line.get_color(), alpha=0.2)
         ax.set_title(f"{task} ({mode})", fontsize=10)
         ax.set_xlabel("env steps")
-        sources = {g["source"] for g in groups if (g["task"], g["mode"]) == (task, mode)}
+        sources = {g["source"] for g in groups  # of the curves drawn: runs with points
+                   if (g["task"], g["mode"]) == (task, mode) and len(g["steps"])}
         ax.set_ylabel("dense env return, " + ("evaluation" if sources == {"eval"} else
                                               "training episodes" if sources == {"episodes"}
                                               else "evaluation or training"))

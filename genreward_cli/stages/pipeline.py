@@ -6,7 +6,7 @@ its artifact records its exact command line. A stage counts as finished, and is 
 when its output artifact opens as the right kind, was written by the same command line
 (``--force`` / ``--resume`` aside), and every parent it names still has the hash it had
 then. Change an option, or re-run an upstream stage, and everything downstream runs again.
-The resumable stages (finetune, train-agent) continue from their checkpoints.
+The resumable stages (finetune, train-fb, train-agent) continue from their checkpoints.
 
 The stages' command lines are generated from a :class:`Preset` (``TINY``, ``PAPER``: every
 value a preset gives a stage, declared once), the model substitutes and the :class:`Cuts`.
@@ -439,7 +439,7 @@ def goal_stages(task: str, preset: Preset, seed: int, env: list, dev: list,
               "random.h5", "episodes"),
         Stage("train-fb", ["train-fb", "expert.h5", "random.h5", "goal.h5",
                            *flags(preset.train_fb, cuts.of("train_fb")), "--seed", s, *dev,
-                           "--out", "fb.h5"], "fb.h5", "fb"),
+                           "--out", "fb.h5"], "fb.h5", "fb", resumable=True),
     ]
     return [p for p in plan if not (video_model and p.name == "finetune")]
 
@@ -547,6 +547,8 @@ def check_agent_runs_kept(plan: list[Stage], statuses: list[tuple[str, str]],
     Raises:
         BadInput: one line naming the run and why it would be replaced."""
     for stage, (mode, why) in zip(plan, statuses):
+        if stage.kind == "fb":  # resumable too, but retrained in minutes to hours, not days
+            continue
         holds_run = (root / stage.marker).exists() or _has_checkpoint(stage, root)
         if stage.resumable and mode == "run" and holds_run:
             folder = root / output(stage)
@@ -557,8 +559,11 @@ def check_agent_runs_kept(plan: list[Stage], statuses: list[tuple[str, str]],
 
 
 def _has_checkpoint(stage: Stage, root: Path) -> bool:
+    """Whether a resumable stage's output has a checkpoint to go on from: a train-agent
+    run's checkpoint.pt, finetune's checkpoints/, train-fb's OUT.ckpt.pt."""
     out = root / output(stage)
-    return (out / "checkpoint.pt").exists() or (out / "checkpoints").is_dir()
+    return ((out / "checkpoint.pt").exists() or (out / "checkpoints").is_dir()
+            or Path(f"{out}.ckpt.pt").is_file())
 
 
 def stage_argv(stage: Stage, mode: str) -> list[str]:

@@ -112,14 +112,16 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
               "episodes": [store.record_path(p) for p in episodes]}
     config.update({k: store.record_path(config[k]) for k in INPUT_OPTIONS if config.get(k)})
     _write(out, scores, overall, config=config, parents=parents, force=force,
-           attrs=dict(reward=reward, auc=score_auc, spearman=rho,
+           attrs=dict(reward=model.name, auc=score_auc, spearman=rho,
                       components=json.dumps(json_safe(per_component)),
                       shares=json.dumps(json_safe(overall)),
                       weights=json.dumps(weights), cost=json.dumps(cost)),
            scale=scale)
     if plot:
-        plot_scores(plot, scores, reward, score_auc, rho)
-    summary = {"out": str(out), "task": task, "reward": reward, "episodes": int(len(returns)),
+        plot_scores(plot, scores, model.name, score_auc, rho)
+    # model.name: the reward's name, `NAME +env` with --add-env-reward
+    summary = {"out": str(out), "task": task, "reward": model.name,
+               "episodes": int(len(returns)),
                "auc": score_auc,
                "spearman": rho, "components": per_component, "shares": overall,
                "weights": weights, "sigma_env": scale, "advice": advice, "cost": cost}

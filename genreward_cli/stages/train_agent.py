@@ -88,7 +88,7 @@ class RunLog:
 # --resume: `vlm-rm` was the plain CLIP cosine, a baseline strength of 0 (and `roboclip` was
 # what is now `clip-video`). Options missing here take their defaults, which do not change the
 # rewards that existed before them.
-LEGACY_VALUES = {"baseline_strength": 0.0}
+LEGACY_VALUES = {"baseline_strength": 0.0, "add_env_reward": False}
 
 
 def upgrade_run_config(saved: dict) -> dict:
@@ -194,9 +194,13 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
         old = _comparable(previous if previous is not None else load_run_config(out))
         new = _comparable(config)
         # an option the saved config lacks was added after the run was made: ``run``
-        # gives it the value that reproduces such a run (``LEGACY_VALUES``), so it is no change
+        # gives it the value that reproduces such a run (``LEGACY_VALUES``), so it is no
+        # change; another value given now (--add-env-reward on an older run) is one
         changed = []
         for k in sorted(set(old) | set(new)):
+            if k not in old and k in LEGACY_VALUES and new.get(k) != LEGACY_VALUES[k]:
+                changed.append((k, LEGACY_VALUES[k], new.get(k)))  # e.g. --add-env-reward
+                continue
             if k in RESUMABLE or k not in old or old[k] == new.get(k):
                 continue
             if isinstance(old[k], dict) and isinstance(new.get(k), dict):  # e.g. agent: by field

@@ -98,8 +98,9 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     else:
         store.check_output(out, force, inputs)
         if ckpt_path.exists() and not force:  # an interrupted run's: a rerun would replace it
-            raise BadInput(f"{ckpt_path}: the checkpoint of an unfinished train-fb; pass "
-                           "--resume to continue it or --force to start over")
+            raise BadInput(f"{ckpt_path}: a train-fb checkpoint (of an interrupted run, or of "
+                           f"a finished one whose {out.name} is gone); pass --resume to go on "
+                           "from it or --force to start over")
     episode_files, goal_files = [], []
     for path in inputs:
         art = store.open_artifact(path, ("episodes", "goal"))
