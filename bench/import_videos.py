@@ -69,8 +69,9 @@ def main() -> None:
             r = rows[way]
             print(f"{way:9s} {r['s']:6.1f} s  peak {r['peak_mib']:7.0f} MiB "
                   f"(+{r['added_mib']:.0f} MiB while reading)  {r['shape']}")
-        print(f"streamed / whole: peak memory {rows['streamed']['peak_mib'] / rows['whole']['peak_mib']:.2f}x, "
-              f"time {rows['streamed']['s'] / rows['whole']['s']:.2f}x")
+        streamed, whole = rows["streamed"], rows["whole"]
+        print(f"streamed / whole: peak memory {streamed['peak_mib'] / whole['peak_mib']:.2f}x, "
+              f"time {streamed['s'] / whole['s']:.2f}x")
 
 
 if __name__ == "__main__":

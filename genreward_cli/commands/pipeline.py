@@ -115,8 +115,8 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
     the one before it. With --methods and --seeds, train-agent and evaluate run for every
     method and seed (in runs/METHOD/SEED, evals/METHOD-SEED.h5), the shared stages once.
     Stages whose output is up to date (same command, same inputs) are skipped; finetune,
-    train-fb and train-agent resume from their checkpoints. Ends with `evaluate --compare`'s curves
-    (curves.png, curves.csv) and a report: where everything is, the goal frame, the
+    train-fb and train-agent resume from their checkpoints. Ends with `evaluate --compare`'s
+    curves (curves.png, curves.csv) and a report: where everything is, the goal frame, the
     evaluations.
 
     \b
