@@ -174,9 +174,7 @@ class WithEnvReward(RewardModel):
 
     @staticmethod
     def _added(parts: dict, env):
-        out = {"env": env, **{n: v for n, v in parts.items()}}
-        out["total"] = parts["total"] + env
-        return out
+        return {"env": env, **parts, "total": parts["total"] + env}
 
     def components(self, ep):
         return self._added(self.base.components(ep), ep.reward.astype(np.float32))

@@ -103,10 +103,7 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
     pending = {str(r): pending_run(r) for r in runs}
     for r, curve in pending.items():
         if curve is not None:
-            try:
-                log_path(r)
-            except BadInput as e:
-                warnings.warn(f"{e}; compared without points", stacklevel=2)
+            warnings.warn(f"{missing_log(Path(r))}; compared without points", stacklevel=2)
     inputs = [*runs, *(log_path(r) for r in runs if pending[str(r)] is None)]
     if plot:
         store.check_output(media.check_image_path(plot), force, inputs)
@@ -192,25 +189,29 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
 def log_path(run: str | Path) -> Path:
     """A run directory's `agent_log` file (or the file itself).
 
-    Raises BadInput (exit code 2), saying why there is none: no such path; a run folder with
-    a checkpoint but no log (interrupted while writing it: ``--resume`` writes it); a run
-    folder before its first checkpoint (running, or stopped before it); no run folder."""
+    Raises BadInput (exit code 2) saying why there is none (``missing_log``)."""
     run = Path(run)
     path = run / LOG_NAME if run.is_dir() else run
     if not path.exists():
-        if not run.exists():
-            raise BadInput(f"{run}: no such file or folder")
-        if (run / "checkpoint.pt").exists():
-            raise BadInput(f"{run}: a checkpoint but no {LOG_NAME} (interrupted while writing "
-                           f"it); `genreward train-agent --out {run} --resume` writes it")
-        from genreward_cli.stages.train_agent import holds_run
-
-        if holds_run(run):
-            raise BadInput(f"{run}: no {LOG_NAME} yet: a train-agent run writes it at its "
-                           "first checkpoint (--checkpoint-every episodes); it is running, or "
-                           "stopped before that")
-        raise BadInput(f"{run}: no {LOG_NAME}: not a train-agent run directory")
+        raise BadInput(missing_log(run))
     return path
+
+
+def missing_log(run: Path) -> str:
+    """Why ``run`` (a path without its log) gives no `agent_log`: no such path; a run folder
+    with a checkpoint but no log (interrupted while writing it: ``--resume`` writes it); a
+    run folder before its first checkpoint (running, or stopped before it); no run folder."""
+    from genreward_cli.stages.train_agent import holds_run
+
+    if not run.exists():
+        return f"{run}: no such file or folder"
+    if (run / "checkpoint.pt").exists():
+        return (f"{run}: a checkpoint but no {LOG_NAME} (interrupted while writing it); "
+                f"`genreward train-agent --out {run} --resume` writes it")
+    if holds_run(run):
+        return (f"{run}: no {LOG_NAME} yet: a train-agent run writes it at its first "
+                "checkpoint (--checkpoint-every episodes); it is running, or stopped before that")
+    return f"{run}: no {LOG_NAME}: not a train-agent run directory"
 
 
 def pending_run(path: str | Path) -> "RunCurve | None":

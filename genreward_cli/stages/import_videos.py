@@ -140,8 +140,12 @@ def _decode_kept(path: Path, count: int, length: int | None, height: int, width:
             raise BadInput(f"{path}: expected RGB uint8 frames, got {frame.dtype} "
                            f"{list(frame.shape)} per frame")
         size = tuple(frame.shape[:2])
-        repeats = 1 if not count else int(keep[decoded]) if keep is not None \
-            and decoded < len(keep) else 0
+        if not count:
+            repeats = 1  # every frame kept
+        elif keep is None or decoded >= len(keep):
+            repeats = 0  # a counting pass, or frames past the count
+        else:
+            repeats = int(keep[decoded])
         if repeats:
             small = resize_frames(frame[None], height or size[0], width or size[1])[0]
             frames.extend([small] * repeats)

@@ -167,7 +167,7 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                         "seed": seed, "parents": parents}, tmp)
 
     start_step, start = trainer.step, time.perf_counter()
-    saved = {"step": trainer.step if state is not None else None}
+    saved_step = trainer.step if state is not None else None  # the checkpoint's update
     try:
         with progress_bar(steps, f"train-fb ({train_config.objective})") as advance:
             advance(min(trainer.step, steps))
@@ -179,13 +179,12 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                 advance(1)
                 if trainer.step % checkpoint_every == 0:
                     save_checkpoint()
-                    saved["step"] = trainer.step
+                    saved_step = trainer.step
         elapsed = time.perf_counter() - start
         save_checkpoint()
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: say where the checkpoint stands
-        if saved["step"] is not None:
-            e.note = (f"{ckpt_path} stays at update {saved['step']}: rerun with --resume to "
-                      "continue")
+        if saved_step is not None:
+            e.note = f"{ckpt_path} stays at update {saved_step}: rerun with --resume to continue"
         raise
 
     with torch.no_grad():
