@@ -141,8 +141,18 @@ def test_the_table_says_whether_a_row_comes_from_evaluations_or_training(tmp_pat
     lines = [x for x in r.stderr.splitlines() if "reach-v3" in x]
     assert len(lines) == 2, r.stderr
     env, vlm = sorted(lines, key=lambda x: "vlm-rm" in x)
-    assert "7 +- 0" in env and " eval " in env
+    assert " 7 " in env and "+-" not in env and " eval " in env  # one seed: no spread
     assert "vlm-rm" in vlm and " training " in vlm
+
+
+def test_a_row_of_several_seeds_gives_their_spread_one_seed_only_its_mean(tmp_path):
+    """One seed used to read `7 +- 0`, as if its spread were measured; the std is shown
+    only where there are seeds to spread (population std of 1 and 3 is 1)."""
+    two = [fake_run(tmp_path / f"s{seed}", seed, 40, 2, evals=1.0 + 2 * seed) for seed in (0, 1)]
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", *map(str, two)])
+    assert r.exit_code == 0, r.stderr
+    row = [x for x in r.stderr.splitlines() if "reach-v3" in x]
+    assert len(row) == 1 and " 2 +- 1 " in row[0], r.stderr
 
 
 def test_a_narrow_terminal_gets_one_line_per_row_not_ellipses(tmp_path):
@@ -154,9 +164,9 @@ def test_a_narrow_terminal_gets_one_line_per_row_not_ellipses(tmp_path):
     assert narrow.exit_code == 0, narrow.stderr
     assert "…" not in narrow.stderr
     row = [x for x in narrow.stderr.splitlines() if "reach-v3" in x]
-    assert len(row) == 1 and "task: reach-v3" in row[0] and "return: 7 +- 0" in row[0], row
+    assert len(row) == 1 and "task: reach-v3" in row[0] and "return: 7;" in row[0], row
     wide = CliRunner().invoke(cli, ["evaluate", "--compare", str(evaluated)])
-    assert "task: " not in wide.stderr and "7 +- 0" in wide.stderr
+    assert "task: " not in wide.stderr and " 7 " in wide.stderr
 
 
 def test_runs_evaluated_at_other_steps_are_interpolated_not_paired_by_position(tmp_path):

@@ -143,8 +143,8 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
     from genreward_cli.progress import console as make_console
     from genreward_cli.rewards.accounting import percent
 
-    table = Table(title="final return (mean +- std across seeds; from evaluations, or from "
-                        "training episodes where a run has none)")
+    table = Table(title="final return (mean +- std across seeds, the mean alone for one seed; "
+                        "from evaluations, or from training episodes where a run has none)")
     numbers = ("ep. steps", "seeds", "runs", "step", "return", "success")
     for col in ("task", "mode", "method", *numbers):
         table.add_column(col, justify="right" if col in numbers else "left")
@@ -163,7 +163,8 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
             table.add_row(*first, "-", NO_EPISODE, "-", "-", shares(r))
             continue
         source = "eval" if r["source"] == "eval" else "training"
-        table.add_row(*first, str(r["step"]), f"{figure(r['return_mean'])} +- {figure(r['return_std'])}",
+        spread = f" +- {figure(r['return_std'])}" if r["seeds"] > 1 else ""  # no spread in one seed
+        table.add_row(*first, str(r["step"]), f"{figure(r['return_mean'])}{spread}",
                       f"{r['success']:.0%}", source, shares(r))
     from rich.measure import Measurement
 
