@@ -131,6 +131,8 @@ class StageGroup(click.Group):
         except GenrewardError as e:
             if ctx.meta.get(DEBUG_KEY):
                 raise
+            if _signals:  # e.g. a pipeline's stage that the same Ctrl-C ended as it started
+                self._stopped(_signals[-1])
             raise _Reported(_one_line(e), e.exit_code) from None
         except Terminated as e:
             self._stopped(signal.SIGTERM, e.note)
@@ -248,9 +250,11 @@ def main() -> None:
     which made the exit code 1 or SIGINT by chance.
     """
     from genreward_cli.memory import keep_freed_memory
+    from genreward_cli.parent import end_with_pipeline
 
     keep_freed_memory()  # before any large tensor: see memory.py
     install_stop_handlers()
+    end_with_pipeline()  # a stage of `pipeline`: stopped (SIGTERM) if the pipeline is killed
     try:
         cli(prog_name="genreward")
     except SystemExit as stop:

@@ -1,6 +1,7 @@
 """`genreward pipeline` end to end at the tiny preset, then a re-run that skips and resumes."""
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -134,6 +135,26 @@ def test_a_pipeline_failing_in_its_first_stage_leaves_no_empty_out(tmp_path, mon
     assert out.is_dir() == existed and (tmp_path / "sweep").exists() == existed
 
 
+def test_a_stage_failing_after_a_recorded_stop_is_the_stop(tmp_path, monkeypatch):
+    """A Ctrl-C whose KeyboardInterrupt Python swallowed (in a finaliser; it is raised
+    again 10 ms later) while the stage failed under the same Ctrl-C: the pipeline reported
+    `stage ... failed (exit 1)` and exited 1, which a shell loop takes for a handled signal.
+    A recorded stop wins: `Aborted!`."""
+    import signal
+
+    from genreward_cli import cli
+    from genreward_cli.errors import GenrewardError
+
+    def stopped(stage, root, mode):
+        cli._signals.append(signal.SIGINT)  # as the handler records it
+        raise GenrewardError(f"stage '{stage.name}' failed (exit 1)")
+
+    monkeypatch.setattr(pipeline, "run_stage", stopped)
+    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "p")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == "Aborted!", r.stderr
+    assert "failed" not in r.stderr, r.stderr
+
+
 def test_options_no_chosen_method_reads_are_named_in_one_warning(tmp_path):
     """`--s3d-model` with `--methods env` was taken silently (train-agent and score-reward
     warn about reward options); so were the goal stages' options without genreward."""
@@ -191,7 +212,7 @@ def test_an_interrupted_resumable_stage_says_to_rerun_the_pipeline(monkeypatch, 
     from genreward_cli.errors import ReportedInterrupt
 
     class Interrupted:  # the stage process: Ctrl-C reaches both, the stage ends by SIGINT
-        def __init__(self, argv, cwd=None):
+        def __init__(self, argv, cwd=None, env=None):
             self.waited = 0
 
         def wait(self, timeout=None):
@@ -215,6 +236,39 @@ def test_an_interrupted_resumable_stage_says_to_rerun_the_pipeline(monkeypatch, 
     with pytest.raises(ReportedInterrupt):
         pipeline.run_stage(collect, Path("."), "run")
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("rc, stop, signame", [
+    (-2, "ReportedInterrupt", "SIGINT"), (143, "ReportedTermination", "SIGTERM"),
+    (-15, "ReportedTermination", "SIGTERM")])
+def test_a_stage_stopped_before_the_pipeline_stops_the_pipeline(monkeypatch, capsys, rc, stop,
+                                                                 signame):
+    """A Ctrl-C that ends a stage during its start-up, before the pipeline's own handler
+    runs, or a signal to the stage alone: the pipeline said `stage failed (exit -2)` and
+    exited 1. It now says the stage was stopped, how to go on, and ends as the stage did.
+    The stage is given the pipeline's pid, to end with it (genreward_cli/parent.py)."""
+    from genreward_cli import errors
+    from genreward_cli.parent import PARENT_PID_VAR
+
+    started = []
+
+    class Stopped:
+        def __init__(self, argv, cwd=None, env=None):
+            started.append(env)
+
+        def wait(self, timeout=None):
+            return rc
+
+    monkeypatch.setattr(pipeline.subprocess, "Popen", Stopped)
+    agent = pipeline.Stage("train-agent", ["train-agent", "--out", "agent"], "agent/log.h5",
+                           "agent_log", resumable=True)
+    with pytest.raises(getattr(errors, stop)):
+        pipeline.run_stage(agent, Path("."), "resume")
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["pipeline: rerun the same `genreward pipeline` command to continue; it "
+                   "resumes train-agent from its last checkpoint (or starts it again without "
+                   "one)", f"pipeline: stage 'train-agent' was stopped ({signame})"], err
+    assert started[0][PARENT_PID_VAR] == str(os.getpid())
 
 
 def test_an_interrupted_train_fb_is_resumed_not_started_over(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -112,12 +113,24 @@ def _workers_ignore_sigint():
         popen_spawn_posix.Popen._launch = launch
 
 
+def _worker_env(config: EnvConfig, parent_pid: int):
+    """``make_env(config)`` in a worker process, which the kernel kills once its parent
+    (``parent_pid``) ends: a parent killed by SIGKILL left its workers printing
+    BrokenPipeError tracebacks (:func:`genreward_cli.parent.end_with_parent`)."""
+    import signal
+
+    from genreward_cli.envs import make_env
+    from genreward_cli.parent import end_with_parent
+
+    if os.getpid() != parent_pid:  # gymnasium also makes one in the parent, for its spaces
+        end_with_parent(parent_pid, signal.SIGKILL)
+    return make_env(config)
+
+
 def _run_vector(config, policy, episodes, seed, workers, on_step) -> Iterator[Episode]:
     import gymnasium as gym
 
-    from genreward_cli.envs import make_env
-
-    factory = functools.partial(make_env, config)
+    factory = functools.partial(_worker_env, config, os.getpid())
     with _workers_ignore_sigint():
         envs = gym.vector.AsyncVectorEnv(
             [factory] * workers,

@@ -29,6 +29,7 @@ from types import MappingProxyType
 from genreward_cli.errors import (
     BadInput, GenrewardError, ReportedInterrupt, ReportedTermination, Terminated,
 )
+from genreward_cli.parent import PARENT_PID_VAR
 from genreward_cli.progress import counted
 from genreward_cli.rewards.generative import DEFAULT_INTERVAL
 from genreward_cli.stages import Report
@@ -585,14 +586,34 @@ def _wait(process: subprocess.Popen, seconds: float) -> int | None:
         return None
 
 
+# A stage's exit status when a signal stopped it: ended by its handler (143, or SIGINT
+# re-raised after `Aborted!`), or by the signal's default action during its start-up.
+_STOPPED = {Terminated.exit_code: "SIGTERM", -signal.SIGTERM: "SIGTERM",
+            -signal.SIGINT: "SIGINT"}
+
+
+def _resume_hint(stage: Stage, rc: int | None) -> None:
+    """After a resumable stage was stopped: the stage's own line names its `--resume`,
+    which is not the pipeline's; say how the pipeline goes on."""
+    if rc in _STOPPED and stage.resumable:
+        print(f"pipeline: rerun the same `genreward pipeline` command to continue; it "
+              f"resumes {stage.name} from its last checkpoint (or starts it again "
+              "without one)", file=sys.stderr)
+
+
 def run_stage(stage: Stage, root: Path, mode: str) -> float:
     """Run one stage as a `genreward` process in ``root``; return its seconds."""
     argv = [sys.executable, "-m", "genreward_cli", *stage_argv(stage, mode)]
     start = time.perf_counter()
-    process = subprocess.Popen(argv, cwd=root)
+    process = None
     try:
+        # the stage ends (SIGTERM) if the pipeline is killed: see genreward_cli/parent.py
+        process = subprocess.Popen(argv, cwd=root,
+                                   env={**os.environ, PARENT_PID_VAR: str(os.getpid())})
         rc = process.wait()
     except BaseException as e:  # Ctrl-C or SIGTERM: let the stage remove its unfinished output
+        if process is None:  # stopped while starting it: a stage that started ends with us
+            raise
         if type(e) in (KeyboardInterrupt, Terminated):
             sigterm = type(e) is Terminated
             # a signal sent to the process group (a terminal's Ctrl-C, scancel) reaches the
@@ -601,11 +622,7 @@ def run_stage(stage: Stage, root: Path, mode: str) -> float:
             if rc is None:  # sent to the pipeline alone: passed on to the stage
                 process.send_signal(signal.SIGTERM if sigterm else signal.SIGINT)
                 rc = _wait(process, 60)
-            if rc in (Terminated.exit_code, -signal.SIGINT) and stage.resumable:
-                # the stage's own line names its `--resume`, which is not the pipeline's
-                print(f"pipeline: rerun the same `genreward pipeline` command to continue; it "
-                      f"resumes {stage.name} from its last checkpoint (or starts it again "
-                      "without one)", file=sys.stderr)
+            _resume_hint(stage, rc)
             if rc == Terminated.exit_code and sigterm:  # the stage said so and cleaned up
                 raise ReportedTermination() from None
             if rc == -signal.SIGINT and not sigterm:  # the stage said `Aborted!`
@@ -615,6 +632,11 @@ def run_stage(stage: Stage, root: Path, mode: str) -> float:
             if _wait(process, 60) is None:
                 process.kill()
         raise
+    if rc in _STOPPED:  # the stage alone was stopped, or stopped first: the pipeline stops too
+        _resume_hint(stage, rc)
+        print(f"pipeline: stage {stage.name!r} was stopped ({_STOPPED[rc]})", file=sys.stderr)
+        # the lines said, the pipeline ends as the stage did (143, or by SIGINT)
+        raise ReportedInterrupt() if rc == -signal.SIGINT else ReportedTermination()
     if rc != 0:  # a stage's bad input (exit 2) is the pipeline's too
         error = BadInput if rc == BadInput.exit_code else GenrewardError
         raise error(f"stage {stage.name!r} failed (exit {rc}): genreward "
