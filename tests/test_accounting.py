@@ -7,7 +7,7 @@ import pytest
 
 from genreward_cli.errors import BadInput
 from genreward_cli.rewards.accounting import (
-    TARGET_SHARE, WARN_SHARE, abs_sums, complement_weight_for_share, low_share_lines,
+    TARGET_SHARE, WARN_SHARE, abs_sums, percent, complement_weight_for_share, low_share_lines,
     relative_scale, shares, shares_from_sums, weight_for_share,
 )
 
@@ -122,6 +122,19 @@ def test_advice_for_weights_that_add_up_to_one_gives_the_partners_option():
              if x.startswith("diffusion")]
     assert line.endswith("no --diffusion-reward-expl-scale in [0, 1] makes it 10% on these "
                          "episodes"), line
+
+
+def test_a_component_no_option_weighs_gets_its_share_not_a_weight_to_set():
+    """`--reward roboclip --add-env-reward`: the env reward and S3D's weigh 1 each, and no
+    option sets either; the advice named `its weight 1.9e+03 would make it 10%`, a weight
+    the user cannot give. A fixed component's line gives its share alone."""
+    env = np.r_[np.ones(99), 0.0]
+    s3d = np.r_[np.zeros(99), 0.5]
+    parts = {"env": env, "s3d": s3d, "total": env + s3d}
+    weights = {"env": 1.0, "s3d": 1.0}
+    lines = low_share_lines(abs_sums(parts, weights), parts, weights, {})
+    assert lines == [f"s3d is {percent(0.5 / 99.5)} of the return (weight 1, which no option "
+                     "sets)"], lines
 
 
 def test_a_component_zero_everywhere_is_said_so():

@@ -154,7 +154,8 @@ def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None 
         sums: ``abs_sums`` over the steps judged.
         parts: the components at those steps, {name: float [N]} with ``total``.
         weights: {name: current weight}.
-        labels: {name: the option that sets its weight} (e.g. ``video``: ``--alpha``).
+        labels: {name: the option that sets its weight} (e.g. ``video``: ``--alpha``); a
+            component without one has a fixed weight, and its line gives its share alone.
         scales: {name: weight / option value} where the option is not the weight itself
             (``--alpha-mode relative``: sigma_env); the lines give option values.
         complements: {name: partner} where the two weights add up to 1 and the partner's
@@ -169,8 +170,13 @@ def low_share_lines(sums: dict, parts: dict, weights: dict, labels: dict | None 
     for name, s in shares_from_sums(sums).items():
         if not s < threshold:  # NaN (no return at all) says nothing either way
             continue
-        label = labels.get(name, f"its weight")
         scale = scales.get(name, 1.0)
+        if name not in labels:  # a fixed weight (the env reward, a baseline's own reward
+            # beside it, a success bonus): its share alone, no option to advise
+            lines.append(f"{name} is {percent(s)} of the return (weight {weights[name]:g}, "
+                         "which no option sets)")
+            continue
+        label = labels[name]
         head = f"{name} is {percent(s)} of the return ({label} {weights[name] / scale:g})"
         if name in complements:
             partner = complements[name]
