@@ -11,6 +11,7 @@ Both unwind the stage like an error, so it removes its unfinished output (``OUT.
 from __future__ import annotations
 
 import _thread
+import os
 import signal
 import sys
 import threading
@@ -145,6 +146,8 @@ class StageGroup(click.Group):
         except KeyboardInterrupt as e:
             self._stopped(signal.SIGINT, getattr(e, "note", None))
         except Exception as e:  # a failure while running: exit 1
+            if isinstance(e, BrokenPipeError) and stdout_gone():  # `genreward tasks | head`
+                end_by_sigpipe()
             if ctx.meta.get(DEBUG_KEY):
                 raise
             if _signals:  # the signal, raised inside C code that made it another error
@@ -167,6 +170,36 @@ class StageGroup(click.Group):
         if note:  # e.g. where a stopped run stands, on the line before `Aborted!`
             click.echo(note, err=True)
         raise click.Abort() from None
+
+
+def stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has ended (``genreward tasks | head -3``):
+    the kernel reports POLLERR on a pipe's write end once no reader holds it. False where
+    stdout has no file descriptor (tests) or cannot be polled."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def end_by_sigpipe() -> None:
+    """End quietly, as a command-line tool whose reader has gone does (``yes | head``): by
+    SIGPIPE (141 in a shell), with nothing more written. Python ignores SIGPIPE, so each write
+    raised BrokenPipeError instead, which was reported as a failure (exit 1), and the flush of
+    stdout at exit printed another. Called once the command has unwound (its outputs are
+    complete or removed)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the exit's flush then goes nowhere
+    except (OSError, ValueError):
+        pass
+    sys.stderr.flush()
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
 
 
 def _format_warning(message, category, filename, lineno, line=None):
@@ -199,7 +232,8 @@ def cli():
       genreward score-reward expert.h5 random.h5 --goal goal.h5 --fb fb.h5 --out score.h5
 
     Exit codes: 0 success, 2 bad usage or input, 1 failure while running, 143 SIGTERM;
-    after Ctrl-C (`Aborted!`) the process ends by SIGINT (130 in a shell).
+    after Ctrl-C (`Aborted!`) the process ends by SIGINT (130 in a shell), and when a reader
+    of its output stops early (`| head`) by SIGPIPE (141).
     """
     warnings.formatwarning = _format_warning
 
@@ -261,6 +295,10 @@ def main() -> None:
         if signal.SIGINT in _signals and stop.code == 1:  # click's `Aborted!`
             sys.excepthook = _quiet_interrupt
             raise KeyboardInterrupt from None
+        try:  # what is left in stdout's buffer, while a reader may still take it
+            sys.stdout.flush()
+        except BrokenPipeError:  # it would fail at exit, with Python's own message
+            end_by_sigpipe()
         raise
 
 

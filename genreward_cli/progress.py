@@ -35,13 +35,21 @@ def console(stderr: bool = False):
     """A rich Console on stdout or stderr. Where that is no terminal (a batch job's log, a
     pipe) and ``COLUMNS`` is unset, it is ``LOG_WIDTH`` columns wide instead of rich's 80, so
     that tables and a kept bar's last line are written whole, not cut with an ellipsis."""
+    import errno
     import os
 
     from rich.console import Console
 
-    out = Console(stderr=stderr)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own exits 1 at once (SystemExit, stdout onto /dev/null); the command
+            # ends as `genreward ... | head` should instead: by SIGPIPE (cli.end_by_sigpipe)
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    out = _Console(stderr=stderr)
     if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(stderr=stderr, width=LOG_WIDTH)
+        out = _Console(stderr=stderr, width=LOG_WIDTH)
     return out
 
 

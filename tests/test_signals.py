@@ -346,3 +346,18 @@ def test_a_stopped_finetune_leaves_its_checkpoints_or_nothing(tmp_path, monkeypa
         assert "rerun with --resume" in result.stderr
     else:
         assert not (tmp_path / "new").exists(), list((tmp_path / "new").iterdir())
+
+
+@pytest.mark.parametrize("args", [["tasks"], ["tasks", "--json"]], ids=["table", "json"])
+def test_a_reader_that_stops_reading_ends_the_command_as_sigpipe_quietly(args):
+    """`genreward tasks | head -3`: the writes after head has gone raised BrokenPipeError,
+    reported as `Error: BrokenPipeError ...` and exit 1 (rich's table: exit 1 silently). It
+    ends now as `yes | head` does, by SIGPIPE with nothing on stderr. The reader is gone
+    before anything is written, so every write fails whatever the timing."""
+    proc = subprocess.Popen([sys.executable, "-m", "genreward_cli", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc.stdout.close()  # the only reader: the pipe's write end now fails
+    stderr = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGPIPE and stderr == "", (proc.returncode, stderr)
