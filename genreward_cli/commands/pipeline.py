@@ -32,8 +32,9 @@ CUT_OPTIONS = (
     ("--episodes", 1, "Cut: expert and random episodes collected (default 4 tiny, 20 paper)."),
     ("--finetune-steps", 1, "Cut: finetune steps (default 50 tiny, 1000 paper)."),
     ("--frames", 1,
-     "Cut: frames of the finetuning clips and the goal video (8k+1; default the model's "
-     "native count, 49 for CogVideoX-5B-I2V)."),
+     "Cut: frames of the finetuning clips and the goal video (8k+1; default: finetune's "
+     "clips the model's native count, 9 for `tiny`, and generate's 49, CogVideoX-5B-I2V's "
+     "native count)."),
     ("--generate-steps", 1, "Cut: denoising steps of the goal video (default 50)."),
     ("--fb-steps", 1, "Cut: train-fb updates (default 300 tiny, 100000 paper)."),
     ("--prefill", 0,

@@ -168,7 +168,9 @@ class Cuts:
     - ``episodes``: collect's --episodes, expert and random (tiny 4, paper 20)
     - ``finetune_steps``: finetune's --steps (tiny 50, paper finetune's default 1000)
     - ``frames``: finetune's and generate's --frames, the clip and goal video length (8k+1;
-      default the model's native count, 49 for CogVideoX-5B-I2V, 9 for the tiny preset)
+      default: finetune's the model's native count, 49 for CogVideoX-5B-I2V, 9 for the tiny
+      preset; generate's 49 whatever the model, so that the goal video has the paper's
+      length and encode-goal samples its 16 frames from 49, also at the tiny preset)
     - ``generate_steps``: generate's --steps, denoising steps (paper 50)
     - ``fb_steps``: train-fb's --steps (tiny 300, paper Table A's 1e5)
     - ``prefill``: train-agent's --prefill (tiny 256, paper 5000)
