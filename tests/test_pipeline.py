@@ -487,3 +487,31 @@ def test_a_goal_video_length_generate_refuses_is_refused_up_front(tmp_path):
             "8k+1 frames" in r.stderr and hint in r.stderr, r.stderr
     assert run(*base, "--frames", 17).exit_code == 0
     assert run(*base, "--frames", 10, "--methods", "env").exit_code == 0  # warned as unused
+
+
+def test_an_agent_run_resumed_by_hand_is_resumed_by_the_pipeline_not_refused(tmp_path,
+                                                                              monkeypatch):
+    """`train-agent --out runs/env/0 --resume --steps N` (the README's way to extend a run)
+    recorded that command, which names no option, as the log's producer: the pipeline then
+    took the run for one "made with other options" and refused to go on without --force,
+    which reruns every stage. A run keeps the command that started it (`started_by`)."""
+    def agent_stage(steps):
+        return [s for s in pipeline.stages("reach-v3", "tiny", methods=["env"], steps=steps)
+                if s.name.startswith("train-agent")][0]
+
+    monkeypatch.chdir(tmp_path)  # where the pipeline runs its stages
+    with pytest.warns(UserWarning, match="never updated"):  # within the prefill: quick
+        r = run(*pipeline.stage_argv(agent_stage(48), "run"), "--max-steps", 16)
+        assert r.exit_code == 0, r.stderr
+        r = run("train-agent", "--out", tmp_path / "runs/env/0", "--resume", "--steps", 64)
+        assert r.exit_code == 0, r.stderr
+    with store.open_artifact(tmp_path / "runs/env/0/log.h5", "agent_log") as art:
+        assert "--resume" in art.attrs["producer"]
+        assert "--reward env" in json.loads(art.attrs["config"])["started_by"]
+    stage = agent_stage(96)
+    stage = pipeline.Stage(stage.name, [*stage.argv, "--max-steps", "16"], stage.marker,
+                           stage.kind, resumable=True, done_steps=96)
+    assert pipeline.status(stage, tmp_path) == ("resume", "at 64 of 96 steps")
+    other = pipeline.Stage(stage.name, [*stage.argv, "--seed", "3"], stage.marker, stage.kind,
+                           resumable=True, done_steps=96)  # still compared: other options
+    assert pipeline.status(other, tmp_path) == ("run", "made with other options")

@@ -487,8 +487,22 @@ def status(stage: Stage, root: Path) -> tuple[str, str]:
         return "run", f"unreadable output ({e})"
     with art:
         steps = int(art.attrs["steps"]) if stage.done_steps is not None else None
-        return _compare(stage, root, str(art.attrs["producer"]), art.parents, steps, marker,
+        producer = str(art.attrs["producer"])
+        if stage.done_steps is not None:  # an agent run: the command that started it (one
+            # resumed by hand, `train-agent --out DIR --resume --steps N`, names no option)
+            producer = _started_by(art.attrs["config"]) or producer
+        return _compare(stage, root, producer, art.parents, steps, marker,
                         art.attrs.get("written_as"))
+
+
+def _started_by(config: str) -> str | None:
+    """The ``started_by`` of an agent run's config (JSON), or None (a run from before it was
+    recorded, or an unreadable config)."""
+    try:
+        value = json.loads(config).get("started_by")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _compare(stage: Stage, root: Path, producer: str, parents: list, steps: int | None,

@@ -37,7 +37,7 @@ from genreward_cli.stages import Report, acting
 CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME = "config.json", "checkpoint.pt", "log.h5"
 RUN_FILES = (CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, "metrics.jsonl", "tensorboard")
 # options a resumed run may change; written_as is where the run folder was when saved
-RESUMABLE = ("steps", "device", "replay_device", "written_as")
+RESUMABLE = ("steps", "device", "replay_device", "written_as", "started_by")
 # options that name files, found again when the run folder has moved (``load_run_config``)
 PATH_OPTIONS = ("goal", "fb", "s3d_model", "roboclip_demo", "tadpole_model",
                 "diffusion_reward_model")
@@ -243,6 +243,15 @@ def prepare_run_dir(out: str | Path, config: dict, resume: bool, force: bool,
     with replacing(saved) as tmp:  # no config.json.tmp left behind by an interruption
         tmp.write_text(json.dumps(config, indent=1, sort_keys=True) + "\n")
     return out
+
+
+def started_by() -> str:
+    """This command, recorded as a run's ``started_by`` in its config: ``genreward
+    VERSION: genreward train-agent ...``, as an artifact's ``producer`` is."""
+    from genreward_cli import __version__
+    from genreward_cli.store.provenance import command_line
+
+    return f"genreward {__version__}: {command_line()}"
 
 
 def check_options(env_config, run_config: RunConfig, reward_model,
@@ -494,7 +503,10 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
                        critic_lr=behavior.critic_lr if critic_lr is None else critic_lr)
     config = {**asdict(env_config), **asdict(loop_config), **asdict(run_config), **reward,
               "preset": preset, "agent": asdict(agent_config), "behavior": asdict(behavior),
-              "seed": seed, "device": device}
+              "seed": seed, "device": device,
+              # the command that started the run, kept through resumes: a `--resume` names
+              # only what changes, and `pipeline` compares a run's options through this
+              "started_by": saved.get("started_by") if resume else started_by()}
     previous = saved if resume else None
     # the run directory's checks first: the reward model (a resume that changes --reward
     # would load the new one), the replay (and its copy on a GPU) can take seconds
