@@ -9,6 +9,7 @@ Video models (``video.model``), the goal encoders (``goal``) and the reward mode
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -120,6 +121,11 @@ def hub_access() -> None:
         constants.HF_HUB_OFFLINE = True
 
 
+def _no_fetch_error(record: logging.LogRecord) -> bool:
+    """A logging filter: False for diffusers' "An error occurred while trying to fetch"."""
+    return not str(record.msg).startswith("An error occurred while trying to fetch")
+
+
 def quiet_libraries() -> None:
     """No progress bars or info logs from diffusers/transformers; ours go to stderr. Loads
     from the hub as :func:`hub_access` says."""
@@ -130,6 +136,9 @@ def quiet_libraries() -> None:
 
     diffusers.utils.logging.disable_progress_bar()
     diffusers.utils.logging.set_verbosity_error()
+    # a missing weights file is logged at error level before the OSError we report in one
+    # line (``ModelMixin.from_pretrained``): the log would be a second, longer line
+    logging.getLogger("diffusers.models.modeling_utils").addFilter(_no_fetch_error)
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
 

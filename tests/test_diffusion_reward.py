@@ -235,6 +235,47 @@ def test_score_reward_and_bad_inputs(files, tmp_path):
     r = run("train-video-model", files / "ep.h5", "--preset", "tiny", "--init", tmp_path / "x",
             "--out", tmp_path / "m2")
     assert r.exit_code == 2 and "--init" in r.output and not (tmp_path / "m2").exists()
+    (tmp_path / "notes.txt").write_text("hello")  # torch.load raised KeyError(104) on it
+    r = run("train-video-model", files / "ep.h5", "--preset", "tiny", "--init",
+            tmp_path / "notes.txt", "--out", tmp_path / "m2")
+    assert r.exit_code == 2 and r.stderr.strip() == (
+        f"Error: --init {tmp_path / 'notes.txt'}: not a PyTorch checkpoint (the authors' "
+        "best.pth) nor a model directory"), r.stderr
+    assert not (tmp_path / "m2").exists()
+
+
+def test_a_broken_model_folder_is_refused_in_one_line(files, tmp_path):
+    """A model folder without a part's weights or with a damaged diffusion_reward.json is
+    refused by `inspect` (which read configs alone and said nothing) and by the reward, in
+    one line (diffusers logged its own error line before ours)."""
+    import shutil
+
+    for name, damage, message in (
+        ("noweights", lambda m: (m / "transformer/diffusion_pytorch_model.safetensors").unlink(),
+         "transformer/ has a config.json but no weights"),
+        ("badjson", lambda m: (m / "diffusion_reward.json").write_text("{bad"),
+         "diffusion_reward.json: Expecting property name"),
+    ):
+        model = tmp_path / name
+        shutil.copytree(files / "model", model)
+        damage(model)
+        r = run("inspect", model)
+        assert r.exit_code == 2 and message in r.stderr, r.stderr
+        r = run("score-reward", files / "ep.h5", "--reward", "diffusion-reward",
+                "--diffusion-reward-model", model, "--out", tmp_path / "s.h5")
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"--diffusion-reward-model {model}: cannot load" in r.stderr
+        assert not (tmp_path / "s.h5").exists()
+
+
+def test_a_batch_larger_than_the_data_is_cut_to_it(files, tmp_path):
+    """`--batch-size 100000000` drew that many windows (with replacement) and exhausted the
+    memory: a batch holds at most the frames there are (3 episodes of 9), with a warning."""
+    with pytest.warns(UserWarning, match="--batch-size 100000000 is more than the 27 frames"):
+        r = run("train-video-model", files / "ep.h5", "--preset", "tiny", "--codec-steps", 1,
+                "--steps", 1, "--batch-size", 100_000_000, "--out", tmp_path / "m", "--json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((tmp_path / "m/diffusion_reward.json").read_text())
 
 
 @pytest.mark.slow

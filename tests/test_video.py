@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -134,6 +135,16 @@ def test_inspect_goal_videos_clips_and_model_folders(tiny_dir, clips_file, tmp_p
     result = run("inspect", broken)
     assert result.exit_code == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "cannot read the model folder: diffusion_pytorch_model.safetensors" in result.stderr
+    partial = tmp_path / "partial"  # a copy that lost a part's weights, or a part
+    shutil.copytree(tiny_dir, partial)
+    for f in (partial / "transformer").glob("*.safetensors"):
+        f.unlink()
+    result = run("inspect", partial)
+    assert result.exit_code == 2 and "transformer/ has a config.json but no weights" \
+        in result.stderr, result.stderr
+    shutil.rmtree(partial / "transformer")
+    result = run("inspect", partial)
+    assert result.exit_code == 2 and "transformer/ is missing" in result.stderr, result.stderr
     (broken / "model_index.json").write_text("[1, 2]")  # JSON, but not a pipeline's index
     result = run("inspect", broken)
     assert result.exit_code == 2 and "model_index.json holds a JSON list, not an object" \

@@ -31,7 +31,8 @@ from genreward_cli.stages.train_video_model import KINDS
 @click.option("--steps", type=click.IntRange(min=0), default=20000, show_default=True,
               help="VQ-Diffusion transformer updates (stage 2).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Frames (stage 1) or frame windows (stage 2) per update.")
+              help="Frames (stage 1) or frame windows (stage 2) per update; at most the "
+                   "frames (windows) the videos hold.")
 @click.option("--codec-lr", type=FiniteFloat(min=0, min_open=True), default=1e-4,
               show_default=True, help="VQGAN Adam learning rate (the authors').")
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=4.5e-4,

@@ -121,7 +121,10 @@ class VideoModel:
         quiet_libraries()
         self.name, self.path = model, resolve_model(model, option)
         try:
-            self.meta = json.loads((self.path / META_NAME).read_text())
+            try:
+                self.meta = json.loads((self.path / META_NAME).read_text())
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{META_NAME}: {e}") from None
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.vqgan = FrameVQGAN.from_pretrained(self.path / "vqgan")

@@ -53,13 +53,23 @@ def load_authors(path: str, vqgan, transformer) -> None:
     reward does with ``ema=True``).
 
     Raises:
-        BadInput: unreadable, or keys or shapes that do not fit the paper preset."""
+        BadInput: unreadable, not a PyTorch checkpoint, without a ``model`` state dict, or
+            keys or shapes that do not fit the paper preset."""
     import torch
 
     from genreward_cli.rewards.vqdiffusion import convert_authors_checkpoint
 
-    try:
+    try:  # torch.load raises what its unpickler meets: KeyError(101) for a text file
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:
+        raise BadInput(f"--init {path}: {e.strerror or e}") from None
+    except Exception:  # noqa: BLE001 - whatever the bytes were, they are not a checkpoint
+        raise BadInput(f"--init {path}: not a PyTorch checkpoint (the authors' best.pth) "
+                       "nor a model directory") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+        raise BadInput(f"--init {path}: a PyTorch file without the authors' \"model\" "
+                       "state dict")
+    try:
         state = dict(ckpt["model"])
         if "ema" in ckpt:  # the EMA of the DiffusionTransformer, keys without "transformer."
             state.update({f"transformer.{k}": v for k, v in ckpt["ema"].items()})
@@ -125,7 +135,8 @@ def diffusion_loss(transformer, scheduler, x0, condition, t: int, aux_weight: fl
 def train_transformer(transformer, scheduler, tokens: list, steps: int, batch_size: int,
                       lr: float, rng, device: str, advance=lambda n: None) -> list[float]:
     """``steps`` AdamW steps on windows (o_i, o_{i+1} -> o_{i+2}) of the videos' tokens
-    (``tokens``: a list of int64 tensors [F, N], F >= 3); the losses."""
+    (``tokens``: a list of int64 tensors [F, N], F >= 3), ``batch_size`` of them (at most the
+    number of windows) each; the losses."""
     import torch
 
     windows = [(v, i) for v, t in enumerate(tokens) for i in range(len(t) - 2)]
@@ -136,7 +147,7 @@ def train_transformer(transformer, scheduler, tokens: list, steps: int, batch_si
                             weight_decay=4.5e-2)
     losses = []
     for _ in range(steps):
-        pick = rng.integers(0, len(windows), batch_size)
+        pick = rng.integers(0, len(windows), min(batch_size, len(windows)))
         win = [tokens[windows[j][0]][windows[j][1]: windows[j][1] + 3] for j in pick]
         win = torch.stack(win).to(device)  # B x 3 x N
         cond, x0 = win[:, :2].reshape(len(win), -1), win[:, 2]

@@ -98,10 +98,19 @@ def _parameters(weights: Path) -> tuple[int, list[str]]:
     return count, sorted(dtypes)
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt")
+
+
 def _component(folder: Path, cls: str) -> dict[str, Any]:
     """One model part: its class, parameter count and dtypes (from its .safetensors files,
-    sharded or not), and the bytes of its files."""
+    sharded or not), and the bytes of its files. Raises ValueError for a missing folder, or
+    a model's (``config.json``) without weights: neither loads."""
+    if not folder.exists():
+        raise ValueError(f"{folder.name}/ is missing")
     files = [f for f in sorted(folder.rglob("*")) if f.is_file()]
+    if ((folder / "config.json").is_file()
+            and not any(f.suffix in WEIGHT_SUFFIXES for f in files)):
+        raise ValueError(f"{folder.name}/ has a config.json but no weights")
     entry: dict[str, Any] = {"class": cls, "bytes": sum(f.stat().st_size for f in files)}
     weights = [f for f in files if f.suffix == ".safetensors"]
     if weights:
@@ -113,7 +122,10 @@ def _component(folder: Path, cls: str) -> dict[str, Any]:
 
 def _json_object(path: Path) -> dict:
     """A JSON file that must hold an object. Raises ValueError (bad JSON, or not an object)."""
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path.name}: {e}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path.name} holds a JSON {type(data).__name__}, not an object")
     return data
@@ -169,6 +181,7 @@ def model_folder(path: Path) -> dict[str, Any]:
             parts = _pipeline_parts(path, index)
         elif (path / META_NAME).is_file():
             kind = "Diffusion Reward video model (train-video-model)"
+            _json_object(path / META_NAME)  # its statistics: without them it scores nothing
             parts = {d.name: (d, _config_class(_json_object(d / "config.json")))
                      for d in sorted(path.iterdir()) if (d / "config.json").is_file()}
             parts.update({d.name: (d, _config_class(_json_object(d / "scheduler_config.json")))
@@ -190,8 +203,7 @@ def model_folder(path: Path) -> dict[str, Any]:
             raise BadInput(f"{path}: a folder holding no artifact or model ({shown}); inspect "
                            "takes an artifact file, a train-agent or finetune folder, or a "
                            "model folder")
-        components = {name: _component(folder, cls) for name, (folder, cls) in parts.items()
-                      if folder.is_dir()}
+        components = {name: _component(folder, cls) for name, (folder, cls) in parts.items()}
     except (OSError, ValueError) as e:  # unreadable JSON or safetensors header
         raise BadInput(f"{path}: cannot read the model folder: {e}") from None
     total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -54,6 +55,18 @@ def video_model_folder(path: Path) -> bool:
     return isinstance(meta, dict) and all(e.name == META_NAME or is_model_files(e)
                                           for e in path.iterdir())
 
+def _batch_within(batch_size: int, clips: list, videos: Sequence) -> int:
+    """``batch_size``, or the number of frames in ``clips`` (uint8 [F, H, W, 3] each) when it
+    is larger, with a warning: a batch never holds more frames (codec) or windows
+    (transformer) than the data has, so `--batch-size 100000000` cannot exhaust memory."""
+    frames = sum(len(c) for c in clips)
+    if batch_size <= frames:
+        return batch_size
+    warnings.warn(f"--batch-size {batch_size} is more than the {frames} frames of "
+                  f"{', '.join(map(str, videos))}: batches of {frames}", stacklevel=2)
+    return frames
+
+
 def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         kind: str = "vqdiffusion", preset: str = "paper", init: str | None = None,
         task: str | None = None, codec_steps: int = 2000, steps: int = 20000,
@@ -94,6 +107,7 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     clips, tasks, parents = read_videos(videos, task)
     if not clips:
         raise BadInput(f"{', '.join(map(str, videos))}: holds no video")
+    batch_size = _batch_within(batch_size, clips, videos)
     torch.manual_seed(seed)  # the initial weights too: --seed makes a run reproducible
     vqgan, transformer, scheduler = vt.build_parts(preset)
     r = vqgan.config.resolution
