@@ -234,3 +234,15 @@ def test_a_run_folder_without_its_log_yet_is_a_row_not_an_error(tmp_path):
     r = CliRunner().invoke(cli, ["evaluate", "--compare", str(done), str(model)])
     assert r.exit_code == 2 and f"{model}: no log.h5: not a train-agent run directory" \
         in r.stderr, r.stderr
+
+
+def test_plot_and_csv_on_one_path_are_refused(tmp_path):
+    """`--plot s.png --csv s.png`: the CSV overwrote the figure (exit 0); refused in one line,
+    nothing written, also when the paths are spelled differently."""
+    run = fake_run(tmp_path / "a", 0, 40, 3)
+    for csv in (tmp_path / "s.png", tmp_path / "x" / ".." / "s.png"):
+        r = CliRunner().invoke(cli, ["evaluate", "--compare", str(run), "--plot",
+                                     str(tmp_path / "s.png"), "--csv", str(csv)])
+        assert r.exit_code == 2 and "--plot and --csv are both" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "s.png").exists()

@@ -91,8 +91,8 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
     console's styling, for stderr), a line per group without a finished episode, and the
     figure written.
 
-    Raises BadInput (exit code 2) for a path that is no run, or an existing ``plot`` or
-    ``csv_path`` without ``force``.
+    Raises BadInput (exit code 2) for a path that is no run, an existing ``plot`` or
+    ``csv_path`` without ``force``, or the same path for both.
     """
     import csv
 
@@ -109,6 +109,8 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
         store.check_output(media.check_image_path(plot), force, inputs)
     if csv_path:
         store.check_output(csv_path, force, inputs)
+        if plot and os.path.abspath(plot) == os.path.abspath(csv_path):
+            raise BadInput(f"--plot and --csv are both {plot}: give each its own file")
     groups = aggregate([pending[str(r)] or read_run(r) for r in runs])
     # a group whose runs have no finished episode yet has no final step or figures (None)
     rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"],
