@@ -242,6 +242,11 @@ def test_score_reward_and_bad_inputs(files, tmp_path):
         f"Error: --init {tmp_path / 'notes.txt'}: not a PyTorch checkpoint (the authors' "
         "best.pth) nor a model directory"), r.stderr
     assert not (tmp_path / "m2").exists()
+    # checked before the training (it failed after it, naming train-agent's option)
+    r = run("train-video-model", files / "ep.h5", "--preset", "tiny", "--skip-step", 5000,
+            "--codec-steps", 10**6, "--out", tmp_path / "m2")
+    assert r.exit_code == 2 and r.stderr.strip() == (
+        "Error: --skip-step 5000: expected 0 to 99 (the model's 100 diffusion steps)"), r.stderr
 
 
 def test_a_broken_model_folder_is_refused_in_one_line(files, tmp_path):

@@ -85,7 +85,8 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
 
     Raises BadInput (exit code 2) for an existing ``out`` without ``force``, inputs without
     videos or with frames of another size than the codec reads, a clip without a task, and an
-    ``init`` that is neither a model directory nor a checkpoint file.
+    ``init`` that is neither a model directory nor a checkpoint file, and a skip step the
+    model's chain does not have.
     """
     import numpy as np
     import torch
@@ -124,6 +125,11 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
             vt.load_authors(init, vqgan, transformer)
         else:
             raise BadInput(f"--init {init}: neither a model directory nor a checkpoint file")
+    chain = int(scheduler.config.num_train_timesteps)  # checked now, not after the training
+    bad = [s for s in skip_steps if not 0 <= s < chain]
+    if bad:
+        raise BadInput(f"--skip-step {bad[0]}: expected 0 to {chain - 1} (the model's {chain} "
+                       "diffusion steps)")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     scheduler.set_timesteps(scheduler.config.num_train_timesteps, device)
