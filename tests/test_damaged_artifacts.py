@@ -86,6 +86,8 @@ def test_fb_weights_with_nan_blame_the_fb_file(tiny_chain, tmp_path):
     (lambda f: f.attrs.__setitem__("fb_config", '{"z_dim": "big"}'),
      "attribute 'fb_config': z_dim: expected int"),
     (lambda f: f.__delitem__("weights"), "missing 'weights"),
+    (lambda f: (f.__delitem__("goal_z"), f.create_dataset("goal_z", data=np.zeros(5, "f4"))),
+     "goal_z has shape [5], fb_config's z_dim is 16"),
 ])
 def test_garbled_fb_file_is_refused(tiny_chain, tmp_path, damage, message):
     fb = damaged(tiny_chain, tmp_path, "fb.h5", damage)
@@ -404,3 +406,32 @@ def test_out_dot_and_symbolic_links(tmp_path, monkeypatch):
         with pytest.raises(BadInput, match="another process is writing it now"):
             with folder_lock(link):
                 pass
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda f: f.attrs.__delitem__("task"), "missing root attribute 'task'"),
+    (lambda f: f.attrs.__setitem__("task", "nope-v9"),
+     "root attribute task 'nope-v9' is no Meta-World v3 task"),
+])
+def test_episodes_without_a_known_task_are_refused_on_open(tiny_chain, tmp_path, damage,
+                                                           message):
+    """score-reward said "episodes of several tasks: ... (None)" for a file without its task,
+    and a log naming no known task was evaluated until the env failed: refused on open."""
+    bad = damaged(tiny_chain, tmp_path, "expert.h5", damage)
+    refused(run("inspect", bad), str(bad), message)
+    out = tmp_path / "s.h5"
+    refused(run("score-reward", tiny_chain / "expert.h5", bad, "--reward", "env", "--out", out),
+            str(bad), message, out=out)
+
+
+def test_episodes_of_two_image_sizes_are_refused(tmp_path):
+    """Each episode bound its own H and W, so a file with one episode at another size was
+    accepted and a reward failed deep inside on the stacked frames: refused on open, naming
+    the episode."""
+    rng = np.random.default_rng(0)
+    path = write_episodes(tmp_path / "ok.h5", [fake_episode(rng), fake_episode(rng)])
+    assert store.open_artifact(path, "episodes").kind.name == "episodes"
+    with pytest.raises(BadInput, match=r"episodes/000001/image' has shape \[6, 12, 12, 3\], "
+                                       r"expected \[T\+1,H,W,3\] with H = 8"):
+        write_episodes(tmp_path / "bad.h5", [fake_episode(rng), fake_episode(rng, size=12)])
+    assert not (tmp_path / "bad.h5").exists()

@@ -42,6 +42,11 @@ def markdown() -> str:
     ]
     for kind in KINDS.values():
         lines += ["", f"## `{kind.name}`", "", f"Written by {kind.written_by}. {kind.doc}", ""]
+        if kind.shared:
+            names = ", ".join(f"`{n}`" for n in kind.shared)
+            lines += [f"{names} are the same in every `{kind.group}/<k>` group.", ""]
+        if kind.task_attr:
+            lines += ["The root `task` must name a known Meta-World v3 task.", ""]
         lines += ["| dataset | dtype | shape | meaning |", "|---|---|---|---|"]
         for d in kind.datasets:
             shape = "[" + ", ".join(str(s) for s in d.shape) + "]"

@@ -338,7 +338,18 @@ def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict) -
 
 
 def validate(path, h5: h5py.File, kind: Kind) -> None:
-    """Check every dataset of ``kind`` in ``h5``; raise BadInput naming the first problem."""
+    """Check every dataset of ``kind`` in ``h5``, and its root ``task`` where the kind has
+    one (a known Meta-World task: a reader would fail on it later, or compare it with the
+    wrong task); raise BadInput naming the first problem."""
+    if kind.task_attr:
+        from genreward_cli.envs.tasks import TASKS
+
+        if "task" not in h5.attrs:
+            raise _fail(path, "missing root attribute 'task'")
+        task = h5.attrs["task"]
+        task = task.decode() if isinstance(task, bytes) else str(task)
+        if task not in TASKS:
+            raise _fail(path, f"root attribute task {task!r} is no Meta-World v3 task")
     if kind.group is None:
         bound: dict[str, int] = {}
         for spec in kind.datasets:
@@ -349,10 +360,12 @@ def validate(path, h5: h5py.File, kind: Kind) -> None:
     names = sorted(h5[kind.group].keys())
     if len(names) < kind.min_groups:
         raise _fail(path, f"group '{kind.group}' is empty, expected at least {kind.min_groups}")
+    across: dict[str, int] = {}
     for k in names:
-        bound = {}
+        bound = {name: across[name] for name in kind.shared if name in across}
         for spec in kind.datasets:
             _check_dataset(path, h5, spec, spec.path.replace("<k>", k), bound)
+        across.update({name: bound[name] for name in kind.shared if name in bound})
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"

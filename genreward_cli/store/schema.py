@@ -39,6 +39,8 @@ class Kind:
     group: str | None = None  # the ``<k>`` group prefix, if per-item groups exist
     min_groups: int = 0
     frames: str | None = None  # the dataset holding a video, for export (may hold ``<k>``)
+    task_attr: bool = False  # a root ``task`` attribute naming a known Meta-World task
+    shared: tuple[str, ...] = ()  # shape symbols bound once for all groups (one image size)
 
 
 ROOT_ATTRS = {
@@ -65,6 +67,8 @@ def register(kind: Kind) -> Kind:
 register(
     Kind(
         name="episodes",
+        task_attr=True,
+        shared=("H", "W", "S", "A"),
         written_by="`collect`",
         doc="Recorded episodes of a Meta-World task: N+1 observations, N actions per episode "
         "(Minari's convention). Images are uint8 RGB, channels last, upright.",
@@ -261,6 +265,7 @@ register(
 register(
     Kind(
         name="agent_log",
+        task_attr=True,
         written_by="`train-agent` (as `log.h5` in its run directory)",
         doc="A DreamerV3 training run: every episode's env return (dense, whatever the agent "
         "learned from, so methods compare on one scale), success and length; the reward "
@@ -296,6 +301,7 @@ register(
 register(
     Kind(
         name="eval",
+        task_attr=True,
         written_by="`evaluate`",
         doc="Episodes of a trained policy (acting on the mode of its action distribution), "
         "scored by the dense env return and Meta-World success.",
