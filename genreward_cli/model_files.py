@@ -208,13 +208,18 @@ def saved_model_entries(path: str | os.PathLike) -> set[str] | None:
     return None
 
 
-def holds_only_model(path: str | os.PathLike, extra: Callable[[Path], bool] = lambda e: False,
-                     ) -> bool:
-    """Whether every entry of the folder ``path`` belongs to a saved model
-    (:func:`saved_model_entries`) or passes ``extra`` (a command's own files beside it), and
-    the folder holds a saved model or at least one such file."""
+def foreign_entries(path: str | os.PathLike, extra: Callable[[Path], bool] = lambda e: False,
+                    ) -> list[str]:
+    """The names, sorted, of the entries of the folder ``path`` that belong to no saved model
+    (:func:`saved_model_entries`) and fail ``extra`` (a command's own files beside it): what
+    keeps ``--force`` from replacing the folder, for its message."""
     path = Path(path)
     model = saved_model_entries(path) or set()
-    entries = list(path.iterdir())
-    others = [e for e in entries if e.name not in model]
-    return bool(entries) and all(extra(e) for e in others) and (bool(model) or bool(others))
+    return sorted(e.name for e in path.iterdir() if e.name not in model and not extra(e))
+
+
+def holds_only_model(path: str | os.PathLike, extra: Callable[[Path], bool] = lambda e: False,
+                     ) -> bool:
+    """Whether the folder ``path`` is not empty and every entry belongs to a saved model
+    (:func:`saved_model_entries`) or passes ``extra`` (a command's own files beside it)."""
+    return any(Path(path).iterdir()) and not foreign_entries(path, extra)

@@ -252,6 +252,22 @@ def test_what_force_may_replace(tmp_path):
     assert not video_model_folder(folder("dr_notes", {**dr, "notes.txt": ""}))
     assert not video_model_folder(folder("dr_deep", {**dr, "unet/mine/a.txt": ""}))
     assert not video_model_folder(folder("dr_list", {**dr, "diffusion_reward.json": "[]"}))
+    # what the refusal names: the entries the command did not write, first
+    from genreward_cli.model_files import foreign_entries
+    from genreward_cli.stages.finetune import foreign_to_finetune
+    from genreward_cli.stages.train_video_model import foreign_to_video_model
+
+    assert foreign_entries(tmp_path / "pipe_notes") == ["notes.txt"]
+    assert foreign_entries(tmp_path / "pipe") == []
+    assert foreign_to_finetune(tmp_path / "ft_plus") == ["src"]
+    assert foreign_to_finetune(tmp_path / "ft_lora_notes") == ["lora"]
+    assert foreign_to_video_model(tmp_path / "dr_notes") == ["notes.txt"]
+    assert foreign_to_video_model(tmp_path / "dr_deep") == ["unet"]
+    from genreward_cli import store
+
+    with pytest.raises(BadInput, match=r"this one also holds src: choose another --out"):
+        store.check_folder_output(tmp_path / "ft_plus", True, ("checkpoints",),
+                                  owns=finetune_folder, foreign=foreign_to_finetune)
 
 
 def test_force_replaces_an_earlier_model_folder(tmp_path):

@@ -149,7 +149,9 @@ def test_train_fb_resume_refuses_other_inputs_and_options(fb_run, tmp_path):
     ones as its parents and config. Moved copies of the inputs are the same inputs."""
     d, common = fb_run
     out = tmp_path / "fb.h5"
-    assert run("train-fb", *common, "--steps", 10, "--out", out).exit_code == 0
+    r = run("train-fb", *common, "--steps", 10, "--out", out)
+    assert r.exit_code == 0, r.stderr
+    assert "10 updates on" in r.stderr and "(mean of the last 10)" in r.stderr, r.stderr
     before = Path(f"{out}.ckpt.pt").read_bytes()
     inputs, options = common[:3], common[3:]
     for args, says in [

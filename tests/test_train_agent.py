@@ -380,8 +380,9 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
         for fresh in (tmp_path / "fresh" / "deeper", tmp_path / "made"):
             r = run("train-agent", *short, "--steps", 30, "--out", fresh)
             assert r.exit_code == 143
-            assert r.stderr.strip().endswith("stopped before its first checkpoint, so nothing "
-                                             "is kept: rerun to start over")
+            assert r.stderr.strip().endswith(
+                "stopped before its first checkpoint (one every 10 episodes: "
+                "--checkpoint-every), so nothing is kept: rerun to start over")
         # the folders it made go too; one that was there stays, emptied
         assert not (tmp_path / "fresh").exists() and not any((tmp_path / "made").iterdir())
 
@@ -392,7 +393,8 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
         r = run("train-agent", *short, "--steps", 30, "--out", tmp_path / "fresh")
         assert r.exit_code == 1
         assert r.stderr.strip().splitlines()[-2:] == [
-            "stopped before its first checkpoint, so nothing is kept: rerun to start over",
+            "stopped before its first checkpoint (one every 10 episodes: --checkpoint-every), "
+            "so nothing is kept: rerun to start over",
             "Aborted!"]
         assert not (tmp_path / "fresh").exists()
     # SIGTERM while the final log.h5 is written, after the checkpoint: the run keeps that
@@ -414,6 +416,11 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 40, r.stderr
     with store.open_artifact(cut / "log.h5", "agent_log") as art:
         assert int(art.attrs["steps"]) == 40
+    # resumed after an episode: its live line shows that episode until the next one ends
+    r = run("train-agent", "--out", cut, "--resume", "--steps", 45)
+    assert r.exit_code == 0, r.stderr
+    assert "ep 1  return " in r.stderr and "no episode yet" not in r.stderr, r.stderr
+    assert "1 episode, " in r.stderr and "; last episode: return " in r.stderr, r.stderr
     # a run killed outright (SIGKILL) before its first checkpoint: told what to do
     killed = tmp_path / "killed"
     killed.mkdir()
@@ -484,3 +491,15 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     text = " ".join(r.stderr.split())
     assert "learning curve: none yet, no episode has finished yet in training (35 steps of " \
            "40-step episodes)" in text
+
+
+@pytest.mark.parametrize("episodes,label", [(1, "last episode: "), (3, "last 3 episodes: "),
+                                            (12, "last 10 episodes: ")])
+def test_summary_line_counts_the_episodes_it_averages(episodes, label):
+    """A run of three episodes said "last 10 episodes"; the line names how many it means."""
+    from genreward_cli.stages.train_agent import summary_line
+
+    line = summary_line("run", {"episodes": episodes, "steps": 500 * episodes, "updates": 7,
+                                "mean_return_last10": 12.5, "success_last10": 0.5,
+                                "episode_steps": 500, "steps_per_s": None})
+    assert f"; {label}return 12.5, success 50%" in line, line

@@ -59,6 +59,13 @@ def finetune_folder(path: Path) -> bool:
     return holds_only_model(path, extra=_finetune_entry)
 
 
+def foreign_to_finetune(path: Path) -> list[str]:
+    """The entries of the folder ``path`` that neither a saved pipeline nor `finetune` wrote."""
+    from genreward_cli.model_files import foreign_entries
+
+    return foreign_entries(path, extra=_finetune_entry)
+
+
 def check_resume(checkpoint: Path, run_info: dict) -> None:
     """Refuse to continue ``checkpoint`` with another --model, --seed or other input files
     (compared by content: moved files are the same inputs); the options of the finetune
@@ -125,7 +132,8 @@ def run(config: FinetuneConfig, *, inputs: Sequence[str | os.PathLike],
     if not resume:  # --force removes the folder: only an earlier finetune's, finished or not
         out = store.check_folder_output(out, force, ("model_index.json", "checkpoints",
                                                      "lora", "finetune_log.h5"),
-                                        other=" or --resume to continue", owns=finetune_folder)
+                                        other=" or --resume to continue", owns=finetune_folder,
+                                        foreign=foreign_to_finetune)
     clips, parents = [], []
     for path in inputs:
         with store.open_artifact(path, ("episodes", "videos")) as art:

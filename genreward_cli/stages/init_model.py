@@ -43,10 +43,10 @@ def run(preset: str = "tiny", *, out: str | os.PathLike, sizes: dict[str, int] |
     from genreward_cli import store
 
     # --force replaces an earlier model folder (diffusers' or transformers'), nothing else
-    from genreward_cli.model_files import holds_only_model
+    from genreward_cli.model_files import foreign_entries, holds_only_model
 
     out = store.check_folder_output(out, force, ("model_index.json", "config.json"),
-                                    owns=holds_only_model)
+                                    owns=holds_only_model, foreign=foreign_entries)
 
     with store.replacing_dir(out) as tmp:
         write(preset, tmp, seed, model_sizes, dtype, device)

@@ -32,6 +32,7 @@ import numpy as np
 
 from genreward_cli.config import option
 from genreward_cli.errors import BadInput
+from genreward_cli.progress import counted
 from genreward_cli.stages import Report, acting
 
 CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME = "config.json", "checkpoint.pt", "log.h5"
@@ -529,23 +530,26 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
             remove_run_files(run_dir)
             store.remove_folders(made)
             if isinstance(e, KeyboardInterrupt):
-                e.note = ("stopped before its first checkpoint, so nothing is kept: rerun to "
-                          "start over")
+                every = counted(run_config.checkpoint_every, "episode")
+                e.note = (f"stopped before its first checkpoint (one every {every}: "
+                          "--checkpoint-every), so nothing is kept: rerun to start over")
         raise
     return Report(summary_line(run_dir, summary), summary)
 
 
 def summary_line(run_dir, summary: dict) -> str:
-    """The closing line of a run: its counts, the last 10 episodes' return and success (or
-    that no episode has finished, for a run shorter than one episode) and its speed."""
+    """The closing line of a run: its counts, the last 10 episodes' (or all, if fewer)
+    return and success (or that no episode has finished, for a run shorter than one episode)
+    and its speed."""
     if summary["episodes"]:
-        episodes = "last 10 episodes: " + acting.format_returns(
-            summary["mean_return_last10"], success=summary["success_last10"])
+        last = min(10, summary["episodes"])
+        label = "last episode" if last == 1 else f"last {last} episodes"
+        episodes = f"{label}: " + acting.format_returns(summary["mean_return_last10"],
+                                                        success=summary["success_last10"])
     else:
         episodes = f"{acting.NO_EPISODE} (episodes are {summary['episode_steps']} steps)"
     rate = summary["steps_per_s"]
     cost = summary.get("reward_cost", {}).get("ms_per_step")
-    from genreward_cli.progress import counted
 
     return (f"wrote {run_dir}: {counted(summary['steps'], 'step')}, "
             f"{counted(summary['episodes'], 'episode')}, "
@@ -726,6 +730,10 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
 
         saved_at = {"step": state.step if state else None}
         last_episode: list[dict] = []  # the live line's episode
+        if log.episodes["step"]:  # a resumed run: its last episode until a new one ends
+            last_episode.append({"episode": len(log.episodes["step"]),
+                                 "episode/return": log.episodes["return"][-1],
+                                 "episode/success": log.episodes["success"][-1]})
         try:
             state = acting.train(env, agent, trainer, replay, loop_config, seed=seed,
                                  rewarder=rewarder, on_episode=on_episode, on_update=on_update,

@@ -210,5 +210,6 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                "final_loss": float(np.mean(history["loss"][-100:])),
                "updates_per_s": trained / elapsed if trained else None}
     line = (f"wrote {out}: {train_config.objective} FB, {counted(trainer.step, 'update')} on "
-            f"{len(data)} transitions, final loss {summary['final_loss']:.3f}")
+            f"{len(data)} transitions, final loss {summary['final_loss']:.3f} "
+            f"(mean of the last {min(100, len(history['loss']))})")
     return Report(line, summary)

@@ -40,20 +40,28 @@ def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
     return clips, tasks, parents
 
 
-
 def video_model_folder(path: Path) -> bool:
     """Whether the folder ``path`` is an earlier `train-video-model` output: its
     ``diffusion_reward.json`` (a JSON object) and model folders holding only the files
     save_pretrained writes (``model_files.is_model_files``), nothing else."""
-    from genreward_cli.model_files import is_model_files
     from genreward_cli.rewards.diffusion_reward import META_NAME
 
     try:
         meta = json.loads((path / META_NAME).read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(meta, dict) and all(e.name == META_NAME or is_model_files(e)
-                                          for e in path.iterdir())
+    return isinstance(meta, dict) and not foreign_to_video_model(path)
+
+
+def foreign_to_video_model(path: Path) -> list[str]:
+    """The entries of the folder ``path`` that `train-video-model` did not write: all but
+    its ``diffusion_reward.json`` and model folders (``model_files.is_model_files``)."""
+    from genreward_cli.model_files import is_model_files
+    from genreward_cli.rewards.diffusion_reward import META_NAME
+
+    return sorted(e.name for e in path.iterdir()
+                  if e.name != META_NAME and not is_model_files(e))
+
 
 def _batch_within(batch_size: int, clips: list, videos: Sequence) -> int:
     """``batch_size``, or the number of frames in ``clips`` (uint8 [F, H, W, 3] each) when it
@@ -104,7 +112,8 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     quiet_libraries()
     out = Path(out)
     # --force replaces an earlier model folder of this command, nothing else
-    out = store.check_folder_output(out, force, (META_NAME,), owns=video_model_folder)
+    out = store.check_folder_output(out, force, (META_NAME,), owns=video_model_folder,
+                                    foreign=foreign_to_video_model)
     clips, tasks, parents = read_videos(videos, task)
     if not clips:
         raise BadInput(f"{', '.join(map(str, videos))}: holds no video")

@@ -719,7 +719,8 @@ def save_figure(fig, path: str | os.PathLike, **kwargs) -> None:
 
 
 def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[str],
-                        other: str = "", owns: Callable[[Path], bool] | None = None) -> Path:
+                        other: str = "", owns: Callable[[Path], bool] | None = None,
+                        foreign: Callable[[Path], list[str]] | None = None) -> Path:
     """For a command whose output is a folder: refuse an existing ``path`` that is a file, a
     folder whose parent takes no new entry (a read-only mount), or a non-empty folder without
     ``force``; with ``force``, refuse a non-empty folder that is not an earlier output of the
@@ -729,6 +730,8 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
     the folder holds; without it, holding one of ``made_by`` suffices. ``made_by`` (names of
     files or folders such an output holds) also words the message. ``other`` ends the
     message for a folder that exists without ``force`` (e.g. `` or --resume to continue``).
+    ``foreign(path)`` names the entries the command did not write, shown first in the message
+    (a ``notes.txt`` among the model's files).
 
     Returns the folder as an absolute path (use it: ``.`` has no name to write beside).
 
@@ -752,9 +755,12 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
         raise BadInput(f"{path}: already exists; pass --force to overwrite{other}")
     made_by = tuple(made_by)
     if not (owns(path) if owns is not None else set(made_by) & set(entries)):
-        shown = ", ".join(entries[:3]) + (", ..." if len(entries) > 3 else "")
+        theirs = foreign(path) if foreign is not None else []
+        listed = theirs or entries
+        shown = ", ".join(listed[:3]) + (", ..." if len(listed) > 3 else "")
+        holds = f"this one also holds {shown}" if theirs else f"this one holds {shown}"
         raise BadInput(f"--out {path}: --force replaces only an earlier output of this command "
-                       f"(a folder holding {' or '.join(made_by)}); this one holds {shown}: "
+                       f"(a folder holding {' or '.join(made_by)}); {holds}: "
                        "choose another --out, or empty it yourself")
     return path
 
