@@ -317,6 +317,7 @@ def test_force_never_overwrites_an_input(collected, tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "log.h5").write_bytes(b"a run's log")
+    (run_dir / "config.json").write_text("{}")
     (tmp_path / "ft").mkdir()
     (tmp_path / "ft" / "clips.h5").write_bytes(before)
     cases = [
@@ -329,6 +330,11 @@ def test_force_never_overwrites_an_input(collected, tmp_path):
         (["encode-goal", tmp_path / "gv.h5", copy, "--out", copy], copy),
         (["evaluate", run_dir, "--out", run_dir / "log.h5"], run_dir / "log.h5"),
         (["evaluate", "--compare", run_dir, "--csv", run_dir / "log.h5"], run_dir / "log.h5"),
+        # a run's other files too: a CSV over config.json broke the run's --resume
+        (["evaluate", "--compare", run_dir, "--csv", run_dir / "config.json"],
+         run_dir / "config.json"),
+        (["evaluate", run_dir / "log.h5", "--out", run_dir / "config.json"],
+         run_dir / "config.json"),
         (["finetune", "--videos", tmp_path / "ft" / "clips.h5", "--out", tmp_path / "ft"],
          tmp_path / "ft"),
     ]
@@ -342,7 +348,36 @@ def test_force_never_overwrites_an_input(collected, tmp_path):
                 and "--force never overwrites" in line, line
     assert copy.read_bytes() == before and (tmp_path / "ft" / "clips.h5").read_bytes() == before
     assert (run_dir / "log.h5").read_bytes() == b"a run's log"
+    assert (run_dir / "config.json").read_text() == "{}"
     assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.mark.parametrize("args,options", [
+    (["evaluate", "RUN", "--episodes", "1", "--out", "x.mp4", "--video", "x.mp4"], "--out and --video"),
+    (["evaluate", "--compare", "RUN", "--plot", "c.png", "--csv", "./c.png"], "--plot and --csv"),
+    (["score-reward", "EPS", "--reward", "env", "--out", "s.png", "--plot", "s.png"],
+     "--out and --plot"),
+    (["select-frame", "EPS", "--clip-model", "tiny", "--out", "f.png", "--plot", "f.png"],
+     "--out and --plot"),
+    (["generate", "--prompt", "p", "--model", "tiny", "--out", "g.mp4", "--mp4", "g.mp4"],
+     "--out and --mp4"),
+])
+def test_two_outputs_naming_one_file_are_refused(collected, tmp_path, monkeypatch, args,
+                                                 options):
+    """`--out x.mp4 --video x.mp4`: the artifact was written, then replaced by the video, and
+    the command said it wrote it (exit 0). Refused before any work, with --force too."""
+    eps, _ = collected
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "log.h5").write_bytes(b"a run's log")
+    monkeypatch.chdir(tmp_path)
+    args = [str(eps) if a == "EPS" else str(run_dir) if a == "RUN" else a for a in args]
+    result = run(*args, "--force")
+    assert result.exit_code == 2, result.stderr
+    line, = result.stderr.strip().splitlines()
+    name = args[-1]
+    assert line == f"Error: {options} are both {name}: give each its own file", line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_inspect_verifies_parent_hashes(tmp_path):

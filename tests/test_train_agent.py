@@ -264,7 +264,7 @@ def test_a_run_that_ends_within_its_prefill_says_it_never_updates(tmp_path):
     short = ["--task", "reach-v3", "--reward", "env", "--preset", "tiny", "--max-steps", 10,
              "--train-ratio", 32, "--batch", 2, "--length", 4, "--eval-every", 0]
     with pytest.warns(UserWarning, match=r"^--steps 20 with --prefill 21: every step takes a "
-                                         r"random action and the agent is never updated;"):
+                                         r"random action; the agent is never updated:"):
         r = run("train-agent", *short, "--steps", 20, "--prefill", 21, "--json",
                 "--out", tmp_path / "within")
     assert r.exit_code == 0, r.stderr
@@ -280,10 +280,21 @@ def test_a_run_that_ends_within_its_prefill_says_it_never_updates(tmp_path):
 
     assert prefill_warning(LoopConfig(steps=5000, prefill=5000)).endswith(  # owes 0.5
         "give a smaller --prefill (the tiny pipeline uses 256) or more --steps")
-    assert prefill_warning(LoopConfig(steps=200, prefill=256)).endswith("; give more --steps")
+    assert prefill_warning(LoopConfig(steps=200, prefill=256)).endswith(": give more --steps")
     assert prefill_warning(LoopConfig(steps=5001, prefill=5000)) is None  # owes one
     assert prefill_warning(LoopConfig(steps=63, prefill=0, train_ratio=1024))  # replay < 64
     assert prefill_warning(LoopConfig(steps=64, prefill=0, train_ratio=1024)) is None
+    # past the prefill, the cause is named: the sequence length, or a low train ratio
+    assert prefill_warning(LoopConfig(steps=120, prefill=20, length=64, batch=16,
+                                      train_ratio=1)) == (
+        "--steps 120: updates start at env step 64 (--length 64, the sequence an update "
+        "replays) and come 0.000977 per step (--train-ratio 1 / (--batch 16 x --length 64)), "
+        "0.056 in all; the agent is never updated: give more --steps")
+    assert prefill_warning(LoopConfig(steps=300, prefill=100, length=8, batch=4,
+                                      train_ratio=0.1)).startswith(
+        "--steps 300: updates start at env step 100 (--prefill 100) and come 0.00313 per step")
+    r = run("train-agent", *short, "--steps", 20, "--train-ratio", 0, "--out", tmp_path / "z")
+    assert r.exit_code == 2 and "--train-ratio" in r.stderr and not (tmp_path / "z").exists()
 
 
 def test_the_live_line_ends_with_the_runs_updates_and_lists_each_component(tmp_path):
@@ -361,6 +372,16 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     r = run("train-agent", "--out", out, "--resume", "--steps", 50, "--reward", "vlm-rm")
     assert r.exit_code == 2
     assert "was run with other options: " in r.stderr and "reward='env' (now 'vlm-rm')" in r.stderr
+    # a config.json replaced by another file (a CSV written over it): exit 2, naming it
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    for text in ("task,return\nreach-v3,1\n", "[1, 2]"):
+        (broken / "config.json").write_text(text)
+        r = run("train-agent", "--out", broken, "--resume", "--steps", 50)
+        assert r.exit_code == 2, r.stderr
+        line, = r.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {broken / 'config.json'}: not the JSON") \
+            and line.endswith("the run's options are lost, so it cannot be resumed"), line
     # SIGTERM mid-run: the one line says where the run stands and how to go on
     from genreward_cli.cli import Terminated
     from genreward_cli.stages import acting

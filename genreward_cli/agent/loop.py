@@ -31,7 +31,7 @@ class LoopConfig:
 
     steps: int = option(10_000, "Env steps to train for (the total: a resumed run counts on).",
                         minimum=1)
-    train_ratio: float = option(512.0, "Replayed steps per env step (Table A: 512).", minimum=0)
+    train_ratio: float = option(512.0, "Replayed steps per env step (Table A: 512).", above=0)
     batch: int = option(16, "Sequences per update (Table A: 16).", minimum=1)
     length: int = option(64, "Steps per sequence (Table A: 64).", minimum=2)
     prefill: int = option(5000, "Env steps of random actions before training starts.", minimum=0)

@@ -24,7 +24,7 @@ from genreward_cli.errors import BadInput
 from genreward_cli.progress import counted
 from genreward_cli.stages import Report
 from genreward_cli.stages.acting import NO_EPISODE, figure, format_returns, returns_summary
-from genreward_cli.stages.train_agent import LOG_NAME
+from genreward_cli.stages.train_agent import LOG_NAME, RUN_FILES
 
 
 def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
@@ -45,7 +45,8 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
     from genreward_cli.progress import progress_bar
     from genreward_cli.stages.acting import run_policy
 
-    inputs = [path, log_path(path)]
+    inputs = [*run_inputs(path), log_path(path)]
+    store.check_distinct_outputs(out=out, video=video)
     store.check_output(out, force, inputs)
     if video:
         store.check_output(media.check_video_path(video), force, inputs)
@@ -104,13 +105,12 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
     for r, curve in pending.items():
         if curve is not None:
             warnings.warn(f"{missing_log(Path(r))}; compared without points", stacklevel=2)
-    inputs = [*runs, *(log_path(r) for r in runs if pending[str(r)] is None)]
+    inputs = [p for r in runs for p in run_inputs(r)]
+    store.check_distinct_outputs(plot=plot, csv=csv_path)
     if plot:
         store.check_output(media.check_image_path(plot), force, inputs)
     if csv_path:
         store.check_output(csv_path, force, inputs)
-        if plot and os.path.abspath(plot) == os.path.abspath(csv_path):
-            raise BadInput(f"--plot and --csv are both {plot}: give each its own file")
     groups = aggregate([pending[str(r)] or read_run(r) for r in runs])
     # a group whose runs have no finished episode yet has no final step or figures (None)
     rows = [{"task": g["task"], "mode": g["mode"], "method": g["method"],
@@ -187,6 +187,17 @@ def _compare_table(rows: list[dict], share_names: list[str]) -> str:
                 console.print(f"{r['method']} on {r['task']} ({r['mode']}{length}): {NO_EPISODE} "
                               f"in its {r['runs']} run(s)", soft_wrap=True)
     return text.get().removesuffix("\n")
+
+
+def run_inputs(run: str | Path) -> list[Path]:
+    """``run`` (a run folder, or its log.h5) and the run's files that exist beside it
+    (``RUN_FILES``: config.json, checkpoint.pt, log.h5, metrics.jsonl): what no output of
+    `evaluate` may replace, ``--force`` or not (a ``--csv run/config.json --force`` broke the
+    run's ``--resume``)."""
+    run = Path(run)
+    folder = run if run.is_dir() else run.parent
+    files = [folder / n for n in RUN_FILES if n != "tensorboard"]
+    return [run, *(f for f in files if f.is_file() and f != run)]
 
 
 def log_path(run: str | Path) -> Path:

@@ -116,6 +116,7 @@ def run(gen: GenerateConfig, *, out: str | os.PathLike, prompt: str | None = Non
         if not Path(image).is_file():
             raise BadInput(f"--image {image}: no such file")
     inputs = [image, model, t2v_model]
+    store.check_distinct_outputs(out=out, mp4=mp4)
     store.check_output(out, force, inputs)
     if mp4:
         store.check_output(media.check_video_path(mp4), force, inputs)

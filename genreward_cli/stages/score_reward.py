@@ -64,6 +64,7 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
     from genreward_cli.rewards.build import build_reward
 
     inputs = [*episodes, *(options.get(k) for k in INPUT_OPTIONS)]
+    store.check_distinct_outputs(out=out, plot=plot)
     store.check_output(out, force, inputs)
     if plot:
         store.check_output(media.check_image_path(plot), force, inputs)

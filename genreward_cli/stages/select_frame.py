@@ -38,6 +38,7 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
         raise BadInput("--text: empty; leave it out for the goal video's prompt, or give the "
                        "task text")
     inputs = [goal_video, clip_model, clip_pretrained]
+    store.check_distinct_outputs(out=out, plot=plot)
     store.check_output(out, force, inputs)
     if plot:
         store.check_output(media.check_image_path(plot), force, inputs)

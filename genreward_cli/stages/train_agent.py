@@ -104,14 +104,24 @@ def load_run_config(out: str | Path) -> dict:
     """The options a run in ``out`` was started with. When the folder has moved since
     (``written_as``, its location when saved), a file option (``PATH_OPTIONS``) whose
     recorded absolute path is gone is looked for at the same place relative to the folder
-    (``store.resolve_recorded``), as the run's artifacts are, and named in one warning."""
+    (``store.resolve_recorded``), as the run's artifacts are, and named in one warning.
+
+    Raises:
+        BadInput: no ``config.json``, or one that is no JSON object (replaced or cut)."""
     from genreward_cli.store import resolve_recorded
 
     path = Path(out) / CONFIG_NAME
     if not path.exists():
         raise BadInput(f"--resume: {path} does not exist: no run to continue in {out}")
-    config = json.loads(path.read_text())
-    written = config.get("written_as") if isinstance(config, dict) else None
+    try:
+        config = json.loads(path.read_text())
+    except (UnicodeDecodeError, ValueError) as e:
+        raise BadInput(f"{path}: not the JSON a run writes ({e}); the run's options are "
+                       "lost, so it cannot be resumed") from None
+    if not isinstance(config, dict):
+        raise BadInput(f"{path}: not the JSON object a run writes; the run's options are "
+                       "lost, so it cannot be resumed")
+    written = config.get("written_as")
     if written:
         import warnings
 
@@ -290,13 +300,21 @@ def prefill_warning(loop_config) -> str | None:
     without saying so. ``None`` when the run makes at least one update."""
     c = loop_config
     first = max(c.prefill, c.length, 1)  # the first env step (counted from 1) that owes updates
-    owed = max(0, c.steps - first + 1) * c.train_ratio / (c.batch * c.length)
+    per_step = c.train_ratio / (c.batch * c.length)
+    owed = max(0, c.steps - first + 1) * per_step
     if owed >= 1.0:
         return None
+    if c.steps <= c.prefill:
+        what = f"--steps {c.steps} with --prefill {c.prefill}: every step takes a random action"
+    else:
+        start = (f"--prefill {c.prefill}" if c.prefill >= c.length
+                 else f"--length {c.length}, the sequence an update replays")
+        what = (f"--steps {c.steps}: updates start at env step {first} ({start}) and come "
+                f"{per_step:.3g} per step (--train-ratio {c.train_ratio:g} / (--batch "
+                f"{c.batch} x --length {c.length})), {owed:.2g} in all")
     fix = ("give a smaller --prefill (the tiny pipeline uses 256) or more --steps"
            if c.prefill > 256 else "give more --steps")
-    return (f"--steps {c.steps} with --prefill {c.prefill}: every step takes a random action and "
-            f"the agent is never updated; {fix}")
+    return f"{what}; the agent is never updated: {fix}"
 
 
 LIVE_EVERY = 5.0  # seconds between refreshes of the live line within an episode

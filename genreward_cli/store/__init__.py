@@ -25,8 +25,8 @@ Nothing here depends on click: the CLI tells the store its command line through
 
 from genreward_cli.store.docs import markdown
 from genreward_cli.store.files import (
-    Artifact, MissingInArtifact, ReadFile, array_dataset, check_folder_output, folder_lock,
-    check_not_input, check_output,
+    Artifact, MissingInArtifact, ReadFile, array_dataset, check_distinct_outputs,
+    check_folder_output, folder_lock, check_not_input, check_output,
     check_writable, frames_dataset, has_hdf5_signature, load_weights, lock_tmp, open_artifact,
     output_lock,
     read_error, read_weights, replacing, replacing_dir, replacing_side_output, save_figure,
@@ -43,7 +43,8 @@ from genreward_cli.store.schema import (
 
 __all__ = [
     "Artifact", "MissingInArtifact", "ReadFile", "load_weights", "stored_config",
-    "array_dataset", "check_folder_output", "folder_lock", "check_not_input", "check_output", "check_writable",
+    "array_dataset", "check_distinct_outputs", "check_folder_output", "folder_lock",
+    "check_not_input", "check_output", "check_writable",
     "frames_dataset", "has_hdf5_signature", "lock_tmp", "open_artifact", "output_lock",
     "read_error",
     "read_weights", "replacing", "replacing_dir", "replacing_side_output", "save_figure",

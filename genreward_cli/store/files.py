@@ -471,6 +471,27 @@ def check_output(path: str | os.PathLike, force: bool,
     return path
 
 
+def check_distinct_outputs(**outputs: str | os.PathLike | None) -> None:
+    """Refuse two of a command's outputs that name one file (``--out x.mp4 --video x.mp4``:
+    the artifact written, then replaced by the video, and the command saying it wrote
+    both). Keywords are the options' names without dashes (``out=..., video=...``); ``None``
+    entries are skipped; paths compare after links and ``..`` are resolved. Call before any
+    other check of the outputs.
+
+    Raises:
+        BadInput: ``--A and --B are both PATH: give each its own file``.
+    """
+    seen: dict[str, str] = {}
+    for name, given in outputs.items():
+        if given is None:
+            continue
+        real = os.path.realpath(given)
+        if real in seen:
+            raise BadInput(f"--{seen[real]} and --{name.replace('_', '-')} are both {given}: "
+                           "give each its own file")
+        seen[real] = name.replace("_", "-")
+
+
 def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
