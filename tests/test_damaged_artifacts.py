@@ -451,3 +451,29 @@ def test_episodes_of_two_image_sizes_are_refused(tmp_path):
                                        r"expected \[T\+1,H,W,3\] with H = 8"):
         write_episodes(tmp_path / "bad.h5", [fake_episode(rng), fake_episode(rng, size=12)])
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_a_figure_being_written_is_not_written_by_a_second_command(tiny_chain, tmp_path):
+    """Two sweep commands with one --plot both wrote it, the second silently replacing the
+    first's figure: the side outputs are locked as --out is, and the second is refused."""
+    from genreward_cli.store import output_lock
+
+    plot = tmp_path / "figs" / "same.png"
+    with output_lock(plot):
+        for args in (("score-reward", tiny_chain / "expert.h5", "--reward", "env",
+                      "--out", tmp_path / "s.h5", "--plot", plot),
+                     ("evaluate", "--compare", tmp_path, "--plot", plot)):
+            r = run(*args)
+            refused(r, f"{plot}: another process is writing it now")
+            assert not (tmp_path / "s.h5").exists() and not plot.exists()
+        # a lock on the figure is released when one on the output fails to be taken
+        with output_lock(tmp_path / "s.h5"):
+            with pytest.raises(BadInput, match="another process is writing it now"):
+                with output_lock(tmp_path / "t.png", tmp_path / "s.h5"):
+                    pass
+            assert not (tmp_path / ".t.png.lock").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    r = run("score-reward", tiny_chain / "expert.h5", "--reward", "env", "--out",
+            tmp_path / "s.h5", "--plot", plot)
+    assert r.exit_code == 0, r.stderr
+    assert plot.is_file() and not (plot.parent / ".same.png.lock").exists()

@@ -46,7 +46,10 @@ def evaluate(runs, episodes, out, video, compare, plot, csv_path, seed, device, 
     if compare:
         if out or video:
             raise BadInput("--compare writes a --plot and a --csv, not --out or --video")
-        return emit(stage.compare(runs, plot=plot, csv_path=csv_path, force=force), as_json)
+        from genreward_cli.store import output_lock
+
+        with output_lock(plot, csv_path):  # a second writer of the same files is refused
+            return emit(stage.compare(runs, plot=plot, csv_path=csv_path, force=force), as_json)
     if plot or csv_path:
         raise BadInput("--plot and --csv go with --compare")
     if len(runs) != 1:
@@ -55,6 +58,6 @@ def evaluate(runs, episodes, out, video, compare, plot, csv_path, seed, device, 
         raise BadInput("--out is required: the `eval` artifact to write")
     from genreward_cli.store import output_lock
 
-    with output_lock(out):  # a second writer of the same --out is refused at once
+    with output_lock(out, video):  # a second writer of the same outputs is refused at once
         emit(stage.run(runs[0], out=out, episodes=episodes, video=video, seed=seed,
                        device=resolve_device(device), force=force), as_json)

@@ -77,7 +77,7 @@ def generate(ctx, prompt, image, task, camera, model, t2v_model, dtype, cpu_offl
 
     from genreward_cli.store import output_lock
 
-    with output_lock(out):  # a second writer of the same --out is refused at once
+    with output_lock(out, mp4):  # a second writer of the same outputs is refused at once
         emit(stage.run(cfg.build(GenerateConfig, gen_options), out=out, prompt=prompt, image=image,
                        task=task, camera=camera, model=named("model", model),
                        t2v_model=named("t2v_model", t2v_model), dtype=dtype,

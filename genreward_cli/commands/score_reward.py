@@ -35,5 +35,5 @@ def score_reward(episodes, plot, out, device, force, as_json, **options):
 
     from genreward_cli.store import output_lock
 
-    with output_lock(out):  # a second writer of the same --out is refused at once
+    with output_lock(out, plot):  # a second writer of the same outputs is refused at once
         emit(stage.run(episodes, options, out=out, plot=plot, device=device, force=force), as_json)

@@ -59,7 +59,7 @@ def select_frame(goal_video, episode, text, clip_model, clip_pretrained, clip_cr
 
     from genreward_cli.store import output_lock
 
-    with output_lock(out):  # a second writer of the same --out is refused at once
+    with output_lock(out, plot):  # a second writer of the same outputs is refused at once
         emit(stage.run(goal_video, out=out, episode=episode, text=text, clip_model=clip_model,
                        clip_pretrained=clip_pretrained, clip_crop=clip_crop, top_k=top_k,
                        frame_index=frame_index, plot=plot, device=resolve_device(device),

@@ -787,7 +787,24 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
 
 
 @contextlib.contextmanager
-def output_lock(path: str | os.PathLike) -> Iterator[None]:
+def output_lock(*paths: str | os.PathLike | None) -> Iterator[None]:
+    """Hold, for the block, :func:`_output_lock` on each of ``paths`` (a command's output and
+    its side outputs: a figure, a video, a CSV; ``None`` entries skipped, one path given twice
+    locked once): two sweep commands with one ``--plot`` are refused as two with one ``--out``
+    are, instead of the second silently replacing the first one's figure.
+
+    Raises:
+        BadInput: another process holds one of the locks (exit code 2); those taken before
+        it are released.
+    """
+    with contextlib.ExitStack() as stack:
+        for path in dict.fromkeys(os.path.realpath(p) for p in paths if p is not None):
+            stack.enter_context(_output_lock(path))
+        yield
+
+
+@contextlib.contextmanager
+def _output_lock(path: str | os.PathLike) -> Iterator[None]:
     """Hold, for the block, an exclusive lock on writing the output ``path`` (a folder, or a
     file written at the end of a long command): an ``flock`` on ``.NAME.lock`` beside it,
     removed when the block ends. A second command writing the same output meanwhile (two
