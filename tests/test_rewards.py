@@ -216,6 +216,21 @@ def test_score_reward_relative_alpha_and_short_episodes(run_dir, tmp_path):
         r = run("score-reward", d / "expert.h5", *args, "--out", tmp_path / "bad.h5")
         assert r.exit_code == 2 and message in r.stderr, (args, r.stderr)
         assert not (tmp_path / "bad.h5").exists()
+    # episodes of several lengths, all too short: the message gives their range, not the
+    # shortest as every episode's length
+    from helpers import fake_episode, write_episodes
+
+    def reach(h5):
+        for g in [h5, *h5["episodes"].values()]:
+            g.attrs["task"] = "reach-v3"
+
+    rng = np.random.default_rng(0)
+    mixed = write_episodes(tmp_path / "mixed.h5", [fake_episode(rng, T=T, size=64)
+                                                   for T in (20, 50, 30)], mutate=reach)
+    r = run("score-reward", mixed, d / "expert.h5", "--goal", d / "goal.h5", "--fb", d / "fb.h5",
+            "--reward-interval", 64, "--out", tmp_path / "bad.h5")
+    assert r.exit_code == 2, r.stderr
+    assert "Error: 5 of 5 episodes have 20 to 50 steps, too few for any step" in r.stderr, r.stderr
 
 
 class ReplayedEnv:

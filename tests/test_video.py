@@ -484,3 +484,42 @@ def test_condition_images_as_users_have_them(tmp_path):
                        ("fake.png", "not a readable image"), ("cut.png", "not a readable image")]:
         with pytest.raises(BadInput, match=f"^--image {tmp_path / name}: {says}"):
             read_image(tmp_path / name)
+
+
+def test_import_videos_on_an_audio_file_and_a_rotated_clip(tmp_path, caplog):
+    """An audio-only .mp4 said "Error opening output files: Invalid argument"; a phone's clip
+    with a rotation in its metadata came upright but put imageio-ffmpeg's "The frame size
+    for reading ... is different" on stderr twice. The first names what is missing, the
+    second imports without the line."""
+    import logging
+    import subprocess
+
+    import imageio_ffmpeg
+
+    ff = imageio_ffmpeg.get_ffmpeg_exe()
+    for name in ("audio", "phone"):
+        (tmp_path / name).mkdir()
+    subprocess.run([ff, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=1", tmp_path / "audio" / "a.mp4"], check=True)
+    plain = tmp_path / "plain.mp4"
+    subprocess.run([ff, "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=96x64:rate=10:duration=1", "-pix_fmt", "yuv420p", plain],
+                   check=True)
+    subprocess.run([ff, "-y", "-loglevel", "error", "-display_rotation:v:0", "90", "-i", plain,
+                    "-c", "copy", tmp_path / "phone" / "p.mp4"], check=True)
+    (tmp_path / "audio.csv").write_text("file,prompt\na.mp4,beep\n")
+    (tmp_path / "phone.csv").write_text("file,prompt\np.mp4,push it\n")
+    r = run("import-videos", tmp_path / "audio", "--prompts", tmp_path / "audio.csv",
+            "--out", tmp_path / "a.h5")
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.strip() == (f"Error: {tmp_path / 'audio' / 'a.mp4'}: cannot read video: "
+                                "the file has no video stream, only audio"), r.stderr
+    assert not (tmp_path / "a.h5").exists()
+    with caplog.at_level(logging.WARNING, logger="imageio_ffmpeg"):
+        r = run("import-videos", tmp_path / "phone", "--prompts", tmp_path / "phone.csv",
+                "--frames", 0, "--height", 0, "--width", 0,
+                "--out", tmp_path / "p.h5")
+    assert r.exit_code == 0, r.stderr
+    assert not [rec for rec in caplog.records if "frame size for reading" in rec.getMessage()]
+    with store.open_artifact(tmp_path / "p.h5", "videos") as art:
+        assert art.file["videos/000000/frames"].shape == (10, 96, 64, 3)  # upright: 64 wide

@@ -70,9 +70,39 @@ class ImportedClip:
 
 def _reading_failed(path: Path, e: Exception) -> BadInput:
     # ffmpeg's message is its banner and build flags, then the reason: the last line
+    if (kinds := stream_kinds(path)) and "Video" not in kinds:  # an audio file named .mp4
+        return BadInput(f"{path}: cannot read video: the file has no video stream, only "
+                        f"{', '.join(k.lower() for k in kinds)}")
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     reason = (lines[-1] if lines else type(e).__name__)[:200]
     return BadInput(f"{path}: cannot read video: {reason}")
+
+
+def stream_kinds(path: Path) -> list[str]:
+    """The kinds of the streams ffmpeg finds in ``path`` (``Video``, ``Audio``, ``Data``,
+    ``Subtitle``), each once, in order; empty when ffmpeg cannot open it."""
+    import re
+    import subprocess
+
+    import imageio_ffmpeg
+
+    try:
+        done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner",
+                               "-i", str(path)], capture_output=True, text=True,
+                              errors="replace", timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    kinds = re.findall(r"Stream #\d+:\d+\S*: (\w+):", done.stderr)
+    return list(dict.fromkeys(kinds))
+
+
+class _RotatedSizeNote:
+    """Drops imageio-ffmpeg's "The frame size for reading (w, h) is different from the
+    source frame size (h, w)." for a clip with a rotation in its metadata (a phone's): the
+    frames come upright, as they should, and the line on stderr only confused."""
+
+    def filter(self, record) -> bool:
+        return not str(record.msg).startswith("The frame size for reading")
 
 
 def count_packets(path: Path) -> int | None:
@@ -105,8 +135,13 @@ def read_clip(path: Path, count: int, height: int, width: int) -> ImportedClip:
     Raises BadInput (exit code 2) for a file that cannot be decoded, has no frames, or whose
     frames are not RGB uint8.
     """
+    import logging
+
     import imageio.v3 as iio
 
+    ffmpeg_log = logging.getLogger("imageio_ffmpeg")
+    if not any(isinstance(f, _RotatedSizeNote) for f in ffmpeg_log.filters):
+        ffmpeg_log.addFilter(_RotatedSizeNote())
     try:
         meta = iio.immeta(path)
         fps = float(meta.get("fps", 0.0) or 0.0)

@@ -148,7 +148,9 @@ def score(model, arts: list, options: dict, paths: list) -> tuple[float | None, 
     lengths = [len(a.file[f"episodes/{k}/action"]) for a, k in keys]
     short = [n for n in lengths if n and not len(model.scored_steps(n))]
     if model.name != "env" and short:
-        raise BadInput(f"{len(short)} of {len(keys)} episodes have {min(short)} steps, too few "
+        span = (f"{min(short)}" if min(short) == max(short)
+                else f"{min(short)} to {max(short)}")
+        raise BadInput(f"{len(short)} of {len(keys)} episodes have {span} steps, too few "
                        f"for any step to get the {options['reward']} reward (--reward-interval "
                        f"{options['reward_interval']}): collect longer episodes or lower it")
     scale = None
