@@ -220,7 +220,13 @@ def test_inspect_tree_json_video_and_frame(collected, tmp_path):
         expected = h5["episodes/000001/image"][5]
     np.testing.assert_array_equal(imageio.imread(tmp_path / "f.png"), expected)
     result = run("inspect", out, "--frame", "1:13", tmp_path / "g.png")
-    assert result.exit_code == 2 and "step 13 out of range (the file has 13)" in result.stderr
+    assert result.exit_code == 2 and "step 13 out of range (the file has 13 frames)" in result.stderr
+    result = run("inspect", out, "--frame", "2:0", tmp_path / "g.png")
+    assert result.exit_code == 2 and "episode 2 out of range (the file has 2 episodes)" in \
+        result.stderr, result.stderr
+    result = run("select-frame", out, "--episode", 2, "--out", tmp_path / "gf.h5")
+    assert result.exit_code == 2 and "episode 2 out of range (the file has 2 episodes)" in \
+        result.stderr, result.stderr
     result = run("inspect", out, "--video", tmp_path / "v.avi")
     assert result.exit_code == 2 and "must end in .mp4 or .gif" in result.stderr
 
@@ -481,3 +487,19 @@ def test_inspect_kind_that_is_no_kind_says_so(collected, kind, says):
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert r.stderr.startswith(f"Error: --kind {kind}: not an artifact kind") and says in r.stderr
     assert run("inspect", out, "--kind", "episodes").exit_code == 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (("--size", 8), "--size: must be at least 16, got 8"),
+    (("--width", 5), "--width: must be at least 16 (as --size), or 0 for the same as --size, "
+                     "got 5"),
+])
+def test_collect_refuses_images_too_small_on_either_side(tmp_path, args, message):
+    """`--size` under 16 was refused while `--width 5` was accepted: both sides are held to
+    the same minimum (`--width 0` stays square)."""
+    out = tmp_path / "e.h5"
+    r = run("collect", "--task", "reach-v3", "--episodes", 1, "--max-steps", 4, *args,
+            "--out", out)
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.strip() == f"Error: {message}", r.stderr
+    assert not out.exists()

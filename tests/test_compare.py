@@ -246,3 +246,14 @@ def test_plot_and_csv_on_one_path_are_refused(tmp_path):
         assert r.exit_code == 2 and "--plot and --csv are both" in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "s.png").exists()
+
+
+def test_one_run_given_twice_is_refused(tmp_path):
+    """`--compare env/0 env/0/log.h5 env/1` warned that two runs "share seed 0" and counted
+    the run twice: its folder and its log are one run, refused in one line."""
+    a, b = fake_run(tmp_path / "a", 0, 40, 2), fake_run(tmp_path / "b", 1, 40, 2)
+    (tmp_path / "link").symlink_to(a)
+    for twice in (a / "log.h5", tmp_path / "link"):
+        r = CliRunner().invoke(cli, ["evaluate", "--compare", str(a), str(twice), str(b)])
+        assert r.exit_code == 2, r.stderr
+        assert r.stderr.strip() == f"Error: {a} and {twice} are one run: give it once"

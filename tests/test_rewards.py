@@ -390,3 +390,15 @@ def test_a_baseline_with_the_env_reward_added(run_dir, tmp_path):
     assert method_name({"reward": "roboclip", "s3d_model": "tiny", "add_env_reward": True}) \
         == "roboclip +env"
     assert method_name({"reward": "roboclip", "s3d_model": "tiny"}) == "roboclip"
+
+
+@pytest.mark.parametrize("option", ["--alpha", "--beta"])
+def test_negative_reward_weights_are_refused(tiny_chain, tmp_path, option):
+    """`--alpha -0.01` was taken, its advice ("--alpha 491 would make it 10%") flipping the
+    sign silently: eq. 10's weights are at least 0."""
+    out = tmp_path / "s.h5"
+    r = run("score-reward", tiny_chain / "expert.h5", "--goal", tiny_chain / "goal.h5", "--fb",
+            tiny_chain / "fb.h5", option, "-0.01", "--out", out)
+    assert r.exit_code == 2, r.stderr
+    assert f"Invalid value for '{option}': must be at least 0, got -0.01" in r.stderr
+    assert not out.exists()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from genreward_cli.goal.clip import DEFAULT_CLIP_MODEL, DEFAULT_CLIP_PRETRAINED
-from genreward_cli.options import FINITE, MODEL_SOURCE, FiniteFloat, UserPath
+from genreward_cli.options import FINITE, MODEL_SOURCE, NON_NEGATIVE, FiniteFloat, UserPath
 from genreward_cli.rewards import REWARDS
 from genreward_cli.rewards.accounting import ALPHA_MODES
 from genreward_cli.rewards.baselines import DEFAULT_BASELINE_PROMPT, DEFAULT_BASELINE_STRENGTH
@@ -35,10 +35,11 @@ def reward_options(fn):
                      help="`goal` artifact (genreward)."),
         click.option("--fb", type=UserPath(dir_okay=False), default=None,
                      help="`fb` artifact (genreward)."),
-        click.option("--alpha", type=FINITE, default=DEFAULT_ALPHA, show_default=True,
-                     help="Weight of the video reward (eq. 10; Table A)."),
-        click.option("--beta", type=FINITE, default=DEFAULT_BETA, show_default=True,
-                     help="Weight of the FB reward (eq. 10; Table A)."),
+        click.option("--alpha", type=NON_NEGATIVE, default=DEFAULT_ALPHA, show_default=True,
+                     help="Weight of the video reward (eq. 10; Table A), at least 0 (a "
+                          "negative one would reward moving away from the goal)."),
+        click.option("--beta", type=NON_NEGATIVE, default=DEFAULT_BETA, show_default=True,
+                     help="Weight of the FB reward (eq. 10; Table A), at least 0."),
         click.option("--alpha-mode", type=click.Choice(ALPHA_MODES), default="absolute",
                      show_default=True,
                      help="genreward: `absolute` weighs r_video and r_FB by --alpha and --beta "

@@ -12,6 +12,7 @@ MAX_PATH_LENGTH = 500
 # The largest rendered side, in pixels: beyond a few thousand the offscreen GL framebuffer
 # cannot be made ("Offscreen framebuffer is not complete"); the paper renders at most 720.
 MAX_RENDER = 4096
+MIN_SIDE = 16  # the smallest rendered side, --size and --width alike
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class EnvConfig:
 
     task: str = option("pick-place-v3", "Meta-World v3 task name (`genreward tasks` lists all 50).")
     # MAX_RENDER: larger offscreen framebuffers fail in GL ("framebuffer is not complete")
-    size: int = option(64, "Image height and width in pixels (the agent sees 64x64).", minimum=16,
+    size: int = option(64, "Image height and width in pixels (the agent sees 64x64).", minimum=MIN_SIDE,
                        maximum=MAX_RENDER)
     width: int = option(0, "Image width in pixels; 0 = the same as --size (square).", minimum=0,
                         maximum=MAX_RENDER)
@@ -46,3 +47,11 @@ class EnvConfig:
         "2-core CPU); `full`: MuJoCo's default rendering.",
         choices=("fast", "full"),
     )
+
+    def __post_init__(self):
+        # --width 0 means square; any other width is held to --size's minimum
+        if 0 < self.width < MIN_SIDE:
+            from genreward_cli.errors import BadInput
+
+            raise BadInput(f"--width: must be at least {MIN_SIDE} (as --size), or 0 for the "
+                           f"same as --size, got {self.width}")

@@ -46,7 +46,8 @@ def load_goal_video(path, episode: int = 0) -> GoalVideo:
                              art.ref(), task, _config_camera(art) if task else None)
         names = art.groups()
         if not 0 <= episode < len(names):
-            raise BadInput(f"{path}: episode {episode} out of range (the file has {len(names)})")
+            raise BadInput(f"{path}: episode {episode} out of range (the file has "
+                           f"{len(names)} episode{'' if len(names) == 1 else 's'})")
         g = art.file[f"episodes/{names[episode]}"]
         return GoalVideo(g["image"][()], _text(g.attrs["prompt"]), None, art.ref(),
                          _text(g.attrs["task"]), _config_camera(art))

@@ -92,12 +92,20 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
     console's styling, for stderr), a line per group without a finished episode, and the
     figure written.
 
-    Raises BadInput (exit code 2) for a path that is no run, an existing ``plot`` or
-    ``csv_path`` without ``force``, or the same path for both.
+    Raises BadInput (exit code 2) for a path that is no run, one run given twice (its folder
+    and its log.h5, or through a link), an existing ``plot`` or ``csv_path`` without
+    ``force``, or the same path for both.
     """
     import csv
 
     from genreward_cli import media, store
+
+    seen: dict[str, str] = {}
+    for r in runs:  # one run given twice would count as two seeds
+        key = os.path.realpath(Path(r) / LOG_NAME if Path(r).is_dir() else r)
+        if key in seen:
+            raise BadInput(f"{seen[key]} and {r} are one run: give it once")
+        seen[key] = str(r)
 
     # a run folder without its log yet (a sweep's run before its first checkpoint) is a row
     # without figures, with a warning, rather than the end of the comparison

@@ -68,7 +68,7 @@ def run(path: str | os.PathLike, *, video: str | os.PathLike | None = None, epis
         if frame:
             episode_frames = frames(art, frame[0])
             if not 0 <= frame[1] < len(episode_frames):
-                raise bad_index(art, "step", frame[1], len(episode_frames))
+                raise bad_index(art, "step", frame[1], len(episode_frames), "frame")
             media.write_image(frame[2], episode_frames[frame[1]])
             rep.setdefault("exported", {})["frame"] = str(frame[2])
     bad = sum(p["status"] != "ok" for p in rep["provenance"])
@@ -210,9 +210,14 @@ def model_folder(path: Path) -> dict[str, Any]:
     return {"path": str(path), "kind": kind, "components": components, "bytes": total}
 
 
-def bad_index(art: Artifact, what: str, index: int, count: int) -> BadInput:
-    """The BadInput for an index out of range: ``FILE: WHAT INDEX out of range (...)``."""
-    return BadInput(f"{art.path}: {what} {index} out of range (the file has {count})")
+def bad_index(art: Artifact, what: str, index: int, count: int, unit: str | None = None
+              ) -> BadInput:
+    """The BadInput for an index out of range: ``FILE: WHAT INDEX out of range (the file
+    has COUNT UNITs)``, ``unit`` defaulting to ``what``."""
+    from genreward_cli.progress import counted
+
+    return BadInput(f"{art.path}: {what} {index} out of range (the file has "
+                    f"{counted(count, unit or what)})")
 
 
 def frames(art: Artifact, episode: int | None) -> np.ndarray:
