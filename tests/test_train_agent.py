@@ -233,6 +233,8 @@ def test_train_agent_bad_inputs(files, tmp_path):
         # 1.2e17 bytes: more than any machine's address space
         (["--reward", "env", "--capacity", 10**13], "--capacity 10000000000000: the replay does "
                                                      "not fit in this machine's memory"),
+        (["--reward", "env", "--capacity", 10, "--length", 16],
+         "--capacity 10: the replay must hold one --length 16 sequence; give at least 16"),
     ]
     if not torch.cuda.is_available():
         bad.append((["--reward", "env", "--device", "cuda"], "--device cuda: no CUDA GPU"))

@@ -43,6 +43,15 @@ class LoopConfig:
         "its free memory, else `host`). The same batches either way.",
         choices=("auto", "device", "host"))
 
+    def __post_init__(self):
+        # an update replays --length steps in a row: a smaller replay never holds one, and
+        # the first update would fail deep inside the loop
+        if self.capacity < self.length:
+            from genreward_cli.errors import BadInput
+
+            raise BadInput(f"--capacity {self.capacity}: the replay must hold one --length "
+                           f"{self.length} sequence; give at least {self.length}")
+
 
 @dataclass
 class LoopState:
