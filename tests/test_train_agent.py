@@ -526,3 +526,13 @@ def test_summary_line_counts_the_episodes_it_averages(episodes, label):
                                 "mean_return_last10": 12.5, "success_last10": 0.5,
                                 "episode_steps": 500, "steps_per_s": None})
     assert f"; {label}return 12.5, success 50%" in line, line
+
+
+def test_the_live_speed_right_after_the_first_update_is_not_zero():
+    """The speed counts from the first update; a refresh at that update, before any step
+    since, showed 0.0 steps/s: until a step passes, the run's speed from its start."""
+    from genreward_cli.stages.train_agent import live_rate
+
+    start, first_update = (0.0, 0), (10.0, 256)  # 256 prefill steps in 10 s
+    assert live_rate(10.5, 256, first_update, start) == pytest.approx(256 / 10.5)
+    assert live_rate(14.0, 260, first_update, start) == pytest.approx(1.0)  # 4 steps in 4 s

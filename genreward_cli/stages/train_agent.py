@@ -320,6 +320,14 @@ def prefill_warning(loop_config) -> str | None:
 LIVE_EVERY = 5.0  # seconds between refreshes of the live line within an episode
 
 
+def live_rate(t: float, step: int, since: tuple[float, int], start: tuple[float, int]) -> float:
+    """The live line's env steps per second at time ``t`` (s) and env step ``step``: from
+    ``since`` (time, step; the first update, once the training began) or, while no step has
+    passed since then, from ``start`` (a refresh right after the first update said 0.0)."""
+    t0, s0 = since if step > since[1] else start
+    return (step - s0) / max(t - t0, 1e-9)
+
+
 def _status(ep: dict | None, updates: int, rate: float) -> str:
     """The live line: speed, then the latest finished episode's return, success, each model
     component's sum and, for a model that adds to the env reward, the component's share of
@@ -664,7 +672,7 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     def status() -> str:
         t = time.perf_counter()
         speed["shown"] = t
-        rate = (now["step"] - speed["step"]) / max(t - speed["t"], 1e-9)
+        rate = live_rate(t, now["step"], (speed["t"], speed["step"]), (start, start_step))
         return _status(last_episode[-1] if last_episode else None, trainer.updates, rate)
 
     with live_bar(loop_config.steps, f"train-agent {env_config.task} ({reward_model.name})",
