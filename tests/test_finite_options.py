@@ -40,8 +40,8 @@ def test_train_agent_refuses_a_non_finite_train_ratio(tmp_path, value):
 
 
 def test_train_agent_keeps_the_minimum_of_the_train_ratio(tmp_path):
-    r = run("train-agent", "--reward", "env", "--train-ratio", "-1", "--out", tmp_path / "run")
-    refused(r, "--train-ratio", "must be at least 0, got -1")
+    r = run("train-agent", "--reward", "env", "--train-ratio", "0", "--out", tmp_path / "run")
+    refused(r, "--train-ratio", "must be greater than 0, got 0")  # it could never update
     assert not list(tmp_path.iterdir())
 
 
@@ -155,7 +155,7 @@ def test_click_options_give_every_float_field_a_finite_type():
 
 
 @pytest.mark.parametrize("cls, key, value", [
-    (LoopConfig, "train_ratio", 0.5), (LoopConfig, "train_ratio", 0), (FBTrainConfig, "lr", 1e-3),
+    (LoopConfig, "train_ratio", 0.5), (LoopConfig, "train_ratio", 1e-3), (FBTrainConfig, "lr", 1e-3),
     (FBTrainConfig, "gamma", 1.0), (FBTrainConfig, "relabel", 0.0), (FinetuneConfig, "lr", 2),
     (GenerateConfig, "guidance", 0.0), (AgentConfig, "unimix", 1.0),
 ])
@@ -166,7 +166,7 @@ def test_build_accepts_ordinary_finite_values(cls, key, value):
 @pytest.mark.parametrize("cls, key, value, message", [
     (LoopConfig, "train_ratio", math.nan, "--train-ratio: must be a finite number, got nan"),
     (LoopConfig, "train_ratio", math.inf, "--train-ratio: must be a finite number, got inf"),
-    (LoopConfig, "train_ratio", -1.0, "--train-ratio: must be at least 0, got -1.0"),
+    (LoopConfig, "train_ratio", 0.0, "--train-ratio: must be greater than 0, got 0.0"),
     (FBTrainConfig, "lr", -1.0, "--lr: must be greater than 0, got -1.0"),
     (FBTrainConfig, "lr", 0, "--lr: must be greater than 0, got 0"),
     (FinetuneConfig, "lr", math.nan, "--lr: must be a finite number, got nan"),
