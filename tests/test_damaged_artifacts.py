@@ -464,7 +464,8 @@ def test_a_figure_being_written_is_not_written_by_a_second_command(tiny_chain, t
                       "--out", tmp_path / "s.h5", "--plot", plot),
                      ("evaluate", "--compare", tmp_path, "--plot", plot)):
             r = run(*args)
-            refused(r, f"{plot}: another process is writing it now")
+            refused(r, f"{plot}: another process is writing it now (.same.png.lock is locked); "
+                       "wait for it to finish or write elsewhere")
             assert not (tmp_path / "s.h5").exists() and not plot.exists()
         # a lock on the figure is released when one on the output fails to be taken
         with output_lock(tmp_path / "s.h5"):

@@ -377,12 +377,16 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     # a config.json replaced by another file (a CSV written over it): exit 2, naming it
     broken = tmp_path / "broken"
     shutil.copytree(out, broken)
-    for text in ("task,return\nreach-v3,1\n", "[1, 2]"):
+    saved = json.loads((out / "config.json").read_text())
+    del saved["behavior"]["critic_lr"]
+    for text, says in (("task,return\nreach-v3,1\n", "not the JSON"),
+                       ("[1, 2]", "not the JSON"), ("{}", "lacks 'preset'"),
+                       (json.dumps(saved), "lacks 'behavior.critic_lr'")):
         (broken / "config.json").write_text(text)
         r = run("train-agent", "--out", broken, "--resume", "--steps", 50)
         assert r.exit_code == 2, r.stderr
         line, = r.stderr.strip().splitlines()
-        assert line.startswith(f"Error: {broken / 'config.json'}: not the JSON") \
+        assert line.startswith(f"Error: {broken / 'config.json'}: {says}") \
             and line.endswith("the run's options are lost, so it cannot be resumed"), line
     # SIGTERM mid-run: the one line says where the run stands and how to go on
     from genreward_cli.cli import Terminated

@@ -121,6 +121,15 @@ def load_run_config(out: str | Path) -> dict:
     if not isinstance(config, dict):
         raise BadInput(f"{path}: not the JSON object a run writes; the run's options are "
                        "lost, so it cannot be resumed")
+    for key, inner in (("preset", ()), ("seed", ()), ("agent", ("model_lr",)),
+                       ("behavior", ("actor_lr", "critic_lr"))):
+        value = config.get(key)
+        missing = (key if value is None else
+                   next((f"{key}.{k}" for k in inner
+                         if not isinstance(value, dict) or k not in value), None))
+        if missing:
+            raise BadInput(f"{path}: lacks {missing!r}, which every run writes; the run's "
+                           "options are lost, so it cannot be resumed")
     written = config.get("written_as")
     if written:
         import warnings

@@ -583,7 +583,7 @@ def _hold_lock(lock: Path, path: Path) -> tuple[int, bool]:
                 return fd, False
             os.close(fd)
             raise BadInput(f"{path}: another process is writing it now ({lock.name} is "
-                           "locked); wait for it to finish or choose another --out") from None
+                           "locked); wait for it to finish or write elsewhere") from None
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock))
         except FileNotFoundError:
