@@ -121,15 +121,6 @@ def load_run_config(out: str | Path) -> dict:
     if not isinstance(config, dict):
         raise BadInput(f"{path}: not the JSON object a run writes; the run's options are "
                        "lost, so it cannot be resumed")
-    for key, inner in (("preset", ()), ("seed", ()), ("agent", ("model_lr",)),
-                       ("behavior", ("actor_lr", "critic_lr"))):
-        value = config.get(key)
-        missing = (key if value is None else
-                   next((f"{key}.{k}" for k in inner
-                         if not isinstance(value, dict) or k not in value), None))
-        if missing:
-            raise BadInput(f"{path}: lacks {missing!r}, which every run writes; the run's "
-                           "options are lost, so it cannot be resumed")
     written = config.get("written_as")
     if written:
         import warnings
@@ -143,6 +134,25 @@ def load_run_config(out: str | Path) -> dict:
                     warnings.warn(f"{path}: --{k.replace('_', '-')} {recorded} is gone; using "
                                   f"{config[k]}, at the same place relative to the moved run")
     return config
+
+
+def require_run_keys(config: dict, out: str | Path) -> None:
+    """Refuse a run's saved ``config`` (from ``load_run_config``) that lacks what a resumed
+    `train-agent` reads from it: ``preset``, ``seed``, ``agent.model_lr`` and
+    ``behavior.actor_lr``/``critic_lr`` (a config.json edited or written by another tool).
+
+    Raises:
+        BadInput: one line naming the file and the first key missing.
+    """
+    for key, inner in (("preset", ()), ("seed", ()), ("agent", ("model_lr",)),
+                       ("behavior", ("actor_lr", "critic_lr"))):
+        value = config.get(key)
+        missing = (key if value is None else
+                   next((f"{key}.{k}" for k in inner
+                         if not isinstance(value, dict) or k not in value), None))
+        if missing:
+            raise BadInput(f"{Path(out) / CONFIG_NAME}: lacks {missing!r}, which every run "
+                           "writes; the run's options are lost, so it cannot be resumed")
 
 
 def checkpoint_step(out: str | Path) -> int | None:
@@ -504,7 +514,9 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
     given = given or (lambda name: True)
     saved = {}
     if resume:  # options not given come from the run's config.json
-        saved = upgrade_run_config(load_run_config(out))
+        saved = load_run_config(out)
+        require_run_keys(saved, out)
+        saved = upgrade_run_config(saved)
         options = {k: v if given(k) or k not in saved else saved[k] for k, v in options.items()}
         for k, v in LEGACY_VALUES.items():  # options added since the run was made
             if k in options and k not in saved and not given(k):
