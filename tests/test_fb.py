@@ -252,6 +252,18 @@ def test_train_fb_interrupted_keeps_its_checkpoint_and_says_so(fb_run, tmp_path,
                                  "to go on from it or --force to start over") in r.stderr, \
         r.stderr
     assert Path(f"{out}.ckpt.pt").read_bytes() == before
+    # a damaged checkpoint or another program's: one line naming it (EOFError, KeyError)
+    import torch
+
+    damaged = tmp_path / "damaged.h5"
+    for write in (lambda p: p.write_bytes(before[:100]), lambda p: torch.save({"x": 1}, p)):
+        write(Path(f"{damaged}.ckpt.pt"))
+        r = run("train-fb", *common, "--steps", 30, "--out", damaged, "--resume")
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert r.stderr.startswith(f"Error: {damaged}.ckpt.pt: ") and (
+            "a damaged checkpoint (" in r.stderr
+            or "not a train-fb checkpoint (no 'trainer', 'history'" in r.stderr), r.stderr
+        assert r.stderr.strip().endswith("start over with --force") and not damaged.exists()
     r = run("train-fb", *common, "--steps", 30, "--out", out, "--resume", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 30, r.stderr
 

@@ -378,9 +378,13 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
     broken = tmp_path / "broken"
     shutil.copytree(out, broken)
     saved = json.loads((out / "config.json").read_text())
+    no_task, no_prefill = ({k: v for k, v in saved.items() if k != key}
+                           for key in ("task", "prefill"))  # resumed on defaults, or failed
     del saved["behavior"]["critic_lr"]
     for text, says in (("task,return\nreach-v3,1\n", "not the JSON"),
-                       ("[1, 2]", "not the JSON"), ("{}", "lacks 'preset'"),
+                       ("[1, 2]", "not the JSON"), ("{}", "lacks 'task'"),
+                       (json.dumps(no_task), "lacks 'task'"),
+                       (json.dumps(no_prefill), "lacks 'prefill'"),
                        (json.dumps(saved), "lacks 'behavior.critic_lr'")):
         (broken / "config.json").write_text(text)
         r = run("train-agent", "--out", broken, "--resume", "--steps", 50)
@@ -388,6 +392,26 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
         line, = r.stderr.strip().splitlines()
         assert line.startswith(f"Error: {broken / 'config.json'}: {says}") \
             and line.endswith("the run's options are lost, so it cannot be resumed"), line
+    # a checkpoint emptied, written over or cut short: EOFError, ValueError or OSError and
+    # exit 1 before; one line naming it, exit 2, and the file left for the user to look at
+    shutil.copytree(out, broken, dirs_exist_ok=True)
+    whole = (out / "checkpoint.pt").read_bytes()
+    for damaged in (b"", b"garbage\n", whole[:len(whole) // 2], b"\x80\x04K\x07."):
+        (broken / "checkpoint.pt").write_bytes(damaged)
+        r = run("train-agent", "--out", broken, "--resume", "--steps", 50)
+        assert r.exit_code == 2, r.stderr
+        line, = r.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {broken / 'checkpoint.pt'}: ") and (
+            "a damaged checkpoint (" in line or "not a checkpoint (a int" in line), line
+        assert line.endswith("train anew with --force"), line
+        assert (broken / "checkpoint.pt").read_bytes() == damaged
+    import torch
+
+    torch.save({"model": {}}, broken / "checkpoint.pt")  # some other program's checkpoint
+    r = run("train-agent", "--out", broken, "--resume", "--steps", 50)
+    assert r.exit_code == 2, r.stderr
+    assert r.stderr.startswith(f"Error: {broken / 'checkpoint.pt'}: not a checkpoint of this "
+                               "run (KeyError: 'trainer')"), r.stderr
     # SIGTERM mid-run: the one line says where the run stands and how to go on
     from genreward_cli.cli import Terminated
     from genreward_cli.stages import acting

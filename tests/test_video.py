@@ -254,6 +254,14 @@ def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path
         f"checkpoints kept in {tmp_path / 'cut'}/checkpoints: rerun with --resume to export "
         "the model"), result.stderr
     assert (tmp_path / "cut" / "checkpoints").is_dir()
+    # a damaged latest checkpoint: one line naming it and the one before it (EOFError before)
+    damaged = split / "checkpoints" / "step-0000009.pt"
+    damaged.write_bytes(b"")
+    result = run("finetune", *common, "--steps", 12, "--out", split, "--resume")
+    assert result.exit_code == 2 and result.stderr.strip() == (
+        f"Error: {damaged}: a damaged checkpoint (an empty file); remove it to "
+        "resume from the checkpoint before it, or start over with --force"), result.stderr
+    damaged.unlink()
     # how often it saves may change (it was refused as another option)
     monkeypatch.chdir(tmp_path)
     result = run("finetune", *common, "--steps", 6, "--checkpoint-every", 6, "--out", "split",

@@ -28,6 +28,7 @@ import numpy as np
 from genreward_cli.agent.loop import (
     Acting, LoopConfig, LoopState, checkpoint_state, latent_to, restore, update_at_ratio,
 )
+from genreward_cli.errors import BadInput
 
 if TYPE_CHECKING:
     from genreward_cli.agent.agent import DreamerAgent, DreamerTrainer
@@ -214,9 +215,22 @@ def save_checkpoint(path: str | os.PathLike, trainer: DreamerTrainer, replay: Re
 
 def load_checkpoint(path, trainer: DreamerTrainer, replay: Replay, with_extra: bool = False):
     """Restore ``trainer``, ``replay`` and the global RNGs from the checkpoint ``path``;
-    return the loop state (and the ``extra`` dict, with ``with_extra``)."""
+    return the loop state (and the ``extra`` dict, with ``with_extra``).
+
+    Raises:
+        BadInput: one line naming ``path``: a damaged file (emptied, cut short, written
+            over) or one whose contents are not this run's checkpoint."""
     import torch
 
-    data = torch.load(path, map_location="cpu", weights_only=False)
-    state, extra = restore(data, trainer, replay)
+    from genreward_cli.store import read_checkpoint
+
+    hint = "the run cannot be resumed from it: train anew with --force"
+    data = read_checkpoint(path, hint, weights_only=False)
+    try:
+        state, extra = restore(data, trainer, replay)
+    except torch.OutOfMemoryError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
+        why = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise BadInput(f"{path}: not a checkpoint of this run ({why}); {hint}") from None
     return (state, extra) if with_extra else state

@@ -17,7 +17,7 @@ from genreward_cli import store
 from genreward_cli.errors import BadInput
 from genreward_cli.progress import counted, progress_bar
 from genreward_cli.stages import Report
-from genreward_cli.video.finetune import FinetuneConfig
+from genreward_cli.video.finetune import RESUME_HINT, FinetuneConfig
 from genreward_cli.video.model import DEFAULT_MODEL
 
 
@@ -75,9 +75,7 @@ def check_resume(checkpoint: Path, run_info: dict) -> None:
 
     Raises:
         BadInput: one line naming each difference."""
-    import torch
-
-    saved = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True).get("run")
+    saved = store.read_checkpoint(checkpoint, RESUME_HINT, mmap=True).get("run")
     if not saved:
         return
     changed = ["the input files" if k == "inputs"

@@ -136,16 +136,26 @@ def load_run_config(out: str | Path) -> dict:
     return config
 
 
+# The options every run has saved in its config.json since the first release: a resumed run
+# missing one would silently take today's default (another task, episode length or prefill)
+# instead of its own. Options added since are not here: ``LEGACY_VALUES`` or their defaults
+# reproduce the runs saved before them.
+RUN_KEYS = ("task", "size", "camera", "max_steps", "action_repeat", "reward_mode",
+            "sparse_interval", "render_quality", "steps", "train_ratio", "batch", "length",
+            "prefill", "capacity", "eval_every", "eval_episodes", "checkpoint_every",
+            "log_every", "reward")
+
+
 def require_run_keys(config: dict, out: str | Path) -> None:
     """Refuse a run's saved ``config`` (from ``load_run_config``) that lacks what a resumed
-    `train-agent` reads from it: ``preset``, ``seed``, ``agent.model_lr`` and
+    `train-agent` reads from it: ``RUN_KEYS``, ``preset``, ``seed``, ``agent.model_lr`` and
     ``behavior.actor_lr``/``critic_lr`` (a config.json edited or written by another tool).
 
     Raises:
         BadInput: one line naming the file and the first key missing.
     """
-    for key, inner in (("preset", ()), ("seed", ()), ("agent", ("model_lr",)),
-                       ("behavior", ("actor_lr", "critic_lr"))):
+    for key, inner in (*((k, ()) for k in RUN_KEYS), ("preset", ()), ("seed", ()),
+                       ("agent", ("model_lr",)), ("behavior", ("actor_lr", "critic_lr"))):
         value = config.get(key)
         missing = (key if value is None else
                    next((f"{key}.{k}" for k in inner

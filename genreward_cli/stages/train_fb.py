@@ -21,6 +21,8 @@ from genreward_cli.progress import counted, progress_bar
 from genreward_cli.stages import Report
 
 METRICS = ("loss", "fb", "ortho", "actor")  # per update, under metrics/ with metrics/step
+# what every checkpoint has held (later ones add train_config, seed and parents)
+CHECKPOINT_KEYS = ("trainer", "history", "fb_config", "embeddings", "actions")
 
 
 def checkpoint_path(out: str | os.PathLike) -> Path:
@@ -123,7 +125,12 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         goal_embedding = fb_goal_embedding(encoder, goal.file["frame"][()], frame_size)
         parents = [a.ref() for a in episode_files + goal_files]
         if resume:
-            state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+            state = store.read_checkpoint(ckpt_path, "start over with --force",
+                                          weights_only=False)
+            lacking = [k for k in CHECKPOINT_KEYS if k not in state]
+            if lacking:
+                raise BadInput(f"{ckpt_path}: not a train-fb checkpoint (no "
+                               f"{', '.join(map(repr, lacking))}); start over with --force")
             data = Transitions.build(state["embeddings"], state["actions"])
         else:
             state = None

@@ -715,6 +715,40 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def read_checkpoint(path: str | os.PathLike, hint: str, *, weights_only: bool = True,
+                    mmap: bool = False) -> dict:
+    """The dict a stage's checkpoint ``path`` holds (``torch.load`` on the CPU) as
+    :func:`replacing` wrote it with ``torch.save``. ``hint`` ends the error line (what the
+    user can do instead).
+
+    Raises:
+        BadInput: one line naming the file: unreadable, emptied, no zip archive, cut short
+            (torch raises a zip reader's RuntimeError or an OSError), or holding something
+            other than a checkpoint's dict."""
+    import torch
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read the checkpoint ({e.strerror or e}); {hint}") \
+            from None
+    if head != b"PK\x03\x04":  # torch.save writes a zip archive
+        what = "an empty file" if not head else "not a PyTorch checkpoint: no zip archive"
+        raise BadInput(f"{path}: a damaged checkpoint ({what}); {hint}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
+    except Exception as e:  # noqa: BLE001 - whatever the bytes are, they are no checkpoint
+        # (a file cut short: a zip reader's RuntimeError, or OSError "Invalid argument")
+        why = " ".join(f"{type(e).__name__}: {e}".split())[:120]
+        raise BadInput(f"{path}: a damaged checkpoint (cut short or written over: {why}); "
+                       f"{hint}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: not a checkpoint (a {type(data).__name__}, not the dict a "
+                       f"checkpoint holds); {hint}")
+    return data
+
+
 @contextlib.contextmanager
 def replacing_side_output(path: str | os.PathLike) -> Iterator[Path]:
     """Write a side output (a figure, a CSV) as :func:`replacing` does, its folder made

@@ -70,6 +70,8 @@ class Prepared:
 
 # FinetuneConfig fields a resumed run may change (--steps, --checkpoint-every)
 RESUMABLE = ("steps", "checkpoint_every")
+# a damaged latest checkpoint: the one before it still resumes the run
+RESUME_HINT = "remove it to resume from the checkpoint before it, or start over with --force"
 
 
 class VideoFinetuner:
@@ -267,7 +269,14 @@ class VideoFinetuner:
     def load_checkpoint(self, path: Path) -> None:
         import torch
 
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from genreward_cli.store import read_checkpoint
+
+        state = read_checkpoint(path, RESUME_HINT)
+        lacking = [k for k in ("step", "trainable", "optimizer", "generator", "history",
+                               "config") if k not in state]
+        if lacking:
+            raise BadInput(f"{path}: not a finetune checkpoint (no "
+                           f"{', '.join(map(repr, lacking))}); {RESUME_HINT}")
         mine = asdict(self.config)
         # the run's length and how often it saves may change on resume; nothing else may
         changed = sorted(k for k in mine if k not in RESUMABLE
