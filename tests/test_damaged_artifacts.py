@@ -86,6 +86,10 @@ def test_fb_weights_with_nan_blame_the_fb_file(tiny_chain, tmp_path):
     (lambda f: f.attrs.__setitem__("fb_config", '{"z_dim": "big"}'),
      "attribute 'fb_config': z_dim: expected int"),
     (lambda f: f.__delitem__("weights"), "missing 'weights"),
+    # ZeroDivisionError or an interpolation's RuntimeError, exit 1, before
+    (lambda f: f.attrs.__setitem__("frame_size", "[0, 0]"),
+     "attribute 'frame_size' on '/' is not [height, width] in pixels: got [0, 0]"),
+    (lambda f: f.attrs.__setitem__("frame_size", '"big"'), "is not [height, width] in pixels"),
     (lambda f: (f.__delitem__("goal_z"), f.create_dataset("goal_z", data=np.zeros(5, "f4"))),
      "goal_z has shape [5], fb_config's z_dim is 16"),
 ])
@@ -99,6 +103,15 @@ def test_garbled_fb_file_is_refused(tiny_chain, tmp_path, damage, message):
     ("schema_version", "one", "schema_version 'one' is not a number"),
     ("config", "{oops", "attribute 'config' on '/' is not valid JSON"),
     ("parents", "[", "attribute 'parents' on '/' is not valid JSON"),
+    # JSON of another shape: TypeError, KeyError or AttributeError, exit 1, before
+    ("config", "[1]", "attribute 'config' on '/' is not the JSON object of a stage's options: "
+                      "an array"),
+    ("parents", "[1, 2]", "attribute 'parents' on '/' is not the JSON list of {path, kind, "
+                          "sha256} entries an artifact records: entry 1"),
+    ("parents", '[{"x": 1}]', 'records: entry {"x": 1}'),
+    ("parents", "null", "records: null"),
+    ("versions", '"2.14"', "attribute 'versions' on '/' is not the JSON object of package "
+                           "versions: a string"),
 ])
 def test_garbled_root_attribute_is_refused_on_open(tiny_chain, tmp_path, attr, value, message):
     """Every stage reads artifacts through ``open_artifact``: `inspect` as well as the one

@@ -45,6 +45,36 @@ def test_tiny_pipeline_end_to_end_then_rerun_skips_finished_stages(pipeline_run)
     assert [s["action"] for s in json.loads(r.stdout)["stages"]] == ["skipped"] * 9 + ["ran"]
 
 
+def test_more_finetune_steps_resume_the_finetune_and_another_seed_keeps_it(pipeline_run,
+                                                                          tmp_path):
+    """A larger --finetune-steps was refused as "would replace the agent run
+    .../video_model": the finetuned model resumes from its last checkpoint instead (the
+    stages that read it run again), and a plan that would replace it (another --seed) is
+    refused naming the video model, not an agent run."""
+    import shutil
+
+    out, _ = pipeline_run
+    goal_only = tmp_path / "demo"
+    shutil.copytree(out, goal_only, ignore=shutil.ignore_patterns("agent", "eval.h5"))
+    base = ["pipeline", "--task", "reach-v3", "--out", goal_only, "--steps", 512, "--dry-run"]
+    r = run(*base, "--finetune-steps", 60, "--json")
+    assert r.exit_code == 0, r.stderr
+    plan = {s["stage"]: (s["action"], s["why"]) for s in json.loads(r.stdout)["stages"]}
+    assert plan["finetune"] == ("resume", "at 50 of 60 steps"), plan
+    assert plan["generate"] == ("run", "after finetune") and plan["collect expert"][0] == "done"
+    r = run(*base, "--finetune-steps", 40, "--json")  # a longer finetune is not undone
+    assert json.loads(r.stdout)["stages"][1]["action"] == "done", r.stdout
+    r = run(*base, "--seed", 1)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert r.stderr.startswith(f"Error: finetune: would replace the finetuned video model "
+                               f"{goal_only / 'video_model'} ("), r.stderr
+    assert "--seeds" not in r.stderr and "--force" in r.stderr
+    # with the agent run downstream: the plan is refused for it, as before
+    r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 512, "--dry-run",
+            "--finetune-steps", 60)
+    assert r.exit_code == 2 and "train-agent: would replace the agent run" in r.stderr, r.stderr
+
+
 def test_a_moved_pipeline_folder_stays_up_to_date_and_usable(pipeline_run, tmp_path):
     """A run folder moved elsewhere (scratch to shared storage): every stage is still up to
     date, its files chain (the goal finds its moved VAE, FB its goal), and inspect finds the

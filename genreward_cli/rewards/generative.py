@@ -35,6 +35,18 @@ def _relocated(art, field: str, config, what: str):
     return dataclasses.replace(config, **{field: art.resolve(getattr(config, field), what)})
 
 
+def _frame_size(value: str) -> tuple[int, int]:
+    """An FB file's ``frame_size`` attribute (JSON ``[height, width]``, the size of the
+    frames it was trained on) as a tuple; ValueError for anything else."""
+    import json
+
+    size = json.loads(value)
+    if not (isinstance(size, list) and len(size) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in size)):
+        raise ValueError(f"got {value[:40]}")
+    return tuple(size)
+
+
 class GenerativeReward(RewardModel):
     """Eq. 10 with frozen encoders and FB model, rebuilt from the goal and fb artifacts.
 
@@ -80,7 +92,8 @@ class GenerativeReward(RewardModel):
             if "frame_size" not in fb_art.attrs:
                 raise BadInput(f"{fb_art.path}: no frame_size attribute (written by an older "
                                f"train-fb); train it again")
-            self.fb_size = tuple(fb_art.attrs.json("frame_size"))
+            self.fb_size = fb_art.attrs.parsed("frame_size", _frame_size,
+                                               "is not [height, width] in pixels")
             self.fb = read_model(fb_art, device)
             self.fb_train_config = fb_art.attrs["train_config"]
             goal_dim = goal_art.file["frame_embedding"].shape[0]

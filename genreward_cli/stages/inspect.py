@@ -414,9 +414,9 @@ def report(art: Artifact, depth: int = 5) -> dict[str, Any]:
     """What `inspect` shows of ``art``, JSON-ready: attrs, provenance (parents checked to
     ``depth`` levels), summary, datasets. Raises BadInput if a dataset cannot be read."""
     attrs = {k: _attr(v) for k, v in art.attrs.items()}
-    for key in ("config", "parents", "versions"):
+    for key in ("config", "parents", "versions"):  # BadInput naming a garbled one
         if key in attrs:
-            attrs[key] = json.loads(attrs[key])
+            attrs[key] = getattr(art, key)
     for key, value in attrs.items():  # the other JSON attrs (fb_config, frame_size, ...)
         if key not in ("config", "parents", "versions") and isinstance(value, str) \
                 and value.startswith(("{", "[")):

@@ -145,7 +145,7 @@ class Stage:
     marker: str  # the artifact that shows the stage finished (relative to the pipeline dir)
     kind: str  # its artifact kind, or MODEL_DIR: a model directory's JSON (producer, parents)
     resumable: bool = False  # continue a run in progress with --resume
-    done_steps: int | None = None  # train-agent: the steps its log must show
+    done_steps: int | None = None  # train-agent, finetune: the steps its log must show
     outputs: list[str] = field(default_factory=list)  # what a person looks at
 
 
@@ -398,6 +398,17 @@ def stages(task: str, preset: str | Preset, seed: int = 0, steps: int | None = N
     return out
 
 
+def _finetune_steps(argv: list[str]) -> int:
+    """The --steps of a finetune command line, or finetune's default: how far the finetune
+    is to go (a larger --finetune-steps resumes a finished one from its last checkpoint: the
+    learning rate is constant, so it ends where a run of that length from the start would)."""
+    from genreward_cli.video.finetune import FinetuneConfig
+
+    if "--steps" in argv:
+        return int(argv[argv.index("--steps") + 1])
+    return FinetuneConfig.steps
+
+
 def collect_expert(env: list, preset: Preset, cuts: Cuts, s: str) -> Stage:
     """The expert episodes: the finetuning videos and FB data (genreward) and Diffusion
     Reward's training videos."""
@@ -427,8 +438,8 @@ def goal_stages(task: str, preset: Preset, seed: int, env: list, dev: list,
     encoder = {"--image-encoder": models.get("image_encoder") or None}
     plan = [
         collect_expert(env, preset, cuts, s),
-        Stage("finetune", finetune,
-              "video_model/finetune_log.h5", "finetune_log", resumable=True),
+        Stage("finetune", finetune, "video_model/finetune_log.h5", "finetune_log",
+              resumable=True, done_steps=_finetune_steps(finetune)),
         Stage("generate", generate, "goal_video.h5", "goal_video", outputs=["goal_video.mp4"]),
         Stage("select-frame", ["select-frame", "goal_video.h5", *clip_args(preset, models), *dev,
                                "--out", "goal_frame.h5", "--plot", "goal_frame_scores.png"],
@@ -486,13 +497,24 @@ def status(stage: Stage, root: Path) -> tuple[str, str]:
     except GenrewardError as e:
         return "run", f"unreadable output ({e})"
     with art:
-        steps = int(art.attrs["steps"]) if stage.done_steps is not None else None
+        steps = _steps_done(art) if stage.done_steps is not None else None
         producer = str(art.attrs["producer"])
-        if stage.done_steps is not None:  # an agent run: the command that started it (one
+        if stage.kind == "agent_log":  # an agent run: the command that started it (one
             # resumed by hand, `train-agent --out DIR --resume --steps N`, names no option)
             producer = _started_by(art.attrs["config"]) or producer
         return _compare(stage, root, producer, art.parents, steps, marker,
                         art.attrs.get("written_as"))
+
+
+def _steps_done(art) -> int:
+    """How far the run of an extendable stage went: an agent log's attr ``steps``; a
+    finetune log's configured steps (its log is written once it has reached them)."""
+    if "steps" in art.attrs:
+        return int(art.attrs["steps"])
+    try:
+        return int(json.loads(art.attrs["config"])["steps"])
+    except (ValueError, KeyError, TypeError):
+        return 0  # unknown: resumed, which finetune checks against its checkpoint
 
 
 def _started_by(config: str) -> str | None:
@@ -555,10 +577,10 @@ def plan_status(plan: list[Stage], root: Path) -> list[tuple[str, str]]:
 
 def check_agent_runs_kept(plan: list[Stage], statuses: list[tuple[str, str]],
                           root: Path) -> None:
-    """Refuse a plan that would replace an agent run (a finished one, or one with a
-    checkpoint) because it was made with other options or from other inputs: a `--seed $s`
-    loop into one --out, or a changed cut, would otherwise delete days of training at the
-    paper preset. ``statuses`` are :func:`plan_status`'s. ``pipeline --force`` runs every
+    """Refuse a plan that would replace an agent run or a finetuned video model (a finished
+    one, or one with a checkpoint) because it was made with other options or from other
+    inputs: a `--seed $s` loop into one --out, or a changed cut, would otherwise delete days
+    of training at the paper preset (a larger --steps resumes instead: ``status``). ``statuses`` are :func:`plan_status`'s. ``pipeline --force`` runs every
     stage again and is not checked.
 
     Raises:
@@ -569,9 +591,13 @@ def check_agent_runs_kept(plan: list[Stage], statuses: list[tuple[str, str]],
         holds_run = (root / stage.marker).exists() or _has_checkpoint(stage, root)
         if stage.resumable and mode == "run" and holds_run:
             folder = root / output(stage)
-            raise BadInput(f"{stage.name}: would replace the agent run {folder} ({why}): "
-                           "give another --out (several seeds in one: --seeds 0,1,2), remove "
-                           "the run yourself to train it anew, or pass --force to run every "
+            if stage.kind == "finetune_log":
+                what, other = "the finetuned video model", "give another --out"
+            else:
+                what = "the agent run"
+                other = "give another --out (several seeds in one: --seeds 0,1,2)"
+            raise BadInput(f"{stage.name}: would replace {what} {folder} ({why}): {other}, "
+                           "remove it yourself to train it anew, or pass --force to run every "
                            "stage again")
 
 

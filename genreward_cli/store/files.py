@@ -154,6 +154,31 @@ class ReadAttributes(h5py.AttributeManager):
         return self.parsed(name, json.loads, "is not valid JSON")
 
 
+def _json_object(parsed) -> dict:
+    """``parsed`` (JSON) if it is an object; ValueError for other JSON."""
+    if not isinstance(parsed, dict):
+        raise ValueError(_json_type(parsed))
+    return parsed
+
+
+def _json_type(value) -> str:
+    """What JSON ``value`` is, in JSON's words: 'an array', 'a string', 'null'."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number"}
+    return names.get(type(value), "null")
+
+
+def _parent_list(parsed) -> list[dict[str, str]]:
+    """``parsed`` (JSON) if it is a list of parent entries; ValueError for anything else."""
+    if not isinstance(parsed, list):
+        raise ValueError(_json_type(parsed))
+    for entry in parsed:
+        if not (isinstance(entry, dict)
+                and all(isinstance(entry.get(k), str) for k in ("path", "kind", "sha256"))):
+            raise ValueError(f"entry {json.dumps(entry)[:80]}")
+    return parsed
+
+
 class _Reading:
     """``file`` and ``parent`` of a reading-layer object are reading-layer objects too, and
     its ``attrs`` is a :class:`ReadAttributes`."""
@@ -250,15 +275,43 @@ class Artifact:
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.file.attrs.json("config")
+        """The options its stage ran with (attr ``config``, a JSON object).
+
+        Raises:
+            BadInput: the attribute is no JSON object (one line naming it)."""
+        return self._json_attr("config", _json_object,
+                               "is not the JSON object of a stage's options")
 
     @property
     def parents(self) -> list[dict[str, str]]:
-        return self.file.attrs.json("parents")
+        """The input files it was made from (attr ``parents``): ``{path, kind, sha256}``
+        each.
+
+        Raises:
+            BadInput: the attribute is not such a JSON list (one line naming it)."""
+        return self._json_attr("parents", _parent_list,
+                               "is not the JSON list of {path, kind, sha256} entries an "
+                               "artifact records")
 
     @property
     def versions(self) -> dict[str, str]:
-        return self.file.attrs.json("versions", {})
+        """The package versions it was written with (attr ``versions``; {} without it).
+
+        Raises:
+            BadInput: the attribute is no JSON object (one line naming it)."""
+        if "versions" not in self.file.attrs:
+            return {}
+        return self._json_attr("versions", _json_object,
+                               "is not the JSON object of package versions")
+
+    def _json_attr(self, name: str, check, problem: str):
+        """Root attribute ``name`` as JSON that ``check`` (raising ValueError) accepts.
+
+        Raises:
+            BadInput: not JSON ("is not valid JSON"), or JSON that ``check`` refuses
+                (``problem``), naming the file and the attribute."""
+        self.file.attrs.json(name)
+        return self.file.attrs.parsed(name, lambda value: check(json.loads(value)), problem)
 
     def groups(self) -> list[str]:
         """Names of the per-item groups (e.g. episodes), in order."""
@@ -437,8 +490,8 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
         for attr in ("config", "parents"):
             if attr not in h5.attrs:
                 raise _fail(path, f"missing root attribute '{attr}'")
-            h5.attrs.json(attr)  # JSON, or BadInput naming it
         art = Artifact(path, h5, KINDS[found])
+        art.config, art.parents, art.versions  # noqa: B018 - their JSON, or BadInput naming it
         validate(path, h5, art.kind)
     except BaseException:
         h5.close()
