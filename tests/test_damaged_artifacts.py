@@ -297,6 +297,8 @@ def test_force_replaces_an_earlier_model_folder(tmp_path):
     (("pipeline", "--task", "reach-v3", "--seeds", "0,-1", "--dry-run"),
      "--seeds: -1 is not a seed"),
     (("encode-goal", "GOAL_VIDEO", "GOAL_FRAME", "--height", "100000"), "--height"),
+    (("encode-goal", "GOAL_VIDEO", "GOAL_FRAME", "--vae", "tiny", "--image-encoder", "tiny",
+      "--height", "1"), "frames of 1x64 (--height, --width): the VAE downsamples by "),
     (("train-fb", "EPISODES", "GOAL", "--hidden-dim", "2000000000"), "--hidden-dim: must be at most"),
     (("encode-goal", "GOAL_VIDEO", "GOAL_FRAME", "--vae", "no/such/dir/here"),
      "--vae no/such/dir/here: no such directory"),

@@ -121,12 +121,12 @@ def test_more_pipeline_steps_resume_the_agent_and_skip_the_rest(pipeline_run):
     stays."""
     out, _ = pipeline_run
     r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 768, "--dry-run")
-    assert r.exit_code == 0
-    assert "resume  train-agent     at 512 of 768 steps" in r.stderr
-    resume = next(x.strip() for x in r.stderr.splitlines() if "genreward train-agent " in x)
+    assert r.exit_code == 0 and r.stderr == "", r.stderr  # the plan is the output: stdout
+    assert "resume  train-agent     at 512 of 768 steps" in r.stdout
+    resume = next(x.strip() for x in r.stdout.splitlines() if "genreward train-agent " in x)
     assert "--steps 768 " in resume and resume.endswith("--out agent --resume")
-    assert "genreward collect " not in r.stderr  # a stage that is done has no command
-    assert "run  evaluate        after train-agent" in r.stderr
+    assert "genreward collect " not in r.stdout  # a stage that is done has no command
+    assert "run  evaluate        after train-agent" in r.stdout
     r = run("pipeline", "--task", "reach-v3", "--out", out, "--steps", 768, "--json")
     assert r.exit_code == 0, r.stderr
     actions = {s["stage"]: s["action"] for s in json.loads(r.stdout)["stages"]}
@@ -385,11 +385,19 @@ def test_paper_preset_uses_the_official_per_task_reward_interval():
     (["--methods", "env,env"], "an item given twice"),
     (["--seeds", "0,x"], "a comma-separated list of integers"),
     (["--preset", "paper", "--methods", "roboclip"], "needs --s3d-model"),
+    # an unknown method was a warning about an option it "does not use", then this error
+    (["--methods", "nope", "--s3d-model", "tiny"], "unknown method 'nope'"),
+    # a folder that is no video model was found out by generate, after collect and the rest
+    (["--video-model", "FOLDER"], "--video-model FOLDER: not a diffusers pipeline directory"),
 ])
 def test_pipeline_refuses_bad_methods_and_seeds(tmp_path, args, message):
-    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "x", *args)
-    assert r.exit_code == 2 and message in r.stderr, r.stderr
-    assert not (tmp_path / "x").exists()
+    args = [str(tmp_path) if a == "FOLDER" else a for a in args]
+    message = message.replace("FOLDER", str(tmp_path))
+    for dry in ((), ("--dry-run",)):
+        r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "x", *args, *dry)
+        assert r.exit_code == 2 and message in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.slow
@@ -473,7 +481,10 @@ def test_a_second_pipeline_in_the_same_out_is_refused(tmp_path):
         assert f"{out}: another process is writing it now" in r.stderr
         r = run("pipeline", "--task", "reach-v3", "--methods", "env", "--out", out, "--dry-run")
         assert r.exit_code == 0, r.stderr
+        assert f"note: another pipeline is writing {out} now" in r.stdout, r.stdout
     assert not (tmp_path / "sweep").exists()
+    r = run("pipeline", "--task", "reach-v3", "--methods", "env", "--out", out, "--dry-run")
+    assert r.exit_code == 0 and "another pipeline" not in r.stdout, r.stdout
 
 
 def test_the_largest_seed_leaves_room_for_the_random_episodes_seed(tmp_path):

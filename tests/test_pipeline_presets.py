@@ -118,7 +118,7 @@ def test_a_preset_is_one_declaration_the_command_lines_come_from():
 PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense --policy expert '
           '--episodes 4 --workers 2 --seed 0 --out expert.h5 | expert.h5 episodes False None []',
           'finetune | finetune --videos expert.h5 --model tiny --steps 50 --lr 1e-3 --seed 0 '
-          '--device auto --out video_model | video_model/finetune_log.h5 finetune_log True None '
+          '--device auto --out video_model | video_model/finetune_log.h5 finetune_log True 50 '
           '[]',
           'generate | generate --task reach-v3 --model video_model --seed 0 --device auto --out '
           'goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 goal_video False None '
@@ -141,7 +141,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
  'paper': ['collect expert | collect --task shelf-place-v3 --reward-mode dense --policy expert '
            '--episodes 20 --workers 2 --seed 0 --out expert.h5 | expert.h5 episodes False None []',
            'finetune | finetune --videos expert.h5 --seed 0 --device auto --out video_model | '
-           'video_model/finetune_log.h5 finetune_log True None []',
+           'video_model/finetune_log.h5 finetune_log True 1000 []',
            'generate | generate --task shelf-place-v3 --model video_model --seed 0 --device auto '
            '--out goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 goal_video False None '
            "['goal_video.mp4']",
@@ -163,7 +163,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                            '--policy expert --episodes 20 --workers 2 --seed 0 --out expert.h5 | '
                            'expert.h5 episodes False None []',
                            'finetune | finetune --videos expert.h5 --seed 0 --device cuda --out '
-                           'video_model | video_model/finetune_log.h5 finetune_log True None []',
+                           'video_model | video_model/finetune_log.h5 finetune_log True 1000 []',
                            'generate | generate --task pick-place-v3 --model video_model --seed 0 '
                            '--device cuda --out goal_video.h5 --mp4 goal_video.mp4 | '
                            "goal_video.h5 goal_video False None ['goal_video.mp4']",
@@ -189,7 +189,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                        'expert.h5 episodes False None []',
                        'finetune | finetune --videos expert.h5 --model tiny --steps 50 --lr 1e-3 '
                        '--seed 3 --device auto --out video_model | video_model/finetune_log.h5 '
-                       'finetune_log True None []',
+                       'finetune_log True 50 []',
                        'generate | generate --task bin-picking-v3 --model video_model --seed 3 '
                        '--device auto --out goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 '
                        "goal_video False None ['goal_video.mp4']",
@@ -323,7 +323,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                                       'finetune | finetune --videos expert.h5 --model '
                                       '/m/cogvideox --steps 3 --frames 9 --seed 0 --device cuda '
                                       '--out video_model | video_model/finetune_log.h5 '
-                                      'finetune_log True None []',
+                                      'finetune_log True 3 []',
                                       'generate | generate --task bin-picking-v3 --model '
                                       'video_model --steps 4 --frames 9 --seed 0 --device cuda '
                                       '--out goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 '
@@ -415,7 +415,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                                '| expert.h5 episodes False None []',
                                'finetune | finetune --videos /m/bridge.h5 --model /m/cogvideox '
                                '--steps 3 --lr 1e-3 --frames 9 --seed 0 --device auto --out '
-                               'video_model | video_model/finetune_log.h5 finetune_log True None '
+                               'video_model | video_model/finetune_log.h5 finetune_log True 3 '
                                '[]',
                                'generate | generate --task reach-v3 --model video_model --steps 4 '
                                '--frames 9 --seed 0 --device auto --out goal_video.h5 --mp4 '
@@ -560,7 +560,7 @@ PLANS = {'tiny': ['collect expert | collect --task reach-v3 --reward-mode dense 
                                 'expert.h5 | expert.h5 episodes False None []',
                                 'finetune | finetune --videos expert.h5 --frames 17 --seed 0 '
                                 '--device auto --out video_model | video_model/finetune_log.h5 '
-                                'finetune_log True None []',
+                                'finetune_log True 1000 []',
                                 'generate | generate --task reach-v3 --model video_model --frames '
                                 '17 --seed 0 --device auto --out goal_video.h5 --mp4 '
                                 'goal_video.mp4 | goal_video.h5 goal_video False None '
@@ -588,7 +588,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
               '[]',
               'finetune | finetune --videos expert.h5 --model tiny --steps 50 --lr 1e-3 --seed 0 '
               '--device auto --out video_model | video_model/finetune_log.h5 finetune_log True '
-              'None []',
+              '50 []',
               'generate | generate --task pick-place-v3 --model video_model --seed 0 --device '
               'auto --out goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 goal_video False '
               "None ['goal_video.mp4']",
@@ -614,7 +614,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                  'False None []',
                  'finetune | finetune --videos expert.h5 --model /m/cogvideox --steps 2 --seed 0 '
                  '--device cuda --out video_model | video_model/finetune_log.h5 finetune_log True '
-                 'None []',
+                 '2 []',
                  'generate | generate --task pick-place-v3 --model video_model --steps 4 --seed 0 '
                  '--device cuda --out goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 '
                  "goal_video False None ['goal_video.mp4']",
@@ -638,7 +638,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                 'expert --episodes 20 --workers 2 --seed 0 --out expert.h5 | expert.h5 episodes '
                 'False None []',
                 'finetune | finetune --videos expert.h5 --seed 0 --device auto --out video_model '
-                '| video_model/finetune_log.h5 finetune_log True None []',
+                '| video_model/finetune_log.h5 finetune_log True 1000 []',
                 'generate | generate --task bin-picking-v3 --model video_model --seed 0 --device '
                 'auto --out goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 goal_video False '
                 "None ['goal_video.mp4']",
@@ -776,7 +776,7 @@ CLI_PLANS = {'defaults': ['collect expert | collect --task pick-place-v3 --rewar
                  'False None []',
                  'finetune | finetune --videos /m/bridge.h5 --model tiny --steps 50 --lr 1e-3 '
                  '--seed 0 --device auto --out video_model | video_model/finetune_log.h5 '
-                 'finetune_log True None []',
+                 'finetune_log True 50 []',
                  'generate | generate --task pick-place-v3 --model video_model --seed 0 --device '
                  'auto --out goal_video.h5 --mp4 goal_video.mp4 | goal_video.h5 goal_video False '
                  "None ['goal_video.mp4']",

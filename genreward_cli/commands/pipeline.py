@@ -154,7 +154,10 @@ def pipeline(task, out, preset, steps, reward_mode, videos, video_model, methods
                            videos=videos, video_model=video_model, methods=methods,
                            seeds=seeds, seed=seed, models=models, cuts=cuts, device=device,
                            force=force, dry_run=dry_run, add_env_reward=add_env_reward)
-    if dry_run and as_json:  # the plan on stderr as always, its summary on stdout
+    if dry_run and not as_json:  # the plan is the output: on stdout, for `> plan.txt`
+        click.echo(report.line)
+        return
+    if dry_run:  # the plan on stderr, its summary on stdout
         emit(report, False)
     emit(report, as_json)
 
@@ -167,11 +170,11 @@ def _warn_unused(methods: str) -> None:
 
     from click.core import ParameterSource
 
-    from genreward_cli.stages.pipeline import parse_list, unused_options
+    from genreward_cli.stages.pipeline import parse_methods, unused_options
 
     ctx = click.get_current_context()
     given = [n for n in ctx.params if ctx.get_parameter_source(n) in (
         ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
-    if unused := unused_options(parse_list(methods, "methods"), given):
+    if unused := unused_options(parse_methods(methods), given):
         warnings.warn(f"--methods {methods} does not use {', '.join(unused)}: ignored",
                       stacklevel=2)

@@ -59,6 +59,13 @@ class VideoEncoder:
                                                          torch_dtype=getattr(torch, config.dtype))
         except (OSError, ValueError) as e:
             raise BadInput(f"--vae {config.vae}: cannot load a CogVideoX VAE: {e}") from None
+        # its encoder halves the frame in every block but the last: a side below that
+        # factor leaves no latent pixel (a convolution's RuntimeError, exit 1)
+        factor = 2 ** (len(vae.config.block_out_channels) - 1)
+        if min(config.height, config.width) < factor:
+            raise BadInput(f"frames of {config.height}x{config.width} (--height, --width): "
+                           f"the VAE downsamples by {factor}; give at least {factor} pixels "
+                           "a side")
         self.vae = vae.to(device).eval().requires_grad_(False)
         self.config = config
         self.device = device

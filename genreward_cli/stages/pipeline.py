@@ -332,6 +332,18 @@ def parse_list(text: str, what: str, cast=str) -> tuple:
     return out
 
 
+def parse_methods(text: str) -> tuple[str, ...]:
+    """``--methods``' comma-separated list.
+
+    Raises BadInput: an empty or repeated item, or a method not in ``METHODS``."""
+    methods = parse_list(text, "methods")
+    for method in methods:
+        if method not in METHODS:
+            raise BadInput(f"--methods: unknown method {method!r}; choose from "
+                           f"{', '.join(METHODS)}")
+    return methods
+
+
 def stages(task: str, preset: str | Preset, seed: int = 0, steps: int | None = None,
            reward_mode: str = "dense", videos: str | None = None,
            device: str = "auto", methods: tuple = ("genreward",), seeds: tuple | None = None,
@@ -718,7 +730,7 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     from genreward_cli.envs.tasks import check_task
 
     check_task(task)
-    methods = parse_list(methods, "methods") if isinstance(methods, str) else tuple(methods)
+    methods = parse_methods(methods) if isinstance(methods, str) else tuple(methods)
     sweep = seeds is not None  # --seeds: every run in runs/METHOD/SEED (``runs``)
     seeds = ((seed,) if seeds is None else
              parse_list(seeds, "seeds", int) if isinstance(seeds, str) else tuple(seeds))
@@ -748,6 +760,11 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     if videos and video_model:
         raise BadInput("--videos finetunes a video model here, --video-model brings one: give "
                        "one of them")
+    if video_model:  # a folder that is no diffusers pipeline: said now, not by generate
+        from genreward_cli.video.model import PRESETS as VIDEO_PRESETS, resolve
+
+        if video_model not in VIDEO_PRESETS:
+            resolve(video_model, option="--video-model")
     models = dict(models or {})
     for key in ("s3d_model", "finetune_model", "clip_pretrained", "image_encoder"):
         models[key] = models.get(key) and _absolute(models[key])
@@ -771,9 +788,16 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
         report.append({"stage": "compare", "action": "run", "why": "after the agents",
                        "seconds": 0.0,
                        "command": command(compare_stage(agent_runs, root), "run")})
+        from genreward_cli.store import is_locked
+
+        running = is_locked(root)  # the plan is of the files as they are now
         with console.capture() as text:
             _print_plan(console, report, root)
-        return Report(_text(text), {"out": str(root), "stages": report})
+            if running:
+                console.print(f"note: another pipeline is writing {root} now; what it "
+                              "finishes will be up to date when this one runs",
+                              highlight=False)
+        return Report(_text(text), {"out": str(root), "stages": report, "running": running})
     from genreward_cli import store
 
     check_baseline_models(plan)

@@ -939,6 +939,27 @@ def _output_lock(path: str | os.PathLike) -> Iterator[None]:
 folder_lock = output_lock  # the name the folder-writing commands use
 
 
+def is_locked(path: str | os.PathLike) -> bool:
+    """Whether another process holds :func:`output_lock` on ``path`` now; creates nothing
+    (for a dry run, which takes no lock)."""
+    import errno
+    import fcntl
+
+    path = Path(os.path.realpath(path))
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:  # no lock file: nobody writes it
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as e:
+        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return False
+
+
 @contextlib.contextmanager
 def replacing_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Write the directory ``path`` atomically through ``PATH.tmp`` (yielded, created empty;
