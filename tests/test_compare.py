@@ -103,6 +103,7 @@ def test_plot_and_csv_into_a_folder_not_made_yet(tmp_path):
     r = CliRunner().invoke(cli, ["evaluate", "--compare", str(run), "--plot", str(plot),
                                  "--csv", str(csv)])
     assert r.exit_code == 0, r.stderr
+    assert r.stderr.strip().endswith(f"wrote {plot}, {csv}"), r.stderr  # the CSV went unsaid
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a PNG, though written via c.png.tmp
     assert csv.read_text().splitlines()[0].startswith("task,mode,method")
     assert sorted(p.name for p in plot.parent.iterdir()) == ["c.png"]

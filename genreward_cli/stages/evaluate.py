@@ -141,7 +141,8 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
             writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
-    line = _compare_table(rows, share_names) + (f"\nwrote {plot}" if plot else "")
+    wrote = [str(p) for p in (plot, csv_path) if p]
+    line = _compare_table(rows, share_names) + (f"\nwrote {', '.join(wrote)}" if wrote else "")
     return Report(line, {"plot": plot, "csv": csv_path, "rows": rows})
 
 

@@ -23,7 +23,6 @@ Nothing here depends on click: the CLI tells the store its command line through
 ``provenance.COMMAND_ARGS``.
 """
 
-from genreward_cli.store.docs import markdown
 from genreward_cli.store.files import (
     Artifact, MissingInArtifact, ReadFile, array_dataset, check_distinct_outputs,
     check_folder_output, folder_lock, check_not_input, check_output,
@@ -41,6 +40,16 @@ from genreward_cli.store.provenance import (
 from genreward_cli.store.schema import (
     COMPRESSION, KINDS, SCHEMA_VERSION, Dataset, Kind, VersionMismatchWarning,
 )
+
+
+def markdown() -> str:
+    """``docs/artifacts.md`` (:func:`genreward_cli.store.docs.markdown`), imported when
+    called: ``python -m genreward_cli.store.docs`` then runs a module not yet imported by the
+    package (runpy's RuntimeWarning otherwise)."""
+    from genreward_cli.store.docs import markdown as generate
+
+    return generate()
+
 
 __all__ = [
     "Artifact", "MissingInArtifact", "ReadFile", "load_weights", "stored_config",
