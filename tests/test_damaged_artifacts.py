@@ -99,6 +99,33 @@ def test_garbled_fb_file_is_refused(tiny_chain, tmp_path, damage, message):
     refused(r, str(fb), message, out=out)
 
 
+def _set_encoder_field(f, key, value):
+    import json
+
+    config = json.loads(f.attrs["video_encoder"])
+    f.attrs["video_encoder"] = json.dumps({**config, key: value})
+
+
+def _cut_latent(f):
+    latent = f["video_latent"][()]
+    del f["video_latent"]
+    f.create_dataset("video_latent", data=latent[:2])
+
+
+@pytest.mark.parametrize("damage,message", [
+    # "video has no frames" and "cannot sample -5 frames", naming no file, before
+    (lambda f: _set_encoder_field(f, "frames", 0),
+     "attribute 'video_encoder' on '/' cannot be read: ValueError: frames = 0, not a positive"),
+    (lambda f: _set_encoder_field(f, "height", -5), "height = -5, not a positive integer"),
+    # "latent shapes differ: [4, ...] vs [2, ...]"
+    (_cut_latent, "video_latent is [2, "),
+])
+def test_a_goal_whose_video_settings_do_not_fit_is_named(tiny_chain, tmp_path, damage, message):
+    goal = damaged(tiny_chain, tmp_path, "goal.h5", damage)
+    out, r = score(tiny_chain, tmp_path, goal=goal)
+    refused(r, f"{goal}: ", message, out=out)
+
+
 @pytest.mark.parametrize("attr,value,message", [
     ("schema_version", "one", "schema_version 'one' is not a number"),
     ("config", "{oops", "attribute 'config' on '/' is not valid JSON"),

@@ -35,7 +35,17 @@ class VideoEncoderConfig:
 
     @classmethod
     def from_json(cls, text: str) -> "VideoEncoderConfig":
-        return cls(**json.loads(text))
+        """The config a `goal` artifact records (attr ``video_encoder``).
+
+        Raises:
+            TypeError: unknown or missing fields.
+            ValueError: not JSON, or a size or frame count that is no positive integer."""
+        config = cls(**json.loads(text))
+        for name in ("height", "width", "frames"):
+            value = getattr(config, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} = {value!r}, not a positive integer")
+        return config
 
 
 class VideoEncoder:

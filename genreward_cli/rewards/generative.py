@@ -77,6 +77,7 @@ class GenerativeReward(RewardModel):
         self.video_config = _relocated(goal_art, "vae", goal_art.attrs.parsed(
             "video_encoder", VideoEncoderConfig.from_json), "its VAE")
         self.goal_latent = goal_art.file["video_latent"][()]
+        self.goal_path = goal_art.path
         self.video_encoder = VideoEncoder(self.video_config, device) if use_video else None
         self.device = device
         self.fb_size = None
@@ -181,6 +182,10 @@ class GenerativeReward(RewardModel):
         for h in histories:
             self.check_frames(h.shape)
         latents = self.video_encoder.encode_many(histories)
+        if latents.shape[1:] != self.goal_latent.shape:  # a goal edited by hand or another tool
+            raise BadInput(f"{self.goal_path}: video_latent is {list(self.goal_latent.shape)}, "
+                           f"but its video_encoder settings encode a rollout to "
+                           f"{list(latents.shape[1:])}")
         return np.asarray([video_reward(z, self.goal_latent) for z in latents], np.float32)
 
     def _fb_rewards(self, frames: np.ndarray, actions: np.ndarray) -> np.ndarray:
