@@ -489,8 +489,10 @@ def test_episodes_of_two_image_sizes_are_refused(tmp_path):
     rng = np.random.default_rng(0)
     path = write_episodes(tmp_path / "ok.h5", [fake_episode(rng), fake_episode(rng)])
     assert store.open_artifact(path, "episodes").kind.name == "episodes"
+    # the first episode sets the size: said, as it may be the one at another size
     with pytest.raises(BadInput, match=r"episodes/000001/image' has shape \[6, 12, 12, 3\], "
-                                       r"expected \[T\+1,H,W,3\] with H = 8"):
+                                       r"expected \[T\+1,H,W,3\] with H = 8, as in "
+                                       r"'episodes/000000'$"):
         write_episodes(tmp_path / "bad.h5", [fake_episode(rng), fake_episode(rng, size=12)])
     assert not (tmp_path / "bad.h5").exists()
 

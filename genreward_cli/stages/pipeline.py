@@ -760,11 +760,6 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     if videos and video_model:
         raise BadInput("--videos finetunes a video model here, --video-model brings one: give "
                        "one of them")
-    if video_model:  # a folder that is no diffusers pipeline: said now, not by generate
-        from genreward_cli.video.model import PRESETS as VIDEO_PRESETS, resolve
-
-        if video_model not in VIDEO_PRESETS:
-            resolve(video_model, option="--video-model")
     models = dict(models or {})
     for key in ("s3d_model", "finetune_model", "clip_pretrained", "image_encoder"):
         models[key] = models.get(key) and _absolute(models[key])
@@ -775,6 +770,11 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
                   models=models,
                   video_model=video_model and _absolute(video_model), cuts=cuts,
                   add_env_reward=add_env_reward)
+    if video_model:  # a folder that is no diffusers pipeline: said now, not by generate
+        from genreward_cli.video.model import PRESETS as VIDEO_PRESETS, resolve
+
+        if video_model not in VIDEO_PRESETS:
+            resolve(video_model, option="--video-model")
     agent_runs = runs(methods, seeds, sweep)
     console = make_console(stderr=True)
     report = []

@@ -364,7 +364,11 @@ def _bind(dim, actual: int, bound: dict[str, int]) -> str | None:
     return None if actual == expected else f"{dim} = {expected}"
 
 
-def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict) -> None:
+def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict,
+                   bound_in: dict[str, str] | None = None) -> None:
+    """Check dataset ``name`` against ``spec``, binding its symbolic dims in ``bound``;
+    ``bound_in`` names, per symbol bound before, the group whose dataset bound it (said
+    in the error: the group that differs may be the first one)."""
     if name not in h5 or not isinstance(h5[name], h5py.Dataset):
         raise _fail(path, f"missing dataset '{name}' ({spec.doc})")
     ds = h5[name]
@@ -376,6 +380,9 @@ def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict) -
     for dim, actual in zip(spec.shape, ds.shape):
         expected = _bind(dim, actual, bound)
         if expected is not None:
+            symbol = re.match(r"[A-Za-z]*", str(dim)).group()
+            if bound_in and symbol in bound_in:
+                expected += f", as in '{bound_in[symbol]}'"
             raise _fail(
                 path, f"dataset '{name}' has shape {list(ds.shape)}, expected {shape_txt} with {expected}"
             )
@@ -416,8 +423,9 @@ def validate(path, h5: h5py.File, kind: Kind) -> None:
     across: dict[str, int] = {}
     for k in names:
         bound = {name: across[name] for name in kind.shared if name in across}
+        bound_in = {name: f"{kind.group}/{names[0]}" for name in bound}
         for spec in kind.datasets:
-            _check_dataset(path, h5, spec, spec.path.replace("<k>", k), bound)
+            _check_dataset(path, h5, spec, spec.path.replace("<k>", k), bound, bound_in)
         across.update({name: bound[name] for name in kind.shared if name in bound})
 
 
