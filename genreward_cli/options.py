@@ -40,6 +40,8 @@ class UserPath(click.Path):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str):
+            if not value.strip():  # `--out "$OUT"` with OUT unset named the current folder
+                self.fail("an empty path (a shell variable that is not set?)", param, ctx)
             value = os.path.expanduser(value)
         return super().convert(value, param, ctx)
 

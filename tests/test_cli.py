@@ -503,3 +503,19 @@ def test_collect_refuses_images_too_small_on_either_side(tmp_path, args, message
     assert r.exit_code == 2, r.stderr
     assert r.stderr.strip() == f"Error: {message}", r.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["collect", "--task", "reach-v3", "--out", ""],
+    ["collect", "--task", "reach-v3", "--out", " ", "--force"],
+    ["inspect", ""],
+])
+def test_an_empty_path_is_refused_as_such(tmp_path, monkeypatch, args):
+    """`--out "$OUT"` with OUT unset was the current folder: "`.`: already exists; pass
+    --force", and with --force "`.`: is a directory". One line that says the path is empty."""
+    monkeypatch.chdir(tmp_path)
+    r = run(*args)
+    assert r.exit_code == 2, r.stderr
+    line, = r.stderr.strip().splitlines()
+    assert "an empty path (a shell variable that is not set?)" in line, line
+    assert list(tmp_path.iterdir()) == []

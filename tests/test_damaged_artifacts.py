@@ -305,7 +305,8 @@ def test_what_force_may_replace(tmp_path):
     assert foreign_to_video_model(tmp_path / "dr_deep") == ["unet"]
     from genreward_cli import store
 
-    with pytest.raises(BadInput, match=r"this one also holds src: choose another --out"):
+    with pytest.raises(BadInput, match=r"this one also holds what it does not write: src: choose "
+                                         r"another --out"):
         store.check_folder_output(tmp_path / "ft_plus", True, ("checkpoints",),
                                   owns=finetune_folder, foreign=foreign_to_finetune)
 

@@ -45,7 +45,7 @@ def run(preset: str = "tiny", *, out: str | os.PathLike, sizes: dict[str, int] |
     # --force replaces an earlier model folder (diffusers' or transformers'), nothing else
     from genreward_cli.model_files import foreign_entries, holds_only_model
 
-    out = store.check_folder_output(out, force, ("model_index.json", "config.json"),
+    out = store.check_folder_output(out, force, ("model_index.json", "a model's config.json"),
                                     owns=holds_only_model, foreign=foreign_entries)
 
     with store.replacing_dir(out) as tmp:

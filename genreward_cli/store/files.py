@@ -874,7 +874,8 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
         theirs = foreign(path) if foreign is not None else []
         listed = theirs or entries
         shown = ", ".join(listed[:3]) + (", ..." if len(listed) > 3 else "")
-        holds = f"this one also holds {shown}" if theirs else f"this one holds {shown}"
+        holds = (f"this one also holds what it does not write: {shown}" if theirs
+                 else f"this one holds {shown}")
         raise BadInput(f"--out {path}: --force replaces only an earlier output of this command "
                        f"(a folder holding {' or '.join(made_by)}); {holds}: "
                        "choose another --out, or empty it yourself")
