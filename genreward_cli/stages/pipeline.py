@@ -592,8 +592,9 @@ def check_agent_runs_kept(plan: list[Stage], statuses: list[tuple[str, str]],
     """Refuse a plan that would replace an agent run or a finetuned video model (a finished
     one, or one with a checkpoint) because it was made with other options or from other
     inputs: a `--seed $s` loop into one --out, or a changed cut, would otherwise delete days
-    of training at the paper preset (a larger --steps resumes instead: ``status``). ``statuses`` are :func:`plan_status`'s. ``pipeline --force`` runs every
-    stage again and is not checked.
+    of training at the paper preset (a larger --steps resumes instead: ``status``).
+    ``statuses`` are :func:`plan_status`'s. ``pipeline --force`` runs every stage again and
+    is not checked.
 
     Raises:
         BadInput: one line naming the run and why it would be replaced."""
