@@ -385,6 +385,7 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
                        ("[1, 2]", "not the JSON"), ("{}", "lacks 'task'"),
                        (json.dumps(no_task), "lacks 'task'"),
                        (json.dumps(no_prefill), "lacks 'prefill'"),
+                       (json.dumps({**saved, "agent": None}), "has null for 'agent'"),
                        (json.dumps(saved), "lacks 'behavior.critic_lr'")):
         (broken / "config.json").write_text(text)
         r = run("train-agent", "--out", broken, "--resume", "--steps", 50)
@@ -404,6 +405,7 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
         assert line.startswith(f"Error: {broken / 'checkpoint.pt'}: ") and (
             "a damaged checkpoint (" in line or "not a checkpoint (a int" in line), line
         assert line.endswith("train anew with --force"), line
+        assert "internal" not in line  # torch's zip reader's second sentence is left out
         assert (broken / "checkpoint.pt").read_bytes() == damaged
     import torch
 

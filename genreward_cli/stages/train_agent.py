@@ -161,7 +161,9 @@ def require_run_keys(config: dict, out: str | Path) -> None:
                    next((f"{key}.{k}" for k in inner
                          if not isinstance(value, dict) or k not in value), None))
         if missing:
-            raise BadInput(f"{Path(out) / CONFIG_NAME}: lacks {missing!r}, which every run "
+            lacks = f"has null for {key!r}" if key in config and value is None \
+                else f"lacks {missing!r}"
+            raise BadInput(f"{Path(out) / CONFIG_NAME}: {lacks}, which every run "
                            "writes; the run's options are lost, so it cannot be resumed")
 
 

@@ -776,6 +776,16 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
+def _first_sentence(text: str, limit: int = 160) -> str:
+    """The first sentence of an error's text, on one line, cut at a word within ``limit``
+    characters (torch's zip reader adds lines about its internals)."""
+    text = " ".join(text.split())
+    text = text.split(". ", 1)[0].rstrip(".")
+    if len(text) > limit:
+        text = text[:limit].rsplit(" ", 1)[0] + " ..."
+    return text
+
+
 def read_checkpoint(path: str | os.PathLike, hint: str, *, weights_only: bool = True,
                     mmap: bool = False) -> dict:
     """The dict a stage's checkpoint ``path`` holds (``torch.load`` on the CPU) as
@@ -801,7 +811,7 @@ def read_checkpoint(path: str | os.PathLike, hint: str, *, weights_only: bool = 
         data = torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
     except Exception as e:  # noqa: BLE001 - whatever the bytes are, they are no checkpoint
         # (a file cut short: a zip reader's RuntimeError, or OSError "Invalid argument")
-        why = " ".join(f"{type(e).__name__}: {e}".split())[:120]
+        why = f"{type(e).__name__}: {_first_sentence(str(e))}"
         raise BadInput(f"{path}: a damaged checkpoint (cut short or written over: {why}); "
                        f"{hint}") from None
     if not isinstance(data, dict):
