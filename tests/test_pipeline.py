@@ -389,9 +389,12 @@ def test_paper_preset_uses_the_official_per_task_reward_interval():
     (["--methods", "nope", "--s3d-model", "tiny"], "unknown method 'nope'"),
     # a folder that is no video model was found out by generate, after collect and the rest
     (["--video-model", "FOLDER"], "--video-model FOLDER: not a diffusers pipeline directory"),
+    (["--video-model", "FOLDER/vm"], "--video-model FOLDER/vm: cannot read the model's configs"),
 ])
 def test_pipeline_refuses_bad_methods_and_seeds(tmp_path, args, message):
-    args = [str(tmp_path) if a == "FOLDER" else a for a in args]
+    (tmp_path / "vm").mkdir()
+    (tmp_path / "vm" / "model_index.json").write_text("{cut short")
+    args = [a.replace("FOLDER", str(tmp_path)) for a in args]
     message = message.replace("FOLDER", str(tmp_path))
     for dry in ((), ("--dry-run",)):
         r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "x", *args, *dry)

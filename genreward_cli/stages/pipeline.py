@@ -771,11 +771,15 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
                   models=models,
                   video_model=video_model and _absolute(video_model), cuts=cuts,
                   add_env_reward=add_env_reward)
-    if video_model:  # a folder that is no diffusers pipeline: said now, not by generate
-        from genreward_cli.video.model import PRESETS as VIDEO_PRESETS, resolve
+    if video_model:  # a folder that is no image-to-video pipeline: said now, not by generate
+        from genreward_cli.video.model import IMAGE_TO_VIDEO, PRESETS as VIDEO_PRESETS
+        from genreward_cli.video.model import read_info, resolve
 
         if video_model not in VIDEO_PRESETS:
-            resolve(video_model, option="--video-model")
+            resolve(video_model, option="--video-model")  # a hub id is read by generate
+            if Path(video_model).is_dir():
+                read_info(video_model, "--video-model").require_mode(
+                    IMAGE_TO_VIDEO, f"--video-model {video_model}")
     agent_runs = runs(methods, seeds, sweep)
     console = make_console(stderr=True)
     report = []
