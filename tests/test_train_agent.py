@@ -393,6 +393,17 @@ def test_reports_on_a_run_shorter_than_one_episode(tmp_path, monkeypatch):
         line, = r.stderr.strip().splitlines()
         assert line.startswith(f"Error: {broken / 'config.json'}: {says}") \
             and line.endswith("the run's options are lost, so it cannot be resumed"), line
+    # a value of the wrong type or range in it: named as its key there, not as an option
+    # the user never gave (`--max-steps: expected int`)
+    full = json.loads((out / "config.json").read_text())
+    for key, value, says in (("max_steps", "abc", "max_steps: expected int, got str 'abc'"),
+                             ("prefill", -3, "prefill: must be at least 0, got -3"),
+                             ("task", "nope-v3", "task: unknown Meta-World task 'nope-v3'")):
+        (broken / "config.json").write_text(json.dumps({**full, key: value}))
+        r = run("train-agent", "--out", broken, "--resume", "--steps", 50)
+        assert r.exit_code == 2, r.stderr
+        line, = r.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {broken / 'config.json'}: {says}"), line
     # a checkpoint emptied, written over or cut short: EOFError, ValueError or OSError and
     # exit 1 before; one line naming it, exit 2, and the file left for the user to look at
     shutil.copytree(out, broken, dirs_exist_ok=True)

@@ -541,16 +541,28 @@ def run(options: dict, *, out: str | os.PathLike, preset: str = "S",
         model_lr = model_lr if given("model_lr") else saved["agent"]["model_lr"]
         actor_lr = actor_lr if given("actor_lr") else saved["behavior"]["actor_lr"]
         critic_lr = critic_lr if given("critic_lr") else saved["behavior"]["critic_lr"]
-    env_config = cfg.build(EnvConfig, cfg.pick(EnvConfig, options))
-    loop_config = cfg.build(LoopConfig, cfg.pick(LoopConfig, options))
-    run_config = cfg.build(RunConfig, cfg.pick(RunConfig, options))
+    # a value taken from the run's config.json (edited by hand?) is named as its key there
+    from_run = {k for k in options if resume and not given(k) and k in saved}
+
+    def label(key: str) -> str:
+        return f"{Path(out) / CONFIG_NAME}: {key}" if key in from_run else "--" + key.replace(
+            "_", "-")
+
+    env_config = cfg.build(EnvConfig, cfg.pick(EnvConfig, options), name=label)
+    loop_config = cfg.build(LoopConfig, cfg.pick(LoopConfig, options), name=label)
+    run_config = cfg.build(RunConfig, cfg.pick(RunConfig, options), name=label)
     reward = {k: options[k] for k in REWARD_OPTIONS}
     for k in ("goal", "fb", "s3d_model", "roboclip_demo", "tadpole_model"):
         # absolute, so --resume and the log work from any directory;
         # a run saved with the same relative path keeps it, so that its options still match
         if reward[k] and not (resume and saved.get(k) == reward[k]):
             reward[k] = record_path(reward[k])
-    check_task(env_config.task)
+    try:
+        check_task(env_config.task)
+    except BadInput as e:
+        if "task" not in from_run:
+            raise
+        raise BadInput(f"{Path(out) / CONFIG_NAME}: task: {e}") from None
     if env_config.width and env_config.width != env_config.size:
         raise BadInput("--width: the agent's encoder takes square frames; leave --width at 0")
     overrides = {**parse_overrides(agent_overrides), "image_size": env_config.size}
