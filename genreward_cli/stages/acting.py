@@ -222,7 +222,7 @@ def load_checkpoint(path, trainer: DreamerTrainer, replay: Replay, with_extra: b
             over) or one whose contents are not this run's checkpoint."""
     import torch
 
-    from genreward_cli.store import read_checkpoint
+    from genreward_cli.store import brief_error, read_checkpoint
 
     hint = "the run cannot be resumed from it: train anew with --force"
     data = read_checkpoint(path, hint, weights_only=False)
@@ -231,6 +231,6 @@ def load_checkpoint(path, trainer: DreamerTrainer, replay: Replay, with_extra: b
     except torch.OutOfMemoryError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:
-        why = " ".join(f"{type(e).__name__}: {e}".split())[:160]
-        raise BadInput(f"{path}: not a checkpoint of this run ({why}); {hint}") from None
+        raise BadInput(f"{path}: not a checkpoint of this run ({brief_error(e)}); "
+                       f"{hint}") from None
     return (state, extra) if with_extra else state

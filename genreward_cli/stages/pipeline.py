@@ -775,11 +775,11 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
         from genreward_cli.video.model import IMAGE_TO_VIDEO, PRESETS as VIDEO_PRESETS
         from genreward_cli.video.model import read_info, resolve
 
-        if video_model not in VIDEO_PRESETS:
-            resolve(video_model, option="--video-model")  # a hub id is read by generate
-            if Path(video_model).is_dir():
-                read_info(video_model, "--video-model").require_mode(
-                    IMAGE_TO_VIDEO, f"--video-model {video_model}")
+        if Path(video_model).is_dir():  # its configs read (a hub id is read by generate)
+            read_info(video_model, "--video-model").require_mode(
+                IMAGE_TO_VIDEO, f"--video-model {video_model}")
+        elif video_model not in VIDEO_PRESETS:
+            resolve(video_model, option="--video-model")
     agent_runs = runs(methods, seeds, sweep)
     console = make_console(stderr=True)
     report = []

@@ -126,11 +126,8 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         parents = [a.ref() for a in episode_files + goal_files]
         if resume:
             state = store.read_checkpoint(ckpt_path, "start over with --force",
+                                          keys=CHECKPOINT_KEYS, what="train-fb",
                                           weights_only=False)
-            lacking = [k for k in CHECKPOINT_KEYS if k not in state]
-            if lacking:
-                raise BadInput(f"{ckpt_path}: not a train-fb checkpoint (no "
-                               f"{', '.join(map(repr, lacking))}); start over with --force")
             data = Transitions.build(state["embeddings"], state["actions"])
         else:
             state = None

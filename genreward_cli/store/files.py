@@ -776,26 +776,27 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def _first_sentence(text: str, limit: int = 160) -> str:
-    """The first sentence of an error's text, on one line, cut at a word within ``limit``
+def brief_error(error: BaseException, limit: int = 160) -> str:
+    """``Kind: first sentence`` of ``error``, on one line, cut at a word within ``limit``
     characters (torch's zip reader adds lines about its internals)."""
-    text = " ".join(text.split())
+    text = " ".join(str(error).split())
     text = text.split(". ", 1)[0].rstrip(".")
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0] + " ..."
-    return text
+    return f"{type(error).__name__}: {text}"
 
 
-def read_checkpoint(path: str | os.PathLike, hint: str, *, weights_only: bool = True,
-                    mmap: bool = False) -> dict:
+def read_checkpoint(path: str | os.PathLike, hint: str, *, keys: Iterable[str] = (),
+                    what: str = "", weights_only: bool = True, mmap: bool = False) -> dict:
     """The dict a stage's checkpoint ``path`` holds (``torch.load`` on the CPU) as
-    :func:`replacing` wrote it with ``torch.save``. ``hint`` ends the error line (what the
+    :func:`replacing` wrote it with ``torch.save``, holding every one of ``keys``. ``what``
+    names the checkpoint's kind (``train-fb``) and ``hint`` ends the error line (what the
     user can do instead).
 
     Raises:
         BadInput: one line naming the file: unreadable, emptied, no zip archive, cut short
             (torch raises a zip reader's RuntimeError or an OSError), or holding something
-            other than a checkpoint's dict."""
+            other than a checkpoint's dict with ``keys``."""
     import torch
 
     try:
@@ -811,12 +812,15 @@ def read_checkpoint(path: str | os.PathLike, hint: str, *, weights_only: bool = 
         data = torch.load(path, map_location="cpu", weights_only=weights_only, mmap=mmap)
     except Exception as e:  # noqa: BLE001 - whatever the bytes are, they are no checkpoint
         # (a file cut short: a zip reader's RuntimeError, or OSError "Invalid argument")
-        why = f"{type(e).__name__}: {_first_sentence(str(e))}"
-        raise BadInput(f"{path}: a damaged checkpoint (cut short or written over: {why}); "
-                       f"{hint}") from None
+        raise BadInput(f"{path}: a damaged checkpoint (cut short or written over: "
+                       f"{brief_error(e)}); {hint}") from None
     if not isinstance(data, dict):
         raise BadInput(f"{path}: not a checkpoint (a {type(data).__name__}, not the dict a "
                        f"checkpoint holds); {hint}")
+    lacking = [k for k in keys if k not in data]
+    if lacking:
+        raise BadInput(f"{path}: not a {what + ' ' if what else ''}checkpoint (no "
+                       f"{', '.join(map(repr, lacking))}); {hint}")
     return data
 
 
@@ -892,6 +896,11 @@ def check_folder_output(path: str | os.PathLike, force: bool, made_by: Iterable[
     return path
 
 
+def _lock_path(path: Path) -> Path:
+    """The lock file of the output ``path`` (resolved): ``.NAME.lock`` beside it."""
+    return path.with_name(f".{path.name}.lock")
+
+
 @contextlib.contextmanager
 def output_lock(*paths: str | os.PathLike | None) -> Iterator[None]:
     """Hold, for the block, :func:`_output_lock` on each of ``paths`` (a command's output and
@@ -930,7 +939,7 @@ def _output_lock(path: str | os.PathLike) -> Iterator[None]:
     if not path.name:  # the root folder: nothing beside it to lock
         yield
         return
-    lock = path.with_name(f".{path.name}.lock")
+    lock = _lock_path(path)
     made: list[Path] = []
     try:
         made = make_folders(path.parent)
@@ -964,8 +973,7 @@ def is_locked(path: str | os.PathLike) -> bool:
     import errno
     import fcntl
 
-    path = Path(os.path.realpath(path))
-    lock = path.with_name(f".{path.name}.lock")
+    lock = _lock_path(Path(os.path.realpath(path)))
     try:
         fd = os.open(lock, os.O_RDONLY)
     except OSError:  # no lock file: nobody writes it

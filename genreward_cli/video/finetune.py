@@ -271,12 +271,9 @@ class VideoFinetuner:
 
         from genreward_cli.store import read_checkpoint
 
-        state = read_checkpoint(path, RESUME_HINT)
-        lacking = [k for k in ("step", "trainable", "optimizer", "generator", "history",
-                               "config") if k not in state]
-        if lacking:
-            raise BadInput(f"{path}: not a finetune checkpoint (no "
-                           f"{', '.join(map(repr, lacking))}); {RESUME_HINT}")
+        state = read_checkpoint(path, RESUME_HINT, what="finetune",
+                                keys=("step", "trainable", "optimizer", "generator",
+                                      "history", "config"))
         mine = asdict(self.config)
         # the run's length and how often it saves may change on resume; nothing else may
         changed = sorted(k for k in mine if k not in RESUMABLE
