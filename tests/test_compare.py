@@ -6,34 +6,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genreward_cli import store
+from helpers import fake_run
+
 from genreward_cli.cli import cli
-
-
-def fake_run(path, seed, max_steps, episodes, reward="env", evals=None, offset=0.0,
-             **options):
-    """A run directory whose log.h5 has ``episodes`` finished episodes, with returns
-    0, 1, ... plus ``seed`` and ``offset``; and, with ``evals`` (a return), an evaluation of
-    2 episodes after each episode, all of that return. ``options`` join its config."""
-    path.mkdir(parents=True)
-    steps = max_steps * np.arange(1, episodes + 1, dtype=np.int64)
-    returns = np.arange(episodes, dtype=np.float32) + seed + offset
-    n = episodes if evals is not None else 0
-    config = {"reward": reward, "reward_mode": "dense", "seed": seed, "max_steps": max_steps,
-              **options}
-    with store.write_artifact(path / "log.h5", "agent_log", config=config) as h5:
-        for name, data in [("episodes/step", steps), ("episodes/return", returns),
-                           ("episodes/success", np.zeros(episodes, bool)),
-                           ("episodes/length", np.full(episodes, max_steps, np.int64)),
-                           ("episodes/learn_return", returns),
-                           ("rewards/step", np.zeros(0, np.int64)),
-                           ("eval/step", steps[:n]),
-                           ("eval/return", np.full((n, 2), evals or 0, np.float32)),
-                           ("eval/success", np.zeros((n, 2), bool))]:
-            store.array_dataset(h5, name, data)
-        h5.attrs.update(task="reach-v3", reward=reward, steps=int(max_steps * episodes),
-                        env_config=json.dumps({"task": "reach-v3", "max_steps": max_steps}))
-    return path
 
 
 def compare(*runs):

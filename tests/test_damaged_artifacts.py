@@ -11,22 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import fake_episode, run, write_episodes
+from helpers import fake_episode, refused, run, write_episodes
 
 from genreward_cli import store
 from genreward_cli.agent.config import AgentConfig
 from genreward_cli.errors import BadInput
 from genreward_cli.fb.model import FBConfig
-
-
-def refused(result, *parts, out=None):
-    assert result.exit_code == 2, (result.exit_code, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for part in parts:
-        assert part in lines[0], (part, lines[0])
-    if out is not None:
-        assert not out.exists()
 
 
 def damaged(tiny_chain, tmp_path, name, damage):

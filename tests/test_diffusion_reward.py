@@ -25,7 +25,8 @@ def files(tmp_path_factory):
     """Three 8-step 64x64 episodes and a tiny model trained a few steps on them."""
     d = tmp_path_factory.mktemp("dr")
     rng = np.random.default_rng(0)
-    write_episodes(d / "ep.h5", [fake_episode(rng, T=8, size=64) for _ in range(3)])
+    write_episodes(d / "ep.h5", [fake_episode(rng, T=8, size=64) for _ in range(3)],
+                   policy="expert")
     r = run("train-video-model", d / "ep.h5", "--kind", "vqdiffusion", "--preset", "tiny",
             "--codec-steps", 2, "--steps", 2, "--batch-size", 4, "--out", d / "model", "--json")
     assert r.exit_code == 0, r.output
@@ -327,3 +328,30 @@ def test_train_video_model_seed_makes_a_run_reproducible(files, tmp_path):
     for x, y in zip(first, again):
         assert x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
     assert any(not np.array_equal(x[k], z[k]) for x, z in zip(first, other) for k in x)
+
+
+def test_what_train_video_model_refuses_or_warns_of(files, tmp_path):
+    """Statistics of a diverged model are refused (no folder written); --task must be the
+    episodes' own; videos too short for a window are refused before the codec trains, in
+    one line without the batch warning; episodes of another policy than the expert's warn."""
+    out = tmp_path / "m"
+    r = run("train-video-model", files / "ep.h5", "--preset", "tiny", "--codec-steps", 1,
+            "--steps", 1, "--batch-size", 4, "--lr", 1e30, "--out", out)
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "not finite (lower --lr or --codec-lr)" in r.stderr
+    assert not out.exists() and not list(tmp_path.iterdir())
+    r = run("train-video-model", files / "ep.h5", "--preset", "tiny", "--task", "reach-v3",
+            "--steps", 1, "--out", out)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"--task reach-v3: {files / 'ep.h5'} holds episodes of {TASK}" in r.stderr
+    rng = np.random.default_rng(1)
+    write_episodes(tmp_path / "short.h5", [fake_episode(rng, T=1, size=64)], policy="expert")
+    r = run("train-video-model", tmp_path / "short.h5", "--preset", "tiny", "--out", out)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "every video has fewer than 3 frames" in r.stderr
+    write_episodes(tmp_path / "random.h5", [fake_episode(rng, T=8, size=64) for _ in range(2)])
+    with pytest.warns(UserWarning, match="2 of 2 episodes are not the scripted expert's "
+                                         r"\(2 random\)"):
+        r = run("train-video-model", tmp_path / "random.h5", "--preset", "tiny",
+                "--codec-steps", 1, "--steps", 1, "--batch-size", 4, "--out", out)
+    assert r.exit_code == 0, r.stderr

@@ -23,6 +23,8 @@ authors' ``statistics/diffusion_reward/entropy/metaworld.yaml``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from genreward_cli.errors import BadInput
@@ -81,6 +83,15 @@ def load_authors(path: str, vqgan, transformer) -> None:
     transformer.load_state_dict(t)
 
 
+def _finite(loss: float, part: str, step: int, option: str) -> float:
+    """``loss``, or FloatingPointError naming the part, the step and the learning rate's
+    option when it is NaN or inf (the training diverged)."""
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"the {part} loss is {loss} at step {step}: the training "
+                                 f"diverged (lower {option})")
+    return loss
+
+
 def train_codec(vqgan, frames: np.ndarray, steps: int, batch_size: int, lr: float, rng,
                 device: str, advance=lambda n: None) -> list[float]:
     """``steps`` Adam steps on random batches of ``frames`` (uint8 [N, R, R, 3]); the losses."""
@@ -98,7 +109,7 @@ def train_codec(vqgan, frames: np.ndarray, steps: int, batch_size: int, lr: floa
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(loss.item())
+        losses.append(_finite(loss.item(), "codec", len(losses) + 1, "--codec-lr"))
         advance(1)
     vqgan.eval().requires_grad_(False)
     return losses
@@ -157,7 +168,7 @@ def train_transformer(transformer, scheduler, tokens: list, steps: int, batch_si
         loss.backward()
         torch.nn.utils.clip_grad_norm_(transformer.parameters(), 0.5)
         opt.step()
-        losses.append(loss.item())
+        losses.append(_finite(loss.item(), "transformer", len(losses) + 1, "--lr"))
         advance(1)
     transformer.eval().requires_grad_(False)
     return losses

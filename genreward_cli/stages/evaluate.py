@@ -40,7 +40,6 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
     or an existing ``out`` or ``video`` without ``force``.
     """
     from genreward_cli import media, store
-    from genreward_cli.envs import EnvConfig
     from genreward_cli.envs.metaworld_env import MetaWorldPixelEnv
     from genreward_cli.progress import progress_bar
     from genreward_cli.stages.acting import run_policy
@@ -51,8 +50,8 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
     if video:
         store.check_output(media.check_video_path(video), force, inputs)
     with store.open_artifact(log_path(path), "agent_log") as art:
+        env_config = run_env_config(art)
         agent = load_agent(art, device)
-        env_config = store.stored_config(art, "env_config", EnvConfig)
         meta = {"task": str(art.attrs["task"]), "reward": str(art.attrs["reward"]),
                 "step": int(art.attrs["steps"])}
         trained = len(art.file["episodes/return"])
@@ -257,6 +256,23 @@ def pending_run(path: str | Path) -> "RunCurve | None":
                     {}, config.get("max_steps"))
 
 
+def run_env_config(art):
+    """The EnvConfig of an open `agent_log` artifact (its ``env_config``), checked against
+    the file's root ``task``: the env it builds is the one the run trained in.
+
+    Raises BadInput naming the file when ``env_config`` is missing, not a JSON object, holds
+    a value EnvConfig refuses, or names another task than the root ``task``."""
+    from genreward_cli import store
+    from genreward_cli.envs import EnvConfig
+
+    env_config = store.stored_config(art, "env_config", EnvConfig)
+    task = store.text(art.attrs["task"])
+    if env_config.task != task:
+        raise BadInput(f"{art.path}: attribute 'env_config' names task {env_config.task!r}, "
+                       f"the file's root task is {task!r}")
+    return env_config
+
+
 def load_agent(art, device: str = "cpu"):
     """The DreamerAgent stored in an open `agent_log` artifact, in eval mode."""
     from genreward_cli import store
@@ -364,14 +380,16 @@ def read_run(path: str | Path) -> RunCurve:
         shares = {}
         for name, values in (f["shares"].items() if "shares" in f else ()):
             values = values[()]
+            if np.isinf(values).any() or (values < 0).any():  # NaN: no share that episode
+                raise BadInput(f"{art.path}: dataset 'shares/{name}' holds inf or negative "
+                               "values; a share is a ratio >= 0, or NaN")
             if np.isfinite(values).any():
                 shares[name] = float(np.nanmean(values))
-        env_config = art.attrs.json("env_config", {})
-        episode_steps = env_config.get("max_steps", config.get("max_steps"))
+        episode_steps = run_env_config(art).max_steps
         return RunCurve(str(path), str(art.attrs["task"]), config.get("reward_mode", "dense"),
                         method_name(config), int(config.get("seed", 0)), steps,
                         returns.astype(np.float64), success.astype(np.float64), source, shares,
-                        None if episode_steps is None else int(episode_steps), training)
+                        episode_steps, training)
 
 
 def _seed_mean_shares(runs: list[RunCurve]) -> dict[str, float]:

@@ -908,6 +908,7 @@ def _summary(root: Path, plan: list[Stage], report: list[dict], agent_runs: list
     before several methods could run); ``runs`` has every run's."""
     from genreward_cli import store
     from genreward_cli.stages.acting import returns_summary
+    from genreward_cli.stages.evaluate import run_env_config
 
     goal = None
     if (root / "goal_frame.h5").exists() and any(r.method == "genreward" for r in agent_runs):
@@ -922,7 +923,7 @@ def _summary(root: Path, plan: list[Stage], report: list[dict], agent_runs: list
             # a run shorter than one episode has none: its learning curve is empty
             agent = {"steps": int(art.attrs["steps"]),
                      "episodes": len(art.file["episodes/return"]),
-                     "episode_steps": art.attrs.json("env_config")["max_steps"]}
+                     "episode_steps": run_env_config(art).max_steps}
         out.append({"method": r.method, "seed": r.seed, "agent_dir": r.agent,
                     "eval_file": r.eval, "video": r.video, "eval": ev, "agent": agent})
     return {"out": str(root), "stages": report, "goal_frame": goal, "eval": out[0]["eval"],

@@ -15,6 +15,10 @@ from genreward_cli import store
 from genreward_cli.errors import BadInput
 from genreward_cli.stages import Report
 
+# the rewards that score frames against the task text (the episodes' prompt), RoboCLIP
+# without --roboclip-demo
+TEXT_REWARDS = ("vlm-rm", "clip-video", "tadpole", "roboclip")
+
 # the reward options that name files or folders it reads
 INPUT_OPTIONS = ("goal", "fb", "clip_pretrained", "s3d_model", "roboclip_demo", "tadpole_model")
 
@@ -70,6 +74,13 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
         store.check_output(media.check_image_path(plot), force, inputs)
     device = resolve_device(device)
     reward = options["reward"]
+    seen: dict[str, str | os.PathLike] = {}
+    for path in episodes:  # the same episodes twice would count each twice in AUC and shares
+        key = os.path.realpath(path)
+        if key in seen:
+            same = "" if str(path) == str(seen[key]) else f" (as {seen[key]})"
+            raise BadInput(f"{path}: given twice{same}; give each episodes file once")
+        seen[key] = path
     arts = []
     try:
         for path in episodes:
@@ -81,8 +92,13 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
                 + "; score one task at a time")
         cameras = {a.config.get("camera") for a in arts}
         task = str(arts[0].attrs["task"])
+        prompt = store.text(arts[0].attrs.get("prompt", ""))
+        if reward in TEXT_REWARDS and not (reward == "roboclip" and options.get("roboclip_demo")) \
+                and not prompt.strip():
+            raise BadInput(f"{episodes[0]}: the root attribute 'prompt' is empty; the {reward} "
+                           "reward scores frames against the task text")
         model, reward_parents = build_reward(
-            options, store.text(arts[0].attrs.get("prompt", "")), device,
+            options, prompt, device,
             task=task, camera=cameras.pop() if len(cameras) == 1 else None,
             task_from="the episodes' task")
         parents = [a.ref() for a in arts] + reward_parents
@@ -146,6 +162,11 @@ def score(model, arts: list, options: dict, paths: list) -> tuple[float | None, 
     if not keys:
         raise BadInput(f"{', '.join(map(str, paths))}: no episode to score")
     lengths = [len(a.file[f"episodes/{k}/action"]) for a, k in keys]
+    empty = [f"{a.path}: episodes/{k}" for (a, k), n in zip(keys, lengths) if not n]
+    if empty:
+        raise BadInput(f"{empty[0]}: an episode without a step"
+                       + (f" (and {len(empty) - 1} more)" if len(empty) > 1 else "")
+                       + "; it has no return to score")
     short = [n for n in lengths if n and not len(model.scored_steps(n))]
     if model.name != "env" and short:
         span = (f"{min(short)}" if min(short) == max(short)
@@ -165,10 +186,22 @@ def score(model, arts: list, options: dict, paths: list) -> tuple[float | None, 
             g = art.file[f"episodes/{k}"]
             ep = EpisodeRecord(g["image"][()], g["action"][()], g["env_reward"][()],
                                g["reward"][()], success=g["success"][()])
-            parts = model(ep)
-            returns.append(float(parts["total"].sum()))
-            env_returns.append(float(ep.env_reward.sum()))
-            expert.append(store.text(g.attrs.get("policy", "")) == "expert")
+            with np.errstate(over="ignore", invalid="ignore"):  # reported below, in one line
+                parts = model(ep)
+                total, env_return = float(parts["total"].sum()), float(ep.env_reward.sum())
+            where = f"{art.path}: episodes/{k}"
+            if not np.isfinite(env_return) or not np.isfinite(np.float32(env_return)):
+                raise BadInput(f"{where}: its env_reward sums to {env_return:g}, past float32's "
+                               "range; the episode's rewards are not a Meta-World task's")
+            if not np.isfinite(total) or not np.isfinite(np.float32(total)):
+                labels = model.weight_labels()
+                weighed = ", ".join(f"{n} {w:g}" + (f" ({labels[n]})" if n in labels else "")
+                                    for n, w in weights.items())
+                raise BadInput(f"{where}: the {options['reward']} reward's return is {total:g}, "
+                               f"past float32's range (weights: {weighed})")
+            returns.append(total)
+            env_returns.append(env_return)
+            expert.append(store.text(g.attrs["policy"]) == "expert")
             for name, v in parts.items():
                 components.setdefault(name, []).append(float(v.sum()))
             sums.append(abs_sums(parts, weights))

@@ -24,6 +24,7 @@ def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
     or the file's `task` attribute), and the files' parent entries. Raises BadInput for a clip
     without a task."""
     clips, tasks, parents = [], [], []
+    policies: dict[str, int] = {}  # episodes' policies other than the expert's: how many
     for path in videos:
         with store.open_artifact(path, ("videos", "episodes")) as art:
             kind_name = art.kind.name
@@ -31,12 +32,25 @@ def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
             for k in art.groups():
                 g = art.file[f"{kind_name}/{k}"]
                 frames = g["image" if kind_name == "episodes" else "frames"][()]
-                t = task or g.attrs.get("task", root_task)
+                recorded = g.attrs.get("task", root_task)
+                if task is not None and recorded is not None and store.text(recorded) != task:
+                    raise BadInput(f"--task {task}: {path} holds episodes of "
+                                   f"{store.text(recorded)}; the statistics are keyed by the "
+                                   "videos' task")
+                t = task or recorded
                 if t is None:
                     raise BadInput(f"{path}: {kind_name}/{k} has no task attribute; pass --task")
+                if kind_name == "episodes" and store.text(g.attrs.get("policy", "")) != "expert":
+                    policy = store.text(g.attrs.get("policy", "")) or "unknown"
+                    policies[policy] = policies.get(policy, 0) + 1
                 clips.append(frames)
                 tasks.append(store.text(t))
             parents.append(art.ref())
+    if policies:
+        which = ", ".join(f"{n} {p}" for p, n in sorted(policies.items()))
+        warnings.warn(f"{sum(policies.values())} of {len(clips)} episodes are not the scripted "
+                      f"expert's ({which}): Diffusion Reward learns the expert videos' "
+                      "distribution, and rewards what resembles them", stacklevel=2)
     return clips, tasks, parents
 
 
@@ -117,7 +131,6 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     clips, tasks, parents = read_videos(videos, task)
     if not clips:
         raise BadInput(f"{', '.join(map(str, videos))}: holds no video")
-    batch_size = _batch_within(batch_size, clips, videos)
     torch.manual_seed(seed)  # the initial weights too: --seed makes a run reproducible
     vqgan, transformer, scheduler = vt.build_parts(preset)
     r = vqgan.config.resolution
@@ -125,6 +138,10 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     if bad:
         raise BadInput(f"{videos[0]}: frames are {bad[0][1]}x{bad[0][2]}; the {preset} codec "
                        f"reads {r}x{r} (collect at --size {r})")
+    if steps and not any(len(c) >= 3 for c in clips):  # before the codec's training
+        raise BadInput(f"{', '.join(map(str, videos))}: every video has fewer than 3 frames; "
+                       "the transformer learns frame i+2 from frames i and i+1")
+    batch_size = _batch_within(batch_size, clips, videos)
     if init is not None:
         if Path(init, META_NAME).is_file():
             loaded = VideoModel(init, "cpu", option="--init")
@@ -170,7 +187,13 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                     per_task.setdefault(t, []).append(scorer.raw(frames, np.arange(1, len(frames))))
             for t, values in per_task.items():
                 v = np.concatenate(values)
-                statistics.setdefault(t, {})[str(s)] = [float(v.mean()), float(v.std())]
+                mean, std = float(v.mean()), float(v.std())
+                if not (np.isfinite(mean) and np.isfinite(std)):
+                    raise FloatingPointError(
+                        f"the reward statistics of {t} at skip step {s} are mean {mean}, std "
+                        f"{std}: the trained model's outputs are not finite (lower --lr or "
+                        "--codec-lr)")
+                statistics.setdefault(t, {})[str(s)] = [mean, std]
         meta = json.loads((tmp / META_NAME).read_text())
         meta["statistics"] = statistics
         (tmp / META_NAME).write_text(json.dumps(meta, indent=1))

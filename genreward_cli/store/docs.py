@@ -46,18 +46,27 @@ def markdown() -> str:
             names = ", ".join(f"`{n}`" for n in kind.shared)
             lines += [f"{names} are the same in every `{kind.group}/<k>` group.", ""]
         if kind.task_attr:
-            lines += ["The root `task` must name a known Meta-World v3 task.", ""]
+            also = (f" Each `{kind.group}/<k>` group's own `task`, where it has one, must be the "
+                    "root's." if any(a.name == "task" for a in kind.checked) else "")
+            lines += [f"The root `task` must name a known Meta-World v3 task.{also}", ""]
         lines += ["| dataset | dtype | shape | meaning |", "|---|---|---|---|"]
         for d in kind.datasets:
             shape = "[" + ", ".join(str(s) for s in d.shape) + "]"
             doc = d.doc + (" (finite)" if d.finite else "")
             if d.bounds:
                 doc += f" (within [{d.bounds[0]:g}, {d.bounds[1]:g}], checked)"
+            if d.increasing:
+                doc += " (never decreasing, checked)"
             lines.append(f"| `{_cell(d.path)}` | {d.dtype} | {shape} | {_cell(doc)} |")
         if kind.attrs:
             lines += ["", "| attr (where, name), or datasets named per component or entry "
                       "| meaning |", "|---|---|"]
             lines += [f"| `{_cell(k)}` | {_cell(v)} |" for k, v in kind.attrs.items()]
+        if kind.checked:
+            checked = "; ".join(
+                f"`{a.name}`" + (f" on `{a.where}`" if a.where else "") + f": {a.describe()}"
+                + ("" if a.required else " where present") for a in kind.checked)
+            lines += ["", f"Checked on reading: {_cell(checked)}."]
     return "\n".join(lines) + "\n"
 
 

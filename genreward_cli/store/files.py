@@ -19,7 +19,7 @@ from genreward_cli import __version__
 from genreward_cli.errors import BadInput
 from genreward_cli.store.provenance import (COMPARED_VERSIONS, command_line,
                                             environment_versions, resolve_recorded, sha256_file)
-from genreward_cli.store.schema import (COMPRESSION, KINDS, SCHEMA_VERSION, Dataset, Kind,
+from genreward_cli.store.schema import (COMPRESSION, KINDS, SCHEMA_VERSION, Attr, Dataset, Kind,
                                         VersionMismatchWarning)
 
 def write_weights(h5: h5py.Group, prefix: str, state_dict: dict) -> None:
@@ -395,6 +395,60 @@ def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict,
             if data.min() < low or data.max() > high:
                 raise _fail(path, f"dataset '{name}' has values in [{data.min():g}, "
                                   f"{data.max():g}], expected within [{low:g}, {high:g}]")
+    if spec.increasing and len(ds) > 1:
+        data = ds[()]
+        drops = np.flatnonzero(np.diff(data, axis=0).reshape(len(data) - 1, -1).min(1) < 0)
+        if len(drops):
+            i = int(drops[0])
+            raise _fail(path, f"dataset '{name}' decreases at index {i + 1} ({data[i]} then "
+                              f"{data[i + 1]}); it counts env steps and never decreases")
+
+
+def _attr_problem(value, spec: Attr, h5: h5py.Group, where: str) -> str | None:
+    """What is wrong with attribute value ``value`` for ``spec`` (None: nothing)."""
+    if spec.type == "str":
+        return None if isinstance(value, (str, bytes)) else "expected " + spec.describe()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                      np.floating)):
+        return "expected " + spec.describe()
+    if spec.type == "int" and not isinstance(value, (int, np.integer)):
+        return "expected " + spec.describe()
+    if np.isnan(value):
+        return None if spec.nan else "expected " + spec.describe()
+    if not np.isfinite(value) or (spec.minimum is not None and value < spec.minimum) \
+            or (spec.maximum is not None and value > spec.maximum):
+        return "expected " + spec.describe()
+    if spec.below is not None:
+        target = f"{where}/{spec.below}" if where else spec.below
+        if target in h5 and value >= len(h5[target]):
+            return f"expected {spec.describe()} ({len(h5[target])})"
+    return None
+
+
+def _check_attrs(path, h5: h5py.File, kind: Kind, groups: list[str]) -> None:
+    """Check ``kind.checked`` attributes (type, range, presence) in ``h5``, and that a
+    group's own ``task`` is the root's where the kind has a root task; raise BadInput
+    naming the first problem."""
+    root_task = text(h5.attrs["task"]) if kind.task_attr and "task" in h5.attrs else None
+    for spec in kind.checked:
+        places = ([spec.where.replace("<k>", k) for k in groups] if "<k>" in spec.where
+                  else [spec.where])
+        for where in places:
+            obj = h5[where] if where else h5
+            shown = f"'{where}'" if where else "the root"
+            if spec.name not in obj.attrs:
+                if spec.required:
+                    raise _fail(path, f"missing attribute '{spec.name}' on {shown}")
+                continue
+            value = obj.attrs[spec.name]
+            problem = _attr_problem(value, spec, h5, where)
+            if problem:
+                raise _fail(path, f"attribute '{spec.name}' on {shown} is {text(value)!r}: "
+                                  f"{problem}")
+            if spec.name == "task" and where and root_task is not None \
+                    and text(value) != root_task:
+                raise _fail(path, f"'{where}' records task {text(value)!r}, the file's root "
+                                  f"task is {root_task!r}")
 
 
 def validate(path, h5: h5py.File, kind: Kind) -> None:
@@ -414,6 +468,7 @@ def validate(path, h5: h5py.File, kind: Kind) -> None:
         bound: dict[str, int] = {}
         for spec in kind.datasets:
             _check_dataset(path, h5, spec, spec.path, bound)
+        _check_attrs(path, h5, kind, [])
         return
     if kind.group not in h5:
         raise _fail(path, f"missing group '{kind.group}'")
@@ -427,6 +482,7 @@ def validate(path, h5: h5py.File, kind: Kind) -> None:
         for spec in kind.datasets:
             _check_dataset(path, h5, spec, spec.path.replace("<k>", k), bound, bound_in)
         across.update({name: bound[name] for name in kind.shared if name in bound})
+    _check_attrs(path, h5, kind, names)
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"

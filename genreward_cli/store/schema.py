@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 SCHEMA_VERSION = 1
@@ -27,6 +28,40 @@ class Dataset:
     doc: str
     finite: bool = False  # float data must have no NaN/inf
     bounds: tuple[float, float] | None = None  # every value within [low, high]
+    increasing: bool = False  # never decreasing along the first axis (env steps)
+
+
+@dataclass(frozen=True)
+class Attr:
+    """A checked attribute of a kind: ``where`` is ``""`` (the root) or a group path that may
+    hold ``<k>``; ``type`` is ``"int"``, ``"number"`` (an int or float; NaN only with
+    ``nan``) or ``"str"``. ``minimum``/``maximum`` bound a number (inclusive); ``below``
+    names a dataset whose length an int must be under (an index into it). A ``required``
+    attribute must be present; another is checked where it is."""
+
+    name: str
+    type: str
+    where: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    below: str | None = None
+    nan: bool = False
+    required: bool = True
+
+    def describe(self) -> str:
+        """The expectation in words: 'an integer >= 0', 'a number in [0, 1]', 'a string'."""
+        text = {"int": "an integer", "number": "a number", "str": "a string"}[self.type]
+        if self.minimum is not None and self.maximum is not None:
+            text += f" in [{self.minimum:g}, {self.maximum:g}]"
+        elif self.minimum is not None:
+            text += f" >= {self.minimum:g}"
+        elif self.maximum is not None:
+            text += f" <= {self.maximum:g}"
+        if self.below:
+            text += f" below the length of '{self.below}'"
+        if self.nan:
+            text += " (or NaN)"
+        return text
 
 
 @dataclass(frozen=True)
@@ -41,6 +76,7 @@ class Kind:
     frames: str | None = None  # the dataset holding a video, for export (may hold ``<k>``)
     task_attr: bool = False  # a root ``task`` attribute naming a known Meta-World task
     shared: tuple[str, ...] = ()  # shape symbols bound once for all groups (one image size)
+    checked: tuple[Attr, ...] = ()  # attributes whose type and range are checked on reading
 
 
 ROOT_ATTRS = {
@@ -92,6 +128,9 @@ register(
             "root task": "Meta-World task name",
             "root prompt": "the task description (as on each episode)",
         },
+        checked=(Attr("task", "str", "episodes/<k>", required=False),
+                 Attr("seed", "int", "episodes/<k>", required=False),
+                 Attr("policy", "str", "episodes/<k>", required=False)),
     )
 )
 
@@ -110,6 +149,7 @@ register(
             "videos/<k> source": "the file the clip was read from",
             "videos/<k> fps": "the source's frame rate (before temporal resampling)",
         },
+        checked=(Attr("fps", "number", "videos/<k>", minimum=0, required=False),),
     )
 )
 
@@ -138,6 +178,8 @@ register(
                          "seed of the condition frame's scene)",
             "root task": "with `--task`: the task of the condition frame",
         },
+        checked=(Attr("fps", "number", minimum=1, required=False),
+                 Attr("seed", "int", required=False)),
     )
 )
 
@@ -160,6 +202,7 @@ register(
                               "resized), `pad` (letterboxed) or `center` (OpenCLIP's centre crop)",
             "root clip_model, clip_pretrained": "the OpenCLIP model and weights",
         },
+        checked=(Attr("index", "int", minimum=0, below="scores"),),
     )
 )
 
@@ -244,6 +287,9 @@ register(
                               "relative only)",
             "root cost": "JSON: the reward model's calls, seconds, ms per call and per env step",
         },
+        checked=(Attr("reward", "str"), Attr("auc", "number", minimum=0, maximum=1, nan=True),
+                 Attr("spearman", "number", minimum=-1, maximum=1, nan=True),
+                 Attr("sigma_env", "number", minimum=0, required=False)),
     )
 )
 
@@ -272,13 +318,16 @@ register(
         "model's components at the steps it scored; the periodic evaluations; and the "
         "policy's weights, so `evaluate` needs this file alone.",
         datasets=(
-            Dataset("episodes/step", "int64", ("E",), "env steps done at the episode's end"),
+            Dataset("episodes/step", "int64", ("E",), "env steps done at the episode's end",
+                    bounds=(0, math.inf), increasing=True),
             Dataset("episodes/return", "float32", ("E",), "dense env return", True),
             Dataset("episodes/success", "bool", ("E",), "Meta-World success at any step"),
-            Dataset("episodes/length", "int64", ("E",), "steps"),
+            Dataset("episodes/length", "int64", ("E",), "steps", bounds=(1, math.inf)),
             Dataset("episodes/learn_return", "float32", ("E",), "the return the agent learned from", True),
-            Dataset("rewards/step", "int64", ("R",), "env step (0-based) of each scored step"),
-            Dataset("eval/step", "int64", ("V",), "env steps done at each evaluation"),
+            Dataset("rewards/step", "int64", ("R",), "env step (0-based) of each scored step",
+                    bounds=(0, math.inf)),
+            Dataset("eval/step", "int64", ("V",), "env steps done at each evaluation",
+                    bounds=(0, math.inf), increasing=True),
             Dataset("eval/return", "float32", ("V", "N"), "dense env return per eval episode", True),
             Dataset("eval/success", "bool", ("V", "N"), "success per eval episode"),
         ),
@@ -295,6 +344,9 @@ register(
             "root action_dim": "the action size the agent was built for (4)",
             "root cost": "JSON: the reward model's calls, seconds, ms per call and per env step",
         },
+        checked=(Attr("reward", "str"), Attr("steps", "int", minimum=0),
+                 Attr("updates", "int", minimum=0, required=False),
+                 Attr("action_dim", "int", minimum=1, required=False)),
     )
 )
 
@@ -308,7 +360,7 @@ register(
         datasets=(
             Dataset("return", "float32", ("N",), "dense env return per episode", True),
             Dataset("success", "bool", ("N",), "success at any step"),
-            Dataset("length", "int64", ("N",), "steps"),
+            Dataset("length", "int64", ("N",), "steps", bounds=(1, math.inf)),
             Dataset("seed", "int64", ("N",), "the env seed of each episode"),
         ),
         attrs={
@@ -316,5 +368,8 @@ register(
             "root success_rate": "fraction of successful episodes",
             "root task, reward, step": "the run's task, reward model and env steps trained",
         },
+        checked=(Attr("reward", "str"), Attr("step", "int", minimum=0),
+                 Attr("mean", "number"), Attr("std", "number", minimum=0),
+                 Attr("success_rate", "number", minimum=0, maximum=1)),
     )
 )
