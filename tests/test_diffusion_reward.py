@@ -355,3 +355,31 @@ def test_what_train_video_model_refuses_or_warns_of(files, tmp_path):
         r = run("train-video-model", tmp_path / "random.h5", "--preset", "tiny",
                 "--codec-steps", 1, "--steps", 1, "--batch-size", 4, "--out", out)
     assert r.exit_code == 0, r.stderr
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("statistics", {TASK: {"9": ["a", 1]}}, f"statistics of {TASK} at skip step 9 are "
+                                            '["a", 1], expected [mean, std]'),
+    ("statistics", {TASK: {"9": [1.0]}}, "expected [mean, std]"),
+    ("statistics", {TASK: {"9": [0.0, 0.0]}}, "a finite std > 0"),
+    ("statistics", [], "statistics is not {task: {skip step: [mean, std]}}"),
+    ("num_condition_frames", 0, "num_condition_frames is 0, the transformer conditions on 2"),
+    ("frame_skip", -1, "frame_skip is -1, expected an integer >= 1"),
+])
+def test_a_model_json_edited_by_hand_is_refused(files, tmp_path, key, value, message):
+    """diffusion_reward.json's values that the reward indexes or divides by: an IndexError,
+    a ValueError from torch.cat or a division by zero before, each now one line."""
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(files / "model", model)
+    meta = json.loads((model / "diffusion_reward.json").read_text())
+    meta[key] = value
+    (model / "diffusion_reward.json").write_text(json.dumps(meta))
+    out = tmp_path / "s.h5"
+    r = run("score-reward", files / "ep.h5", "--reward", "diffusion-reward",
+            "--diffusion-reward-model", model, "--out", out)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"--diffusion-reward-model {model}: diffusion_reward.json: " in r.stderr
+    assert message in r.stderr
+    assert not out.exists()

@@ -390,6 +390,13 @@ def test_paper_preset_uses_the_official_per_task_reward_interval():
     # a folder that is no video model was found out by generate, after collect and the rest
     (["--video-model", "FOLDER"], "--video-model FOLDER: not a diffusers pipeline directory"),
     (["--video-model", "FOLDER/vm"], "--video-model FOLDER/vm: cannot read the model's configs"),
+    # --videos was first read by finetune, after the expert episodes were collected
+    (["--videos", "FOLDER/nope.h5"], "--videos FOLDER/nope.h5: no such file"),
+    (["--videos", "FOLDER/vm/model_index.json"], "--videos FOLDER/vm/model_index.json: not an "
+                                                 "HDF5 file"),
+    # an --out that cannot be made failed in the first stage, with a Python error
+    (["--out", "FOLDER/vm/model_index.json/p"],
+     "--out FOLDER/vm/model_index.json/p: cannot be written"),
 ])
 def test_pipeline_refuses_bad_methods_and_seeds(tmp_path, args, message):
     (tmp_path / "vm").mkdir()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import warnings
 from pathlib import Path
 
@@ -107,6 +108,34 @@ def resolve_model(model: str, option: str = "--diffusion-reward-model") -> Path:
     return path
 
 
+def meta_problem(meta: dict, num_condition_frames: int) -> str | None:
+    """What is wrong with a model directory's ``diffusion_reward.json`` (None: nothing):
+    ``num_condition_frames`` must be the transformer's, ``frame_skip`` an integer >= 1, and
+    ``statistics`` {task: {skip step: [mean, std]}} with a finite mean and a std > 0."""
+    def is_int(v):
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if meta.get("num_condition_frames") != num_condition_frames \
+            or not is_int(meta.get("num_condition_frames")):
+        return (f"num_condition_frames is {meta.get('num_condition_frames')!r}, the "
+                f"transformer conditions on {num_condition_frames} frames")
+    if not is_int(meta.get("frame_skip")) or meta["frame_skip"] < 1:
+        return f"frame_skip is {meta.get('frame_skip')!r}, expected an integer >= 1"
+    stats = meta.get("statistics", {})
+    if not isinstance(stats, dict) or not all(isinstance(v, dict) for v in stats.values()):
+        return "statistics is not {task: {skip step: [mean, std]}}"
+    for task, per_skip in stats.items():
+        for skip, entry in per_skip.items():
+            ok = (isinstance(entry, list) and len(entry) == 2
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                          for v in entry)
+                  and math.isfinite(entry[0]) and math.isfinite(entry[1]) and entry[1] > 0)
+            if not ok or not skip.isdigit():
+                return (f"statistics of {task} at skip step {skip} are {json.dumps(entry)}, "
+                        "expected [mean, std] with a finite mean and a finite std > 0")
+    return None
+
+
 class VideoModel:
     """The loaded parts of a model directory, in eval mode without gradients: ``vqgan``
     (``FrameVQGAN``), ``transformer`` (``FrameConditionedTransformer``), ``scheduler``
@@ -133,9 +162,14 @@ class VideoModel:
                 self.scheduler = VQDiffusionScheduler.from_pretrained(self.path / "scheduler")
         except (OSError, ValueError, KeyError, RuntimeError, TypeError) as e:
             raise BadInput(f"{option} {model}: cannot load: {' '.join(str(e).split())[:300]}") from None
+        if not isinstance(self.meta, dict):
+            raise BadInput(f"{option} {model}: {META_NAME} is not a JSON object")
         if self.meta.get("format") != FORMAT:
             raise BadInput(f"{option} {model}: {META_NAME} format {self.meta.get('format')}, "
                            f"this version reads {FORMAT}")
+        problem = meta_problem(self.meta, self.transformer.config.num_condition_frames)
+        if problem:
+            raise BadInput(f"{option} {model}: {META_NAME}: {problem}")
         for net in (self.vqgan, self.transformer):
             net.to(device).eval().requires_grad_(False)
         self.scheduler.set_timesteps(self.scheduler.config.num_train_timesteps, device)

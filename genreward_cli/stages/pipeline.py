@@ -722,7 +722,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     the same for scripts.
 
     Raises BadInput (exit code 2): an unknown task, preset or method, a bad list, ``out`` a
-    file, both ``videos`` and ``video_model``, roboclip at the paper preset without an S3D
+    file or where no folder can be made, ``videos`` no `videos` or `episodes` artifact, both
+    ``videos`` and ``video_model``, roboclip at the paper preset without an S3D
     model, tadpole's model that cannot be read (not checked by a dry run, which may plan on
     a machine without it). GenrewardError: a stage failed (its exit code in the message).
     """
@@ -756,11 +757,24 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     root = Path(out)
     if root.exists() and not root.is_dir():
         raise BadInput(f"{root}: is a file; --out names a directory")
-    if videos:
-        videos = str(Path(videos).resolve())
+    from genreward_cli import store
+
+    # a file can be made in it (or in the folder that will hold it): `--out /proc/p` is
+    # refused now, not by the first stage
+    try:
+        store.check_writable(root / ".pipeline")
+    except BadInput as e:
+        raise BadInput(str(e).replace(str(root / ".pipeline"), f"--out {root}", 1)) from None
     if videos and video_model:
         raise BadInput("--videos finetunes a video model here, --video-model brings one: give "
                        "one of them")
+    if videos:  # read now, not by finetune after the expert episodes
+        try:
+            with store.open_artifact(videos, ("videos", "episodes")):
+                pass
+        except BadInput as e:
+            raise BadInput(f"--videos {e}") from None
+        videos = str(Path(videos).resolve())
     models = dict(models or {})
     for key in ("s3d_model", "finetune_model", "clip_pretrained", "image_encoder"):
         models[key] = models.get(key) and _absolute(models[key])
@@ -803,8 +817,6 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
                               "finishes will be up to date when this one runs",
                               highlight=False)
         return Report(_text(text), {"out": str(root), "stages": report, "running": running})
-    from genreward_cli import store
-
     check_baseline_models(plan)
     made = store.make_folders(root)
     try:
