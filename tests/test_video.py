@@ -1,4 +1,5 @@
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -531,3 +532,20 @@ def test_import_videos_on_an_audio_file_and_a_rotated_clip(tmp_path, caplog):
     assert not [rec for rec in caplog.records if "frame size for reading" in rec.getMessage()]
     with store.open_artifact(tmp_path / "p.h5", "videos") as art:
         assert art.file["videos/000000/frames"].shape == (10, 96, 64, 3)  # upright: 64 wide
+
+
+@pytest.mark.parametrize("text, message", [
+    ('file,prompt\nb.mp4,ok\n"a.mp4,x\nc.mp4,y\n', "line 3: a quote (\") that is not closed"),
+    ('file,prompt\n"a.mp4,x', "line 2: a quote (\") that is not closed"),
+    ("file,prompt\nb.mp4,ok\na.mp4\n", "line 3: 'a.mp4' has no prompt"),
+    ("file,prompt\nb.mp4,\n", "empty prompt for 'b.mp4'"),
+])
+def test_a_prompts_csv_row_that_cannot_be_read_is_named(tmp_path, text, message):
+    """An unclosed quote read the rest of the file as one file name, said as an empty
+    prompt for it; each row that cannot be read is named by its line."""
+    from genreward_cli.errors import BadInput
+    from genreward_cli.stages.import_videos import read_prompts
+
+    (tmp_path / "prompts.csv").write_text(text)
+    with pytest.raises(BadInput, match=re.escape(message)):
+        read_prompts(tmp_path / "prompts.csv")

@@ -48,6 +48,15 @@ def read_prompts(path: Path) -> dict[str, str]:
                 raise BadInput(f"{path}: expected a CSV header with columns 'file' and 'prompt'")
             prompts = {}
             for row in reader:
+                if row["prompt"] is None:  # one field: no comma, or `"a.mp4,x` unclosed
+                    field = row["file"] or ""
+                    start = reader.line_num - field.rstrip("\n").count("\n")
+                    if "," in field or "\n" in field:
+                        raise BadInput(f"{path}: line {start}: a quote (\") that is not "
+                                       "closed; quote a whole field, as in "
+                                       "\"a.mp4\",\"pick up the fork\"")
+                    raise BadInput(f"{path}: line {start}: {field!r} has no prompt; expected "
+                                   "`file,prompt` rows")
                 if not (row["prompt"] or "").strip():
                     raise BadInput(f"{path}: empty prompt for {row['file']!r}")
                 name, prompt = _nfc(row["file"]), row["prompt"].strip()
