@@ -277,3 +277,21 @@ def test_a_prompt_the_font_lacks_gives_one_warning(tmp_path):
         warnings.simplefilter("always")
         plot_scores(tmp_path / "t.png", frames, scores, 8, "pick up the fork")
     assert not caught, [str(w.message) for w in caught]
+
+
+def test_clip_pretrained_with_the_tiny_model_is_said_unread(chain, tmp_path):
+    """`--clip-model tiny` has its own random weights: a --clip-pretrained given with it was
+    silently ignored; the default and '' (no weights) say nothing."""
+    d, _ = chain
+    with pytest.warns(UserWarning, match="--clip-pretrained nope.pt: not read; --clip-model "
+                                         "tiny has its own random weights"):
+        r = run("select-frame", d / "gv.h5", "--clip-model", "tiny", "--clip-pretrained",
+                "nope.pt", "--out", tmp_path / "a.h5")
+    assert r.exit_code == 0, r.stderr
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = run("select-frame", d / "gv.h5", "--clip-model", "tiny", "--clip-pretrained", "",
+                "--out", tmp_path / "b.h5")
+    assert r.exit_code == 0, r.stderr

@@ -104,6 +104,10 @@ class FrameScorer:
         logging.getLogger().setLevel(logging.ERROR)  # open_clip logs through the root logger
         name = model
         if model == "tiny":
+            # the default is no choice of the user's, and '' (no weights) is what tiny has
+            if pretrained not in (DEFAULT_CLIP_PRETRAINED, ""):
+                warnings.warn(f"--clip-pretrained {pretrained}: not read; --clip-model tiny "
+                              "has its own random weights", stacklevel=2)
             name, pretrained = TINY_NAME, _tiny_checkpoint()
         hub_access()
         root = logging.getLogger()
