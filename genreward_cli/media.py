@@ -10,6 +10,7 @@ from genreward_cli.errors import BadInput, GenrewardError
 
 VIDEO_SUFFIXES = (".mp4", ".gif")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+FIGURE_SUFFIXES = (*IMAGE_SUFFIXES, ".pdf", ".svg")  # matplotlib writes these too
 
 
 def check_video_path(path: str | Path) -> Path:
@@ -25,6 +26,15 @@ def check_image_path(path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise BadInput(f"{path}: image must end in {', '.join(IMAGE_SUFFIXES)}")
+    return path
+
+
+def check_figure_path(path: str | Path) -> Path:
+    """``path`` as a Path for a matplotlib figure; raises BadInput unless it ends in .png,
+    .jpg, .jpeg, .pdf or .svg (the format follows the suffix)."""
+    path = Path(path)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise BadInput(f"{path}: a figure must end in {', '.join(FIGURE_SUFFIXES)}")
     return path
 
 

@@ -233,3 +233,17 @@ def test_one_run_given_twice_is_refused(tmp_path):
         r = CliRunner().invoke(cli, ["evaluate", "--compare", str(a), str(twice), str(b)])
         assert r.exit_code == 2, r.stderr
         assert r.stderr.strip() == f"Error: {a} and {twice} are one run: give it once"
+
+
+def test_the_curves_figure_is_written_as_its_suffix_says(tmp_path):
+    """--plot takes pdf and svg as its help says (they were refused as no image), and refuses
+    another suffix in one line."""
+    a = fake_run(tmp_path / "a", 0, 40, 3)
+    for name, head in (("c.pdf", b"%PDF"), ("c.svg", b"<?xml"), ("c.png", b"\x89PNG")):
+        r = CliRunner().invoke(cli, ["evaluate", "--compare", str(a), "--plot",
+                                     str(tmp_path / name)])
+        assert r.exit_code == 0, r.stderr
+        assert (tmp_path / name).read_bytes().startswith(head)
+    r = CliRunner().invoke(cli, ["evaluate", "--compare", str(a), "--plot",
+                                 str(tmp_path / "c.eps")])
+    assert r.exit_code == 2 and "a figure must end in .png, .jpg, .jpeg, .pdf, .svg" in r.stderr

@@ -21,7 +21,7 @@ from genreward_cli.options import (
 @click.option("--compare", is_flag=True,
               help="Compare RUNS: learning curves (mean and std across seeds) and final returns.")
 @click.option("--plot", type=UserPath(dir_okay=False), default=None,
-              help="With --compare: the learning-curve figure (png/pdf/svg).")
+              help="With --compare: the learning-curve figure (png/jpg/pdf/svg).")
 @click.option("--csv", "csv_path", type=UserPath(dir_okay=False), default=None,
               help="With --compare: the table of final returns as CSV.")
 @seed_option

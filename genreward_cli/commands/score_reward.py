@@ -14,7 +14,8 @@ from genreward_cli.commands.reward_options import reward_options
 @click.argument("episodes", nargs=-1, required=True, type=UserPath(dir_okay=False))
 @reward_options
 @click.option("--plot", type=UserPath(dir_okay=False), default=None,
-              help="Write a figure: model return against env return, expert vs random.")
+              help="Write a figure (png/jpg/pdf/svg): model return against env return, "
+                   "expert vs random.")
 @out_option("Output `reward_score` artifact (.h5).")
 @device_option
 @force_option

@@ -32,7 +32,8 @@ from genreward_cli.options import (
 @click.option("--frame-index", type=click.IntRange(min=0), default=None,
               help="Use this frame as the goal instead of the CLIP argmax (scores still recorded).")
 @click.option("--plot", type=UserPath(dir_okay=False), default=None,
-              help="Write the scores-over-frames figure (png) with thumbnails.")
+              help="Write the scores-over-frames figure (png/jpg/pdf/svg) with "
+                   "thumbnails.")
 @out_option("Output `goal_frame` artifact (.h5).")
 @device_option
 @force_option

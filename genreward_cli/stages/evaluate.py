@@ -115,7 +115,7 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
     inputs = [p for r in runs for p in run_inputs(r)]
     store.check_distinct_outputs(plot=plot, csv=csv_path)
     if plot:
-        store.check_output(media.check_image_path(plot), force, inputs)
+        store.check_output(media.check_figure_path(plot), force, inputs)
     if csv_path:
         store.check_output(csv_path, force, inputs)
     groups = aggregate([pending[str(r)] or read_run(r) for r in runs])

@@ -71,7 +71,7 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
     store.check_distinct_outputs(out=out, plot=plot)
     store.check_output(out, force, inputs)
     if plot:
-        store.check_output(media.check_image_path(plot), force, inputs)
+        store.check_output(media.check_figure_path(plot), force, inputs)
     device = resolve_device(device)
     reward = options["reward"]
     seen: dict[str, str | os.PathLike] = {}

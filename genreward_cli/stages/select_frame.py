@@ -41,7 +41,7 @@ def run(goal_video: str | os.PathLike, *, out: str | os.PathLike, episode: int =
     store.check_distinct_outputs(out=out, plot=plot)
     store.check_output(out, force, inputs)
     if plot:
-        store.check_output(media.check_image_path(plot), force, inputs)
+        store.check_output(media.check_figure_path(plot), force, inputs)
     source = load_goal_video(goal_video, episode)
     frames, parent = source.frames, source.ref
     if len(frames) == 0:
