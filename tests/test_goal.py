@@ -295,3 +295,21 @@ def test_clip_pretrained_with_the_tiny_model_is_said_unread(chain, tmp_path):
         r = run("select-frame", d / "gv.h5", "--clip-model", "tiny", "--clip-pretrained", "",
                 "--out", tmp_path / "b.h5")
     assert r.exit_code == 0, r.stderr
+
+
+def test_a_goal_frame_of_another_task_is_refused(tiny_chain, tmp_path):
+    """A goal frame selected from a video of another task made a goal of two tasks, labelled
+    with the video's (a warning about another sha256 only); the frame's source names it."""
+    other, gf = tmp_path / "pick.h5", tmp_path / "gf_pick.h5"
+    r = run("collect", "--task", "pick-place-v3", "--policy", "expert", "--episodes", 1,
+            "--max-steps", 10, "--out", other)
+    assert r.exit_code == 0, r.stderr
+    r = run("select-frame", other, "--clip-model", "tiny", "--out", gf)
+    assert r.exit_code == 0, r.stderr
+    out = tmp_path / "goal.h5"
+    r = run("encode-goal", tiny_chain / "expert.h5", gf, "--vae", "tiny", "--image-encoder", "tiny",
+            "--out", out)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (f"{gf}: its frame was selected from {other}, a video of pick-place-v3; "
+            f"{tiny_chain / 'expert.h5'} is of reach-v3") in r.stderr
+    assert not out.exists()

@@ -29,9 +29,9 @@ def run(goal_video: str | os.PathLike, goal_frame: str | os.PathLike, *,
     ``device`` a torch device string (already resolved).
 
     Raises BadInput (exit code 2) for unreadable inputs, an episode without ``vae``, a goal
-    frame whose size differs from the video's, an encoder that cannot be loaded, or an
-    existing ``out`` without ``force``. Warns when the goal frame was selected from another
-    video.
+    frame whose size differs from the video's or that was selected from a video of another
+    task, an encoder that cannot be loaded, or an existing ``out`` without ``force``. Warns
+    when the goal frame was selected from another video of the same task (or of none known).
     """
     from genreward_cli.goal.image_encoder import ImageEncoder, ImageEncoderConfig
     from genreward_cli.goal.source import load_goal_video
@@ -47,12 +47,19 @@ def run(goal_video: str | os.PathLike, goal_frame: str | os.PathLike, *,
         frame_ref = art.ref()
         sources = [p for p in art.parents if p.get("kind") in ("goal_video", "episodes")]
         frame_episode = art.config.get("episode")
+        frame_source = art.resolve(sources[0]["path"]) if sources else None
     if len(video) == 0:
         raise BadInput(f"{goal_video}: the goal video has no frames")
     if frame.shape != video.shape[1:]:
         raise BadInput(f"{goal_frame}: frame is {frame.shape[0]}x{frame.shape[1]}, but the frames of "
                        f"{goal_video} are {video.shape[1]}x{video.shape[2]}: mismatched resolutions")
     if sources and sources[0]["sha256"] != video_ref["sha256"]:
+        other = _recorded_task(frame_source)
+        if other is not None and source.task is not None and other != source.task:
+            # a goal of two tasks: every later stage would take it as the video's task's
+            raise BadInput(f"{goal_frame}: its frame was selected from {sources[0]['path']}, "
+                           f"a video of {other}; {goal_video} is of {source.task}: select the "
+                           "goal frame from this goal video")
         warnings.warn(f"{goal_frame} was selected from {sources[0]['path']}, not from this "
                       f"{goal_video} (different sha256)")
     elif (sources and video_ref["kind"] == "episodes" and frame_episode is not None
@@ -93,3 +100,17 @@ def run(goal_video: str | os.PathLike, goal_frame: str | os.PathLike, *,
     summary = {"out": str(out), "video_latent": list(z.shape), "frame_embedding": list(e.shape)}
     line = f"wrote {out}: video latent {list(z.shape)}, frame embedding {list(e.shape)}"
     return Report(line, summary)
+
+
+def _recorded_task(path: str | None) -> str | None:
+    """The task a `goal_video` (with ``--task``) or an `episodes` file at ``path`` records;
+    None where the file is gone, unreadable or records none."""
+    from genreward_cli.errors import GenrewardError
+
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        with store.open_artifact(path, ("goal_video", "episodes")) as art:
+            return store.text(art.attrs["task"]) if "task" in art.attrs else None
+    except GenrewardError:
+        return None
