@@ -5,6 +5,7 @@ import json
 import shutil
 import warnings
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -96,6 +97,19 @@ def test_train_agent_writes_a_run_that_resumes_exactly(files, tmp_path):
         assert returns.shape == (2,) and art.attrs["mean"] == pytest.approx(returns.mean())
         assert list(art.file["length"][()]) == [40, 40]
     assert (tmp_path / "roll.mp4").stat().st_size > 0
+    assert json.loads(r.stdout)["method"] == "genreward interval=20"  # not Table A's 128
+    # an ablation's evaluation carries the label `evaluate --compare` gives it (it said
+    # `genreward` alone, as the reward model's name)
+    ablation = tmp_path / "ablation"
+    shutil.copytree(tmp_path / "straight", ablation)
+    with h5py.File(ablation / "log.h5", "r+") as f:
+        f.attrs["config"] = json.dumps({**json.loads(f.attrs["config"]), "no_fb_reward": True})
+    r = run("evaluate", ablation, "--episodes", 1, "--out", tmp_path / "eval_fb.h5")
+    assert r.exit_code == 0, r.stderr
+    assert "(genreward -fb interval=20, 160 steps)" in r.stderr.strip().splitlines()[-1]
+    with store.open_artifact(tmp_path / "eval_fb.h5", "eval") as art:
+        assert art.attrs["method"] == "genreward -fb interval=20"
+        assert art.attrs["reward"] == "genreward"
     r = run("inspect", tmp_path / "eval.h5", "--json")
     assert json.loads(r.stdout)["summary"]["return_mean"] == pytest.approx(float(returns.mean()))
     r = run("inspect", tmp_path / "straight" / "log.h5", "--json")

@@ -34,7 +34,8 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
     over ``episodes`` episodes (seeded from ``seed``) on ``device`` (a torch device string),
     and write the `eval` artifact ``out``: return float32 [N] (the dense env return), success
     bool [N], length int64 [N], seed int64 [N], attrs mean, std, success_rate, task, reward,
-    step (see docs/artifacts.md); with ``video``, the rollouts one after another (mp4 or gif).
+    step, method (see docs/artifacts.md); with ``video``, the rollouts one after another (mp4
+    or gif).
 
     Raises BadInput (exit code 2) for a path that is no run, a file that is no `agent_log`,
     or an existing ``out`` or ``video`` without ``force``.
@@ -53,7 +54,8 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
         env_config = run_env_config(art)
         agent = load_agent(art, device)
         meta = {"task": str(art.attrs["task"]), "reward": str(art.attrs["reward"]),
-                "step": int(art.attrs["steps"])}
+                # the label `evaluate --compare` gives the run: its ablations and settings
+                "method": method_name(art.config), "step": int(art.attrs["steps"])}
         trained = len(art.file["episodes/return"])
         parents = [art.ref()]
     env = MetaWorldPixelEnv(env_config)
@@ -75,7 +77,7 @@ def run(path: str | os.PathLike, *, out: str | os.PathLike, episodes: int = 10,
         media.write_video(video, np.concatenate(res.frames), fps=20)
     summary = {"out": str(out), **meta, **s, "video": video, "training_episodes": trained}
     note = "" if trained else f"; in training, {NO_EPISODE}"
-    line = (f"wrote {out}: {meta['task']} ({meta['reward']}, {meta['step']} steps): "
+    line = (f"wrote {out}: {meta['task']} ({meta['method']}, {meta['step']} steps): "
             f"{format_returns(s['mean'], s['std'])} over {counted(episodes, 'episode')}, success "
             f"{s['success_rate']:.0%}{note}")
     return Report(line, summary)

@@ -367,6 +367,9 @@ register(
             "root mean, std": "mean and standard deviation of the return",
             "root success_rate": "fraction of successful episodes",
             "root task, reward, step": "the run's task, reward model and env steps trained",
+            "root method": "the run's label in `evaluate --compare`: the reward model with "
+                           "its ablations and settings that are not the defaults (e.g. "
+                           "`genreward -fb`; absent in older files)",
         },
         checked=(Attr("reward", "str"), Attr("step", "int", minimum=0),
                  Attr("mean", "number"), Attr("std", "number", minimum=0),
