@@ -158,7 +158,9 @@ def test_train_fb_resume_refuses_other_inputs_and_options(fb_run, tmp_path):
             ((d / "random.h5", d / "goal.h5", *options), "inputs "),
             ((*common, "--objective", "paper-eq8"), "objective='standard' (now 'paper-eq8')"),
             ((*common, "--lr", 0.5), "lr=0.0001 (now 0.5)"),
-            ((*common, "--seed", 7), "seed=0 (now 7)")]:
+            ((*common, "--seed", 7), "seed=0 (now 7)"),
+            # the FB configuration's changes were not named
+            ((*common, "--z-dim", 4), "z_dim=16 (now 4)")]:
         r = run("train-fb", *args, "--steps", 20, "--out", out, "--resume")
         assert r.exit_code == 2, r.stderr
         line = r.stderr.strip()

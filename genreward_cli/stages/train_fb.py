@@ -31,6 +31,24 @@ def checkpoint_path(out: str | os.PathLike) -> Path:
     return out.with_name(out.name + ".ckpt.pt")
 
 
+# FBConfig fields that are not options of their own: set by the data and the image encoder
+DERIVED_FIELDS = {"obs_dim": "the image encoder's embedding size",
+                  "action_dim": "the episodes' action size"}
+
+
+def fb_config_changes(old: dict, new: dict) -> str:
+    """The FBConfig fields that differ between a checkpoint's (``old``) and this run's
+    (``new``), as ``check_resume`` says them: ``z_dim=16 (now 32)``, or ``obs_dim=384 (now
+    768: the image encoder's embedding size)`` for a field the data sets."""
+    parts = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a != b:
+            why = f": {DERIVED_FIELDS[key]}" if key in DERIVED_FIELDS else ""
+            parts.append(f"{key}={a!r} (now {b!r}{why})")
+    return "; ".join(parts)
+
+
 def check_resume(out: Path, state: dict, parents: list[dict], train_config: FBTrainConfig,
                  seed: int) -> None:
     """Refuse to continue the checkpoint ``state`` of ``out`` with other inputs (compared by
@@ -146,7 +164,10 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
     fb_config = dataclasses.replace(fb_config, obs_dim=obs_dim,
                                     action_dim=data.actions[0].shape[1])
     if state is not None and state["fb_config"] != fb_config.__dict__:
-        raise BadInput(f"{ckpt_path}: made with another FB configuration")
+        raise BadInput(f"--resume: {out} was trained with other options: "
+                       + fb_config_changes(state["fb_config"], fb_config.__dict__)
+                       + "; give its inputs and options to continue it, or --force to start "
+                       "over")
     if state is not None:
         check_resume(out, state, parents, train_config, seed)
     torch.manual_seed(seed)
