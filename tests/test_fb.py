@@ -305,3 +305,17 @@ def test_train_fb_resumes_and_refuses_bad_inputs(fb_run, tmp_path):
     r = run("train-fb", d / "random.h5", d / "goal.h5", "--out", tmp_path / "x.h5", "--resume")
     assert r.exit_code == 2 and "no checkpoint" in r.stderr
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_episodes_of_another_task_than_the_goal_are_said(fb_run, tmp_path):
+    """Episodes of another task beside the goal's were mixed in without a word."""
+    from helpers import fake_episode, write_episodes
+
+    d, _ = fb_run
+    rng = np.random.default_rng(0)
+    other = write_episodes(tmp_path / "pick.h5", [fake_episode(rng, T=5, size=64)])
+    with pytest.warns(UserWarning, match=r"episodes of another task than the goal's "
+                                         rf"\(reach-v3\): {other} \(pick-place-v3\)"):
+        r = run("train-fb", d / "random.h5", other, d / "goal.h5", "--z-dim", 8,
+                "--hidden-dim", 16, "--batch-size", 8, "--steps", 2, "--out", tmp_path / "fb.h5")
+    assert r.exit_code == 0, r.stderr

@@ -131,6 +131,13 @@ def run(inputs: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                            f"(got {counted(len(episode_files), '`episodes` file')} and "
                            f"{counted(len(goal_files), '`goal` file')})")
         goal = goal_files[0]
+        goal_task = store.text(goal.attrs["task"]) if "task" in goal.attrs else None
+        others = [f"{a.path} ({store.text(a.attrs['task'])})" for a in episode_files
+                  if goal_task is not None and store.text(a.attrs["task"]) != goal_task]
+        if others:  # scenes of another task: states the reward never meets
+            warnings.warn(f"episodes of another task than the goal's ({goal_task}): "
+                          f"{', '.join(others)}; the FB model learns the successor measure "
+                          "of the scenes its episodes show", stacklevel=2)
         sizes = {a.file[f"episodes/{k}/image"].shape[1:3] for a in episode_files for k in a.groups()}
         if len(sizes) != 1:
             raise BadInput(f"episodes have frames of different sizes: {sorted(sizes)}")
