@@ -9,7 +9,7 @@ import pytest
 
 from genreward_cli import store
 from genreward_cli.stages import pipeline
-from helpers import run
+from helpers import refused, run
 
 
 @pytest.fixture(scope="module")
@@ -390,13 +390,6 @@ def test_paper_preset_uses_the_official_per_task_reward_interval():
     # a folder that is no video model was found out by generate, after collect and the rest
     (["--video-model", "FOLDER"], "--video-model FOLDER: not a diffusers pipeline directory"),
     (["--video-model", "FOLDER/vm"], "--video-model FOLDER/vm: cannot read the model's configs"),
-    # --videos was first read by finetune, after the expert episodes were collected
-    (["--videos", "FOLDER/nope.h5"], "--videos FOLDER/nope.h5: no such file"),
-    (["--videos", "FOLDER/vm/model_index.json"], "--videos FOLDER/vm/model_index.json: not an "
-                                                 "HDF5 file"),
-    # an --out that cannot be made failed in the first stage, with a Python error
-    (["--out", "FOLDER/vm/model_index.json/p"],
-     "--out FOLDER/vm/model_index.json/p: cannot be written"),
 ])
 def test_pipeline_refuses_bad_methods_and_seeds(tmp_path, args, message):
     (tmp_path / "vm").mkdir()
@@ -408,6 +401,27 @@ def test_pipeline_refuses_bad_methods_and_seeds(tmp_path, args, message):
         assert r.exit_code == 2 and message in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    # --videos was first read by finetune, after the expert episodes were collected
+    (["--videos", "FOLDER/nope.h5"], "--videos FOLDER/nope.h5: no such file"),
+    (["--videos", "FOLDER/vm/model_index.json"], "--videos FOLDER/vm/model_index.json: not an "
+                                                 "HDF5 file"),
+    # an --out that cannot be made failed in the first stage, with a Python error
+    (["--out", "FOLDER/vm/model_index.json/p"],
+     "--out FOLDER/vm/model_index.json/p: cannot be written"),
+])
+def test_pipeline_reads_its_inputs_before_the_first_stage(tmp_path, args, message):
+    """A run checks --videos and --out before it starts; a dry run, which may plan for
+    another machine's files, does not."""
+    (tmp_path / "vm").mkdir()
+    (tmp_path / "vm" / "model_index.json").write_text("{}")
+    args = [a.replace("FOLDER", str(tmp_path)) for a in args]
+    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "x", *args)
+    refused(r, message.replace("FOLDER", str(tmp_path)), out=tmp_path / "x")
+    r = run("pipeline", "--task", "reach-v3", "--out", tmp_path / "x", *args, "--dry-run")
+    assert r.exit_code == 0, r.stderr
 
 
 @pytest.mark.slow

@@ -722,7 +722,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     the same for scripts.
 
     Raises BadInput (exit code 2): an unknown task, preset or method, a bad list, ``out`` a
-    file or where no folder can be made, ``videos`` no `videos` or `episodes` artifact, both
+    file or where no folder can be made, ``videos`` no `videos` or `episodes` artifact (these
+    two not checked by a dry run, which may plan for another machine's files), both
     ``videos`` and ``video_model``, roboclip at the paper preset without an S3D
     model, tadpole's model that cannot be read (not checked by a dry run, which may plan on
     a machine without it). GenrewardError: a stage failed (its exit code in the message).
@@ -760,20 +761,22 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
     from genreward_cli import store
 
     # a file can be made in it (or in the folder that will hold it): `--out /proc/p` is
-    # refused now, not by the first stage
+    # refused now, not by the first stage; a dry run may plan for another machine's files
     try:
-        store.check_writable(root / ".pipeline")
+        if not dry_run:
+            store.check_writable(root / ".pipeline")
     except BadInput as e:
         raise BadInput(str(e).replace(str(root / ".pipeline"), f"--out {root}", 1)) from None
     if videos and video_model:
         raise BadInput("--videos finetunes a video model here, --video-model brings one: give "
                        "one of them")
-    if videos:  # read now, not by finetune after the expert episodes
+    if videos and not dry_run:  # read now, not by finetune after the expert episodes
         try:
             with store.open_artifact(videos, ("videos", "episodes")):
                 pass
         except BadInput as e:
             raise BadInput(f"--videos {e}") from None
+    if videos:
         videos = str(Path(videos).resolve())
     models = dict(models or {})
     for key in ("s3d_model", "finetune_model", "clip_pretrained", "image_encoder"):
