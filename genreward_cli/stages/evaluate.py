@@ -101,12 +101,11 @@ def compare(runs: list[str | os.PathLike], *, plot: str | os.PathLike | None = N
 
     from genreward_cli import media, store
 
-    seen: dict[str, str] = {}
-    for r in runs:  # one run given twice would count as two seeds
-        key = os.path.realpath(Path(r) / LOG_NAME if Path(r).is_dir() else r)
-        if key in seen:
-            raise BadInput(f"{seen[key]} and {r} are one run: give it once")
-        seen[key] = str(r)
+    # one run given twice would count as two seeds
+    repeat = store.first_repeat(runs, lambda r: os.path.realpath(
+        Path(r) / LOG_NAME if Path(r).is_dir() else r))
+    if repeat:
+        raise BadInput(f"{repeat[0]} and {repeat[1]} are one run: give it once")
 
     # a run folder without its log yet (a sweep's run before its first checkpoint) is a row
     # without figures, with a warning, rather than the end of the comparison

@@ -762,11 +762,8 @@ def run(task: str, out: str | os.PathLike, *, preset: str | Preset = "tiny",
 
     # a file can be made in it (or in the folder that will hold it): `--out /proc/p` is
     # refused now, not by the first stage; a dry run may plan for another machine's files
-    try:
-        if not dry_run:
-            store.check_writable(root / ".pipeline")
-    except BadInput as e:
-        raise BadInput(str(e).replace(str(root / ".pipeline"), f"--out {root}", 1)) from None
+    if not dry_run:
+        store.check_writable(root / ".pipeline", shown=f"--out {root}")
     if videos and video_model:
         raise BadInput("--videos finetunes a video model here, --video-model brings one: give "
                        "one of them")

@@ -18,6 +18,7 @@ from genreward_cli.stages import Report
 # the rewards that score frames against the task text (the episodes' prompt), RoboCLIP
 # without --roboclip-demo
 TEXT_REWARDS = ("vlm-rm", "clip-video", "tadpole", "roboclip")
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # the returns are written as float32
 
 # the reward options that name files or folders it reads
 INPUT_OPTIONS = ("goal", "fb", "clip_pretrained", "s3d_model", "roboclip_demo", "tadpole_model")
@@ -74,13 +75,11 @@ def run(episodes: list[str | os.PathLike], options: dict, *, out: str | os.PathL
         store.check_output(media.check_figure_path(plot), force, inputs)
     device = resolve_device(device)
     reward = options["reward"]
-    seen: dict[str, str | os.PathLike] = {}
-    for path in episodes:  # the same episodes twice would count each twice in AUC and shares
-        key = os.path.realpath(path)
-        if key in seen:
-            same = "" if str(path) == str(seen[key]) else f" (as {seen[key]})"
-            raise BadInput(f"{path}: given twice{same}; give each episodes file once")
-        seen[key] = path
+    # the same episodes twice would count each twice in the AUC and the shares
+    if repeat := store.first_repeat(episodes):
+        earlier, path = repeat
+        same = "" if str(path) == str(earlier) else f" (as {earlier})"
+        raise BadInput(f"{path}: given twice{same}; give each episodes file once")
     arts = []
     try:
         for path in episodes:
@@ -190,10 +189,10 @@ def score(model, arts: list, options: dict, paths: list) -> tuple[float | None, 
                 parts = model(ep)
                 total, env_return = float(parts["total"].sum()), float(ep.env_reward.sum())
             where = f"{art.path}: episodes/{k}"
-            if not np.isfinite(env_return) or not np.isfinite(np.float32(env_return)):
+            if not abs(env_return) <= FLOAT32_MAX:  # NaN too; written as float32
                 raise BadInput(f"{where}: its env_reward sums to {env_return:g}, past float32's "
                                "range; the episode's rewards are not a Meta-World task's")
-            if not np.isfinite(total) or not np.isfinite(np.float32(total)):
+            if not abs(total) <= FLOAT32_MAX:
                 labels = model.weight_labels()
                 weighed = ", ".join(f"{n} {w:g}" + (f" ({labels[n]})" if n in labels else "")
                                     for n, w in weights.items())

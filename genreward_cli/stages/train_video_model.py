@@ -40,8 +40,8 @@ def read_videos(videos: Sequence[str | os.PathLike], task: str | None = None):
                 t = task or recorded
                 if t is None:
                     raise BadInput(f"{path}: {kind_name}/{k} has no task attribute; pass --task")
-                if kind_name == "episodes" and store.text(g.attrs.get("policy", "")) != "expert":
-                    policy = store.text(g.attrs.get("policy", "")) or "unknown"
+                policy = store.text(g.attrs.get("policy", "")) or "unknown"
+                if kind_name == "episodes" and policy != "expert":
                     policies[policy] = policies.get(policy, 0) + 1
                 clips.append(frames)
                 tasks.append(store.text(t))

@@ -26,7 +26,8 @@ Nothing here depends on click: the CLI tells the store its command line through
 from genreward_cli.store.files import (
     Artifact, MissingInArtifact, ReadFile, array_dataset, brief_error, check_distinct_outputs,
     check_folder_output, folder_lock, check_not_input, check_output,
-    check_writable, frames_dataset, has_hdf5_signature, is_locked, load_weights, lock_tmp,
+    check_writable, first_repeat, frames_dataset, has_hdf5_signature, is_locked, load_weights,
+    lock_tmp,
     open_artifact, output_lock,
     read_checkpoint, read_error, read_weights, replacing, replacing_dir, replacing_side_output,
     save_figure,
@@ -54,7 +55,7 @@ def markdown() -> str:
 __all__ = [
     "Artifact", "MissingInArtifact", "ReadFile", "load_weights", "stored_config",
     "array_dataset", "brief_error", "check_distinct_outputs", "check_folder_output", "folder_lock",
-    "check_not_input", "check_output", "check_writable",
+    "check_not_input", "check_output", "check_writable", "first_repeat",
     "frames_dataset", "has_hdf5_signature", "is_locked", "lock_tmp", "open_artifact",
     "output_lock",
     "read_error",

@@ -406,22 +406,20 @@ def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict,
 
 def _attr_problem(value, spec: Attr, h5: h5py.Group, where: str) -> str | None:
     """What is wrong with attribute value ``value`` for ``spec`` (None: nothing)."""
+    expected = "expected " + spec.describe()
     if spec.type == "str":
-        return None if isinstance(value, (str, bytes)) else "expected " + spec.describe()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
-                                                                      np.floating)):
-        return "expected " + spec.describe()
-    if spec.type == "int" and not isinstance(value, (int, np.integer)):
-        return "expected " + spec.describe()
+        return None if isinstance(value, (str, bytes)) else expected
+    number = (np.integer, int) if spec.type == "int" else (np.integer, np.floating, int, float)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, number):
+        return expected
     if np.isnan(value):
-        return None if spec.nan else "expected " + spec.describe()
+        return None if spec.nan else expected
     if not np.isfinite(value) or (spec.minimum is not None and value < spec.minimum) \
             or (spec.maximum is not None and value > spec.maximum):
-        return "expected " + spec.describe()
-    if spec.below is not None:
-        target = f"{where}/{spec.below}" if where else spec.below
-        if target in h5 and value >= len(h5[target]):
-            return f"expected {spec.describe()} ({len(h5[target])})"
+        return expected
+    target = spec.below and (f"{where}/{spec.below}" if where else spec.below)
+    if target and target in h5 and value >= len(h5[target]):
+        return f"{expected} ({len(h5[target])})"
     return None
 
 
@@ -609,6 +607,21 @@ def check_distinct_outputs(**outputs: str | os.PathLike | None) -> None:
         seen[real] = name.replace("_", "-")
 
 
+def first_repeat(paths: Iterable[str | os.PathLike],
+                 key: Callable[[str | os.PathLike], str] = os.path.realpath
+                 ) -> tuple[str | os.PathLike, str | os.PathLike] | None:
+    """The first input given twice, as ``(earlier, later)`` as they were given, two paths
+    being one where ``key`` of them agree (default: links and ``..`` resolved); None when
+    every one is distinct. Inputs counted per file (episodes, runs) would count twice."""
+    seen: dict[str, str | os.PathLike] = {}
+    for path in paths:
+        k = key(path)
+        if k in seen:
+            return seen[k], path
+        seen[k] = path
+    return None
+
+
 def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
@@ -639,27 +652,29 @@ def check_not_input(out: str | os.PathLike, inputs: Iterable[str | os.PathLike |
 SIBLING_NAME_EXTRA = len("..lock")
 
 
-def check_writable(path: str | os.PathLike) -> None:
+def check_writable(path: str | os.PathLike, shown: str | None = None) -> None:
     """Raise BadInput unless a file ``path`` can be created (its folder made, if missing):
     the nearest existing folder above it must be a folder that takes a new entry, which
     is tried (and removed at once), as permissions alone mislead root and read-only mounts;
     and the name must leave room for the names written beside it (``SIBLING_NAME_EXTRA``
-    more bytes) within the file system's limit on a name (255 bytes on most)."""
+    more bytes) within the file system's limit on a name (255 bytes on most). The message
+    starts with ``shown`` (default: ``path``), e.g. the option that names its folder."""
     import tempfile
 
     path = Path(path)
+    shown = shown or str(path)
     parent = path.absolute().parent
     while not parent.exists() and not parent.is_symlink():
         parent = parent.parent
     if not parent.is_dir():
-        raise BadInput(f"{path}: cannot be written: {parent} is not a directory")
+        raise BadInput(f"{shown}: cannot be written: {parent} is not a directory")
     try:
         name_max = os.pathconf(parent, "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
     size = len(os.fsencode(path.name))
     if size + SIBLING_NAME_EXTRA > name_max:
-        raise BadInput(f"{path}: its name is {size} bytes, too long: the names written beside "
+        raise BadInput(f"{shown}: its name is {size} bytes, too long: the names written beside "
                        f"it while it is made (NAME.tmp, .NAME.lock) must fit this file "
                        f"system's limit of {name_max} bytes; use a name of at most "
                        f"{name_max - SIBLING_NAME_EXTRA} bytes")
@@ -674,7 +689,7 @@ def check_writable(path: str | os.PathLike) -> None:
         else:  # the folders below it are made when the file is written
             os.rmdir(tempfile.mkdtemp(prefix=".genreward.", suffix=".probe", dir=parent))
     except OSError as e:
-        raise BadInput(f"{path}: cannot be written in {where}: "
+        raise BadInput(f"{shown}: cannot be written in {where}: "
                        f"{e.strerror or type(e).__name__}") from None
 
 
