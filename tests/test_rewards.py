@@ -103,6 +103,14 @@ def test_score_reward_cli_and_bad_inputs(run_dir, tmp_path):
         r = run("score-reward", d / "expert.h5", d / "random.h5", "--reward", "env", "--goal",
                 d / "goal.h5", "--clip-model", "tiny", "--out", tmp_path / "env.h5")
     assert r.exit_code == 0, r.stderr
+    # an ablated term's model and weight: named as unread (they were silently dropped)
+    with pytest.warns(UserWarning, match=r"^--reward genreward --no-fb-reward does not use "
+                                         r"--fb, --beta: ignored$"):
+        r = run("score-reward", d / "expert.h5", "--reward", "genreward", "--goal",
+                d / "goal.h5", "--fb", d / "fb.h5", "--beta", 0.1, "--no-fb-reward",
+                "--reward-interval", 20, "--json", "--out", tmp_path / "nofb.h5")
+    assert r.exit_code == 0, r.stderr
+    assert set(json.loads(r.stdout)["components"]) == {"env", "video"}
     # random episodes alone rank nothing: the nan AUC comes with a note saying why
     r = run("score-reward", d / "random.h5", "--reward", "env", "--out", tmp_path / "rnd.h5")
     assert r.exit_code == 0, r.stderr

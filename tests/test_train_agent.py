@@ -332,6 +332,12 @@ def test_the_live_line_ends_with_the_runs_updates_and_lists_each_component(tmp_p
           "episode/reward_success": 1.0, "episode/reward_total": 1.75}
     assert _status(ep, 7, 2.0) == ("2.0 steps/s  ep 3  return 1.5  success yes  diffusion 0.25  "
                                    "rnd 0.5  success reward 1  updates 7")
+    # an ablated component (r_FB under --no-fb-reward, always 0) is not shown
+    ep = {"episode": 1, "episode/return": 2.0, "episode/success": False,
+          "episode/reward_env": 2.0, "episode/reward_video": -0.5, "episode/reward_fb": 0.0,
+          "episode/reward_total": 1.5}
+    assert _status(ep, 0, 1.0, ablated=("fb",)) == ("1.0 steps/s  ep 1  return 2.0  success no  "
+                                                    "video -0.5  updates 0")
 
 
 def test_the_live_line_is_refreshed_within_an_episode(tmp_path, monkeypatch):

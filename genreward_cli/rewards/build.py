@@ -29,8 +29,9 @@ USES = {
 
 def warn_unused_options(reward: str) -> None:
     """One warning naming the reward options given on the command line (or in the
-    environment) that ``reward`` does not read, e.g. ``--s3d-model`` with ``--reward vlm-rm``;
-    nothing outside a click command."""
+    environment) that ``reward`` does not read, e.g. ``--s3d-model`` with ``--reward vlm-rm``,
+    or ``--fb`` and ``--beta`` with ``--reward genreward --no-fb-reward`` (``--alpha`` with
+    ``--no-video-reward``); nothing outside a click command."""
     import warnings
 
     import click
@@ -42,10 +43,16 @@ def warn_unused_options(reward: str) -> None:
     given = [n for n in REWARD_OPTIONS if n != "reward" and n in ctx.params
              and ctx.get_parameter_source(n) in (ParameterSource.COMMANDLINE,
                                                  ParameterSource.ENVIRONMENT)]
-    unused = [n for n in given if n not in USES.get(reward, ())]
+    uses, name = set(USES.get(reward, ())), f"--reward {reward}"
+    if reward == "genreward":  # an ablated term's model and weight are not read
+        for flag, drops in (("no_video_reward", ("alpha",)), ("no_fb_reward", ("fb", "beta"))):
+            if ctx.params.get(flag):
+                uses -= set(drops)
+                name += " --" + flag.replace("_", "-")
+    unused = [n for n in given if n not in uses]
     if unused:
         flags = ", ".join("--" + n.replace("_", "-") for n in unused)
-        warnings.warn(f"--reward {reward} does not use {flags}: ignored", stacklevel=2)
+        warnings.warn(f"{name} does not use {flags}: ignored", stacklevel=2)
 
 
 def build_reward(options: dict, text: str, device: str, *, task: str | None = None,

@@ -359,17 +359,18 @@ def live_rate(t: float, step: int, since: tuple[float, int], start: tuple[float,
     return (step - s0) / max(t - t0, 1e-9)
 
 
-def _status(ep: dict | None, updates: int, rate: float) -> str:
+def _status(ep: dict | None, updates: int, rate: float, ablated: tuple = ()) -> str:
     """The live line: speed, then the latest finished episode's return, success, each model
-    component's sum and, for a model that adds to the env reward, the component's share of
-    the return (``no episode yet`` while ``ep`` is None), then the updates made so far."""
+    component's sum (but the ``ablated`` ones', e.g. r_FB under --no-fb-reward, always 0)
+    and, for a model that adds to the env reward, the component's share of the return
+    (``no episode yet`` while ``ep`` is None), then the updates made so far."""
     if ep is None:
         return f"{rate:.1f} steps/s  no episode yet  updates {updates}"
     parts = [f"{rate:.1f} steps/s", f"ep {ep['episode']}", f"return {ep['episode/return']:.1f}",
              f"success {'yes' if ep['episode/success'] else 'no'}"]
     components = [key[len("episode/reward_"):] for key in ep if key.startswith("episode/reward_")]
     for name in components:  # the reward model's, in its order (`RewardModel.names`)
-        if name not in ("env", "total"):  # the return above; the sum of the others
+        if name not in ("env", "total", *ablated):  # the return above; the others' sum
             label = "success reward" if name == "success" else name  # not the flag above
             text = f"{label} {ep[f'episode/reward_{name}']:.3g}"
             share = ep.get(f"episode/share_{name}")
@@ -713,12 +714,15 @@ def _train(out, env, eval_env, env_config, agent_config, behavior_config, loop_c
     # the live line's speed: from the start, then from the first update on (the prefill's
     # random steps are much faster than the training's)
     speed = {"t": start, "step": start_step, "shown": start}
+    weighed = reward_model.weights()  # an ablated component has no weight
+    ablated = tuple(n for n in reward_model.names if n != "total" and n not in weighed)
 
     def status() -> str:
         t = time.perf_counter()
         speed["shown"] = t
         rate = live_rate(t, now["step"], (speed["t"], speed["step"]), (start, start_step))
-        return _status(last_episode[-1] if last_episode else None, trainer.updates, rate)
+        return _status(last_episode[-1] if last_episode else None, trainer.updates, rate,
+                       ablated)
 
     with live_bar(loop_config.steps, f"train-agent {env_config.task} ({reward_model.name})",
                   done=start_step) as update:
