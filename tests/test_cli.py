@@ -1,4 +1,5 @@
 import json
+import re
 
 import h5py
 import imageio.v2 as imageio
@@ -204,6 +205,7 @@ def test_inspect_tree_json_video_and_frame(collected, tmp_path):
     result = run("inspect", out)
     assert result.exit_code == 0
     assert "episodes" in result.output and "success_rate" in result.output
+    assert re.search(r"length \(min, max\): \[\d+, \d+\]", result.output), result.output
     stdout = run("inspect", out, "--json").stdout
     assert stdout.count("\n") == 1, "one line, as every --json (`>> summary.jsonl`)"
     rep = json.loads(stdout)

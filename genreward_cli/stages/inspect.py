@@ -330,6 +330,10 @@ def _curve_end(h5) -> dict[str, Any]:
             "last_loss": float(loss[-1]) if len(loss) else None}
 
 
+# summary entries that are [min, max] over the episodes or clips (`--json` keeps the bare name)
+RANGES = ("length", "frames")
+
+
 def _frames_summary(h5, names: list[str], template: str) -> dict[str, Any]:
     """Clip count, frame counts [min, max] and the frame shape of ``template`` per group."""
     counts = [int(h5[template.replace("<k>", k)].shape[0]) for k in names]
@@ -491,6 +495,8 @@ def print_report(rep: dict[str, Any]) -> None:
     if rep["summary"]:
         node = root.add("summary")
         for k, v in rep["summary"].items():
+            if k in RANGES and isinstance(v, list):  # a bare [20, 150] read as a shape
+                k = f"{k} (min, max)"
             node.add(f"{k}: {v:.3f}" if isinstance(v, float) else f"{k}: {v}")
     console.print(root)
     err = make_console(stderr=True)
