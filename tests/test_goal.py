@@ -164,6 +164,11 @@ def test_goal_bad_inputs(chain, tmp_path):
     assert r.exit_code == 2 and "--frame-index 17: the video has 17 frames" in r.stderr, r.stderr
     r = run("encode-goal", d / "gf.h5", d / "gf.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
     assert r.exit_code == 2 and "expected 'goal_video'" in r.stderr
+    # the two inputs the other way round: said so, not only "expected 'goal_video'"
+    r = run("encode-goal", d / "gf.h5", d / "gv.h5", "--image-encoder", "tiny", "--out", tmp_path / "x.h5")
+    assert r.exit_code == 2 and "gf.h5 is a goal frame and " in r.stderr and \
+        "the other way round (encode-goal GOAL_VIDEO GOAL_FRAME)" in r.stderr, r.stderr
+    assert not (tmp_path / "x.h5").exists()
     # a goal video of another resolution than the goal frame
     other = tmp_path / "gv128.h5"
     with store.write_artifact(other, "goal_video", config={}) as h5:

@@ -28,7 +28,7 @@ def run(goal_video: str | os.PathLike, goal_frame: str | os.PathLike, *,
     ``latent`` is `mean` or `sample` (drawn with ``seed``), ``dtype`` the VAE's precision;
     ``device`` a torch device string (already resolved).
 
-    Raises BadInput (exit code 2) for unreadable inputs, an episode without ``vae``, a goal
+    Raises BadInput (exit code 2) for unreadable or swapped inputs, an episode without ``vae``, a goal
     frame whose size differs from the video's or that was selected from a video of another
     task, an encoder that cannot be loaded, or an existing ``out`` without ``force``. Warns
     when the goal frame was selected from another video of the same task (or of none known).
@@ -38,6 +38,10 @@ def run(goal_video: str | os.PathLike, goal_frame: str | os.PathLike, *,
     from genreward_cli.goal.video_encoder import VideoEncoder, VideoEncoderConfig
 
     store.check_output(out, force, [goal_video, goal_frame, vae, image_encoder])
+    if (store.kind_of(goal_video) == "goal_frame"
+            and store.kind_of(goal_frame) in ("goal_video", "episodes")):
+        raise BadInput(f"{goal_video} is a goal frame and {goal_frame} a goal video: give them "
+                       "the other way round (encode-goal GOAL_VIDEO GOAL_FRAME)")
     source = load_goal_video(goal_video, episode)
     video, prompt, model, video_ref = source.frames, source.prompt, source.model, source.ref
     if vae is None and model is None:

@@ -501,6 +501,18 @@ def has_hdf5_signature(path: str | os.PathLike) -> bool:
     return False
 
 
+def kind_of(path: str | os.PathLike) -> str | None:
+    """The artifact kind ``path`` records (its root ``kind`` attribute), unvalidated; None
+    where it is no readable HDF5 file or records none. For hints in messages only: a stage
+    reads its inputs with :func:`open_artifact`."""
+    try:
+        with h5py.File(path, "r") as h5:
+            found = h5.attrs.get("kind")
+    except (OSError, ValueError):
+        return None
+    return None if found is None else text(found)
+
+
 def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = None) -> Artifact:
     """Open and validate an artifact; ``kind`` restricts which kinds are accepted.
 
