@@ -89,6 +89,26 @@ def _batch_within(batch_size: int, clips: list, videos: Sequence) -> int:
     return frames
 
 
+def _raw_per_task(scorer, clips: list, tasks: list, advance, chunk: int = 256) -> dict:
+    """{task: [raw rewards float32 [F - 1] of each of its clips of F > 1 frames]}: every frame
+    after the first scored by ``scorer`` (``EntropyScorer``), ``chunk`` rows at a time, each
+    reported to ``advance(rows)``."""
+    import numpy as np
+
+    per_task: dict = {}
+    for frames, t in zip(clips, tasks):
+        if len(frames) < 2:
+            continue
+        key = scorer.episode_key(frames[0])
+        parts = []
+        for start in range(1, len(frames), chunk):
+            rows = np.arange(start, min(start + chunk, len(frames)))
+            parts.append(scorer.raw(frames, rows, key))
+            advance(len(rows))
+        per_task.setdefault(t, []).append(np.concatenate(parts))
+    return per_task
+
+
 def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
         kind: str = "vqdiffusion", preset: str = "paper", init: str | None = None,
         task: str | None = None, codec_steps: int = 2000, steps: int = 20000,
@@ -179,12 +199,11 @@ def run(videos: Sequence[str | os.PathLike], *, out: str | os.PathLike,
                          "written_as": os.path.realpath(out)})
         model = VideoModel(str(tmp), device, option="--out")
         statistics: dict = {}
-        for s in sorted(set(skip_steps)):
-            scorer = EntropyScorer(model, s, seed=seed)
-            per_task: dict = {}
-            for frames, t in zip(clips, tasks):
-                if len(frames) > 1:
-                    per_task.setdefault(t, []).append(scorer.raw(frames, np.arange(1, len(frames))))
+        rows = sum(max(len(c) - 1, 0) for c in clips) * len(set(skip_steps))
+        with progress_bar(rows, "reward statistics (frames scored)") as advance:
+            per_step = {s: _raw_per_task(EntropyScorer(model, s, seed=seed), clips, tasks,
+                                         advance) for s in sorted(set(skip_steps))}
+        for s, per_task in per_step.items():
             for t, values in per_task.items():
                 v = np.concatenate(values)
                 mean, std = float(v.mean()), float(v.std())
