@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 
 from genreward_cli import store
+from genreward_cli.envs.config import EnvConfig
 
 
 def fake_episode(rng, T=5, size=8):
@@ -59,6 +61,9 @@ def run(*args, **kwargs):
     return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
+ENV_FIELDS = {f.name for f in dataclasses.fields(EnvConfig)}  # of a run's config.json
+
+
 def fake_run(path, seed, max_steps, episodes, reward="env", evals=None, offset=0.0,
              **options):
     """A run directory whose log.h5 has ``episodes`` finished episodes, with returns
@@ -81,7 +86,8 @@ def fake_run(path, seed, max_steps, episodes, reward="env", evals=None, offset=0
                            ("eval/success", np.zeros((n, 2), bool))]:
             store.array_dataset(h5, name, data)
         h5.attrs.update(task="reach-v3", reward=reward, steps=int(max_steps * episodes),
-                        env_config=json.dumps({"task": "reach-v3", "max_steps": max_steps}))
+                        env_config=json.dumps({"task": "reach-v3", **{
+                            k: v for k, v in config.items() if k in ENV_FIELDS}}))
     return path
 
 

@@ -23,6 +23,20 @@ def test_runs_of_other_episode_lengths_are_other_groups(tmp_path):
                                                                            (80, 1, 160)]
 
 
+def test_runs_of_other_env_settings_are_other_groups(tmp_path):
+    """Runs with another sparse interval, camera, image size or action repeat were averaged
+    as seeds of one method; each setting is now its own group, its mode saying how."""
+    runs = [fake_run(tmp_path / "a", 0, 40, 3, reward_mode="sparse"),
+            fake_run(tmp_path / "b", 1, 40, 3, reward_mode="sparse", sparse_interval=20),
+            fake_run(tmp_path / "c", 2, 40, 3, camera="corner3"),
+            fake_run(tmp_path / "d", 3, 40, 3, size=96, width=128, action_repeat=2),
+            fake_run(tmp_path / "e", 4, 40, 3)]
+    rows, _ = compare(*runs)
+    assert sorted((r["mode"], r["seeds"]) for r in rows) == [
+        ("dense", 1), ("dense, 96x128, action repeat 2", 1), ("dense, camera corner3", 1),
+        ("sparse", 1), ("sparse every 20", 1)]
+
+
 def test_a_run_without_episodes_hides_no_other(tmp_path):
     done = fake_run(tmp_path / "done", 0, 40, 3)
     rows, stderr = compare(done, fake_run(tmp_path / "none", 1, 40, 0))

@@ -60,8 +60,16 @@ def test_round_trip_keeps_data_and_root_attrs(tmp_path, rng):
         (
             lambda h5: (h5.__delitem__("episodes/000000/action"),
                         h5.create_dataset("episodes/000000/action", data=np.zeros((4, 4), np.float32))),
-            "dataset 'episodes/000000/action' has shape [4, 4], expected [T,A] with T = 5",
+            "dataset 'episodes/000000/action' has shape [4, 4], expected [T,4] with T = 5",
         ),
+        (   # another action space than Meta-World's (read on, every later stage failed)
+            lambda h5: (h5.__delitem__("episodes/000000/action"),
+                        h5.create_dataset("episodes/000000/action", data=np.zeros((5, 3), np.float32))),
+            "dataset 'episodes/000000/action' has shape [5, 3], expected [T,4]: axis 1 is 3, "
+            "not 4 (Meta-World's 4-d actions",
+        ),
+        (lambda h5: h5.attrs.__delitem__("schema_version"),
+         "missing root attribute 'schema_version'"),
         (
             lambda h5: h5["episodes/000000/reward"].__setitem__(2, np.nan),
             "dataset 'episodes/000000/reward' contains NaN or inf",
@@ -215,3 +223,20 @@ def test_replacing_dir_failure_leaves_no_tmp_and_path_unchanged(tmp_path, error)
     assert not fresh.exists()
     assert sorted(p.name for p in kept.iterdir()) == ["config.json"]
     assert (kept / "config.json").read_text() == "old"
+
+
+def test_a_file_another_process_writes_is_not_called_corrupt(tmp_path, rng):
+    """A file open for writing elsewhere (HDF5's lock) was "truncated or corrupt?"."""
+    path = write_episodes(tmp_path / "e.h5", [fake_episode(rng, T=5)])
+    writer = subprocess.Popen([sys.executable, "-c", "import h5py, sys, time; "
+                               f"f = h5py.File({str(path)!r}, 'a'); print('open', flush=True); "
+                               "sys.stdin.read()"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "open"
+        with pytest.raises(BadInput, match=r"e\.h5: open for writing in another process "
+                                           r"\(HDF5 file lock\); wait for it"):
+            store.open_artifact(path, "episodes")
+    finally:
+        writer.communicate("")
+    store.open_artifact(path, "episodes").close()  # closed: read as before

@@ -6,7 +6,8 @@ runs (``compare``).
   dense env return and success, as an `eval` artifact (and a video of the rollouts).
 - ``load_agent``: the policy of a `train-agent` run, from its `agent_log` file alone.
 - ``compare``, with ``read_run`` / ``aggregate`` / ``plot_curves``: learning curves of several
-  runs, grouped by task, reward mode, method and episode length, mean and standard deviation
+  runs, grouped by task, reward mode (with non-default env settings: ``mode_label``), method
+  and episode length, mean and standard deviation
   across seeds (the paper's Fig. 5), a table of final returns, a figure and a CSV.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -252,7 +253,7 @@ def pending_run(path: str | Path) -> "RunCurve | None":
     except (ValueError, KeyError, TypeError):
         return None
     empty = np.zeros(0)
-    return RunCurve(str(path), task, config.get("reward_mode", "dense"), method_name(config),
+    return RunCurve(str(path), task, mode_label(config), method_name(config),
                     int(config.get("seed", 0)), empty.astype(np.int64), empty, empty, "episodes",
                     {}, config.get("max_steps"))
 
@@ -335,7 +336,8 @@ def method_name(config: dict) -> str:
 class RunCurve:
     """A run's learning curve (``read_run``): its evaluations' mean return and success rate
     by env step, or its training episodes' where it has no evaluation, and what groups it
-    with other runs (task, reward mode, method label, episode length)."""
+    with other runs (task, reward mode with its env settings (``mode_label``), method label,
+    episode length)."""
 
     path: str
     task: str
@@ -386,11 +388,39 @@ def read_run(path: str | Path) -> RunCurve:
                                "values; a share is a ratio >= 0, or NaN")
             if np.isfinite(values).any():
                 shares[name] = float(np.nanmean(values))
-        episode_steps = run_env_config(art).max_steps
-        return RunCurve(str(path), str(art.attrs["task"]), config.get("reward_mode", "dense"),
+        env = run_env_config(art)
+        return RunCurve(str(path), str(art.attrs["task"]), mode_label(asdict(env)),
                         method_name(config), int(config.get("seed", 0)), steps,
                         returns.astype(np.float64), success.astype(np.float64), source, shares,
-                        episode_steps, training)
+                        env.max_steps, training)
+
+
+def mode_label(env: dict) -> str:
+    """The reward mode a run's curve is grouped and labelled by (``dense``, ``sparse``),
+    with the env settings that differ from the defaults and change what the agent sees or is
+    paid: e.g. ``sparse every 20, camera corner3, 128x128, action repeat 2, full render``.
+    ``env`` holds `EnvConfig` fields (missing ones take the defaults). Runs that differ in
+    these were averaged as seeds of one method."""
+    from dataclasses import fields
+
+    from genreward_cli.envs.config import EnvConfig
+
+    default = {f.name: f.default for f in fields(EnvConfig)}
+    value = {k: env.get(k, default[k]) for k in default}
+    label = str(value["reward_mode"])
+    if label == "sparse" and value["sparse_interval"] != default["sparse_interval"]:
+        label += f" every {value['sparse_interval']}"
+    extra = []
+    if value["camera"] != default["camera"]:
+        extra.append(f"camera {value['camera']}")
+    height, width = value["size"], value["width"] or value["size"]
+    if (height, width) != (default["size"], default["size"]):
+        extra.append(f"{height}x{width}")
+    if value["action_repeat"] != default["action_repeat"]:
+        extra.append(f"action repeat {value['action_repeat']}")
+    if value["render_quality"] != default["render_quality"]:
+        extra.append(f"{value['render_quality']} render")
+    return ", ".join([label, *extra])
 
 
 def _seed_mean_shares(runs: list[RunCurve]) -> dict[str, float]:

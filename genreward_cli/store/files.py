@@ -377,8 +377,11 @@ def _check_dataset(path, h5: h5py.File, spec: Dataset, name: str, bound: dict,
     shape_txt = "[" + ",".join(str(d) for d in spec.shape) + "]"
     if ds.ndim != len(spec.shape):
         raise _fail(path, f"dataset '{name}' has shape {list(ds.shape)}, expected {shape_txt}")
-    for dim, actual in zip(spec.shape, ds.shape):
+    for axis, (dim, actual) in enumerate(zip(spec.shape, ds.shape)):
         expected = _bind(dim, actual, bound)
+        if isinstance(dim, int) and expected is not None:  # a fixed size: say which axis
+            raise _fail(path, f"dataset '{name}' has shape {list(ds.shape)}, expected "
+                              f"{shape_txt}: axis {axis} is {actual}, not {dim} ({spec.doc})")
         if expected is not None:
             symbol = re.match(r"[A-Za-z]*", str(dim)).group()
             if bound_in and symbol in bound_in:
@@ -530,6 +533,9 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
         h5 = ReadFile(path, "r")
     except OSError as e:
         reason = " ".join(str(e).split())
+        if "unable to lock file" in reason:  # HDF5's file lock: another process writes it
+            raise BadInput(f"{path}: open for writing in another process (HDF5 file lock); "
+                           "wait for it to close the file") from None
         try:
             hdf5 = has_hdf5_signature(path)
         except OSError as e2:  # e.g. no permission to read it
@@ -550,7 +556,9 @@ def open_artifact(path: str | os.PathLike, kind: str | tuple[str, ...] | None = 
             raise _fail(path, f"artifact kind is '{found}', expected {' or '.join(repr(w) for w in wanted)}")
         if found not in KINDS:
             raise _fail(path, f"unknown artifact kind '{found}' (this genreward knows {', '.join(KINDS)})")
-        version = h5.attrs.get("schema_version", -1)
+        if "schema_version" not in h5.attrs:
+            raise _fail(path, "missing root attribute 'schema_version'")
+        version = h5.attrs["schema_version"]
         try:
             version = int(version)
         except (TypeError, ValueError):

@@ -104,7 +104,7 @@ register(
     Kind(
         name="episodes",
         task_attr=True,
-        shared=("H", "W", "S", "A"),
+        shared=("H", "W", "S"),
         written_by="`collect`",
         doc="Recorded episodes of a Meta-World task: N+1 observations, N actions per episode "
         "(Minari's convention). Images are uint8 RGB, channels last, upright.",
@@ -114,7 +114,8 @@ register(
         datasets=(
             Dataset("episodes/<k>/image", "uint8", ("T+1", "H", "W", 3), "observation frames", False),
             Dataset("episodes/<k>/state", "float32", ("T+1", "S"), "Meta-World state vector (S=39)", True),
-            Dataset("episodes/<k>/action", "float32", ("T", "A"), "actions (A=4)", True,
+            Dataset("episodes/<k>/action", "float32", ("T", 4), "Meta-World's 4-d actions: "
+                    "end-effector displacement xyz and gripper", True,
                     bounds=(-1.0, 1.0)),
             Dataset("episodes/<k>/reward", "float32", ("T",), "reward the agent received (dense or sparse mode)", True),
             Dataset("episodes/<k>/env_reward", "float32", ("T",), "dense env reward, whatever the mode", True),
