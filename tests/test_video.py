@@ -369,7 +369,29 @@ def test_import_videos_never_overwrites_its_inputs_and_finds_camera_names(tmp_pa
     (nested / "sub").mkdir(parents=True)
     (folder / "c0.mp4").rename(nested / "sub" / "c0.mp4")
     r = run("import-videos", nested, "--prompts", csv, "--out", tmp_path / "n.h5")
-    assert r.exit_code == 2 and "subfolders are not searched (sub holds videos)" in r.stderr
+    assert r.exit_code == 2 and "subfolders are read where the CSV lists their files by path " \
+        "from the folder (`sub/clip.mp4`): sub holds videos" in r.stderr, r.stderr
+    # listed by name alone: said where it is; by its path: read (a name with a space)
+    (nested / "sub" / "c0.mp4").rename(nested / "sub" / "c 0.mp4")
+    (nested / "C1.MP4").write_bytes((folder / "C1.MP4").read_bytes())
+    by_name = tmp_path / "by_name.csv"
+    by_name.write_text("file,prompt\nc 0.mp4,push it\nC1.MP4,slide it\n")
+    r = run("import-videos", nested, "--prompts", by_name, *small, "--out", tmp_path / "n.h5")
+    assert r.exit_code == 2 and "lists files not in" in r.stderr and \
+        "by path from the folder" in r.stderr, r.stderr
+    by_path = tmp_path / "by_path.csv"
+    by_path.write_text("file,prompt\nsub/c 0.mp4,push it\nC1.MP4,slide it\n"
+                       "../elsewhere.mp4,x\n")
+    r = run("import-videos", nested, "--prompts", by_path, *small, "--out", tmp_path / "n.h5")
+    assert r.exit_code == 2 and "lists files not in" in r.stderr and "../elsewhere.mp4" in \
+        r.stderr, r.stderr
+    by_path.write_text("file,prompt\nsub/c 0.mp4,push it\nC1.MP4,slide it\n")
+    r = run("import-videos", nested, "--prompts", by_path, *small, "--out", tmp_path / "n.h5")
+    assert r.exit_code == 0, r.stderr
+    with store.open_artifact(tmp_path / "n.h5", "videos") as art:
+        got = {Path(art.file[f"videos/{k}"].attrs["source"]).name:
+               art.file[f"videos/{k}"].attrs["prompt"] for k in art.groups()}
+    assert got == {"C1.MP4": "slide it", "c 0.mp4": "push it"}
 
 
 def test_import_streams_a_clip_as_resample_reads_it_whole(tmp_path, monkeypatch):

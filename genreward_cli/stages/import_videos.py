@@ -28,6 +28,19 @@ def video_files(folder: Path) -> list[Path]:
                   and not p.name.startswith("._") and p.is_file())
 
 
+def _is_video_in(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is a video file (``VIDEO_SUFFIXES``) inside ``folder`` (not outside
+    it through `..` or a link)."""
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return (path.suffix.lower() in VIDEO_SUFFIXES and path.is_file()
+            and os.path.commonpath([real, root]) == root)
+
+
+def _name(path: Path, folder: Path) -> str:
+    """A video's name in the CSV: its path from ``folder`` (`/`-separated), in NFC."""
+    return _nfc(path.relative_to(folder).as_posix())
+
+
 def _nfc(name: str) -> str:
     """A file name in Unicode's composed form (NFC): macOS writes names decomposed (NFD), so
     `café.mp4` on disk and in a CSV typed elsewhere can differ in bytes alone."""
@@ -222,7 +235,11 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
     if not Path(prompts).is_file():
         raise BadInput(f"--prompts {prompts}: no such file")
     table = read_prompts(Path(prompts))
+    # the folder's own videos, and those of its subfolders that the CSV lists by their path
+    # from the folder (`scene1/clip.mp4`, as Bridge-style datasets nest their clips)
     files = video_files(folder)
+    files += sorted({folder / name for name in table if "/" in name
+                     and _is_video_in(folder / name, folder)})
     # --force never overwrites the CSV or a video; and a video's name in the folder would be
     # read by the next import as a video
     store.check_not_input(out, [prompts, *files])
@@ -230,18 +247,23 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
             os.path.realpath(Path(out).parent) == os.path.realpath(folder):
         raise BadInput(f"--out {out}: a video's name in {folder}, which the next import of it "
                        "would read as a video; write the `videos` artifact elsewhere (.h5)")
+    listing = ("subfolders are read where the CSV lists their files by path from the folder "
+               "(`sub/clip.mp4`)")
     if not files:
         sub = [d.name for d in folder.iterdir() if d.is_dir() and video_files(d)]
         raise BadInput(f"{folder}: no video files ({', '.join(VIDEO_GLOBS)})"
-                       + (f"; subfolders are not searched ({', '.join(sub[:3])} "
-                          f"{'holds' if len(sub) == 1 else 'hold'} videos)" if sub else ""))
-    missing = [p.name for p in files if _nfc(p.name) not in table]
+                       + (f"; {listing}: {', '.join(sub[:3])} "
+                          f"{'holds' if len(sub) == 1 else 'hold'} videos" if sub else ""))
+    missing = [_name(p, folder) for p in files if _name(p, folder) not in table]
     if missing:
         raise BadInput(f"{prompts}: no prompt for {', '.join(missing[:5])}"
                        + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
-    unknown = sorted(set(table) - {_nfc(p.name) for p in files})
+    unknown = sorted(set(table) - {_name(p, folder) for p in files})
     if unknown:
-        raise BadInput(f"{prompts}: lists files not in {folder}: {', '.join(unknown[:5])}")
+        nested = "/" not in unknown[0] and any(
+            d.is_dir() and (d / unknown[0]).is_file() for d in folder.iterdir())
+        raise BadInput(f"{prompts}: lists files not in {folder}: {', '.join(unknown[:5])}"
+                       + (f"; {listing}" if nested else ""))
     store.check_output(out, force)
     config = {"folder": store.record_path(folder), "prompts": store.record_path(prompts),
               "frames": frames,
@@ -253,12 +275,12 @@ def run(folder: str | os.PathLike, *, prompts: str | os.PathLike, out: str | os.
             clip = read_clip(path, frames, height, width)
             g = h5.create_group(f"videos/{k:06d}")
             store.frames_dataset(g, "frames", clip.frames)
-            g.attrs.update(prompt=table[_nfc(path.name)], source=store.record_path(path),
+            g.attrs.update(prompt=table[_name(path, folder)], source=store.record_path(path),
                            fps=clip.fps)
             if clip.length < len(clip.frames):
-                short.append(f"{path.name} ({clip.length})")
+                short.append(f"{_name(path, folder)} ({clip.length})")
             if stretched(clip.size, clip.frames.shape[1:3]):
-                reshaped.append(f"{path.name} {clip.size[0]}x{clip.size[1]}")
+                reshaped.append(f"{_name(path, folder)} {clip.size[0]}x{clip.size[1]}")
             advance(1)
     # said once for the folder, not per clip: both are how --frames/--height/--width work
     if short:
