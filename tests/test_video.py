@@ -217,6 +217,31 @@ def test_finetune_overfits_a_fixed_set_of_clips():
     assert all(n.count("lora") for n in tuner.trainable_state())  # only adapters train
 
 
+def test_finetune_says_when_a_prompt_is_longer_than_the_model_reads():
+    """`generate` warned that a long prompt is cut; finetuning on it was silent, though the
+    model learns its first tokens only."""
+    import warnings
+
+    from accelerate import Accelerator
+
+    from genreward_cli.video.finetune import FinetuneConfig, VideoFinetuner
+    from genreward_cli.video.model import load_pipeline
+
+    tuner = VideoFinetuner(load_pipeline("tiny"), FinetuneConfig(), seed=0,
+                           accelerator=Accelerator(cpu=True))
+    limit = tuner.info.text_length
+    long = " ".join(["push the red square"] * limit)
+    with pytest.warns(UserWarning, match=rf"^1 training prompt is longer than the {limit} "
+                      r"tokens the model reads, e\.g\. \d+ tokens of which it learns 'push the "
+                      r"red square.*' only; shorten"):
+        tuner.prepare([Clip(moving_square(0), long), Clip(moving_square(1), long),
+                       Clip(moving_square(2), "push it")])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        tuner.prepare([Clip(moving_square(0), "push it")])
+    assert not [w for w in seen if "tokens the model reads" in str(w.message)]
+
+
 def test_finetune_cli_resumes_exactly_and_generate_loads_it(clips_file, tmp_path, monkeypatch):
     common = ["--videos", clips_file, "--model", "tiny", "--lr", "3e-3", "--lora-rank", 4,
               "--lora-alpha", 4, "--checkpoint-every", 3]

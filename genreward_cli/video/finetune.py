@@ -34,6 +34,26 @@ from genreward_cli.video.clips import Clip, resample
 LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 
 
+def long_prompt_warning(prompts: list[str], tokenizer, limit: int) -> str | None:
+    """Warn (one line) when training prompts are longer than the ``limit`` tokens the
+    transformer reads (T5, cut as CogVideoX's pipelines cut: ``video.generate.seen_text``):
+    the model is finetuned on their first ``limit - 1`` tokens only, as `generate` would
+    read them. Returns the warning's text (None when every prompt fits)."""
+    import warnings
+
+    from genreward_cli.video.generate import seen_text
+
+    cut = [t for t in (seen_text(tokenizer, p, limit) for p in dict.fromkeys(prompts))
+           if t.truncated]
+    if not cut:
+        return None
+    first = cut[0]
+    line = (f"{len(cut)} training prompt{'s are' if len(cut) > 1 else ' is'} longer than the "
+            f"{limit} tokens the model reads, e.g. {first.tokens} tokens of which it learns "
+            f"{first.seen!r} only; shorten the prompts (generate reads them cut the same way)")
+    warnings.warn(line, stacklevel=2)
+    return line
+
 @dataclass(frozen=True)
 class FinetuneConfig:
     """Finetuning hyperparameters; defaults follow diffusers' CogVideoX I2V LoRA recipe."""
@@ -153,6 +173,8 @@ class VideoFinetuner:
                     )
                 embeds[clip.prompt] = e[0].float().cpu()
             on_clip(1)
+        if self.accelerator.is_main_process:
+            long_prompt_warning([c.prompt for c in clips], pipe.tokenizer, self.info.text_length)
         return Prepared(
             latent_mean=torch.stack(means),
             latent_std=torch.stack(stds),
